@@ -1,0 +1,64 @@
+//! `daxray info IMAGE`.
+
+use super::{Global, output};
+use crate::open::open;
+use std::path::PathBuf;
+
+/// Arguments of `info`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Image file or block device.
+    pub image: PathBuf,
+}
+
+/// Run `info`.
+pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
+    let o = open(&a.image, &g.open_options())?;
+    let p = o.placement();
+    let findings = o.findings();
+    if g.json {
+        output::print_json(&serde_json::json!({
+            "image": p,
+            "filesystem": o.fs.info(),
+            "recovery": o.recovery,
+            "findings": findings,
+        }))?;
+    } else {
+        let mut s = String::new();
+        s += &format!("image:        {} ({} bytes)\n", p.path, p.image_bytes);
+        match &p.pmem {
+            Some(pm) => {
+                s += &format!(
+                    "namespace:    {} (NVDIMM_PFN_INFO v{}, uuid {}, mode {}, align {}, dataoff {})\n",
+                    pm.kind, pm.version, pm.uuid, pm.mode, pm.align, pm.dataoff
+                );
+            }
+            None => s += &format!("namespace:    none ({})\n", p.found_by),
+        }
+        s += &format!("file system:  {} at byte {}\n", p.fs, p.fs_offset);
+        s += &format!(
+            "recovery:     {}{}\n",
+            o.recovery.kind,
+            match (o.recovery.needed, o.recovery.applied) {
+                (true, true) => " (needed; applied in memory)",
+                (true, false) => " (needed; NOT applied: --raw)",
+                (false, _) => " (not needed)",
+            }
+        );
+        if !o.recovery.details.is_null() {
+            s += &format!("              {}\n", o.recovery.details);
+        }
+        if let serde_json::Value::Object(m) = o.fs.info() {
+            for (k, v) in m {
+                let v = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                s += &format!("{:<14}{}\n", format!("{k}:"), v);
+            }
+        }
+        output::write_stdout(s.as_bytes())?;
+        output::print_findings(&findings);
+    }
+    Ok(output::exit_code(&findings))
+}

@@ -1,0 +1,34 @@
+//! `daxray manifest IMAGE [--hash]`: JSON Lines, one per regular file.
+
+use super::{Global, output};
+use crate::error::{Finding, Severity};
+use crate::open::open;
+use std::path::PathBuf;
+
+/// Arguments of `manifest`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Image file or block device.
+    pub image: PathBuf,
+    /// Add the sha256 of each file's contents.
+    #[arg(long)]
+    pub hash: bool,
+}
+
+/// Run `manifest`. Output is always JSON Lines (`--json` changes nothing).
+pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
+    let o = open(&a.image, &g.open_options())?;
+    let (entries, errors) = crate::manifest::build(&*o.fs, a.hash)?;
+    let mut out = String::new();
+    for e in &entries {
+        out += &serde_json::to_string(e).map_err(|e| crate::Error::External(e.to_string()))?;
+        out.push('\n');
+    }
+    output::write_stdout(out.as_bytes())?;
+    let mut findings = o.findings();
+    for (p, e) in errors {
+        findings.push(Finding { severity: Severity::Error, structure: "file".into(), block: None, offset: None, message: format!("{p}: {e}") });
+    }
+    output::print_findings(&findings);
+    Ok(output::exit_code(&findings))
+}

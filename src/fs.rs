@@ -1,0 +1,336 @@
+//! The common file-system model: what ext4 and XFS both offer to the commands above them.
+
+use crate::error::{Error, Finding, Result};
+use crate::image::BlockSource;
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// Which file system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsKind {
+    /// ext2/3/4.
+    Ext4,
+    /// XFS.
+    Xfs,
+}
+
+impl std::fmt::Display for FsKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FsKind::Ext4 => "ext4",
+            FsKind::Xfs => "xfs",
+        })
+    }
+}
+
+/// Kinds of inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileType {
+    /// Regular file.
+    File,
+    /// Directory.
+    Dir,
+    /// Symbolic link.
+    Symlink,
+    /// Character device.
+    Char,
+    /// Block device.
+    Block,
+    /// FIFO.
+    Fifo,
+    /// Socket.
+    Socket,
+    /// Anything else.
+    Unknown,
+}
+
+impl FileType {
+    /// From the `S_IFMT` bits of a mode.
+    pub fn from_mode(mode: u16) -> Self {
+        match mode & 0o170000 {
+            0o100000 => FileType::File,
+            0o040000 => FileType::Dir,
+            0o120000 => FileType::Symlink,
+            0o020000 => FileType::Char,
+            0o060000 => FileType::Block,
+            0o010000 => FileType::Fifo,
+            0o140000 => FileType::Socket,
+            _ => FileType::Unknown,
+        }
+    }
+
+    /// One letter as `ls -l` shows it.
+    pub fn letter(self) -> char {
+        match self {
+            FileType::File => '-',
+            FileType::Dir => 'd',
+            FileType::Symlink => 'l',
+            FileType::Char => 'c',
+            FileType::Block => 'b',
+            FileType::Fifo => 'p',
+            FileType::Socket => 's',
+            FileType::Unknown => '?',
+        }
+    }
+}
+
+/// A timestamp: seconds since the epoch and nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct Timestamp {
+    /// Seconds (may be negative).
+    pub sec: i64,
+    /// Nanoseconds.
+    pub nsec: u32,
+}
+
+/// What `stat` shows, common to both file systems. File-system-specific fields go in `extra`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stat {
+    /// Inode number.
+    pub ino: u64,
+    /// Kind of inode.
+    pub file_type: FileType,
+    /// Full mode including type bits.
+    pub mode: u16,
+    /// Link count.
+    pub nlink: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Space used in 512-byte units.
+    pub blocks_512: u64,
+    /// Access time.
+    pub atime: Timestamp,
+    /// Modification time.
+    pub mtime: Timestamp,
+    /// Change time.
+    pub ctime: Timestamp,
+    /// Creation time, when the file system records it.
+    pub crtime: Option<Timestamp>,
+    /// Generation number.
+    pub generation: u32,
+    /// Inode flags as stored.
+    pub flags: u64,
+    /// Device number for char/block devices.
+    pub rdev: Option<u64>,
+    /// File-system-specific fields (the ones `debugfs stat` or `xfs_db inode; print` show).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One mapped range of a file, in file-system blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Extent {
+    /// First logical block in the file.
+    pub logical: u64,
+    /// First physical block, linear from the start of the file system
+    /// (for XFS: agno × agblocks + agbno).
+    pub physical: u64,
+    /// Number of blocks.
+    pub length: u64,
+    /// Allocated but not written (reads as zeros).
+    pub unwritten: bool,
+}
+
+/// Merge adjacent extents (logically and physically contiguous, same written state), as the
+/// manifest and the kernel-oracle comparisons do.
+pub fn merge_extents(extents: &[Extent]) -> Vec<Extent> {
+    let mut out: Vec<Extent> = Vec::with_capacity(extents.len());
+    for e in extents {
+        if let Some(last) = out.last_mut() {
+            if last.unwritten == e.unwritten
+                && last.logical.checked_add(last.length) == Some(e.logical)
+                && last.physical.checked_add(last.length) == Some(e.physical)
+            {
+                last.length += e.length;
+                continue;
+            }
+        }
+        out.push(*e);
+    }
+    out
+}
+
+/// One directory entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirEntry {
+    /// The name, as bytes are stored (shown lossily as UTF-8).
+    #[serde(serialize_with = "ser_name")]
+    pub name: Vec<u8>,
+    /// Inode number.
+    pub ino: u64,
+    /// Type from the directory entry, when the file system stores it.
+    pub file_type: Option<FileType>,
+}
+
+fn ser_name<S: serde::Serializer>(name: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(name))
+}
+
+/// The model both file systems implement. All methods are read-only.
+pub trait FileSystem: Send + Sync {
+    /// ext4 or XFS.
+    fn kind(&self) -> FsKind;
+    /// File-system block size in bytes.
+    fn block_size(&self) -> u32;
+    /// The root directory's inode number.
+    fn root_ino(&self) -> u64;
+    /// The source the file system reads from (raw or recovered).
+    fn source(&self) -> &dyn BlockSource;
+    /// Geometry, features and state, for `info` (a JSON object).
+    fn info(&self) -> serde_json::Value;
+    /// Inode attributes.
+    fn stat(&self, ino: u64) -> Result<Stat>;
+    /// The data extents of an inode, sorted by logical block. Empty for inline/local data.
+    fn map(&self, ino: u64) -> Result<Vec<Extent>>;
+    /// Entries of a directory, without "." and "..".
+    fn read_dir(&self, ino: u64) -> Result<Vec<DirEntry>>;
+    /// The target of a symbolic link.
+    fn read_link(&self, ino: u64) -> Result<Vec<u8>>;
+    /// Read `len` bytes of a file at `offset` (short at end of file). Holes and unwritten
+    /// extents read as zeros. The default reads through [`FileSystem::map`]; file systems with
+    /// inline data override it.
+    fn read(&self, ino: u64, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let st = self.stat(ino)?;
+        let extents = self.map(ino)?;
+        read_by_extents(self.source(), self.block_size(), st.size, &extents, offset, len)
+    }
+    /// Everything found wrong so far (checksums, skipped pointers).
+    fn findings(&self) -> Vec<Finding>;
+}
+
+/// Read file bytes through an extent list (sorted by logical block, non-overlapping).
+pub fn read_by_extents(
+    src: &dyn BlockSource,
+    block_size: u32,
+    size: u64,
+    extents: &[Extent],
+    offset: u64,
+    len: usize,
+) -> Result<Vec<u8>> {
+    if offset >= size {
+        return Ok(Vec::new());
+    }
+    let len = (len as u64).min(size - offset) as usize;
+    let bs = u64::from(block_size);
+    let mut out = vec![0u8; len];
+    let end = offset + len as u64;
+    for e in extents {
+        if e.unwritten {
+            continue;
+        }
+        let e_start = e.logical.saturating_mul(bs);
+        let e_end = e.logical.saturating_add(e.length).saturating_mul(bs);
+        let s = e_start.max(offset);
+        let t = e_end.min(end);
+        if s >= t {
+            continue;
+        }
+        let phys = e
+            .physical
+            .checked_mul(bs)
+            .and_then(|p| p.checked_add(s - e_start))
+            .ok_or_else(|| Error::corrupt("extent", e.physical, 0, "physical block overflows"))?;
+        let bytes = src.read_at(phys, (t - s) as usize)?;
+        out[(s - offset) as usize..(t - offset) as usize].copy_from_slice(&bytes);
+    }
+    Ok(out)
+}
+
+/// Maximum symlinks followed in one lookup (as the kernel's MAXSYMLINKS).
+pub const MAX_SYMLINKS: u32 = 40;
+
+/// Resolve an absolute path to an inode. Intermediate symlinks are followed; the last component
+/// is not (like `lstat`).
+pub fn lookup(fs: &dyn FileSystem, path: &str) -> Result<u64> {
+    lookup_inner(fs, fs.root_ino(), path.as_bytes(), &mut 0)
+}
+
+fn lookup_inner(fs: &dyn FileSystem, start: u64, path: &[u8], links: &mut u32) -> Result<u64> {
+    let mut cur = if path.first() == Some(&b'/') { fs.root_ino() } else { start };
+    let mut stack: Vec<u64> = vec![];
+    let comps: Vec<&[u8]> = path.split(|c| *c == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
+    for (i, comp) in comps.iter().enumerate() {
+        if *comp == b".." {
+            cur = stack.pop().unwrap_or(fs.root_ino());
+            continue;
+        }
+        let st = fs.stat(cur)?;
+        if st.file_type != FileType::Dir {
+            return Err(Error::NotFound(format!("{}: not a directory", String::from_utf8_lossy(path))));
+        }
+        let entries = fs.read_dir(cur)?;
+        let Some(ent) = entries.iter().find(|e| e.name == *comp) else {
+            return Err(Error::NotFound(String::from_utf8_lossy(path).into_owned()));
+        };
+        let last = i + 1 == comps.len();
+        let next = ent.ino;
+        if !last && fs.stat(next)?.file_type == FileType::Symlink {
+            *links += 1;
+            if *links > MAX_SYMLINKS {
+                return Err(Error::NotFound(format!("{}: too many symbolic links", String::from_utf8_lossy(path))));
+            }
+            let target = fs.read_link(next)?;
+            cur = lookup_inner(fs, cur, &target, links)?;
+            continue;
+        }
+        stack.push(cur);
+        cur = next;
+    }
+    Ok(cur)
+}
+
+/// A node found by [`walk`].
+#[derive(Debug, Clone)]
+pub struct WalkEntry {
+    /// Absolute path.
+    pub path: String,
+    /// Inode number.
+    pub ino: u64,
+    /// Type from the directory entry (or the inode when the entry has none).
+    pub file_type: FileType,
+}
+
+/// Walk the tree from `start_path` depth-first, in directory order, never entering a directory
+/// twice. Errors on one directory are recorded in `errors` and the walk goes on.
+pub fn walk(fs: &dyn FileSystem, start_path: &str, errors: &mut Vec<(String, Error)>) -> Result<Vec<WalkEntry>> {
+    let start = lookup(fs, start_path)?;
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let base = if start_path == "/" || start_path.is_empty() { String::new() } else { start_path.trim_end_matches('/').to_string() };
+    let mut stack = vec![(base, start)];
+    seen.insert(start);
+    while let Some((dir_path, dir_ino)) = stack.pop() {
+        let entries = match fs.read_dir(dir_ino) {
+            Ok(e) => e,
+            Err(e) => {
+                errors.push((if dir_path.is_empty() { "/".into() } else { dir_path.clone() }, e));
+                continue;
+            }
+        };
+        let mut subdirs = Vec::new();
+        for ent in entries {
+            let path = format!("{}/{}", dir_path, String::from_utf8_lossy(&ent.name));
+            let ft = match ent.file_type {
+                Some(t) if t != FileType::Unknown => t,
+                _ => match fs.stat(ent.ino) {
+                    Ok(s) => s.file_type,
+                    Err(e) => {
+                        errors.push((path, e));
+                        continue;
+                    }
+                },
+            };
+            if ft == FileType::Dir && seen.insert(ent.ino) {
+                subdirs.push((path.clone(), ent.ino));
+            }
+            out.push(WalkEntry { path, ino: ent.ino, file_type: ft });
+        }
+        stack.extend(subdirs.into_iter().rev());
+    }
+    Ok(out)
+}

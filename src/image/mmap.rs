@@ -1,0 +1,62 @@
+//! Read-only mmap of an image file or block device (the `unsafe` map call lives in
+//! [`crate::sys`]). The bytes are untrusted input that may change under us (a running VM's media
+//! does): a concurrent change can produce a wrong answer, never undefined behaviour.
+
+use super::source::{BlockSource, check_range};
+use crate::error::{Error, Result};
+use std::borrow::Cow;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// A read-only memory map of a whole file or block device.
+pub struct MmapSource {
+    map: Option<memmap2::Mmap>,
+    path: PathBuf,
+}
+
+impl MmapSource {
+    /// Open `path` read-only and map it. A zero-length file gives an empty source.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        let len = if meta.file_type().is_file() { meta.len() } else { device_len(&file, path)? };
+        if len == 0 {
+            return Ok(Self { map: None, path: path.to_path_buf() });
+        }
+        let len = usize::try_from(len).map_err(|_| Error::Unsupported(format!("{}: too large to map", path.display())))?;
+        let map = crate::sys::map_readonly(&file, len).map_err(|e| Error::io(path, e))?;
+        Ok(Self { map: Some(map), path: path.to_path_buf() })
+    }
+
+    /// The mapped bytes (empty for an empty file).
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// The path that was mapped.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn device_len(file: &File, path: &Path) -> Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = file;
+    let len = f.seek(SeekFrom::End(0)).map_err(|e| Error::io(path, e))?;
+    Ok(len)
+}
+
+impl BlockSource for MmapSource {
+    fn len(&self) -> u64 {
+        self.bytes().len() as u64
+    }
+    fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>> {
+        check_range("image", offset, len, self.len())?;
+        // OK to cast: check_range proved offset + len <= bytes().len(), a usize.
+        let start = offset as usize;
+        Ok(Cow::Borrowed(&self.bytes()[start..start + len]))
+    }
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+}
