@@ -151,7 +151,13 @@ impl Findings {
     }
 
     /// Record an error-severity finding.
-    pub fn error(&self, structure: impl Into<String>, block: Option<u64>, offset: Option<u64>, message: impl Into<String>) {
+    pub fn error(
+        &self,
+        structure: impl Into<String>,
+        block: Option<u64>,
+        offset: Option<u64>,
+        message: impl Into<String>,
+    ) {
         self.push(Finding {
             severity: Severity::Error,
             structure: structure.into(),
@@ -162,7 +168,13 @@ impl Findings {
     }
 
     /// Record an info-severity finding.
-    pub fn info(&self, structure: impl Into<String>, block: Option<u64>, offset: Option<u64>, message: impl Into<String>) {
+    pub fn info(
+        &self,
+        structure: impl Into<String>,
+        block: Option<u64>,
+        offset: Option<u64>,
+        message: impl Into<String>,
+    ) {
         self.push(Finding {
             severity: Severity::Info,
             structure: structure.into(),
@@ -179,10 +191,6 @@ impl Findings {
 
     /// True when any error-severity finding was recorded.
     pub fn has_errors(&self) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .any(|f| f.severity == Severity::Error)
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|f| f.severity == Severity::Error)
     }
 }

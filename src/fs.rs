@@ -141,14 +141,13 @@ pub struct Extent {
 pub fn merge_extents(extents: &[Extent]) -> Vec<Extent> {
     let mut out: Vec<Extent> = Vec::with_capacity(extents.len());
     for e in extents {
-        if let Some(last) = out.last_mut() {
-            if last.unwritten == e.unwritten
-                && last.logical.checked_add(last.length) == Some(e.logical)
-                && last.physical.checked_add(last.length) == Some(e.physical)
-            {
-                last.length += e.length;
-                continue;
-            }
+        if let Some(last) = out.last_mut()
+            && last.unwritten == e.unwritten
+            && last.logical.checked_add(last.length) == Some(e.logical)
+            && last.physical.checked_add(last.length) == Some(e.physical)
+        {
+            last.length += e.length;
+            continue;
         }
         out.push(*e);
     }
@@ -272,7 +271,10 @@ fn lookup_inner(fs: &dyn FileSystem, start: u64, path: &[u8], links: &mut u32) -
         if !last && fs.stat(next)?.file_type == FileType::Symlink {
             *links += 1;
             if *links > MAX_SYMLINKS {
-                return Err(Error::NotFound(format!("{}: too many symbolic links", String::from_utf8_lossy(path))));
+                return Err(Error::NotFound(format!(
+                    "{}: too many symbolic links",
+                    String::from_utf8_lossy(path)
+                )));
             }
             let target = fs.read_link(next)?;
             cur = lookup_inner(fs, cur, &target, links)?;
@@ -297,11 +299,19 @@ pub struct WalkEntry {
 
 /// Walk the tree from `start_path` depth-first, in directory order, never entering a directory
 /// twice. Errors on one directory are recorded in `errors` and the walk goes on.
-pub fn walk(fs: &dyn FileSystem, start_path: &str, errors: &mut Vec<(String, Error)>) -> Result<Vec<WalkEntry>> {
+pub fn walk(
+    fs: &dyn FileSystem,
+    start_path: &str,
+    errors: &mut Vec<(String, Error)>,
+) -> Result<Vec<WalkEntry>> {
     let start = lookup(fs, start_path)?;
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    let base = if start_path == "/" || start_path.is_empty() { String::new() } else { start_path.trim_end_matches('/').to_string() };
+    let base = if start_path == "/" || start_path.is_empty() {
+        String::new()
+    } else {
+        start_path.trim_end_matches('/').to_string()
+    };
     let mut stack = vec![(base, start)];
     seen.insert(start);
     while let Some((dir_path, dir_ino)) = stack.pop() {

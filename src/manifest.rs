@@ -66,12 +66,23 @@ pub fn entry(fsys: &dyn FileSystem, path: &str, ino: u64, hash: bool) -> Result<
     let st = fsys.stat(ino)?;
     let extents = fs::merge_extents(&fsys.map(ino)?).into_iter().map(ManifestExtent::from).collect();
     let sha256 = if hash { Some(hash_file(fsys, ino, st.size)?) } else { None };
-    Ok(ManifestEntry { path: path.to_string(), ino, size: st.size, block_size: fsys.block_size(), extents, sha256 })
+    Ok(ManifestEntry {
+        path: path.to_string(),
+        ino,
+        size: st.size,
+        block_size: fsys.block_size(),
+        extents,
+        sha256,
+    })
 }
 
 /// Every regular file under `/`, in walk order. Per-file errors are returned beside the entries
 /// (path and error) so that one bad inode does not hide the rest.
-pub fn build(fsys: &dyn FileSystem, hash: bool) -> Result<(Vec<ManifestEntry>, Vec<(String, Error)>)> {
+/// Per-path errors that did not stop a walk.
+pub type PathErrors = Vec<(String, Error)>;
+
+/// Every regular file under `/` (see [`build`]).
+pub fn build(fsys: &dyn FileSystem, hash: bool) -> Result<(Vec<ManifestEntry>, PathErrors)> {
     let mut errors = Vec::new();
     let nodes = fs::walk(fsys, "/", &mut errors)?;
     let mut out = Vec::new();

@@ -74,8 +74,18 @@ impl Opened {
     }
 }
 
+/// A file-system model over a (possibly recovered) view.
+pub struct Model {
+    /// The bytes the model reads.
+    pub view: Arc<dyn BlockSource>,
+    /// What recovery did.
+    pub recovery: RecoveryReport,
+    /// The model.
+    pub fs: Box<dyn FileSystem>,
+}
+
 /// Open a file system from raw bytes already windowed (the replay engine's paused media, tests).
-pub fn open_source(raw: Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) -> Result<(Arc<dyn BlockSource>, RecoveryReport, Box<dyn FileSystem>)> {
+pub fn open_source(raw: Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) -> Result<Model> {
     let (view, recovery) = if opts.raw {
         (raw.clone(), RecoveryReport::none("--raw: the media as it is"))
     } else {
@@ -88,12 +98,12 @@ pub fn open_source(raw: Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) 
         FsKind::Ext4 => Box::new(crate::ext4::Ext4::open(view.clone())?),
         FsKind::Xfs => Box::new(crate::xfs::Xfs::open(view.clone())?),
     };
-    Ok((view, recovery, fs))
+    Ok(Model { view, recovery, fs })
 }
 
 /// Open `path`: find the file system, recover it in memory unless `raw`, build the model.
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<Opened> {
     let image = image::open(path, opts.offset)?;
-    let (view, recovery, fs) = open_source(image.fs_bytes.clone(), image.placement.fs, opts)?;
+    let Model { view, recovery, fs } = open_source(image.fs_bytes.clone(), image.placement.fs, opts)?;
     Ok(Opened { image, view, recovery, fs })
 }

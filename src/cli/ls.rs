@@ -54,7 +54,14 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         } else if let (true, Some(s)) = (a.long, &st) {
             out += &format!(
                 "{}{:04o} {:>3} {:>5} {:>5} {:>12} {:>8} {}\n",
-                ft.letter(), s.mode & 0o7777, s.nlink, s.uid, s.gid, s.size, ino, name
+                ft.letter(),
+                s.mode & 0o7777,
+                s.nlink,
+                s.uid,
+                s.gid,
+                s.size,
+                ino,
+                name
             );
         } else {
             out += &format!("{:>8} {} {}\n", ino, ft.letter(), name);

@@ -38,7 +38,10 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         for e in &ext {
             s += &format!(
                 "{:>12} {:>14} {:>10}  {}\n",
-                e.logical, e.physical, e.length, if e.unwritten { "unwritten" } else { "" }
+                e.logical,
+                e.physical,
+                e.length,
+                if e.unwritten { "unwritten" } else { "" }
             );
         }
         output::write_stdout(s.as_bytes())?;

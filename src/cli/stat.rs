@@ -40,9 +40,23 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     } else {
         let mut s = format!(
             "inode:  {}\ntype:   {:?}\nmode:   {:04o}\nlinks:  {}\nuid:    {}\ngid:    {}\nsize:   {}\nblocks: {} (512-byte)\nflags:  {:#x}\ngeneration: {}\n",
-            st.ino, st.file_type, st.mode & 0o7777, st.nlink, st.uid, st.gid, st.size, st.blocks_512, st.flags, st.generation
+            st.ino,
+            st.file_type,
+            st.mode & 0o7777,
+            st.nlink,
+            st.uid,
+            st.gid,
+            st.size,
+            st.blocks_512,
+            st.flags,
+            st.generation
         );
-        for (name, t) in [("atime", Some(st.atime)), ("mtime", Some(st.mtime)), ("ctime", Some(st.ctime)), ("crtime", st.crtime)] {
+        for (name, t) in [
+            ("atime", Some(st.atime)),
+            ("mtime", Some(st.mtime)),
+            ("ctime", Some(st.ctime)),
+            ("crtime", st.crtime),
+        ] {
             if let Some(t) = t {
                 s += &format!("{name}:  {}.{:09}\n", t.sec, t.nsec);
             }

@@ -16,7 +16,13 @@ pub struct FileView<S> {
 
 impl<S: BlockSource> FileView<S> {
     /// A view of `size` bytes; `extents` sorted by logical block.
-    pub fn new(base: S, block_size: u32, size: u64, mut extents: Vec<Extent>, name: impl Into<String>) -> Self {
+    pub fn new(
+        base: S,
+        block_size: u32,
+        size: u64,
+        mut extents: Vec<Extent>,
+        name: impl Into<String>,
+    ) -> Self {
         extents.sort_by_key(|e| e.logical);
         Self { base, block_size, size, extents, name: name.into() }
     }
@@ -42,10 +48,11 @@ impl<S: BlockSource> BlockSource for FileView<S> {
         check_range("file view", offset, len, self.size)?;
         let bs = u64::from(self.block_size);
         // Fast path: the whole range inside one block of one extent: borrow from the base.
-        if len > 0 && offset / bs == (offset + len as u64 - 1) / bs {
-            if let Some(p) = self.physical_block(offset / bs) {
-                return self.base.read_at(p * bs + offset % bs, len);
-            }
+        if len > 0
+            && offset / bs == (offset + len as u64 - 1) / bs
+            && let Some(p) = self.physical_block(offset / bs)
+        {
+            return self.base.read_at(p * bs + offset % bs, len);
         }
         Ok(Cow::Owned(read_by_extents(&self.base, self.block_size, self.size, &self.extents, offset, len)?))
     }

@@ -23,7 +23,8 @@ impl MmapSource {
         if len == 0 {
             return Ok(Self { map: None, path: path.to_path_buf() });
         }
-        let len = usize::try_from(len).map_err(|_| Error::Unsupported(format!("{}: too large to map", path.display())))?;
+        let len = usize::try_from(len)
+            .map_err(|_| Error::Unsupported(format!("{}: too large to map", path.display())))?;
         let map = crate::sys::map_readonly(&file, len).map_err(|e| Error::io(path, e))?;
         Ok(Self { map: Some(map), path: path.to_path_buf() })
     }

@@ -52,15 +52,15 @@ pub struct Image {
 
 /// Which file system, if any, starts at byte 0 of `src`.
 pub fn detect_fs(src: &dyn BlockSource) -> Option<FsKind> {
-    if let Ok(m) = src.read_at(0, 4) {
-        if &m[..] == XFS_MAGIC {
-            return Some(FsKind::Xfs);
-        }
+    if let Ok(m) = src.read_at(0, 4)
+        && &m[..] == XFS_MAGIC
+    {
+        return Some(FsKind::Xfs);
     }
-    if let Ok(m) = src.read_at(EXT4_MAGIC_AT, 2) {
-        if u16::from_le_bytes([m[0], m[1]]) == EXT4_MAGIC {
-            return Some(FsKind::Ext4);
-        }
+    if let Ok(m) = src.read_at(EXT4_MAGIC_AT, 2)
+        && u16::from_le_bytes([m[0], m[1]]) == EXT4_MAGIC
+    {
+        return Some(FsKind::Ext4);
     }
     None
 }
@@ -100,14 +100,7 @@ pub fn open(path: &Path, offset: Option<u64>) -> Result<Image> {
         return Err(Error::Unrecognised(what));
     };
     Ok(Image {
-        placement: Placement {
-            path: path.display().to_string(),
-            image_bytes,
-            fs_offset,
-            found_by,
-            pmem,
-            fs,
-        },
+        placement: Placement { path: path.display().to_string(), image_bytes, fs_offset, found_by, pmem, fs },
         file,
         fs_bytes: window,
     })

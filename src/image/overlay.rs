@@ -115,11 +115,11 @@ impl BlockSource for Overlay {
         if self.blocks.range(first..=last).next().is_none() {
             return self.base.read_at(offset, len);
         }
-        if first == last {
-            if let Some(b) = self.blocks.get(&first) {
-                let s = (offset % g) as usize;
-                return Ok(Cow::Borrowed(&b[s..s + len]));
-            }
+        if first == last
+            && let Some(b) = self.blocks.get(&first)
+        {
+            let s = (offset % g) as usize;
+            return Ok(Cow::Borrowed(&b[s..s + len]));
         }
         let mut out = Vec::with_capacity(len);
         let mut pos = offset;

@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 /// Recover the jbd2 journal of the file system in `fs` in memory; returns the view to read through
 /// (an overlay, or `fs` itself when there is nothing to replay) and what was done.
-pub fn recover_view(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result<(Arc<dyn BlockSource>, RecoveryReport)> {
+pub fn recover_view(
+    fs: Arc<dyn BlockSource>,
+    external: Option<&Path>,
+) -> Result<(Arc<dyn BlockSource>, RecoveryReport)> {
     let _ = external;
     Ok((fs, RecoveryReport::none("jbd2 journal recovery not built yet")))
 }
