@@ -15,3 +15,13 @@ pub fn recover_view(
     let _ = external;
     Ok((fs, RecoveryReport::none("XFS log recovery not built yet")))
 }
+
+/// List the transactions (for `daxray journal`); `all` includes checkpointed ones.
+pub fn listing(
+    fs: Arc<dyn BlockSource>,
+    external: Option<&Path>,
+    all: bool,
+) -> Result<crate::cli::journal::Listing> {
+    let _ = (fs, external, all);
+    Err(crate::Error::Unsupported("journal listing not built yet".into()))
+}
