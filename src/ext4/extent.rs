@@ -93,7 +93,7 @@ impl Walker<'_> {
         let mut out = Vec::new();
         let mut visited = HashSet::new();
         let at = NodeAt { block: inode_block, offset: inode_offset + 0x28 };
-        self.node(root, at, None, &mut out, &mut visited, true)?;
+        self.node(root, at, None, None, &mut out, &mut visited, true)?;
         out.sort_by_key(|e| e.logical);
         // Overlapping extents would make reads ambiguous: report, keep the first.
         let mut clean: Vec<Extent> = Vec::with_capacity(out.len());
@@ -122,6 +122,7 @@ impl Walker<'_> {
         bytes: &[u8],
         at: NodeAt,
         want_depth: Option<u16>,
+        want_start: Option<u32>,
         out: &mut Vec<Extent>,
         visited: &mut HashSet<u64>,
         is_root: bool,
@@ -168,8 +169,40 @@ impl Walker<'_> {
             }
         }
         let body = &bytes[12..];
+        let mut prev: Option<u32> = None;
         for i in 0..entries {
             let Some(ent) = body.get(i * 12..i * 12 + 12) else { break };
+            let ent_off = at.offset + 12 + (i as u64) * 12;
+            let first = u32::from_le_bytes([ent[0], ent[1], ent[2], ent[3]]);
+            if i == 0
+                && let Some(w) = want_start
+                && w != first
+            {
+                self.findings.error(
+                    "ext4 extent index",
+                    Some(at.block),
+                    Some(ent_off),
+                    format!(
+                        "inode {}: node at level {depth} starts at logical {first}, but its parent index says {w}",
+                        self.ino
+                    ),
+                );
+            }
+            if let Some(p) = prev
+                && first <= p
+            {
+                self.findings.error(
+                    "ext4 extent",
+                    Some(at.block),
+                    Some(ent_off),
+                    format!(
+                        "inode {}: entry {i} at logical {first} is out of order (previous {p}); skipped",
+                        self.ino
+                    ),
+                );
+                continue;
+            }
+            prev = Some(first);
             if depth == 0 {
                 // OK to unwrap because `ent` is exactly 12 bytes, the size of RawExtent.
                 let e = RawExtent::ref_from_bytes(ent).unwrap();
@@ -182,7 +215,7 @@ impl Walker<'_> {
                     self.findings.error(
                         "ext4 extent",
                         Some(at.block),
-                        Some(at.offset + 12 + (i as u64) * 12),
+                        Some(ent_off),
                         format!("inode {}: zero-length extent at logical {}", self.ino, e.ee_block.get()),
                     );
                     continue;
@@ -191,7 +224,7 @@ impl Walker<'_> {
                     self.findings.error(
                         "ext4 extent",
                         Some(at.block),
-                        Some(at.offset + 12 + (i as u64) * 12),
+                        Some(ent_off),
                         format!(
                             "inode {}: extent {}+{} at logical {} lies outside the file system ({} blocks); skipped",
                             self.ino,
@@ -214,7 +247,7 @@ impl Walker<'_> {
                     self.findings.error(
                         "ext4 extent index",
                         Some(at.block),
-                        Some(at.offset + 12 + (i as u64) * 12),
+                        Some(ent_off),
                         format!(
                             "inode {}: index entry points to block {child} (out of range or seen); skipped",
                             self.ino
@@ -234,7 +267,8 @@ impl Walker<'_> {
                         continue;
                     }
                 };
-                if let Err(e) = self.node(&data, child_at, Some(depth - 1), out, visited, false) {
+                let start = Some(ix.ei_block.get());
+                if let Err(e) = self.node(&data, child_at, Some(depth - 1), start, out, visited, false) {
                     self.findings.error(
                         "ext4 extent block",
                         Some(child),
