@@ -130,6 +130,11 @@ pub fn parse(blocks: &[(u64, &[u8])], expected_tid: u32) -> FastCommitArea {
         while cur + TL_BYTES <= data.len() {
             let tag = LE::read_u16(&data[cur..]);
             let len = LE::read_u16(&data[cur + 2..]);
+            if tag == 0 {
+                // Zeroed space: no tag type 0 exists; the kernel stops here too.
+                stop = true;
+                break;
+            }
             let val_start = cur + TL_BYTES;
             let val_end = val_start + usize::from(len);
             let val = data.get(val_start..val_end.min(data.len())).unwrap_or(&[]);
