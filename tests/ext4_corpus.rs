@@ -80,20 +80,20 @@ fn expected_problems(expect: &str) -> Vec<(u64, Option<u64>, String)> {
                 let blk = num_after(l, "(blk ");
                 out.push((ino, blk, format!("{l} {}", next.trim())));
             }
-        } else if l.starts_with("Problem in HTREE directory inode ") && l.contains("fails checksum") {
-            if let Some(ino) = num_after(l, "directory inode ") {
-                out.push((ino, None, l.to_string()));
-            }
+        } else if l.starts_with("Problem in HTREE directory inode ")
+            && l.contains("fails checksum")
+            && let Some(ino) = num_after(l, "directory inode ")
+        {
+            out.push((ino, None, l.to_string()));
         } else if l.starts_with("Directory inode ")
             && (l.contains("fails checksum") || l.contains("directory corrupted"))
+            && let Some(ino) = num_after(l, "Directory inode ")
         {
-            if let Some(ino) = num_after(l, "Directory inode ") {
-                out.push((ino, None, l.to_string()));
-            }
-        } else if l.starts_with("Interior extent node level ") {
-            if let Some(ino) = num_after(l, " of inode ") {
-                out.push((ino, None, format!("{l} {}", next.trim())));
-            }
+            out.push((ino, None, l.to_string()));
+        } else if l.starts_with("Interior extent node level ")
+            && let Some(ino) = num_after(l, " of inode ")
+        {
+            out.push((ino, None, format!("{l} {}", next.trim())));
         }
     }
     out
