@@ -436,3 +436,18 @@ fn prepare_image(image: &Path, size: u64) -> Result<()> {
     f.sync_all().map_err(|e| Error::io(image, e))?;
     Ok(())
 }
+
+/// Hold this while a VM runs in a test or bench, so that guests run one at a time (two TCG
+/// guests on two cores slow each other down by more than half). The lock is an exclusive
+/// `flock` on `$TMPDIR/daxray-vm.lock`, released when the returned file is dropped.
+pub fn exclusive_lock() -> Result<File> {
+    let p = std::env::temp_dir().join("daxray-vm.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(|e| Error::io(&p, e))?;
+    crate::sys::flock_exclusive(&f).map_err(|e| Error::io(&p, e))?;
+    Ok(f)
+}
