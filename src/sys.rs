@@ -19,3 +19,146 @@ pub fn map_readonly(file: &File, len: usize) -> std::io::Result<memmap2::Mmap> {
     // never hand out references into the map that outlive a parse.
     unsafe { memmap2::MmapOptions::new().len(len).map(file) }
 }
+
+/// `FS_IOC_FIEMAP`: `_IOWR('f', 11, struct fiemap)` with `sizeof(struct fiemap) == 32`.
+const FS_IOC_FIEMAP: u64 = 0xC020_660B;
+
+/// Extents asked for per `FS_IOC_FIEMAP` call.
+const FIEMAP_BATCH: usize = 256;
+
+/// `struct fiemap` (linux/fiemap.h), the fixed header.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct FiemapHeader {
+    fm_start: u64,
+    fm_length: u64,
+    fm_flags: u32,
+    fm_mapped_extents: u32,
+    fm_extent_count: u32,
+    fm_reserved: u32,
+}
+const _: () = assert!(size_of::<FiemapHeader>() == 32);
+
+/// `struct fiemap_extent` (linux/fiemap.h) as the kernel fills it in.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FiemapExtent {
+    /// Logical byte offset in the file.
+    pub fe_logical: u64,
+    /// Physical byte offset on the device.
+    pub fe_physical: u64,
+    /// Length in bytes.
+    pub fe_length: u64,
+    fe_reserved64: [u64; 2],
+    /// `FIEMAP_EXTENT_*` flags.
+    pub fe_flags: u32,
+    fe_reserved: [u32; 3],
+}
+const _: () = assert!(size_of::<FiemapExtent>() == 56);
+
+impl FiemapExtent {
+    const ZERO: FiemapExtent = FiemapExtent {
+        fe_logical: 0,
+        fe_physical: 0,
+        fe_length: 0,
+        fe_reserved64: [0; 2],
+        fe_flags: 0,
+        fe_reserved: [0; 3],
+    };
+}
+
+/// The ioctl argument: header followed by room for [`FIEMAP_BATCH`] extents.
+#[repr(C)]
+struct FiemapBuf {
+    hdr: FiemapHeader,
+    ext: [FiemapExtent; FIEMAP_BATCH],
+}
+
+/// `FIEMAP_FLAG_SYNC`: write the file's dirty data back before mapping it.
+pub const FIEMAP_FLAG_SYNC: u32 = 0x1;
+
+/// One `FS_IOC_FIEMAP` call on `file` for bytes `start..start+len`: up to 256 extents, in
+/// logical order. Callers loop (from the end of the last extent) until an extent carries
+/// `FIEMAP_EXTENT_LAST` or none is returned.
+pub fn fiemap(file: &File, start: u64, len: u64, flags: u32) -> std::io::Result<Vec<FiemapExtent>> {
+    use std::os::fd::AsRawFd;
+    let mut buf = Box::new(FiemapBuf {
+        hdr: FiemapHeader {
+            fm_start: start,
+            fm_length: len,
+            fm_flags: flags,
+            fm_mapped_extents: 0,
+            fm_extent_count: FIEMAP_BATCH as u32,
+            fm_reserved: 0,
+        },
+        ext: [FiemapExtent::ZERO; FIEMAP_BATCH],
+    });
+    // SAFETY: `buf` is a live, exclusively borrowed, properly aligned `struct fiemap` followed by
+    // `fm_extent_count` (256) `struct fiemap_extent` slots, which is exactly the memory the
+    // kernel may write for FS_IOC_FIEMAP; the fd is open for the whole call.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), FS_IOC_FIEMAP as _, &mut *buf as *mut FiemapBuf) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let n = (buf.hdr.fm_mapped_extents as usize).min(FIEMAP_BATCH);
+    Ok(buf.ext[..n].to_vec())
+}
+
+/// `fallocate(2)` on `file` with `mode` (`libc::FALLOC_FL_*`) over `offset..offset+len`.
+pub fn fallocate(file: &File, mode: i32, offset: u64, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let off = i64::try_from(offset).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let l = i64::try_from(len).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: fallocate takes only integers and an fd that stays open for the call; it touches no
+    // memory of ours.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), mode, off, l) };
+    if rc < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// `lseek(fd, offset, whence)` for `SEEK_DATA` / `SEEK_HOLE`: `Ok(None)` when the kernel says
+/// `ENXIO` (no more data after `offset`).
+fn seek_whence(file: &File, offset: u64, whence: i32) -> std::io::Result<Option<u64>> {
+    use std::os::fd::AsRawFd;
+    let off = i64::try_from(offset).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: lseek takes only integers and an fd that stays open for the call.
+    let rc = unsafe { libc::lseek(file.as_raw_fd(), off, whence) };
+    if rc < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ENXIO) {
+            return Ok(None);
+        }
+        return Err(e);
+    }
+    Ok(Some(rc as u64))
+}
+
+/// The first byte at or after `offset` that holds data (`lseek(SEEK_DATA)`), `None` past the last.
+pub fn seek_data(file: &File, offset: u64) -> std::io::Result<Option<u64>> {
+    seek_whence(file, offset, libc::SEEK_DATA)
+}
+
+/// The first hole at or after `offset` (`lseek(SEEK_HOLE)`; end of file counts as a hole).
+pub fn seek_hole(file: &File, offset: u64) -> std::io::Result<Option<u64>> {
+    seek_whence(file, offset, libc::SEEK_HOLE)
+}
+
+/// The block size of the file system holding `file` (`fstatvfs(2)` `f_bsize`).
+pub fn fs_block_size(file: &File) -> std::io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `st` is valid writable memory of the size fstatvfs fills; the fd is open.
+    let rc = unsafe { libc::fstatvfs(file.as_raw_fd(), st.as_mut_ptr()) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fstatvfs returned 0, so it initialised the whole struct (and it was zeroed before).
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // f_bsize is c_ulong; u64 on the targets we build for
+    Ok(st.f_bsize as u64)
+}
+
+/// Whether the process runs with effective uid 0.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}

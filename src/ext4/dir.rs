@@ -1,0 +1,158 @@
+//! Linear directory entries (`ext4_dir_entry_2`), the checksum tail of directory leaf blocks,
+//! and inline-data directories.
+
+use super::csum;
+use crate::error::Findings;
+use crate::fs::{DirEntry, FileType};
+use nom::IResult;
+use nom::number::complete::{le_u8, le_u16, le_u32};
+
+/// `file_type` of the checksum tail pseudo-entry.
+const TAIL_FT: u8 = 0xDE;
+/// Size of the checksum tail.
+pub const TAIL_SIZE: usize = 12;
+
+/// A directory entry header as stored.
+#[derive(Debug, Clone, Copy)]
+pub struct RawDirent {
+    /// Inode (0: unused).
+    pub inode: u32,
+    /// Record length, decoded.
+    pub rec_len: usize,
+    /// Name length.
+    pub name_len: usize,
+    /// File type byte (0 when the filetype feature is off).
+    pub file_type: u8,
+}
+
+/// Parse one entry header. `filetype` says whether the 8th byte is a type (else it is the high
+/// byte of the name length).
+fn header(input: &[u8], filetype: bool, block_size: usize) -> IResult<&[u8], RawDirent> {
+    let (input, inode) = le_u32(input)?;
+    let (input, rec) = le_u16(input)?;
+    let (input, nl) = le_u8(input)?;
+    let (input, ft) = le_u8(input)?;
+    let (name_len, file_type) =
+        if filetype { (usize::from(nl), ft) } else { (usize::from(nl) | usize::from(ft) << 8, 0) };
+    Ok((input, RawDirent { inode, rec_len: decode_rec_len(rec, block_size), name_len, file_type }))
+}
+
+/// Decode `rec_len` (64 KiB blocks store 65536 as 0 or 65535 and use the low two bits as bits
+/// 16-17).
+pub fn decode_rec_len(rec: u16, block_size: usize) -> usize {
+    if block_size < 65536 {
+        return usize::from(rec);
+    }
+    if rec == 0xFFFF || rec == 0 {
+        return block_size;
+    }
+    usize::from(rec & 0xFFFC) | (usize::from(rec & 3) << 16)
+}
+
+/// Map a dirent `file_type` byte.
+pub fn file_type(ft: u8) -> Option<FileType> {
+    Some(match ft {
+        1 => FileType::File,
+        2 => FileType::Dir,
+        3 => FileType::Char,
+        4 => FileType::Block,
+        5 => FileType::Fifo,
+        6 => FileType::Socket,
+        7 => FileType::Symlink,
+        _ => return None,
+    })
+}
+
+/// Where a block of entries lives, for findings.
+#[derive(Debug, Clone, Copy)]
+pub struct Place {
+    /// Directory inode.
+    pub ino: u64,
+    /// fs block (or the inode's block for inline directories).
+    pub block: u64,
+    /// Byte offset of `bytes[0]` from the start of the file system.
+    pub offset: u64,
+}
+
+/// Parse the entries of one region (a leaf block, or an inline area), appending live ones
+/// (without "." and "..") to `out`. A malformed entry ends the region with a finding.
+pub fn parse_entries(
+    bytes: &[u8],
+    filetype: bool,
+    block_size: usize,
+    at: Place,
+    findings: &Findings,
+    out: &mut Vec<DirEntry>,
+) {
+    let mut pos = 0usize;
+    while pos + 8 <= bytes.len() {
+        let Ok((_, d)) = header(&bytes[pos..], filetype, block_size) else { break };
+        let min = (8 + d.name_len + 3) & !3;
+        if d.rec_len < 8
+            || d.rec_len % 4 != 0
+            || pos + d.rec_len > bytes.len()
+            || (d.inode != 0 && d.rec_len < min)
+        {
+            findings.error(
+                "ext4 directory entry",
+                Some(at.block),
+                Some(at.offset + pos as u64),
+                format!(
+                    "directory inode {}: bad entry at byte {pos} of the block (rec_len {}, name_len {}); rest of block skipped",
+                    at.ino, d.rec_len, d.name_len
+                ),
+            );
+            return;
+        }
+        if d.inode != 0 && d.name_len > 0 {
+            let name = &bytes[pos + 8..pos + 8 + d.name_len];
+            if name != b"." && name != b".." {
+                out.push(DirEntry {
+                    name: name.to_vec(),
+                    ino: u64::from(d.inode),
+                    file_type: file_type(d.file_type),
+                });
+            }
+        }
+        pos += d.rec_len;
+    }
+}
+
+/// Check the checksum tail of a leaf block (metadata_csum). `seed` is the directory inode's
+/// checksum seed.
+pub fn verify_leaf_tail(block: &[u8], seed: u32, at: Place, findings: &Findings) {
+    let n = block.len();
+    let Some(tail) = n.checked_sub(TAIL_SIZE).and_then(|s| block.get(s..)) else { return };
+    let inode = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    let rec = u16::from_le_bytes([tail[4], tail[5]]);
+    if inode != 0 || rec != TAIL_SIZE as u16 || tail[6] != 0 || tail[7] != TAIL_FT {
+        findings.error(
+            "ext4 directory block",
+            Some(at.block),
+            Some(at.offset + (n - TAIL_SIZE) as u64),
+            format!("directory inode {}: leaf block has no checksum tail", at.ino),
+        );
+        return;
+    }
+    let stored = u32::from_le_bytes([tail[8], tail[9], tail[10], tail[11]]);
+    let want = csum::crc32c_raw(seed, &block[..n - TAIL_SIZE]);
+    if stored != want {
+        findings.error(
+            "ext4 directory block",
+            Some(at.block),
+            Some(at.offset + (n - 4) as u64),
+            format!(
+                "directory inode {}: leaf checksum {stored:#010x} does not match computed {want:#010x}",
+                at.ino
+            ),
+        );
+    }
+}
+
+/// Is this block an htree interior node (a fake empty entry spanning the whole block)?
+pub fn is_dx_node(block: &[u8]) -> bool {
+    let Some(h) = block.get(..8) else { return false };
+    let inode = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+    let rec = decode_rec_len(u16::from_le_bytes([h[4], h[5]]), block.len());
+    inode == 0 && rec == block.len()
+}
