@@ -124,6 +124,15 @@ fn parse_recs(bytes: &[u8], n: usize) -> Vec<BmbtRec> {
 }
 
 impl Xfs {
+    /// The level of a btree-format fork's root in the inode (None when the fork is not a
+    /// btree). Level 1: the root points at leaves; 2 or more: interior blocks on disk too.
+    pub fn bmbt_root_level(&self, ino: &Inode, fork: Fork) -> Option<u16> {
+        if ino.fork_format(fork)? != FMT_BTREE {
+            return None;
+        }
+        DiskBmdr::ref_from_prefix(ino.fork_bytes(fork)).ok().map(|(r, _)| r.level.get())
+    }
+
     /// The raw records of a fork (extents or btree format), sorted by startoff, with the bmbt
     /// blocks visited. Local/dev forks and absent attr forks give no records.
     pub fn fork_records(&self, ino: &Inode, fork: Fork) -> Result<(Vec<BmbtRec>, Vec<BmbtBlock>)> {

@@ -288,3 +288,41 @@ impl Xfs {
         Ok(())
     }
 }
+
+/// Directory offset (bytes) where free-index blocks start (node directories only).
+pub const FREE_OFFSET: u64 = 64 << 30;
+
+/// The form of a directory, as the kernel names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirForm {
+    /// Entries in the inode.
+    Shortform,
+    /// One directory block with its own leaf.
+    Block,
+    /// Data blocks and one leaf block.
+    Leaf,
+    /// Data blocks, a dabtree of leaves and free-index blocks.
+    Node,
+}
+
+impl Xfs {
+    /// Which form a directory has, from its data fork's format and mapping.
+    pub fn dir_form(&self, ino: &Inode) -> Result<DirForm> {
+        if ino.core.format == FMT_LOCAL {
+            return Ok(DirForm::Shortform);
+        }
+        let (recs, _) = self.fork_records(ino, Fork::Data)?;
+        let bs = u64::from(self.sb.blocksize());
+        let leaf = LEAF_OFFSET / bs;
+        let free = FREE_OFFSET / bs;
+        let end = |r: &BmbtRec| r.startoff.saturating_add(r.blockcount);
+        if recs.iter().any(|r| end(r) > free) {
+            Ok(DirForm::Node)
+        } else if recs.iter().any(|r| end(r) > leaf) {
+            Ok(DirForm::Leaf)
+        } else {
+            Ok(DirForm::Block)
+        }
+    }
+}
