@@ -67,6 +67,10 @@ const _: () = assert!(size_of::<RawExtent>() == 12);
 struct NodeAt {
     block: u64,
     offset: u64,
+    /// Depth the parent implies (None for the root).
+    want_depth: Option<u16>,
+    /// First logical block the parent's index entry names (None for the root).
+    want_start: Option<u32>,
 }
 
 /// Walks one inode's extent tree.
@@ -92,8 +96,9 @@ impl Walker<'_> {
     pub fn walk(&self, root: &[u8], inode_block: u64, inode_offset: u64) -> Result<Vec<Extent>> {
         let mut out = Vec::new();
         let mut visited = HashSet::new();
-        let at = NodeAt { block: inode_block, offset: inode_offset + 0x28 };
-        self.node(root, at, None, &mut out, &mut visited, true)?;
+        let at =
+            NodeAt { block: inode_block, offset: inode_offset + 0x28, want_depth: None, want_start: None };
+        self.node(root, at, &mut out, &mut visited)?;
         out.sort_by_key(|e| e.logical);
         // Overlapping extents would make reads ambiguous: report, keep the first.
         let mut clean: Vec<Extent> = Vec::with_capacity(out.len());
@@ -121,11 +126,10 @@ impl Walker<'_> {
         &self,
         bytes: &[u8],
         at: NodeAt,
-        want_depth: Option<u16>,
         out: &mut Vec<Extent>,
         visited: &mut HashSet<u64>,
-        is_root: bool,
     ) -> Result<()> {
+        let is_root = at.want_depth.is_none();
         let bad = |detail: String| Error::corrupt("ext4 extent header", at.block, at.offset, detail);
         let (hdr, _) = ExtentHeader::ref_from_prefix(bytes).map_err(|_| bad("node too small".into()))?;
         if hdr.eh_magic.get() != EXTENT_MAGIC {
@@ -135,7 +139,7 @@ impl Walker<'_> {
         if depth > MAX_DEPTH {
             return Err(bad(format!("inode {}: depth {depth} exceeds {MAX_DEPTH}", self.ino)));
         }
-        if let Some(w) = want_depth
+        if let Some(w) = at.want_depth
             && w != depth
         {
             return Err(bad(format!("inode {}: depth {depth} where the parent implies {w}", self.ino)));
@@ -168,8 +172,40 @@ impl Walker<'_> {
             }
         }
         let body = &bytes[12..];
+        let mut prev: Option<u32> = None;
         for i in 0..entries {
             let Some(ent) = body.get(i * 12..i * 12 + 12) else { break };
+            let ent_off = at.offset + 12 + (i as u64) * 12;
+            let first = u32::from_le_bytes([ent[0], ent[1], ent[2], ent[3]]);
+            if i == 0
+                && let Some(w) = at.want_start
+                && w != first
+            {
+                self.findings.error(
+                    "ext4 extent index",
+                    Some(at.block),
+                    Some(ent_off),
+                    format!(
+                        "inode {}: node at level {depth} starts at logical {first}, but its parent index says {w}",
+                        self.ino
+                    ),
+                );
+            }
+            if let Some(p) = prev
+                && first <= p
+            {
+                self.findings.error(
+                    "ext4 extent",
+                    Some(at.block),
+                    Some(ent_off),
+                    format!(
+                        "inode {}: entry {i} at logical {first} is out of order (previous {p}); skipped",
+                        self.ino
+                    ),
+                );
+                continue;
+            }
+            prev = Some(first);
             if depth == 0 {
                 // OK to unwrap because `ent` is exactly 12 bytes, the size of RawExtent.
                 let e = RawExtent::ref_from_bytes(ent).unwrap();
@@ -182,7 +218,7 @@ impl Walker<'_> {
                     self.findings.error(
                         "ext4 extent",
                         Some(at.block),
-                        Some(at.offset + 12 + (i as u64) * 12),
+                        Some(ent_off),
                         format!("inode {}: zero-length extent at logical {}", self.ino, e.ee_block.get()),
                     );
                     continue;
@@ -191,7 +227,7 @@ impl Walker<'_> {
                     self.findings.error(
                         "ext4 extent",
                         Some(at.block),
-                        Some(at.offset + 12 + (i as u64) * 12),
+                        Some(ent_off),
                         format!(
                             "inode {}: extent {}+{} at logical {} lies outside the file system ({} blocks); skipped",
                             self.ino,
@@ -209,12 +245,17 @@ impl Walker<'_> {
                 let ix = ExtentIdx::ref_from_bytes(ent).unwrap();
                 let child = u64::from(ix.ei_leaf_lo.get()) | (u64::from(ix.ei_leaf_hi.get()) << 32);
                 let bs = u64::from(self.block_size);
-                let child_at = NodeAt { block: child, offset: child.saturating_mul(bs) };
+                let child_at = NodeAt {
+                    block: child,
+                    offset: child.saturating_mul(bs),
+                    want_depth: Some(depth - 1),
+                    want_start: Some(ix.ei_block.get()),
+                };
                 if child >= self.blocks_count || !visited.insert(child) {
                     self.findings.error(
                         "ext4 extent index",
                         Some(at.block),
-                        Some(at.offset + 12 + (i as u64) * 12),
+                        Some(ent_off),
                         format!(
                             "inode {}: index entry points to block {child} (out of range or seen); skipped",
                             self.ino
@@ -234,7 +275,7 @@ impl Walker<'_> {
                         continue;
                     }
                 };
-                if let Err(e) = self.node(&data, child_at, Some(depth - 1), out, visited, false) {
+                if let Err(e) = self.node(&data, child_at, out, visited) {
                     self.findings.error(
                         "ext4 extent block",
                         Some(child),

@@ -125,12 +125,11 @@ impl Ext4 {
         let csums = sb.metadata_csum() || sb.has_ro_compat(superblock::RO_COMPAT_GDT_CSUM);
         let unused = csums
             && (gd.flags & BG_INODE_UNINIT != 0 || idx >= ipg.saturating_sub(u64::from(gd.itable_unused)));
-        if unused {
-            return Ok(Inode::parse(ino, &vec![0u8; isz as usize], block, offset));
-        }
+        // Inodes in a group's never-used tail may hold stale bytes: read them as they are (as
+        // debugfs and the kernel do) but do not report their checksums.
         let bytes = self.src.read_at(offset, isz as usize)?;
         let inode = Inode::parse(ino, &bytes, block, offset);
-        if sb.metadata_csum() {
+        if sb.metadata_csum() && !unused {
             let stored = inode.stored_checksum();
             let want = inode.computed_checksum(sb);
             if stored != want && bytes.iter().any(|b| *b != 0) {

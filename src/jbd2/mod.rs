@@ -1,10 +1,423 @@
-//! The jbd2 journal: parsing, listing and in-memory recovery. (Being built: recovery is not applied yet.)
+//! The jbd2 journal: parsing, listing and in-memory recovery.
+//!
+//! - [`superblock`], [`block`], [`fastcommit`]: the on-disk structures.
+//! - [`journal`]: a journal located inside the file system (inode) or on an external device.
+//! - [`recover`]: the kernel's three recovery passes, into memory.
+//! - [`list`]: transaction listing for `daxray journal`.
+//!
+//! Fast commits are parsed and listed, and the tags the kernel would replay are identified, but
+//! they are not replayed: the report says so whenever such tags exist.
 
-use crate::error::Result;
-use crate::image::BlockSource;
+pub mod block;
+pub mod csum;
+pub mod fastcommit;
+pub mod journal;
+pub mod list;
+pub mod recover;
+pub mod superblock;
+
+use crate::error::{Error, Finding, Result, Severity};
+use crate::fs::FileSystem;
+use crate::image::{BlockSource, FileView, MmapSource, Overlay};
 use crate::open::RecoveryReport;
+use byteorder::{ByteOrder, LE};
+use journal::Journal;
+use serde_json::json;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
+
+/// ext4 compat feature: has a journal.
+const EXT4_COMPAT_HAS_JOURNAL: u32 = 0x4;
+/// ext4 compat feature: fast commits.
+const EXT4_COMPAT_FAST_COMMIT: u32 = 0x400;
+/// ext4 ro_compat feature: metadata checksums.
+const EXT4_RO_COMPAT_METADATA_CSUM: u32 = 0x400;
+/// ext4 incompat feature: needs recovery.
+const EXT4_INCOMPAT_RECOVER: u32 = 0x4;
+/// ext4 incompat feature: this is a journal device.
+const EXT4_INCOMPAT_JOURNAL_DEV: u32 = 0x8;
+
+/// The ext4 superblock fields journal handling needs.
+#[derive(Debug, Clone)]
+pub struct FsJournalInfo {
+    /// File-system block size.
+    pub block_size: u32,
+    /// Blocks in the file system.
+    pub blocks_count: u64,
+    /// has_journal.
+    pub has_journal: bool,
+    /// needs_recovery.
+    pub needs_recovery: bool,
+    /// This is a journal device, not a file system.
+    pub journal_dev: bool,
+    /// fast_commit (ext4 side).
+    pub fast_commit: bool,
+    /// s_journal_inum.
+    pub journal_inum: u32,
+    /// s_journal_dev.
+    pub journal_devnum: u32,
+    /// s_journal_uuid.
+    pub journal_uuid: [u8; 16],
+    /// s_uuid.
+    pub uuid: [u8; 16],
+}
+
+/// Read the ext4 superblock fields about the journal from byte 1024 of `src`.
+pub fn fs_journal_info(src: &dyn BlockSource) -> Result<FsJournalInfo> {
+    let sb = src.read_at(1024, 1024)?;
+    if LE::read_u16(&sb[56..]) != 0xEF53 {
+        return Err(Error::corrupt("ext4 superblock", 0, 1024, "no ext4 magic 0xEF53 at byte 1080"));
+    }
+    let log = LE::read_u32(&sb[24..]);
+    if log > 6 {
+        return Err(Error::corrupt(
+            "ext4 superblock",
+            0,
+            1024 + 24,
+            format!("s_log_block_size {log} gives a block size over 64 KiB"),
+        ));
+    }
+    let compat = LE::read_u32(&sb[92..]);
+    let incompat = LE::read_u32(&sb[96..]);
+    let mut uuid = [0u8; 16];
+    uuid.copy_from_slice(&sb[104..120]);
+    let mut journal_uuid = [0u8; 16];
+    journal_uuid.copy_from_slice(&sb[208..224]);
+    let lo = u64::from(LE::read_u32(&sb[4..]));
+    // s_blocks_count_hi only counts with the 64bit feature (incompat 0x80).
+    let hi = if incompat & 0x80 != 0 { u64::from(LE::read_u32(&sb[0x150..])) } else { 0 };
+    Ok(FsJournalInfo {
+        block_size: 1024 << log,
+        blocks_count: lo | (hi << 32),
+        has_journal: compat & EXT4_COMPAT_HAS_JOURNAL != 0,
+        needs_recovery: incompat & EXT4_INCOMPAT_RECOVER != 0,
+        journal_dev: incompat & EXT4_INCOMPAT_JOURNAL_DEV != 0,
+        fast_commit: compat & EXT4_COMPAT_FAST_COMMIT != 0,
+        journal_inum: LE::read_u32(&sb[224..]),
+        journal_devnum: LE::read_u32(&sb[228..]),
+        journal_uuid,
+        uuid,
+    })
+}
+
+/// Open the journal of the file system in `fs`: the inode s_journal_inum, or the external
+/// journal device `external`. Ok(None) when the file system has no journal.
+pub fn open_journal(
+    fs: &Arc<dyn BlockSource>,
+    external: Option<&Path>,
+) -> Result<Option<(Journal, FsJournalInfo)>> {
+    let info = fs_journal_info(&**fs)?;
+    if info.journal_dev {
+        // The image itself is a journal device.
+        let j = open_device(fs.clone(), "the image (a journal device)", None)?;
+        return Ok(Some((j, info)));
+    }
+    if !info.has_journal {
+        return Ok(None);
+    }
+    if let Some(path) = external {
+        let dev: Arc<dyn BlockSource> = Arc::new(MmapSource::open(path)?);
+        let j = open_device(dev, &path.display().to_string(), Some(&info))?;
+        return Ok(Some((j, info)));
+    }
+    if info.journal_inum == 0 {
+        return Err(Error::Usage(format!(
+            "the file system's journal is on an external device (s_journal_uuid {}, device {:#x}); pass --journal-dev FILE",
+            hex::encode(info.journal_uuid),
+            info.journal_devnum
+        )));
+    }
+    let ext4 = crate::ext4::Ext4::open(fs.clone())?;
+    let ino = u64::from(info.journal_inum);
+    let st = ext4.stat(ino)?;
+    let extents = ext4.map(ino)?;
+    let bs = info.block_size;
+    let view: Arc<dyn BlockSource> =
+        Arc::new(FileView::new(fs.clone(), bs, st.size, extents, format!("journal inode {ino}")));
+    let j = Journal::open(view, bs, st.size / u64::from(bs), format!("inode {ino}"))?;
+    Ok(Some((j, info)))
+}
+
+/// A journal device: ext4-style superblock at byte 1024 with the journal_dev feature, the jbd2
+/// superblock in the block after it; journal block N is device block N.
+fn open_device(dev: Arc<dyn BlockSource>, name: &str, fs: Option<&FsJournalInfo>) -> Result<Journal> {
+    let dinfo = fs_journal_info(&*dev)
+        .map_err(|e| Error::Unrecognised(format!("{name}: not an ext4 journal device: {e}")))?;
+    if !dinfo.journal_dev {
+        return Err(Error::Unrecognised(format!("{name}: ext4 superblock without the journal_dev feature")));
+    }
+    let bs = dinfo.block_size;
+    let sb_block: u64 = if bs == 1024 { 2 } else { 1 };
+    let start = sb_block * u64::from(bs);
+    // A journal source where journal block N is at N × bs: the device itself; the superblock is
+    // read from `sb_block`, so give Journal a window that starts there and shift back.
+    let shifted: Arc<dyn BlockSource> = Arc::new(Shifted { inner: dev.clone(), sb_at: start });
+    let mut j = Journal::open(shifted, bs, dinfo.blocks_count, format!("external device {name}"))?;
+    let esb = dev.read_at(1024, 1024)?;
+    let ro_compat = LE::read_u32(&esb[100..]);
+    if ro_compat & EXT4_RO_COMPAT_METADATA_CSUM != 0 {
+        let stored = LE::read_u32(&esb[0x3FC..]);
+        let calc = csum::raw(!0, &esb[..0x3FC]);
+        if stored != calc {
+            j.refusal.push(format!(
+                "external journal has corrupt superblock: ext4 superblock checksum {stored:#010x}, computed {calc:#010x}"
+            ));
+        }
+    }
+    if let Some(fs) = fs {
+        if dinfo.uuid != fs.journal_uuid {
+            j.refusal.push(format!(
+                "journal device UUID {} is not the file system's s_journal_uuid {}",
+                hex::encode(dinfo.uuid),
+                hex::encode(fs.journal_uuid)
+            ));
+        }
+        if j.sb.nr_users != 1 {
+            j.refusal.push(format!("external journal has {} users (the kernel needs 1)", j.sb.nr_users));
+        }
+    }
+    Ok(j)
+}
+
+/// The device, except that bytes 0..1024 read the jbd2 superblock at `sb_at`, so that a
+/// [`Journal`] finds its superblock at byte 0 while block N stays device block N.
+struct Shifted {
+    inner: Arc<dyn BlockSource>,
+    sb_at: u64,
+}
+
+impl BlockSource for Shifted {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn read_at(&self, offset: u64, len: usize) -> Result<std::borrow::Cow<'_, [u8]>> {
+        if offset == 0 && len <= 1024 {
+            return self.inner.read_at(self.sb_at, len);
+        }
+        self.inner.read_at(offset, len)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+fn finding(sev: Severity, structure: &str, block: Option<u64>, msg: String) -> Finding {
+    Finding { severity: sev, structure: structure.into(), block, offset: None, message: msg }
+}
+
+fn fc_area(j: &Journal, expected_tid: u32) -> Option<fastcommit::FastCommitArea> {
+    if !j.sb.fast_commit() || j.fc_first == 0 {
+        return None;
+    }
+    let mut blocks = vec![];
+    let mut n = j.fc_first;
+    while n < j.fc_last && n < j.total_len {
+        match j.read(n) {
+            Some(b) => blocks.push((n, b)),
+            None => break,
+        }
+        n += 1;
+    }
+    let refs: Vec<(u64, &[u8])> = blocks.iter().map(|(n, b)| (*n, &b[..])).collect();
+    Some(fastcommit::parse(&refs, expected_tid))
+}
+
+/// What recovery did, for one opened journal.
+struct Recovered {
+    report: RecoveryReport,
+    outcome: Option<recover::Outcome>,
+    fc: Option<fastcommit::FastCommitArea>,
+}
+
+fn run_recovery(j: &Journal, info: &FsJournalInfo) -> Recovered {
+    let sb = &j.sb;
+    let dirty = sb.start != 0;
+    let mut findings = vec![];
+    let state = if dirty { "needs recovery" } else { "clean" };
+    let base = json!({
+        "journal": j.location,
+        "journal_state": state,
+        "s_sequence": sb.sequence,
+        "s_start": sb.start,
+        "fs_needs_recovery_flag": info.needs_recovery,
+    });
+    let mk = |needed: bool, applied: bool, details: serde_json::Value, findings: Vec<Finding>| {
+        RecoveryReport { kind: "jbd2", needed, applied, details, findings }
+    };
+    if !j.refusal.is_empty() {
+        for r in &j.refusal {
+            findings.push(finding(
+                Severity::Error,
+                "jbd2 superblock",
+                Some(0),
+                format!("the kernel refuses this journal: {r}"),
+            ));
+        }
+        let mut d = base;
+        d["refused"] = json!(j.refusal);
+        d["note"] = json!("the kernel would not mount this file system; the view is the media as it is");
+        return Recovered { report: mk(dirty, false, d, findings), outcome: None, fc: None };
+    }
+    if !dirty {
+        let mut d = base;
+        d["note"] = json!("journal is clean (s_start = 0): nothing to replay");
+        return Recovered { report: mk(false, false, d, findings), outcome: None, fc: None };
+    }
+    if !info.needs_recovery {
+        findings.push(finding(
+            Severity::Info,
+            "jbd2 superblock",
+            Some(0),
+            "the journal holds transactions but the file system is not flagged needs_recovery: the kernel discards them without replay".into(),
+        ));
+        let mut d = base;
+        d["note"] = json!("not replayed: ext4 needs_recovery flag is clear, the kernel wipes the journal");
+        return Recovered { report: mk(false, false, d, findings), outcome: None, fc: None };
+    }
+    let out = recover::recover(j);
+    for p in &out.problems {
+        findings.push(finding(
+            Severity::Error,
+            "jbd2 journal block",
+            Some(p.journal_block),
+            format!("{:?} pass, transaction {}: {}", p.pass, p.sequence, p.message),
+        ));
+    }
+    if let Some((pass, e)) = out.error {
+        findings.push(finding(
+            Severity::Error,
+            "jbd2 recovery",
+            None,
+            format!(
+                "the kernel's recovery fails in the {pass:?} pass with {}: the mount fails; the view holds what was replayed before the failure",
+                e.name()
+            ),
+        ));
+    }
+    let fc = fc_area(j, out.end_transaction);
+    let mut d = base;
+    let replayed_any = out.error.is_none_or(|(p, _)| p == recover::Pass::Replay);
+    d["transactions"] = json!({
+        "first": out.start_transaction,
+        "last": out.end_transaction.wrapping_sub(1),
+        "count": out.end_transaction.wrapping_sub(out.start_transaction),
+        "end_transaction": out.end_transaction,
+    });
+    d["blocks_replayed"] = json!(out.writes.len());
+    d["replay_writes"] = json!(out.nr_replays);
+    d["revokes"] = json!(out.nr_revokes);
+    d["revoke_hits"] = json!(out.nr_revoke_hits);
+    d["failed_commit"] = json!(out.failed_commit);
+    d["error"] = json!(out.error.map(|(p, e)| format!("{p:?}: {}", e.name())));
+    d["replayed"] = json!(replayed_any);
+    if let Some(fc) = &fc {
+        d["fast_commit"] = json!({
+            "tags": fc.tags.len(),
+            "valid_tags": fc.valid_tags,
+            "expected_tid": fc.expected_tid,
+            "replay_applied": false,
+            "note": "fast-commit replay is not implemented: valid tags are listed, not applied",
+        });
+        if fc.valid_tags > 0 {
+            findings.push(finding(
+                Severity::Error,
+                "jbd2 fast-commit area",
+                Some(fc.first_block),
+                format!(
+                    "{} fast-commit tags for transaction {} would be replayed by the kernel; daxray does not replay fast commits, so the view may lack those changes",
+                    fc.valid_tags, fc.expected_tid
+                ),
+            ));
+        }
+    }
+    let applied = replayed_any && !out.writes.is_empty();
+    Recovered { report: mk(true, applied, d, findings), outcome: Some(out), fc }
+}
+
+/// Everything recovery produced: the view, the report, and the kernel-level outcome.
+pub struct RecoveryRun {
+    /// The view to read through (an overlay, or the input itself).
+    pub view: Arc<dyn BlockSource>,
+    /// The report.
+    pub report: RecoveryReport,
+    /// fs block -> (transaction, journal block) of the copy the view holds, for replayed blocks.
+    pub replayed: std::collections::BTreeMap<u64, (u32, u64)>,
+    /// The kernel's error, if its recovery would fail.
+    pub error: Option<(recover::Pass, recover::KernelError)>,
+    /// The transaction whose commit failed its checksum, if any.
+    pub failed_commit: Option<u32>,
+    /// First transaction of the live log (s_sequence), when recovery ran.
+    pub start_transaction: Option<u32>,
+    /// First transaction not replayed, when recovery ran.
+    pub end_transaction: Option<u32>,
+}
+
+/// Recover in memory and return everything about it (see [`recover_view`]).
+pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result<RecoveryRun> {
+    let run = |view: Arc<dyn BlockSource>, report: RecoveryReport| RecoveryRun {
+        view,
+        report,
+        replayed: Default::default(),
+        error: None,
+        failed_commit: None,
+        start_transaction: None,
+        end_transaction: None,
+    };
+    let info = fs_journal_info(&*fs)?;
+    if info.journal_dev {
+        return Err(Error::Unsupported(
+            "this image is an external journal device, not a file system: use `daxray journal` on it".into(),
+        ));
+    }
+    if !info.has_journal {
+        return Ok(run(fs, RecoveryReport::none("no journal (has_journal is off)")));
+    }
+    let (j, info) = match open_journal(&fs, external) {
+        Ok(Some(x)) => x,
+        Ok(None) => return Ok(run(fs, RecoveryReport::none("no journal"))),
+        Err(e) => {
+            let mut r = RecoveryReport::none("journal could not be opened");
+            r.kind = "jbd2";
+            r.needed = info.needs_recovery;
+            r.details = json!({ "error": e.to_string(), "fs_needs_recovery_flag": info.needs_recovery });
+            r.findings.push(finding(
+                Severity::Error,
+                "jbd2 journal",
+                None,
+                format!("cannot open the journal: {e}"),
+            ));
+            return Ok(run(fs, r));
+        }
+    };
+    let rec = run_recovery(&j, &info);
+    let Some(out) = rec.outcome else { return Ok(run(fs, rec.report)) };
+    let mut result = run(fs.clone(), rec.report);
+    result.error = out.error;
+    result.failed_commit = out.failed_commit;
+    result.start_transaction = Some(out.start_transaction);
+    result.end_transaction = Some(out.end_transaction);
+    let replayed_any = out.error.is_none_or(|(p, _)| p == recover::Pass::Replay);
+    if !replayed_any || out.writes.is_empty() {
+        return Ok(result);
+    }
+    let mut ov = Overlay::new(fs, info.block_size, "jbd2 recovery overlay")?;
+    for (blk, w) in out.writes {
+        match ov.put(blk, w.data) {
+            Ok(()) => {
+                result.replayed.insert(blk, (w.sequence, w.journal_block));
+            }
+            Err(e) => result.report.findings.push(finding(
+                Severity::Error,
+                "jbd2 replay",
+                Some(w.journal_block),
+                format!("transaction {} logs fs block {blk} outside the file system: {e}", w.sequence),
+            )),
+        }
+    }
+    result.view = Arc::new(ov);
+    Ok(result)
+}
 
 /// Recover the jbd2 journal of the file system in `fs` in memory; returns the view to read through
 /// (an overlay, or `fs` itself when there is nothing to replay) and what was done.
@@ -12,8 +425,8 @@ pub fn recover_view(
     fs: Arc<dyn BlockSource>,
     external: Option<&Path>,
 ) -> Result<(Arc<dyn BlockSource>, RecoveryReport)> {
-    let _ = external;
-    Ok((fs, RecoveryReport::none("jbd2 journal recovery not built yet")))
+    let r = recover_full(fs, external)?;
+    Ok((r.view, r.report))
 }
 
 /// List the transactions (for `daxray journal`); `all` includes checkpointed ones.
@@ -22,6 +435,200 @@ pub fn listing(
     external: Option<&Path>,
     all: bool,
 ) -> Result<crate::cli::journal::Listing> {
-    let _ = (fs, external, all);
-    Err(crate::Error::Unsupported("journal listing not built yet".into()))
+    let Some((j, info)) = open_journal(&fs, external)? else {
+        return Err(Error::NotFound("the file system has no journal (has_journal is off)".into()));
+    };
+    let rec = if info.journal_dev { None } else { Some(run_recovery(&j, &info)) };
+    let (mut live, end_pos) = list::live(&j);
+    if let Some(out) = rec.as_ref().and_then(|r| r.outcome.as_ref()) {
+        let ok = out.error.is_none_or(|(p, _)| p == recover::Pass::Replay);
+        for t in &mut live {
+            let in_range = (t.sequence.wrapping_sub(out.start_transaction) as i32) >= 0
+                && (out.end_transaction.wrapping_sub(t.sequence) as i32) > 0;
+            t.replayed = Some(ok && in_range);
+        }
+    } else {
+        for t in &mut live {
+            t.replayed = Some(false);
+        }
+    }
+    let mut txs = vec![];
+    if all {
+        let dirty = j.sb.start != 0;
+        let stop = if dirty {
+            u64::from(j.sb.start)
+        } else if j.sb.head != 0 {
+            u64::from(j.sb.head)
+        } else {
+            j.first
+        };
+        let from = if dirty { end_pos } else { stop };
+        txs.extend(list::old(&j, from, stop));
+    }
+    txs.extend(live);
+    let expected =
+        rec.as_ref().and_then(|r| r.outcome.as_ref()).map(|o| o.end_transaction).unwrap_or(j.sb.sequence);
+    let fc = rec.as_ref().and_then(|r| r.fc.clone()).or_else(|| fc_area(&j, expected));
+    let mut findings = rec.as_ref().map(|r| r.report.findings.clone()).unwrap_or_default();
+    for t in &txs {
+        for b in &t.blocks {
+            if b.csum_ok == Some(false) && t.live {
+                findings.push(finding(
+                    Severity::Error,
+                    "jbd2 logged block",
+                    Some(b.journal_block),
+                    format!(
+                        "transaction {}: copy of fs block {} fails its tag checksum",
+                        t.sequence, b.fs_block
+                    ),
+                ));
+            }
+        }
+    }
+    let json = json!({
+        "kind": "jbd2",
+        "journal": j.location,
+        "superblock": &j.sb,
+        "geometry": {"first": j.first, "last": j.last, "total_len": j.total_len, "fc_first": j.fc_first, "fc_last": j.fc_last, "tag_bytes": j.sb.tag_bytes()},
+        "refused": j.refusal,
+        "recovery": rec.as_ref().map(|r| &r.report),
+        "transactions": txs,
+        "fast_commit": fc,
+    });
+    let text = render_text(&j, &txs, fc.as_ref(), rec.as_ref().map(|r| &r.report));
+    Ok(crate::cli::journal::Listing { json, text, findings })
+}
+
+fn ok_str(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "ok",
+        Some(false) => "BAD",
+        None => "-",
+    }
+}
+
+fn render_text(
+    j: &Journal,
+    txs: &[list::Transaction],
+    fc: Option<&fastcommit::FastCommitArea>,
+    rec: Option<&RecoveryReport>,
+) -> String {
+    let sb = &j.sb;
+    let mut s = String::new();
+    let _ = writeln!(s, "Journal: {} (jbd2 superblock v{})", j.location, sb.version);
+    let _ = writeln!(
+        s,
+        "  block size {}, s_maxlen {}, s_first {}, log blocks {}..{}, fast-commit blocks {}",
+        sb.block_size,
+        sb.maxlen,
+        sb.first,
+        j.first,
+        j.last,
+        sb.fc_blocks()
+    );
+    let _ = writeln!(
+        s,
+        "  features: {}",
+        if sb.features.is_empty() { "(none)".into() } else { sb.features.join(" ") }
+    );
+    let _ = writeln!(s, "  superblock checksum: {}", ok_str(sb.checksum_ok));
+    let _ = writeln!(
+        s,
+        "Journal starts at block {}, transaction {}{}",
+        sb.start,
+        sb.sequence,
+        if sb.start == 0 { " (clean)" } else { "" }
+    );
+    for r in &j.refusal {
+        let _ = writeln!(s, "  REFUSED by the kernel: {r}");
+    }
+    for t in txs {
+        let _ = writeln!(
+            s,
+            "Transaction {} ({}{}{}): journal blocks {}..{}{}",
+            t.sequence,
+            if t.committed { "committed" } else { "NOT committed" },
+            if t.live { "" } else { ", checkpointed" },
+            match t.replayed {
+                Some(true) => ", replayed",
+                Some(false) if t.live => ", not replayed",
+                _ => "",
+            },
+            t.first_block,
+            t.last_block,
+            t.commit_time
+                .map(|c| format!(", commit time {c}.{:09}", t.commit_nsec.unwrap_or(0)))
+                .unwrap_or_default()
+        );
+        for b in &t.blocks {
+            let _ = writeln!(
+                s,
+                "  FS block {} logged at journal block {} (flags {:#x}) csum {}",
+                b.fs_block,
+                b.journal_block,
+                b.flags,
+                ok_str(b.csum_ok)
+            );
+        }
+        for r in &t.revokes {
+            let _ = writeln!(s, "  Revoke FS block {r}");
+        }
+        let c = &t.checksums;
+        if sb.csum_v2v3() || sb.csum_v1() {
+            let _ = writeln!(
+                s,
+                "  checksums: descriptors [{}] revokes [{}] commit {} crc32 {}",
+                c.descriptors.iter().map(|b| ok_str(Some(*b))).collect::<Vec<_>>().join(" "),
+                c.revokes.iter().map(|b| ok_str(Some(*b))).collect::<Vec<_>>().join(" "),
+                ok_str(c.commit),
+                ok_str(c.crc32)
+            );
+        }
+    }
+    if let Some(fc) = fc {
+        let _ = writeln!(
+            s,
+            "Fast-commit area: blocks {}.. ({} blocks), {} tags, {} valid for tid {} (not replayed by daxray)",
+            fc.first_block,
+            fc.blocks,
+            fc.tags.len(),
+            fc.valid_tags,
+            fc.expected_tid
+        );
+        for t in &fc.tags {
+            let mut line = format!("  block {} +{}: {}", t.journal_block, t.offset, t.tag);
+            if let Some(v) = t.ino {
+                let _ = write!(line, " ino {v}");
+            }
+            if let Some(v) = t.parent {
+                let _ = write!(line, " parent {v}");
+            }
+            if let Some(v) = &t.name {
+                let _ = write!(line, " name {v:?}");
+            }
+            if let Some(v) = t.lblk {
+                let _ = write!(line, " lblk {v}");
+            }
+            if let Some(v) = t.pblk {
+                let _ = write!(line, " pblk {v}");
+            }
+            if let Some(v) = t.blocks {
+                let _ = write!(line, " len {v}");
+            }
+            if let Some(v) = t.tid {
+                let _ = write!(line, " tid {v}");
+            }
+            if let Some(v) = t.crc_ok {
+                let _ = write!(line, " crc {}", ok_str(Some(v)));
+            }
+            if t.valid {
+                line.push_str(" [valid]");
+            }
+            let _ = writeln!(s, "{line}");
+        }
+    }
+    if let Some(r) = rec {
+        let _ = writeln!(s, "Recovery: needed {}, applied {}: {}", r.needed, r.applied, r.details);
+    }
+    s
 }

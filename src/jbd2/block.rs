@@ -1,0 +1,234 @@
+//! Journal log blocks: descriptor tags, commit blocks, revoke blocks, block tails.
+
+use super::csum;
+use super::superblock::{INCOMPAT_CSUM_V3, JournalSuperblock, RawHeader};
+use nom::IResult;
+use nom::Parser;
+use nom::bytes::complete::take;
+use nom::number::complete::{be_u16, be_u32, be_u64};
+use serde::Serialize;
+use zerocopy::byteorder::{BE, U32, U64};
+use zerocopy::{FromBytes, Immutable, KnownLayout};
+
+/// Tag flag: the block's first four bytes were the jbd2 magic and were zeroed in the log.
+pub const FLAG_ESCAPE: u16 = 1;
+/// Tag flag: same UUID as the previous tag (no UUID follows).
+pub const FLAG_SAME_UUID: u16 = 2;
+/// Tag flag: block deleted by this transaction (unused).
+pub const FLAG_DELETED: u16 = 4;
+/// Tag flag: last tag in this descriptor block.
+pub const FLAG_LAST_TAG: u16 = 8;
+
+/// Size of the descriptor/revoke block tail (csum v2/v3).
+pub const TAIL_BYTES: usize = 4;
+
+/// Legacy commit checksum type: crc32.
+pub const CHKSUM_CRC32: u8 = 1;
+/// Legacy commit checksum type: md5.
+pub const CHKSUM_MD5: u8 = 2;
+/// Legacy commit checksum type: sha1.
+pub const CHKSUM_SHA1: u8 = 3;
+/// Legacy crc32 checksum size.
+pub const CHKSUM_CRC32_SIZE: u8 = 4;
+
+/// The block header, decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Magic.
+    pub magic: u32,
+    /// Block type.
+    pub blocktype: u32,
+    /// Sequence.
+    pub sequence: u32,
+}
+
+/// The header of a journal block (None when the block is shorter than a header).
+pub fn header(block: &[u8]) -> Option<Header> {
+    let (h, _) = RawHeader::ref_from_prefix(block).ok()?;
+    Some(Header { magic: h.h_magic.get(), blocktype: h.h_blocktype.get(), sequence: h.h_sequence.get() })
+}
+
+/// One descriptor tag.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tag {
+    /// File-system block the logged block belongs at.
+    pub fs_block: u64,
+    /// Tag flags.
+    pub flags: u16,
+    /// Stored checksum (16 bits for csum v2, 32 for v3, 0 otherwise).
+    pub checksum: u32,
+    /// The UUID following the tag, when not SAME_UUID (hex).
+    pub uuid: Option<String>,
+}
+
+/// One tag at the front of `i`, with the layout the superblock's features give.
+fn tag_parser<'a>(sb: &JournalSuperblock) -> impl Fn(&'a [u8]) -> IResult<&'a [u8], (u64, u16, u32)> {
+    let v3 = sb.has_incompat(INCOMPAT_CSUM_V3);
+    let is64 = sb.is_64bit();
+    let tag_bytes = sb.tag_bytes();
+    move |i: &'a [u8]| {
+        let (_, tag) = take(tag_bytes).parse(i)?;
+        let (rest, lo) = be_u32(tag)?;
+        let (rest, csum16, flags) = if v3 {
+            let (rest, f) = be_u32(rest)?;
+            (rest, 0u16, f as u16)
+        } else {
+            let (rest, c) = be_u16(rest)?;
+            let (rest, f) = be_u16(rest)?;
+            (rest, c, f)
+        };
+        let (rest, hi) = if is64 || v3 { be_u32(rest)? } else { (rest, 0) };
+        let csum = if v3 { be_u32(rest)?.1 } else { u32::from(csum16) };
+        let block = if is64 { u64::from(lo) | (u64::from(hi) << 32) } else { u64::from(lo) };
+        Ok((&i[tag_bytes..], (block, flags, csum)))
+    }
+}
+
+/// The tags of a descriptor block, walked exactly as the kernel's `count_tags` does: from byte 12
+/// while a whole tag fits before the tail, skipping a UUID after tags without SAME_UUID, stopping
+/// after LAST_TAG.
+pub fn descriptor_tags(block: &[u8], sb: &JournalSuperblock) -> Vec<Tag> {
+    let tag_bytes = sb.tag_bytes();
+    let limit = block.len().saturating_sub(if sb.csum_v2v3() { TAIL_BYTES } else { 0 });
+    let parse = tag_parser(sb);
+    let mut out = vec![];
+    let mut pos = 12usize;
+    while pos + tag_bytes <= limit {
+        let Some(slice) = block.get(pos..limit) else { break };
+        let Ok((_, (fs_block, flags, checksum))) = parse(slice) else { break };
+        pos += tag_bytes;
+        let mut uuid = None;
+        if flags & FLAG_SAME_UUID == 0 {
+            uuid = block.get(pos..pos + 16).map(hex::encode);
+            pos += 16;
+        }
+        out.push(Tag { fs_block, flags, checksum, uuid });
+        if flags & FLAG_LAST_TAG != 0 {
+            break;
+        }
+    }
+    out
+}
+
+/// Whether the tail checksum of a descriptor or revoke block matches (true without csum v2/v3).
+pub fn tail_csum_ok(block: &[u8], sb: &JournalSuperblock) -> bool {
+    if !sb.csum_v2v3() || block.len() < TAIL_BYTES {
+        return true;
+    }
+    let n = block.len() - TAIL_BYTES;
+    let stored = u32::from_be_bytes([block[n], block[n + 1], block[n + 2], block[n + 3]]);
+    csum::raw_parts(sb.csum_seed(), &[&block[..n], &[0u8; 4]]) == stored
+}
+
+/// Whether a logged block's data matches its tag checksum (true without csum v2/v3).
+pub fn tag_csum_ok(data: &[u8], tag: &Tag, sequence: u32, sb: &JournalSuperblock) -> bool {
+    if !sb.csum_v2v3() {
+        return true;
+    }
+    let c = csum::raw(csum::raw(sb.csum_seed(), &sequence.to_be_bytes()), data);
+    if sb.has_incompat(INCOMPAT_CSUM_V3) { tag.checksum == c } else { tag.checksum == (c & 0xFFFF) }
+}
+
+/// `commit_header` as stored.
+#[derive(FromBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct RawCommit {
+    /// Header.
+    pub h: RawHeader,
+    /// Legacy checksum type.
+    pub h_chksum_type: u8,
+    /// Legacy checksum size.
+    pub h_chksum_size: u8,
+    /// Padding.
+    pub h_padding: [u8; 2],
+    /// Checksums (word 0 used).
+    pub h_chksum: [U32<BE>; 8],
+    /// Commit time, seconds.
+    pub h_commit_sec: U64<BE>,
+    /// Commit time, nanoseconds.
+    pub h_commit_nsec: U32<BE>,
+}
+const _: () = assert!(size_of::<RawCommit>() == 60);
+
+/// A decoded commit block.
+#[derive(Debug, Clone, Serialize)]
+pub struct Commit {
+    /// Legacy checksum type (1 crc32, 2 md5, 3 sha1, 0 none).
+    pub chksum_type: u8,
+    /// Legacy checksum size.
+    pub chksum_size: u8,
+    /// First checksum word.
+    pub chksum0: u32,
+    /// Commit seconds.
+    pub commit_sec: u64,
+    /// Commit nanoseconds.
+    pub commit_nsec: u32,
+}
+
+/// Decode a commit block.
+pub fn commit(block: &[u8]) -> Option<Commit> {
+    let (c, _) = RawCommit::ref_from_prefix(block).ok()?;
+    Some(Commit {
+        chksum_type: c.h_chksum_type,
+        chksum_size: c.h_chksum_size,
+        chksum0: c.h_chksum[0].get(),
+        commit_sec: c.h_commit_sec.get(),
+        commit_nsec: c.h_commit_nsec.get(),
+    })
+}
+
+/// Whether a commit block's csum v2/v3 checksum matches (true without csum v2/v3).
+pub fn commit_csum_ok(block: &[u8], sb: &JournalSuperblock) -> bool {
+    if !sb.csum_v2v3() || block.len() < 20 {
+        return true;
+    }
+    let stored = u32::from_be_bytes([block[16], block[17], block[18], block[19]]);
+    csum::raw_parts(sb.csum_seed(), &[&block[..16], &[0u8; 4], &block[20..]]) == stored
+}
+
+/// `jbd2_journal_revoke_header_t` as stored.
+#[derive(FromBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct RawRevokeHeader {
+    /// Header.
+    pub h: RawHeader,
+    /// Bytes used in this block, header included.
+    pub r_count: U32<BE>,
+}
+const _: () = assert!(size_of::<RawRevokeHeader>() == 16);
+
+/// A decoded revoke block.
+#[derive(Debug, Clone, Serialize)]
+pub struct Revoke {
+    /// r_count as stored.
+    pub r_count: u32,
+    /// Whether r_count is within the block (the kernel fails recovery with EINVAL otherwise).
+    pub r_count_ok: bool,
+    /// Revoked file-system blocks.
+    pub blocks: Vec<u64>,
+}
+
+fn revoke_records(i: &[u8], is64: bool) -> IResult<&[u8], Vec<u64>> {
+    if is64 { nom::multi::many0(be_u64).parse(i) } else { nom::multi::many0(be_u32.map(u64::from)).parse(i) }
+}
+
+/// Decode a revoke block as the kernel's `scan_revoke_records` does.
+pub fn revoke(block: &[u8], sb: &JournalSuperblock) -> Option<Revoke> {
+    let (h, _) = RawRevokeHeader::ref_from_prefix(block).ok()?;
+    let r_count = h.r_count.get();
+    let csum_size = if sb.csum_v2v3() { TAIL_BYTES } else { 0 };
+    let r_count_ok = (r_count as usize) <= block.len() - csum_size;
+    let mut blocks = vec![];
+    if r_count_ok {
+        let rec = if sb.is_64bit() { 8 } else { 4 };
+        let max = r_count as usize;
+        // Records from byte 16 while a whole record ends at or before r_count.
+        let end = if max >= 16 { 16 + (max - 16) / rec * rec } else { 16 };
+        if let Some(recs) = block.get(16..end)
+            && let Ok((_, v)) = revoke_records(recs, sb.is_64bit())
+        {
+            blocks = v;
+        }
+    }
+    Some(Revoke { r_count, r_count_ok, blocks })
+}

@@ -1,0 +1,408 @@
+//! Journal recovery exactly as the kernel's `fs/jbd2/recovery.c` does it: three passes over the
+//! log (scan, revoke, replay), with its rules for checksums, async commit and revokes. The
+//! replayed blocks are collected in memory; nothing is written.
+
+use super::block::{self, FLAG_ESCAPE};
+use super::csum;
+use super::journal::Journal;
+use super::superblock::{BT_COMMIT, BT_DESCRIPTOR, BT_REVOKE, INCOMPAT_ASYNC_COMMIT, JBD2_MAGIC};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// The recovery passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pass {
+    /// Find the end of the log, verify checksums.
+    Scan,
+    /// Collect revoke records.
+    Revoke,
+    /// Write the logged blocks.
+    Replay,
+}
+
+/// Why the kernel's recovery would fail (the mount then fails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum KernelError {
+    /// EFSCORRUPTED: a read outside the journal.
+    Corrupted,
+    /// EFSBADCRC: a checksum that the rules do not allow to be ignored.
+    BadCrc,
+    /// EINVAL: a revoke block whose r_count exceeds the block.
+    Invalid,
+    /// EIO: passes disagreed, or a logged block failed its checksum during replay.
+    Io,
+}
+
+impl KernelError {
+    /// The errno name.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelError::Corrupted => "EFSCORRUPTED",
+            KernelError::BadCrc => "EFSBADCRC",
+            KernelError::Invalid => "EINVAL",
+            KernelError::Io => "EIO",
+        }
+    }
+}
+
+/// One block written by replay (the last writer of each fs block wins).
+#[derive(Debug, Clone)]
+pub struct Write {
+    /// Transaction that logged it.
+    pub sequence: u32,
+    /// Journal block it was read from.
+    pub journal_block: u64,
+    /// The bytes (escape undone).
+    pub data: Box<[u8]>,
+}
+
+/// A problem met during recovery.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// Pass.
+    pub pass: Pass,
+    /// Journal block.
+    pub journal_block: u64,
+    /// Transaction.
+    pub sequence: u32,
+    /// What.
+    pub message: String,
+}
+
+/// What recovery found and did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// First transaction expected (s_sequence).
+    pub start_transaction: u32,
+    /// First transaction NOT replayed (the kernel's `end_transaction`).
+    pub end_transaction: u32,
+    /// The transaction whose commit failed its checksum (`j_failed_commit`), if any.
+    pub failed_commit: Option<u32>,
+    /// Blocks written by replay (the kernel's nr_replays, counting rewrites).
+    pub nr_replays: u64,
+    /// Revoke records read.
+    pub nr_revokes: u64,
+    /// Logged blocks skipped because revoked.
+    pub nr_revoke_hits: u64,
+    /// Final contents per fs block.
+    pub writes: BTreeMap<u64, Write>,
+    /// Set when the kernel's recovery returns an error (mount fails): in which pass, which error.
+    pub error: Option<(Pass, KernelError)>,
+    /// Notable events (checksum failures, stale blocks, ...).
+    pub problems: Vec<Problem>,
+    /// Where the next transaction would start (`head_block`).
+    pub head_block: u64,
+}
+
+fn tid_gt(x: u32, y: u32) -> bool {
+    (x.wrapping_sub(y) as i32) > 0
+}
+
+fn tid_geq(x: u32, y: u32) -> bool {
+    (x.wrapping_sub(y) as i32) >= 0
+}
+
+struct Recovery<'a> {
+    j: &'a Journal,
+    out: Outcome,
+    /// Revoked fs block -> the newest revoking transaction.
+    revoked: HashMap<u64, u32>,
+}
+
+enum Step {
+    /// Leave the pass normally (the kernel's `break` / `goto done`).
+    Done,
+    /// Leave the pass with an error (`goto failed`).
+    Failed(KernelError),
+}
+
+impl<'a> Recovery<'a> {
+    fn problem(&mut self, pass: Pass, journal_block: u64, sequence: u32, message: String) {
+        if self.out.problems.len() < 10_000 {
+            self.out.problems.push(Problem { pass, journal_block, sequence, message });
+        }
+    }
+
+    fn set_revoke(&mut self, blk: u64, seq: u32) {
+        self.revoked
+            .entry(blk)
+            .and_modify(|s| {
+                if tid_gt(seq, *s) {
+                    *s = seq
+                }
+            })
+            .or_insert(seq);
+    }
+
+    fn test_revoke(&self, blk: u64, seq: u32) -> bool {
+        self.revoked.get(&blk).is_some_and(|&s| !tid_gt(seq, s))
+    }
+
+    /// One pass; Err when the kernel's pass returns an error.
+    fn pass(&mut self, pass: Pass) -> Result<(), KernelError> {
+        let j = self.j;
+        let sb = &j.sb;
+        let mut next_commit = sb.sequence;
+        let mut next_log_block = u64::from(sb.start);
+        let mut head_block = next_log_block;
+        if pass == Pass::Scan {
+            self.out.start_transaction = next_commit;
+        }
+        let mut crc32_sum: u32 = !0;
+        let mut need_check_commit_time = false;
+        let mut last_trans_commit_time = 0u64;
+        let mut success: Option<KernelError> = None;
+        let mut block_error = false;
+        // Bound: a log is at most one lap; anything longer loops over itself.
+        let budget = j.lap().saturating_add(2);
+        let mut consumed = 0u64;
+
+        let step = loop {
+            if pass != Pass::Scan && tid_geq(next_commit, self.out.end_transaction) {
+                break Step::Done;
+            }
+            if consumed > budget {
+                self.problem(
+                    pass,
+                    next_log_block,
+                    next_commit,
+                    "log runs longer than one lap of the journal; stopping".into(),
+                );
+                break Step::Done;
+            }
+            let this_block = next_log_block;
+            let Some(bh) = j.read(this_block) else {
+                self.problem(pass, this_block, next_commit, "journal block outside the journal".into());
+                break Step::Failed(KernelError::Corrupted);
+            };
+            consumed += 1;
+            next_log_block = j.wrap(next_log_block + 1);
+            let Some(h) = block::header(&bh) else { break Step::Done };
+            if h.magic != JBD2_MAGIC || h.sequence != next_commit {
+                break Step::Done;
+            }
+            match h.blocktype {
+                BT_DESCRIPTOR => {
+                    if sb.csum_v2v3() && !block::tail_csum_ok(&bh, sb) {
+                        if pass != Pass::Scan {
+                            self.problem(pass, this_block, next_commit, "descriptor block checksum".into());
+                            break Step::Failed(KernelError::BadCrc);
+                        }
+                        need_check_commit_time = true;
+                        self.problem(
+                            pass,
+                            this_block,
+                            next_commit,
+                            "descriptor block checksum does not match".into(),
+                        );
+                    }
+                    let tags = block::descriptor_tags(&bh, sb);
+                    if pass != Pass::Replay {
+                        if pass == Pass::Scan
+                            && sb.csum_v1()
+                            && !need_check_commit_time
+                            && self.out.end_transaction == 0
+                        {
+                            crc32_sum = csum::crc32_be(crc32_sum, &bh);
+                            let mut io_failed = false;
+                            for _ in 0..tags.len() {
+                                let io = next_log_block;
+                                next_log_block = j.wrap(next_log_block + 1);
+                                consumed += 1;
+                                match j.read(io) {
+                                    Some(obh) => crc32_sum = csum::crc32_be(crc32_sum, &obh),
+                                    None => {
+                                        io_failed = true;
+                                        break;
+                                    }
+                                }
+                            }
+                            if io_failed {
+                                break Step::Done;
+                            }
+                            continue;
+                        }
+                        next_log_block = j.wrap(next_log_block + tags.len() as u64);
+                        consumed += tags.len() as u64;
+                        continue;
+                    }
+                    for tag in &tags {
+                        let io = next_log_block;
+                        next_log_block = j.wrap(next_log_block + 1);
+                        consumed += 1;
+                        let Some(obh) = j.read(io) else {
+                            success = Some(KernelError::Corrupted);
+                            self.problem(pass, io, next_commit, "logged block outside the journal".into());
+                            continue;
+                        };
+                        if self.test_revoke(tag.fs_block, next_commit) {
+                            self.out.nr_revoke_hits += 1;
+                            continue;
+                        }
+                        if !block::tag_csum_ok(&obh, tag, h.sequence, sb) {
+                            success = Some(KernelError::BadCrc);
+                            block_error = true;
+                            self.problem(
+                                pass,
+                                io,
+                                next_commit,
+                                format!(
+                                    "logged copy of fs block {} fails its tag checksum; not replayed",
+                                    tag.fs_block
+                                ),
+                            );
+                            continue;
+                        }
+                        let mut data = obh.into_owned().into_boxed_slice();
+                        if tag.flags & FLAG_ESCAPE != 0 && data.len() >= 4 {
+                            data[..4].copy_from_slice(&JBD2_MAGIC.to_be_bytes());
+                        }
+                        self.out
+                            .writes
+                            .insert(tag.fs_block, Write { sequence: next_commit, journal_block: io, data });
+                        self.out.nr_replays += 1;
+                    }
+                    continue;
+                }
+                BT_COMMIT => {
+                    let Some(c) = block::commit(&bh) else { break Step::Done };
+                    let commit_time = c.commit_sec;
+                    if need_check_commit_time {
+                        if commit_time >= last_trans_commit_time {
+                            self.problem(
+                                pass,
+                                this_block,
+                                next_commit,
+                                format!("invalid checksum found in transaction {next_commit}"),
+                            );
+                            break Step::Failed(KernelError::BadCrc);
+                        }
+                        self.problem(
+                            pass,
+                            this_block,
+                            next_commit,
+                            format!("checksum mismatch in transaction {next_commit} ignored: commit time goes back, stale data"),
+                        );
+                        break Step::Done;
+                    }
+                    let mut chksum_error = false;
+                    if pass == Pass::Scan && sb.csum_v1() {
+                        if self.out.end_transaction != 0 {
+                            self.out.failed_commit = Some(self.out.end_transaction);
+                            break Step::Done;
+                        }
+                        let matches = crc32_sum == c.chksum0
+                            && c.chksum_type == block::CHKSUM_CRC32
+                            && c.chksum_size == block::CHKSUM_CRC32_SIZE;
+                        let unused = c.chksum_type == 0 && c.chksum_size == 0 && c.chksum0 == 0;
+                        if !(matches || unused) {
+                            chksum_error = true;
+                        } else {
+                            crc32_sum = !0;
+                        }
+                    }
+                    if chksum_error || (pass == Pass::Scan && !block::commit_csum_ok(&bh, sb)) {
+                        if commit_time < last_trans_commit_time {
+                            self.problem(
+                                pass,
+                                this_block,
+                                next_commit,
+                                format!("commit checksum mismatch in transaction {next_commit} ignored: commit time goes back, stale data"),
+                            );
+                            break Step::Done;
+                        }
+                        self.problem(
+                            pass,
+                            this_block,
+                            next_commit,
+                            format!("commit block checksum of transaction {next_commit} does not match; recovery ends before it"),
+                        );
+                        self.out.end_transaction = next_commit;
+                        self.out.head_block = head_block;
+                        if !sb.has_incompat(INCOMPAT_ASYNC_COMMIT) {
+                            self.out.failed_commit = Some(next_commit);
+                            break Step::Done;
+                        }
+                    }
+                    if pass == Pass::Scan {
+                        last_trans_commit_time = commit_time;
+                        head_block = next_log_block;
+                    }
+                    next_commit = next_commit.wrapping_add(1);
+                    continue;
+                }
+                BT_REVOKE => {
+                    if pass == Pass::Scan && !block::tail_csum_ok(&bh, sb) {
+                        need_check_commit_time = true;
+                        self.problem(
+                            pass,
+                            this_block,
+                            next_commit,
+                            "revoke block checksum does not match".into(),
+                        );
+                    }
+                    if pass != Pass::Revoke {
+                        continue;
+                    }
+                    let Some(r) = block::revoke(&bh, sb) else { break Step::Done };
+                    if !r.r_count_ok {
+                        self.problem(
+                            pass,
+                            this_block,
+                            next_commit,
+                            format!("revoke block r_count {} exceeds the block", r.r_count),
+                        );
+                        break Step::Failed(KernelError::Invalid);
+                    }
+                    for b in r.blocks {
+                        self.set_revoke(b, next_commit);
+                        self.out.nr_revokes += 1;
+                    }
+                    continue;
+                }
+                _ => break Step::Done,
+            }
+        };
+        if let Step::Failed(e) = step {
+            return Err(e);
+        }
+        if pass == Pass::Scan {
+            if self.out.end_transaction == 0 {
+                self.out.end_transaction = next_commit;
+            }
+            if self.out.head_block == 0 {
+                self.out.head_block = next_log_block;
+            }
+        } else if self.out.end_transaction != next_commit {
+            self.problem(
+                pass,
+                next_log_block,
+                next_commit,
+                format!("pass ended at transaction {next_commit}, expected {}", self.out.end_transaction),
+            );
+            if success.is_none() {
+                success = Some(KernelError::Io);
+            }
+        }
+        if block_error && success.is_none() {
+            success = Some(KernelError::Io);
+        }
+        match success {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Run the kernel's recovery over a journal whose `s_start` is non-zero.
+pub fn recover(j: &Journal) -> Outcome {
+    let mut r = Recovery { j, out: Outcome::default(), revoked: HashMap::new() };
+    for pass in [Pass::Scan, Pass::Revoke, Pass::Replay] {
+        if let Err(e) = r.pass(pass) {
+            r.out.error = Some((pass, e));
+            break;
+        }
+    }
+    r.out
+}
