@@ -31,6 +31,8 @@ use std::sync::Arc;
 const EXT4_COMPAT_HAS_JOURNAL: u32 = 0x4;
 /// ext4 compat feature: fast commits.
 const EXT4_COMPAT_FAST_COMMIT: u32 = 0x400;
+/// ext4 ro_compat feature: metadata checksums.
+const EXT4_RO_COMPAT_METADATA_CSUM: u32 = 0x400;
 /// ext4 incompat feature: needs recovery.
 const EXT4_INCOMPAT_RECOVER: u32 = 0x4;
 /// ext4 incompat feature: this is a journal device.
@@ -152,6 +154,17 @@ fn open_device(dev: Arc<dyn BlockSource>, name: &str, fs: Option<&FsJournalInfo>
     // read from `sb_block`, so give Journal a window that starts there and shift back.
     let shifted: Arc<dyn BlockSource> = Arc::new(Shifted { inner: dev.clone(), sb_at: start });
     let mut j = Journal::open(shifted, bs, dinfo.blocks_count, format!("external device {name}"))?;
+    let esb = dev.read_at(1024, 1024)?;
+    let ro_compat = LE::read_u32(&esb[100..]);
+    if ro_compat & EXT4_RO_COMPAT_METADATA_CSUM != 0 {
+        let stored = LE::read_u32(&esb[0x3FC..]);
+        let calc = csum::raw(!0, &esb[..0x3FC]);
+        if stored != calc {
+            j.refusal.push(format!(
+                "external journal has corrupt superblock: ext4 superblock checksum {stored:#010x}, computed {calc:#010x}"
+            ));
+        }
+    }
     if let Some(fs) = fs {
         if dinfo.uuid != fs.journal_uuid {
             j.refusal.push(format!(
@@ -322,12 +335,35 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo) -> Recovered {
     Recovered { report: mk(true, applied, d, findings), outcome: Some(out), fc }
 }
 
-/// Recover the jbd2 journal of the file system in `fs` in memory; returns the view to read through
-/// (an overlay, or `fs` itself when there is nothing to replay) and what was done.
-pub fn recover_view(
-    fs: Arc<dyn BlockSource>,
-    external: Option<&Path>,
-) -> Result<(Arc<dyn BlockSource>, RecoveryReport)> {
+/// Everything recovery produced: the view, the report, and the kernel-level outcome.
+pub struct RecoveryRun {
+    /// The view to read through (an overlay, or the input itself).
+    pub view: Arc<dyn BlockSource>,
+    /// The report.
+    pub report: RecoveryReport,
+    /// fs block -> (transaction, journal block) of the copy the view holds, for replayed blocks.
+    pub replayed: std::collections::BTreeMap<u64, (u32, u64)>,
+    /// The kernel's error, if its recovery would fail.
+    pub error: Option<(recover::Pass, recover::KernelError)>,
+    /// The transaction whose commit failed its checksum, if any.
+    pub failed_commit: Option<u32>,
+    /// First transaction of the live log (s_sequence), when recovery ran.
+    pub start_transaction: Option<u32>,
+    /// First transaction not replayed, when recovery ran.
+    pub end_transaction: Option<u32>,
+}
+
+/// Recover in memory and return everything about it (see [`recover_view`]).
+pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result<RecoveryRun> {
+    let run = |view: Arc<dyn BlockSource>, report: RecoveryReport| RecoveryRun {
+        view,
+        report,
+        replayed: Default::default(),
+        error: None,
+        failed_commit: None,
+        start_transaction: None,
+        end_transaction: None,
+    };
     let info = fs_journal_info(&*fs)?;
     if info.journal_dev {
         return Err(Error::Unsupported(
@@ -335,11 +371,11 @@ pub fn recover_view(
         ));
     }
     if !info.has_journal {
-        return Ok((fs, RecoveryReport::none("no journal (has_journal is off)")));
+        return Ok(run(fs, RecoveryReport::none("no journal (has_journal is off)")));
     }
     let (j, info) = match open_journal(&fs, external) {
         Ok(Some(x)) => x,
-        Ok(None) => return Ok((fs, RecoveryReport::none("no journal"))),
+        Ok(None) => return Ok(run(fs, RecoveryReport::none("no journal"))),
         Err(e) => {
             let mut r = RecoveryReport::none("journal could not be opened");
             r.kind = "jbd2";
@@ -351,28 +387,46 @@ pub fn recover_view(
                 None,
                 format!("cannot open the journal: {e}"),
             ));
-            return Ok((fs, r));
+            return Ok(run(fs, r));
         }
     };
     let rec = run_recovery(&j, &info);
-    let Some(out) = rec.outcome else { return Ok((fs, rec.report)) };
-    let mut report = rec.report;
+    let Some(out) = rec.outcome else { return Ok(run(fs, rec.report)) };
+    let mut result = run(fs.clone(), rec.report);
+    result.error = out.error;
+    result.failed_commit = out.failed_commit;
+    result.start_transaction = Some(out.start_transaction);
+    result.end_transaction = Some(out.end_transaction);
     let replayed_any = out.error.is_none_or(|(p, _)| p == recover::Pass::Replay);
     if !replayed_any || out.writes.is_empty() {
-        return Ok((fs, report));
+        return Ok(result);
     }
-    let mut ov = Overlay::new(fs.clone(), info.block_size, "jbd2 recovery overlay")?;
+    let mut ov = Overlay::new(fs, info.block_size, "jbd2 recovery overlay")?;
     for (blk, w) in out.writes {
-        if let Err(e) = ov.put(blk, w.data) {
-            report.findings.push(finding(
+        match ov.put(blk, w.data) {
+            Ok(()) => {
+                result.replayed.insert(blk, (w.sequence, w.journal_block));
+            }
+            Err(e) => result.report.findings.push(finding(
                 Severity::Error,
                 "jbd2 replay",
                 Some(w.journal_block),
                 format!("transaction {} logs fs block {blk} outside the file system: {e}", w.sequence),
-            ));
+            )),
         }
     }
-    Ok((Arc::new(ov), report))
+    result.view = Arc::new(ov);
+    Ok(result)
+}
+
+/// Recover the jbd2 journal of the file system in `fs` in memory; returns the view to read through
+/// (an overlay, or `fs` itself when there is nothing to replay) and what was done.
+pub fn recover_view(
+    fs: Arc<dyn BlockSource>,
+    external: Option<&Path>,
+) -> Result<(Arc<dyn BlockSource>, RecoveryReport)> {
+    let r = recover_full(fs, external)?;
+    Ok((r.view, r.report))
 }
 
 /// List the transactions (for `daxray journal`); `all` includes checkpointed ones.
