@@ -88,17 +88,25 @@ fn journal_listing_equals_debugfs_logdump() {
     let tmp = tempfile::tempdir().unwrap();
     let mut total_tx = 0;
     let mut total_tags = 0;
-    for (name, opts) in [
-        ("default", &[][..]),
-        ("csum64", &["-O", "metadata_csum,64bit"][..]),
-        ("nocsum", &["-O", "^metadata_csum"][..]),
-    ] {
-        let dirty = make_dirty(tmp.path(), name, opts, seed, Durability::Fsync);
+    let cases: [(&str, &[&str], &str); 3] = [
+        ("csum_v3_64bit", &["-O", "metadata_csum,64bit"], "journal_checksum_v3"),
+        ("nocsum_64bit", &["-O", "^metadata_csum,64bit"], "journal_64bit"),
+        ("nocsum_32bit", &["-O", "^metadata_csum,^64bit"], ""),
+    ];
+    for (i, (name, opts, feature)) in cases.into_iter().enumerate() {
+        let dirty = make_dirty(tmp.path(), name, opts, seed + i as u64, Durability::Fsync);
         let o = Command::new("debugfs").args(["-c", "-R", "logdump -a"]).arg(&dirty).output().unwrap();
         let dump = String::from_utf8_lossy(&o.stdout).into_owned();
         let theirs = parse_logdump(&dump);
         let v = daxray_json(&dirty);
         let mine = ours(&v);
+        let features: Vec<&str> =
+            v["superblock"]["features"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        if feature.is_empty() {
+            assert!(!features.contains(&"journal_64bit"), "{name}: {features:?}");
+        } else {
+            assert!(features.contains(&feature), "{name}: {features:?}");
+        }
         assert!(!theirs.is_empty(), "{name}: logdump found no committed transaction:\n{dump}");
         assert_eq!(
             mine.keys().collect::<Vec<_>>(),
