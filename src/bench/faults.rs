@@ -84,6 +84,8 @@ pub struct Row {
     pub avg_us: f64,
     /// Median over repeats of each run's maximum (µs).
     pub max_us: f64,
+    /// Median over repeats of each run's median (µs): robust to the emulator's outliers.
+    pub median_us: f64,
     /// Power-of-two histogram over all samples of all repeats: bucket "lo-hi" µs (hi exclusive) →
     /// count.
     pub histogram: BTreeMap<String, u64>,
@@ -117,6 +119,8 @@ pub struct Ratio {
     pub background_load: bool,
     /// avg(MAP_SYNC) / avg(no MAP_SYNC), measured here.
     pub avg_ratio: f64,
+    /// median(MAP_SYNC) / median(no MAP_SYNC), measured here.
+    pub median_ratio: f64,
     /// The same ratio in the series' table, when it had both rows.
     pub series_avg_ratio: Option<f64>,
 }
@@ -214,7 +218,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
     }
     let mut kernel = String::new();
     // (fs, config) -> per-repeat (min, avg, max), all samples, trace sums
-    type Acc = (Vec<(f64, f64, f64)>, Vec<u64>, TraceCounts);
+    type Acc = (Vec<(f64, f64, f64, f64)>, Vec<u64>, TraceCounts);
     let mut acc: BTreeMap<(u8, LatencyConfig), Acc> = BTreeMap::new();
     for (fi, &fs) in opts.fs.iter().enumerate() {
         for r in 0..opts.repeat {
@@ -231,7 +235,9 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
                 let min = us.iter().copied().fold(f64::INFINITY, f64::min);
                 let max = us.iter().copied().fold(0.0, f64::max);
                 let avg = us.iter().sum::<f64>() / us.len().max(1) as f64;
-                e.0.push((min, avg, max));
+                let mut sorted = us.clone();
+                let med = median(&mut sorted);
+                e.0.push((min, avg, max, med));
                 e.1.extend(ns);
                 e.2.pte_faults += t.pte_faults;
                 e.2.pmd_faults += t.pmd_faults;
@@ -248,6 +254,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
         let mut mins: Vec<f64> = stats.iter().map(|s| s.0).collect();
         let mut avgs: Vec<f64> = stats.iter().map(|s| s.1).collect();
         let mut maxs: Vec<f64> = stats.iter().map(|s| s.2).collect();
+        let mut meds: Vec<f64> = stats.iter().map(|s| s.3).collect();
         let mut hist: BTreeMap<u64, u64> = BTreeMap::new();
         for &n in &samples {
             *hist.entry(bucket(n)).or_default() += 1;
@@ -261,6 +268,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
             min_us: median(&mut mins),
             avg_us: median(&mut avgs),
             max_us: median(&mut maxs),
+            median_us: median(&mut meds),
             histogram: hist.iter().map(|(&lo, &n)| (format!("{lo}-{}", (lo * 2).max(1)), n)).collect(),
             buckets: hist.into_iter().collect(),
             needdsync_faults: t.needdsync,
@@ -300,6 +308,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
                 file: s.file,
                 background_load: s.background_load,
                 avg_ratio: if n.avg_us > 0.0 { s.avg_us / n.avg_us } else { 0.0 },
+                median_ratio: if n.median_us > 0.0 { s.median_us / n.median_us } else { 0.0 },
                 series_avg_ratio,
             });
         }
@@ -327,8 +336,17 @@ pub fn render_text(r: &Report) -> String {
     ));
     s.push_str(&format!("Note: {FRAMING}\n\n"));
     s.push_str(&format!(
-        "{:<16} {:<52} {:>9} {:>9} {:>9} | {:>14} | {:>9} {:>5} {:>5}\n",
-        "fs", "configuration", "min µs", "avg µs", "max µs", "series min/avg/max", "NEEDDSYNC", "PTE", "PMD"
+        "{:<16} {:<52} {:>9} {:>9} {:>9} {:>9} | {:>14} | {:>9} {:>5} {:>5}\n",
+        "fs",
+        "configuration",
+        "min µs",
+        "avg µs",
+        "max µs",
+        "p50 µs",
+        "series min/avg/max",
+        "NEEDDSYNC",
+        "PTE",
+        "PMD"
     ));
     for row in &r.rows {
         let ser = row
@@ -336,26 +354,28 @@ pub fn render_text(r: &Report) -> String {
             .map(|x| format!("{}/{}/{}", x.min_us, x.avg_us, x.max_us))
             .unwrap_or_else(|| "-".into());
         s.push_str(&format!(
-            "{:<16} {:<52} {:>9.1} {:>9.1} {:>9.1} | {:>18} | {:>9} {:>5} {:>5}\n",
+            "{:<16} {:<52} {:>9.1} {:>9.1} {:>9.1} {:>9.1} | {:>18} | {:>9} {:>5} {:>5}\n",
             row.fs.name(),
             row.configuration,
             row.min_us,
             row.avg_us,
             row.max_us,
+            row.median_us,
             ser,
             row.needdsync_faults,
             row.pte_faults,
             row.pmd_faults
         ));
     }
-    s.push_str("\nMAP_SYNC / no MAP_SYNC (average latency):\n");
+    s.push_str("\nMAP_SYNC / no MAP_SYNC (average, and median, latency):\n");
     for q in &r.ratios {
         s.push_str(&format!(
-            "  {:<16} file {:<12} {:<20} here {:>6.2}x   series {}\n",
+            "  {:<16} file {:<12} {:<20} here avg {:>6.2}x  p50 {:>6.2}x   series avg {}\n",
             q.fs.name(),
             q.file,
             if q.background_load { "background load" } else { "no background load" },
             q.avg_ratio,
+            q.median_ratio,
             q.series_avg_ratio.map(|x| format!("{x:.2}x")).unwrap_or_else(|| "-".into())
         ));
     }
