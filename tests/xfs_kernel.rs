@@ -96,6 +96,7 @@ fn compare(img: &Path, seed: u64, label: &str) -> (usize, Shape) {
     // the kernel's view (read-only mount of the clean image)
     let m = Mount::new(img, 0, "xfs", "ro").expect("mount ro");
     let kernel = oracle::kernel_manifest(m.path(), true).expect("kernel manifest");
+    let links = kernel_symlinks(m.path());
     m.unmount().expect("unmount");
     let src = MmapSource::open(img).expect("mmap");
     let fs = Xfs::open(Arc::new(src)).expect("open xfs");
@@ -104,6 +105,17 @@ fn compare(img: &Path, seed: u64, label: &str) -> (usize, Shape) {
     let n = oracle::compare_manifests(&ours, &kernel)
         .unwrap_or_else(|d| panic!("{label} seed {seed}: daxray differs from the kernel:\n{d}"));
     assert_eq!(n, kernel.len());
+    // symlink targets, local and remote, equal what the kernel's readlink gives
+    let mut remote = 0;
+    for (path, target) in &links {
+        let ino = daxray::fs::lookup(&fs, path).unwrap_or_else(|e| panic!("{label}: lookup {path}: {e}"));
+        let ours = fs.read_link(ino).unwrap_or_else(|e| panic!("{label}: readlink {path}: {e}"));
+        assert_eq!(&ours, target, "{label}: symlink {path}");
+        if fs.inode(ino).expect("inode").core.format != daxray::xfs::inode::FMT_LOCAL {
+            remote += 1;
+        }
+    }
+    assert!(links.len() >= 40 && remote >= 10, "{label}: {} symlinks, {remote} remote", links.len());
     let bad: Vec<_> =
         fs.findings().into_iter().filter(|f| f.severity == daxray::error::Severity::Error).collect();
     assert!(bad.is_empty(), "{label} seed {seed}: findings on a clean image: {bad:?}");
