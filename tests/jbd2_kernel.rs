@@ -11,7 +11,7 @@
 mod jbd2_common;
 
 use daxray::open::{OpenOptions, open};
-use jbd2_common::{Durability, kernel_view, make_dirty, prerequisites};
+use jbd2_common::{Durability, fast_commit_ops, kernel_view, make_dirty, make_dirty_then, prerequisites};
 use std::collections::HashSet;
 
 const TOOLS: &[&str] = &["mkfs.ext4", "losetup", "mount", "umount", "sync"];
@@ -76,11 +76,21 @@ fn fast_commit_tags_are_reported_and_explain_every_difference() {
     let s = seed();
     println!("seed {s}");
     let tmp = tempfile::tempdir().unwrap();
-    let dirty = make_dirty(tmp.path(), "fast_commit_fsync", &["-O", "fast_commit"], s, Durability::Fsync);
+    // Workload with fsync, everything committed by syncfs, then fast-commit-eligible appends and
+    // creates with fsync just before the crash copy.
+    let dirty = make_dirty_then(
+        tmp.path(),
+        "fast_commit_fsync",
+        &["-O", "fast_commit"],
+        s,
+        Durability::FsyncSyncfs,
+        |root| assert!(fast_commit_ops(root) > 0),
+    );
     let (res, rep) = compare(&dirty);
     let fc = &rep.details["fast_commit"];
     let valid = fc["valid_tags"].as_u64().unwrap_or(0);
     println!("fast commit: {fc}");
+    assert!(valid > 0, "the appends and creates with fsync must leave valid fast-commit tags: {fc}");
     match res {
         Ok(n) => {
             // Nothing differs: then no fast commit needed replaying beyond what jbd2 had.
@@ -127,6 +137,10 @@ fn fast_commit_tags_are_reported_and_explain_every_difference() {
                 unexplained.is_empty(),
                 "differences no fast-commit tag explains:\n{}",
                 unexplained.join("\n")
+            );
+            println!(
+                "{} difference lines, all on inodes named by the {valid} valid fast-commit tags",
+                diff.lines().filter(|l| l.starts_with('/')).count()
             );
         }
     }

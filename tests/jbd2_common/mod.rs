@@ -36,6 +36,18 @@ pub enum Durability {
 /// A kernel-made crash image: mkfs with `mkfs_opts`, mount, seeded workload, then copy the backing
 /// file while it is still mounted (committed transactions not yet checkpointed). Returns the copy.
 pub fn make_dirty(dir: &Path, name: &str, mkfs_opts: &[&str], seed: u64, durability: Durability) -> PathBuf {
+    make_dirty_then(dir, name, mkfs_opts, seed, durability, |_| {})
+}
+
+/// Like [`make_dirty`], running `after` on the mounted tree just before the crash copy.
+pub fn make_dirty_then(
+    dir: &Path,
+    name: &str,
+    mkfs_opts: &[&str],
+    seed: u64,
+    durability: Durability,
+    after: impl Fn(&Path),
+) -> PathBuf {
     let img = dir.join(format!("{name}.live.img"));
     let dirty = dir.join(format!("{name}.dirty.img"));
     let mut mkfs = vec!["mkfs.ext4", "-q", "-F", "-b", "4096"];
@@ -56,6 +68,7 @@ pub fn make_dirty(dir: &Path, name: &str, mkfs_opts: &[&str], seed: u64, durabil
         let st = Command::new("sync").arg("-f").arg(m.path()).status().expect("sync -f");
         assert!(st.success(), "sync -f failed");
     }
+    after(m.path());
     oracle::copy_sparse(&img, &dirty).expect("copy while mounted");
     m.unmount().expect("unmount");
     let _ = std::fs::remove_file(&img);
@@ -71,4 +84,32 @@ pub fn kernel_view(dirty: &Path) -> Vec<daxray::manifest::ManifestEntry> {
     m.unmount().expect("unmount");
     let _ = std::fs::remove_file(&k);
     man
+}
+
+/// Operations that ext4 commits as fast commits: append to some existing regular files and create
+/// a few new ones in the root directory, each followed by fsync. Returns how many files it touched.
+pub fn fast_commit_ops(root: &Path) -> usize {
+    use std::io::Write;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root)
+        .expect("read root")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut n = 0;
+    for p in files.iter().take(10) {
+        let mut f = std::fs::OpenOptions::new().append(true).open(p).expect("open for append");
+        f.write_all(&[0x5a; 8192]).expect("append");
+        f.sync_all().expect("fsync");
+        n += 1;
+    }
+    for i in 0..5 {
+        let p = root.join(format!("fc_new_{i}"));
+        let mut f = std::fs::File::create(&p).expect("create");
+        f.write_all(&vec![i as u8 + 1; 12288]).expect("write");
+        f.sync_all().expect("fsync");
+        n += 1;
+    }
+    n
 }
