@@ -159,6 +159,37 @@ fn vm_guest_runs() {
         other => panic!("expected Error, got {other:?}"),
     }
     vm.finish(Duration::from_secs(60)).expect("guest powers off after an error");
+    drop(_lock); // the bench takes the VM lock itself
+
+    // The fault-latency bench, small: all eight configurations in one ext4 boot.
+    let opts = daxray::bench::faults::Options {
+        fs: vec![FsChoice::Ext4],
+        pages: 16,
+        repeat: 1,
+        fault_size: daxray::agent::proto::FaultSize::Pte,
+        assets: assets.clone(),
+        accel: "tcg".into(),
+        mem_mb: 512,
+    };
+    let rep = daxray::bench::faults::run(&opts, &mut |_| {}).expect("bench faults");
+    assert_eq!(rep.rows.len(), 8, "eight configurations");
+    for row in &rep.rows {
+        assert_eq!(row.samples, 16, "{}", row.configuration);
+        assert!(row.min_us > 0.0 && row.min_us <= row.median_us && row.median_us <= row.max_us, "{row:?}");
+        assert_eq!(row.pte_faults, 16, "one PTE fault per page: {row:?}");
+        assert_eq!(row.histogram.values().sum::<u64>(), 16);
+        if !row.sync {
+            assert_eq!(row.needdsync_faults, 0, "no MAP_SYNC, no synchronous faults: {row:?}");
+        } else if row.file == "empty" {
+            assert_eq!(
+                row.needdsync_faults, 16,
+                "MAP_SYNC on an empty file: every fault synchronous: {row:?}"
+            );
+        } else {
+            assert_eq!(row.needdsync_faults, 0, "MAP_SYNC on a written file: no metadata to sync: {row:?}");
+        }
+    }
+    assert_eq!(rep.ratios.len(), 4);
 
     eprintln!("vm_guest: all guests in {:.1} s", t0.elapsed().as_secs_f64());
 }

@@ -122,6 +122,57 @@ fn compare(img: &Path, seed: u64, label: &str) -> (usize, Shape) {
     (n, shape(&fs))
 }
 
+/// The kernel-made fsdax namespace header (fixtures/pmem, written by a guest kernel).
+fn pfn_fixture() -> Option<Vec<u8>> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pmem/pfn-info-512M.bin");
+    std::fs::read(p).ok()
+}
+
+/// Wrap `img` as a 512 MiB fsdax namespace: zeros, the kernel's NVDIMM_PFN_INFO block at
+/// byte 4096, the file system at `dataoff` (10 MiB). Only non-zero MiB chunks are written.
+fn wrap_fsdax(img: &Path, out: &Path, pfn: &[u8]) -> u64 {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let dataoff = 10u64 << 20;
+    let mut o = std::fs::File::create(out).expect("create wrapped");
+    o.set_len(512 << 20).expect("set_len");
+    o.seek(SeekFrom::Start(4096)).expect("seek");
+    o.write_all(pfn).expect("write pfn");
+    let mut i = std::fs::File::open(img).expect("open image");
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = 0u64;
+    loop {
+        let n = i.read(&mut buf).expect("read image");
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|b| *b != 0) {
+            o.seek(SeekFrom::Start(dataoff + pos)).expect("seek");
+            o.write_all(&buf[..n]).expect("write");
+        }
+        pos += n as u64;
+    }
+    dataoff
+}
+
+/// The same manifest through the whole pipeline (namespace detection, recovery, model) on the
+/// image wrapped in a kernel-made fsdax namespace; the kernel mounts the namespace's data part.
+fn compare_fsdax(img: &Path, pfn: &[u8], label: &str) -> usize {
+    let wrapped = img.with_extension("ns.img");
+    let dataoff = wrap_fsdax(img, &wrapped, pfn);
+    let m = Mount::new(&wrapped, dataoff, "xfs", "ro").expect("mount namespace data at dataoff");
+    let kernel = oracle::kernel_manifest(m.path(), true).expect("kernel manifest");
+    m.unmount().expect("unmount");
+    let opened = daxray::open::open(&wrapped, &daxray::open::OpenOptions::default()).expect("open namespace");
+    assert_eq!(opened.placement().fs_offset, dataoff, "{label}: namespace not detected");
+    assert_eq!(opened.placement().found_by, "fsdax namespace");
+    let (ours, errs) = daxray::manifest::build(&*opened.fs, true).expect("manifest");
+    assert!(errs.is_empty(), "{label} (fsdax): {errs:?}");
+    let n = oracle::compare_manifests(&ours, &kernel)
+        .unwrap_or_else(|d| panic!("{label} (fsdax): daxray differs from the kernel:\n{d}"));
+    std::fs::remove_file(&wrapped).ok();
+    n
+}
+
 #[test]
 fn kernel_made_xfs_matches_kernel() {
     if !need(&["mkfs.xfs", "xfs_db", "losetup", "mount", "umount"], true) {
@@ -189,6 +240,16 @@ fn kernel_made_xfs_matches_kernel() {
             l.split_whitespace().nth(2).and_then(|o| o.parse::<u64>().ok()).is_some_and(|o| o >= free_fsb)
         });
         assert!(has_free, "xfs_db bmap of node dir {d} shows no free-index block:\n{bm}");
+        if label == "v5-0" {
+            match pfn_fixture() {
+                Some(pfn) => {
+                    let m = compare_fsdax(&img, &pfn, label);
+                    eprintln!("{label} seed {seed}: inside a kernel-made fsdax namespace: {m} files equal");
+                    assert_eq!(m, n);
+                }
+                None => panic!("fixtures/pmem/pfn-info-512M.bin is missing (made by the vm worker)"),
+            }
+        }
         total += n;
         multilevel += sh.multilevel_bmbt.len();
         nodes += sh.node_dirs.len();
