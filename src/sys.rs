@@ -210,6 +210,18 @@ pub fn flock_exclusive(file: &File) -> std::io::Result<()> {
     }
 }
 
+/// Try to take an exclusive `flock` on `file` without blocking: `Ok(false)` when another open
+/// file holds it.
+pub fn flock_try_exclusive(file: &File) -> std::io::Result<bool> {
+    // SAFETY: plain syscall on a valid fd.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) { Ok(false) } else { Err(e) }
+}
+
 /// `sync(2)` then power the machine off (`reboot(RB_POWER_OFF)`); only returns on failure.
 /// This is how the guest agent (PID 1) ends every run.
 pub fn sync_and_power_off() -> std::io::Error {

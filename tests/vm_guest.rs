@@ -163,7 +163,6 @@ fn vm_guest_runs() {
         other => panic!("expected Error, got {other:?}"),
     }
     vm.finish(Duration::from_secs(60)).expect("guest powers off after an error");
-    drop(_lock); // the bench takes the VM lock itself
 
     // The fault-latency bench, small: all eight configurations in one ext4 boot.
     let opts = daxray::bench::faults::Options {
