@@ -194,6 +194,16 @@ pub fn set_raw_tty(file: &File) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `tcdrain(fd)`: wait until everything written to a terminal has been transmitted (the guest
+/// agent calls it so that no message is still in the UART when it powers off).
+pub fn tcdrain(file: &File) -> std::io::Result<()> {
+    // SAFETY: plain syscall on a valid fd.
+    if unsafe { libc::tcdrain(file.as_raw_fd()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Take an exclusive `flock` on `file`, blocking until it is free (released when the file is
 /// closed). Used to run VM tests one at a time.
 pub fn flock_exclusive(file: &File) -> std::io::Result<()> {
