@@ -331,7 +331,9 @@ impl LogDev {
             let mut c = crc32c::crc32c_append(0, &hb[..REC_CRC_OFF]);
             c = crc32c::crc32c_append(c, &[0; 4]);
             c = crc32c::crc32c_append(c, &hb[REC_CRC_OFF + 4..size]);
-            for x in 0..(hblks as usize - 1) {
+            // The extended headers the data length needs (not all those h_size reserves).
+            let xheads = len.div_ceil(HEADER_CYCLE_SIZE).min(hblks as usize);
+            for x in 0..xheads.saturating_sub(1) {
                 c = crc32c::crc32c_append(c, &ext[x * BBSIZE..x * BBSIZE + size_of::<ExtHeader>()]);
             }
             c = crc32c::crc32c_append(c, &data[..len]);
