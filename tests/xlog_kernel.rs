@@ -8,6 +8,7 @@
 //! - the recovered bytes written to a file and mounted with `-o ro,norecovery` must give the
 //!   kernel the same manifest too (the kernel reads our replayed metadata, no recovery of its own);
 //! - at least one crash image read raw (no recovery) must differ, proving the test can fail.
+//!
 //! One case uses a tiny log and a long workload, and asserts that the log wrapped (head cycle > 1);
 //! one mounts with `logbsize=256k` so that records carry extended headers.
 
@@ -92,7 +93,8 @@ fn crash_image(
 fn ours(img: &Path, raw: bool) -> (Vec<ManifestEntry>, daxray::open::RecoveryReport) {
     let o = open::open(img, &OpenOptions { raw, ..Default::default() }).expect("daxray open");
     let (m, errs) = manifest::build(&*o.fs, true).expect("daxray manifest");
-    assert!(errs.is_empty(), "daxray path errors: {errs:?}");
+    // The raw media of a crash image may hold metadata never written yet (zeroed blocks).
+    assert!(raw || errs.is_empty(), "daxray path errors: {errs:?}");
     (m, o.recovery)
 }
 
