@@ -362,3 +362,15 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// `fsetxattr(2)`: set extended attribute `name` (e.g. "user.x") on an open file.
+pub fn fsetxattr(file: &File, name: &str, value: &[u8]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let cname = std::ffi::CString::new(name)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "xattr name has a NUL"))?;
+    // SAFETY: the fd stays open for the call; `cname` is a NUL-terminated string and `value` a
+    // valid slice, both alive for the call; the kernel only reads them.
+    let rc =
+        unsafe { libc::fsetxattr(file.as_raw_fd(), cname.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}

@@ -169,8 +169,11 @@ pub fn run_guest(link: &mut dyn Link) -> Result<()> {
         }
         other => return Err(Error::Usage(format!("expected the job from the host, got {other:?}"))),
     }
-    let tracer = trace::Tracer::start();
-    if let Err(e) = &tracer {
+    let bench = job.scenario.starts_with("latency-");
+    // Bench jobs trace each configuration themselves.
+    let tracer =
+        if bench { Err(Error::Usage("traced per configuration".into())) } else { trace::Tracer::start() };
+    if let (Err(e), false) = (&tracer, bench) {
         log(&format!("tracing unavailable: {e}"));
     }
     let stores = scenario::run(&job, Path::new(MOUNT_POINT), link)?;

@@ -9,7 +9,7 @@
 //! 3. Host → [`HostMsg::Job`] (must equal the command-line job; the guest checks) and the guest
 //!    starts the scenario.
 //! 4. For every store: guest → [`GuestMsg::Store`], then it waits for [`HostMsg::Go`]
-//!    ([`HostMsg::Abort`] ends the run early). Bench jobs send [`GuestMsg::Latency`] instead.
+//!    ([`HostMsg::Abort`] ends the run early). Bench jobs send [`GuestMsg::LatencyRun`] instead.
 //! 5. Guest → [`GuestMsg::Done`] with the kernel's `fs_dax` trace counts, then it syncs and
 //!    powers off. On any failure the guest sends [`GuestMsg::Error`] and powers off.
 //!
@@ -155,14 +155,43 @@ pub struct TraceCounts {
     pub lost_events: bool,
 }
 
-/// Timing of first stores (bench jobs): one message per store, in nanoseconds.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct Latency {
-    /// Sequence number, from 0.
-    pub seq: u64,
-    /// Nanoseconds from before the first store to the page until it returned (includes the
-    /// page fault), by `CLOCK_MONOTONIC`.
-    pub ns: u64,
+/// One configuration of the fault-latency bench (the MAP_SYNC series' table, plus
+/// "preallocated, background load" for symmetry).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LatencyConfig {
+    /// The file was written and fsynced before it was mapped (else: empty, sparse).
+    pub preallocated: bool,
+    /// A background writer appended to and fsynced another file meanwhile.
+    pub background_load: bool,
+    /// `MAP_SHARED_VALIDATE | MAP_SYNC` (else plain `MAP_SHARED`).
+    pub sync: bool,
+}
+
+impl LatencyConfig {
+    /// All eight configurations, in the series' order (then the added ones).
+    pub fn all() -> Vec<LatencyConfig> {
+        let c = |preallocated, background_load, sync| LatencyConfig { preallocated, background_load, sync };
+        vec![
+            c(true, false, false),
+            c(true, false, true),
+            c(false, false, false),
+            c(false, false, true),
+            c(false, true, false),
+            c(false, true, true),
+            c(true, true, false),
+            c(true, true, true),
+        ]
+    }
+
+    /// Human-readable name, e.g. "file empty, background load, MAP_SYNC".
+    pub fn label(&self) -> String {
+        format!(
+            "file {}, {}, {}",
+            if self.preallocated { "preallocated" } else { "empty" },
+            if self.background_load { "background load" } else { "no background load" },
+            if self.sync { "MAP_SYNC" } else { "no MAP_SYNC" }
+        )
+    }
 }
 
 /// The MAP_SYNC flag semantics seen on one path (see [`crate::agent::probe`]).
@@ -185,8 +214,17 @@ pub enum GuestMsg {
     Probe(ProbeReport),
     /// A store became visible; the guest waits for [`HostMsg::Go`].
     Store(Store),
-    /// Timed stores (bench jobs), sent in batches after the timed loop.
-    Latencies(Vec<Latency>),
+    /// Bench jobs: the times of the first store to each page for one configuration, by
+    /// `CLOCK_MONOTONIC`, in nanoseconds (each includes the page fault), with the kernel's trace
+    /// counts for that configuration alone.
+    LatencyRun {
+        /// The configuration.
+        config: LatencyConfig,
+        /// Nanoseconds per page, in page order.
+        ns: Vec<u64>,
+        /// `fs_dax` trace counts during the timed loop.
+        trace: TraceCounts,
+    },
     /// The scenario finished; the guest now syncs and powers off.
     Done {
         /// Number of stores made.

@@ -7,10 +7,10 @@
 //! (the control, where the block mapping may not be durable when the store is visible).
 //!
 //! The `latency-*` scenarios (the fault-latency bench) time each first store instead, with no
-//! host round trip per store, and send the times in [`GuestMsg::Latencies`] batches.
+//! host round trip per store, and send the times as [`GuestMsg::LatencyRun`] messages.
 
 use super::Link;
-use super::proto::{FaultSize, GuestMsg, HostMsg, Job, Latency, Store};
+use super::proto::{FaultSize, GuestMsg, HostMsg, Job, LatencyConfig, Store};
 use crate::error::{Error, Result};
 use crate::sys::{self, RawMap};
 use sha2::{Digest, Sha256};
@@ -36,6 +36,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("latency-prealloc", "bench: time the first store to each page of a written, fsynced file"),
     ("latency-empty-load", "bench: latency-empty with a background writer"),
     ("latency-prealloc-load", "bench: latency-prealloc with a background writer"),
+    ("latency-all", "bench: all eight latency configurations (Job.sync is ignored)"),
 ];
 
 /// True for a known scenario name.
@@ -289,33 +290,66 @@ pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
     Ok(seq)
 }
 
-/// The fault-latency bench: time the first 8-byte store to each page.
+/// The fault-latency bench: the configurations a `latency-*` scenario names.
 fn latency(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
-    let prealloc = job.scenario.starts_with("latency-prealloc");
-    let load = job.scenario.ends_with("-load");
+    let configs = if job.scenario == "latency-all" {
+        LatencyConfig::all()
+    } else {
+        vec![LatencyConfig {
+            preallocated: job.scenario.starts_with("latency-prealloc"),
+            background_load: job.scenario.ends_with("-load"),
+            sync: job.sync,
+        }]
+    };
+    // Warm-up, not reported: under emulation the first run of each kernel path pays for
+    // translating its code, which would land on whichever configuration comes first.
+    let warm = Job { pages: job.pages.min(32), ..job.clone() };
+    for c in LatencyConfig::all().into_iter().filter(|c| !c.background_load) {
+        latency_one(&warm, c, dir, None)?;
+    }
+    let mut n = 0;
+    for c in configs {
+        n += latency_one(job, c, dir, Some(&mut *link))?;
+    }
+    Ok(n)
+}
+
+/// Time the first 8-byte store to each page (each 2 MiB extent with PMD faults) of a fresh file
+/// in one configuration, and send the times with this configuration's trace counts (when a link
+/// is given).
+fn latency_one(job: &Job, c: LatencyConfig, dir: &Path, link: Option<&mut dyn Link>) -> Result<u64> {
     let stride = job.fault_size.bytes();
     let pages = u64::from(job.pages);
     let file_len = pages.checked_mul(stride).ok_or_else(|| Error::Usage("too many pages".into()))?;
-    let t = open_target(dir, "f0", file_len, job.sync, if prealloc { Prep::Written } else { Prep::Sparse })?;
-    let bg = if load { Some(Background::start(dir)?) } else { None };
-    if load {
+    let prep = if c.preallocated { Prep::Written } else { Prep::Sparse };
+    let t = open_target(dir, "latency", file_len, c.sync, prep)?;
+    let bg = if c.background_load { Some(Background::start(dir)?) } else { None };
+    if bg.is_some() {
         // Let the writer get going before timing.
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let mut times = Vec::with_capacity(job.pages as usize);
+    let tracer = super::trace::Tracer::start().ok();
+    let mut ns = Vec::with_capacity(job.pages as usize);
     for p in 0..pages {
         let off = usize::try_from(p * stride).map_err(|_| Error::Usage("offset too large".into()))?;
         let word = splitmix64(job.seed ^ p).to_le_bytes();
         let t0 = Instant::now();
         t.map.store(off, &word).map_err(|e| io(Path::new(&t.name), e))?;
-        let ns = t0.elapsed().as_nanos();
-        times.push(Latency { seq: p, ns: u64::try_from(ns).unwrap_or(u64::MAX) });
+        ns.push(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX));
     }
+    let trace = match tracer {
+        Some(tr) => tr.finish()?,
+        None => Default::default(),
+    };
     if let Some(b) = bg {
         b.finish()?;
     }
-    for chunk in times.chunks(256) {
-        link.send(&GuestMsg::Latencies(chunk.to_vec()))?;
+    drop(t);
+    let _ = std::fs::remove_file(dir.join("latency"));
+    let _ = std::fs::remove_file(dir.join("background"));
+    super::run_cmd("/bin/sync", &[])?;
+    if let Some(link) = link {
+        link.send(&GuestMsg::LatencyRun { config: c, ns, trace })?;
     }
     Ok(pages)
 }

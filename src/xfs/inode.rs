@@ -334,13 +334,9 @@ impl Inode {
         put("core.size", json!(c.size.get()));
         put("core.nblocks", json!(c.nblocks.get()));
         put("core.extsize", json!(c.extsize.get()));
-        if self.nrext64() {
-            put("core.big_nextents", json!(self.nextents()));
-            put("core.big_anextents", json!(self.anextents()));
-        } else {
-            put("core.nextents", json!(self.nextents()));
-            put("core.naextents", json!(self.anextents()));
-        }
+        // xfs_db prints the counts under these names whether or not they are 64-bit
+        put("core.nextents", json!(self.nextents()));
+        put("core.naextents", json!(self.anextents()));
         put("core.forkoff", json!(c.forkoff));
         put("core.aformat", json!(c.aformat));
         put("core.aformat.name", json!(fmt_name(c.aformat)));
@@ -353,7 +349,8 @@ impl Inode {
         put("core.gen", json!(c.gen_.get()));
         put("next_unlinked", json!(c.next_unlinked.get()));
         if c.version == 3 {
-            put("v3.crc", json!(u32::from_le_bytes(c.crc)));
+            // shown as xfs_db shows it: the four stored bytes read big-endian
+            put("v3.crc", json!(u32::from_be_bytes(c.crc)));
             put("v3.crc_ok", json!(self.crc_ok));
             put("v3.change_count", json!(c.changecount.get()));
             put("v3.lsn", json!(c.lsn.get()));

@@ -147,6 +147,39 @@ pub fn fragment(root: &Path, seed: u64, sparse_blocks: u64, rr_files: usize, nam
         let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
         daxray::sys::fallocate(fh, mode, 8192, 16384).expect("punch hole");
     }
+    // symlinks: short (in the inode) and long (remote blocks)
+    for i in 0..40u64 {
+        let len = if i % 2 == 0 { 5 + (rnd() % 40) as usize } else { 300 + (rnd() % 700) as usize };
+        let mut t = String::from("/");
+        while t.len() < len {
+            t.push(char::from(b'a' + (rnd() % 26) as u8));
+            if rnd() % 9 == 0 {
+                t.push('/');
+            }
+        }
+        let p = format!("frag/link{i}");
+        std::os::unix::fs::symlink(&t, root.join(&p)).expect("symlink");
+        made.push(p);
+    }
+    // a leaf-form directory: a few data blocks and one leaf block
+    std::fs::create_dir_all(root.join("leafdir")).expect("mkdir leafdir");
+    for i in 0..260 {
+        std::fs::write(root.join(format!("leafdir/entry_{i:04}_{:030}", rnd() % 1_000_000)), b"")
+            .expect("create leaf entry");
+    }
+    // extended attributes: inline ones, and many large ones (attr fork in extents format,
+    // remote values)
+    for i in 0..6usize {
+        let p = format!("frag/xattr{i}");
+        let f = std::fs::File::create(root.join(&p)).expect("create xattr file");
+        let count = if i < 2 { 2 } else { 40 + i * 20 };
+        for k in 0..count {
+            let len = if i < 2 { 16 } else { 200 + (rnd() % 3000) as usize };
+            daxray::sys::fsetxattr(&f, &format!("user.a{k}"), &vec![(k & 0xff) as u8; len])
+                .expect("fsetxattr");
+        }
+        made.push(p);
+    }
     // a directory of long names
     std::fs::create_dir_all(root.join("names")).expect("mkdir names");
     for i in 0..names {
@@ -159,4 +192,53 @@ pub fn fragment(root: &Path, seed: u64, sparse_blocks: u64, rr_files: usize, nam
             .expect("create name");
     }
     made
+}
+
+/// `ctime(3)`-style text of a UTC time, as `TZ=UTC xfs_db` prints timestamps:
+/// "Thu Jan  1 00:00:00 1970".
+pub fn ctime_utc(sec: i64) -> String {
+    let days = sec.div_euclid(86400);
+    let rem = sec.rem_euclid(86400);
+    let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // civil from days (Howard Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    let wd = (days + 4).rem_euclid(7) as usize;
+    const WD: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MO: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!("{} {} {:2} {:02}:{:02}:{:02} {}", WD[wd], MO[(m - 1) as usize], d, h, mi, s, y)
+}
+
+/// Every symlink under `root` (a mounted tree) and its target as the kernel reads it, by path
+/// from the root ("/a/b").
+pub fn kernel_symlinks(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        for e in std::fs::read_dir(&dir).expect("read_dir") {
+            let e = e.expect("dirent");
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = format!("{prefix}/{name}");
+            let ft = e.file_type().expect("file type");
+            if ft.is_symlink() {
+                out.insert(
+                    path,
+                    std::fs::read_link(e.path()).expect("readlink").as_os_str().as_bytes().to_vec(),
+                );
+            } else if ft.is_dir() {
+                stack.push((e.path(), path));
+            }
+        }
+    }
+    out
 }
