@@ -24,6 +24,7 @@ struct Shape {
     leaf_dirs: usize,
     block_dirs: usize,
     unwritten_extents: usize,
+    attr_extent_forks: usize,
 }
 
 /// Count what the parser sees: btree forks, bmbt depths, directory forms.
@@ -39,6 +40,7 @@ fn shape(fs: &Xfs) -> Shape {
         leaf_dirs: 0,
         block_dirs: 0,
         unwritten_extents: 0,
+        attr_extent_forks: 0,
     };
     for e in &all {
         let ino = fs.inode(e.ino).expect("inode");
@@ -46,6 +48,12 @@ fn shape(fs: &Xfs) -> Shape {
             s.btree_forks += 1;
             if l >= 2 {
                 s.multilevel_bmbt.push(e.ino);
+            }
+        }
+        if ino.fork_format(Fork::Attr).is_some_and(|f| f >= daxray::xfs::inode::FMT_EXTENTS) {
+            let (recs, _) = fs.fork_records(&ino, Fork::Attr).expect("attr fork");
+            if !recs.is_empty() {
+                s.attr_extent_forks += 1;
             }
         }
         match e.file_type {
@@ -122,6 +130,57 @@ fn compare(img: &Path, seed: u64, label: &str) -> (usize, Shape) {
     (n, shape(&fs))
 }
 
+/// The kernel-made fsdax namespace header (fixtures/pmem, written by a guest kernel).
+fn pfn_fixture() -> Option<Vec<u8>> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pmem/pfn-info-512M.bin");
+    std::fs::read(p).ok()
+}
+
+/// Wrap `img` as a 512 MiB fsdax namespace: zeros, the kernel's NVDIMM_PFN_INFO block at
+/// byte 4096, the file system at `dataoff` (10 MiB). Only non-zero MiB chunks are written.
+fn wrap_fsdax(img: &Path, out: &Path, pfn: &[u8]) -> u64 {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let dataoff = 10u64 << 20;
+    let mut o = std::fs::File::create(out).expect("create wrapped");
+    o.set_len(512 << 20).expect("set_len");
+    o.seek(SeekFrom::Start(4096)).expect("seek");
+    o.write_all(pfn).expect("write pfn");
+    let mut i = std::fs::File::open(img).expect("open image");
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = 0u64;
+    loop {
+        let n = i.read(&mut buf).expect("read image");
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|b| *b != 0) {
+            o.seek(SeekFrom::Start(dataoff + pos)).expect("seek");
+            o.write_all(&buf[..n]).expect("write");
+        }
+        pos += n as u64;
+    }
+    dataoff
+}
+
+/// The same manifest through the whole pipeline (namespace detection, recovery, model) on the
+/// image wrapped in a kernel-made fsdax namespace; the kernel mounts the namespace's data part.
+fn compare_fsdax(img: &Path, pfn: &[u8], label: &str) -> usize {
+    let wrapped = img.with_extension("ns.img");
+    let dataoff = wrap_fsdax(img, &wrapped, pfn);
+    let m = Mount::new(&wrapped, dataoff, "xfs", "ro").expect("mount namespace data at dataoff");
+    let kernel = oracle::kernel_manifest(m.path(), true).expect("kernel manifest");
+    m.unmount().expect("unmount");
+    let opened = daxray::open::open(&wrapped, &daxray::open::OpenOptions::default()).expect("open namespace");
+    assert_eq!(opened.placement().fs_offset, dataoff, "{label}: namespace not detected");
+    assert_eq!(opened.placement().found_by, "fsdax namespace");
+    let (ours, errs) = daxray::manifest::build(&*opened.fs, true).expect("manifest");
+    assert!(errs.is_empty(), "{label} (fsdax): {errs:?}");
+    let n = oracle::compare_manifests(&ours, &kernel)
+        .unwrap_or_else(|d| panic!("{label} (fsdax): daxray differs from the kernel:\n{d}"));
+    std::fs::remove_file(&wrapped).ok();
+    n
+}
+
 #[test]
 fn kernel_made_xfs_matches_kernel() {
     if !need(&["mkfs.xfs", "xfs_db", "losetup", "mount", "umount"], true) {
@@ -162,19 +221,22 @@ fn kernel_made_xfs_matches_kernel() {
         let (n, sh) = compare(&img, *seed, label);
         eprintln!(
             "{label} seed {seed}: {n} files equal to the kernel; btree forks {}, multi-level bmbt {}, \
-             node dirs {}, leaf dirs {}, block dirs {}, unwritten extents {}",
+             node dirs {}, leaf dirs {}, block dirs {}, unwritten extents {}, attr forks with extents {}",
             sh.btree_forks,
             sh.multilevel_bmbt.len(),
             sh.node_dirs.len(),
             sh.leaf_dirs,
             sh.block_dirs,
-            sh.unwritten_extents
+            sh.unwritten_extents,
+            sh.attr_extent_forks
         );
         assert!(n >= 300, "{label}: only {n} files compared");
         assert!(sh.btree_forks > 0, "{label}: no btree-format fork was produced");
         assert!(!sh.multilevel_bmbt.is_empty(), "{label}: no bmbt with interior blocks");
         assert!(!sh.node_dirs.is_empty(), "{label}: no node-format directory");
         assert!(sh.unwritten_extents > 0, "{label}: no unwritten extents");
+        assert!(sh.leaf_dirs > 0, "{label}: no leaf-form directory");
+        assert!(sh.attr_extent_forks >= 4, "{label}: {} attr forks with extents", sh.attr_extent_forks);
         // xfs_db agrees on the shapes
         let ino = sh.multilevel_bmbt[0];
         let db = xfs_db_print(&img, &[&format!("inode {ino}")]);
@@ -189,6 +251,16 @@ fn kernel_made_xfs_matches_kernel() {
             l.split_whitespace().nth(2).and_then(|o| o.parse::<u64>().ok()).is_some_and(|o| o >= free_fsb)
         });
         assert!(has_free, "xfs_db bmap of node dir {d} shows no free-index block:\n{bm}");
+        if label == "v5-0" {
+            match pfn_fixture() {
+                Some(pfn) => {
+                    let m = compare_fsdax(&img, &pfn, label);
+                    eprintln!("{label} seed {seed}: inside a kernel-made fsdax namespace: {m} files equal");
+                    assert_eq!(m, n);
+                }
+                None => panic!("fixtures/pmem/pfn-info-512M.bin is missing (made by the vm worker)"),
+            }
+        }
         total += n;
         multilevel += sh.multilevel_bmbt.len();
         nodes += sh.node_dirs.len();
