@@ -5,7 +5,6 @@ use crate::image::BlockSource;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 
-
 /// For each wanted `(claim index, offset in block, len, sha256)`, the physical blocks of `src`
 /// whose bytes at that in-block offset hash to the sha256: the first such block found for each.
 /// One pass over the media from its start, ending as soon as every claim has been found;

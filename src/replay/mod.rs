@@ -280,7 +280,7 @@ impl RunCtx<'_> {
             self.report.violations += 1;
         }
         let every = u64::from(self.opts.oracle_every);
-        let sample = every > 0 && n % every == 0;
+        let sample = every > 0 && n.is_multiple_of(every);
         let failing = lost > 0;
         if !(sample || failing || check_error.is_some()) {
             return Ok(());
