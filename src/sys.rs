@@ -20,6 +20,206 @@ pub fn map_readonly(file: &File, len: usize) -> std::io::Result<memmap2::Mmap> {
     unsafe { memmap2::MmapOptions::new().len(len).map(file) }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Guest agent and VM host helpers.
+// ---------------------------------------------------------------------------------------------
+
+use std::os::fd::AsRawFd;
+
+/// `MAP_SYNC` (0x80000 on x86-64 and the generic ABI).
+pub const MAP_SYNC: i32 = 0x80000;
+/// `MAP_SHARED_VALIDATE` (Linux 4.15): like `MAP_SHARED`, but unknown flags are refused.
+pub const MAP_SHARED_VALIDATE: i32 = 0x3;
+/// A flag bit no kernel defines (bit 21), for probing `MAP_SHARED_VALIDATE`'s refusal.
+pub const MAP_UNKNOWN_FLAG: i32 = 0x200000;
+/// `STATX_ATTR_DAX`.
+pub const STATX_ATTR_DAX: u64 = 0x200000;
+
+/// A shared, writable mapping of a file (`mmap(2)` with caller-chosen flags). Unmapped on drop.
+///
+/// All accesses go through bounds-checked methods; no Rust reference into the mapping is ever
+/// handed out, so concurrent changes by the kernel or another process cannot break aliasing.
+pub struct RawMap {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: RawMap owns its mapping and only exposes copy-in / copy-out methods; moving it to another
+// thread is sound.
+unsafe impl Send for RawMap {}
+
+/// Map `len` bytes of `file` from offset 0, `PROT_READ | PROT_WRITE`, with `flags` (for example
+/// `MAP_SHARED_VALIDATE | MAP_SYNC`). The raw `errno` is in the error.
+pub fn map_shared_rw(file: &File, len: usize, flags: i32) -> std::io::Result<RawMap> {
+    if len == 0 {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: a fresh mapping at a kernel-chosen address (no MAP_FIXED), so no existing memory is
+    // replaced; the fd is valid for the duration of the call; the result is checked for
+    // MAP_FAILED before use.
+    let p = unsafe {
+        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, file.as_raw_fd(), 0)
+    };
+    if p == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(RawMap { ptr: p.cast(), len })
+}
+
+impl RawMap {
+    /// Start address of the mapping (to find it in `/proc/self/smaps`).
+    pub fn addr(&self) -> usize {
+        self.ptr as usize
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the mapping is empty (never, by construction).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn check(&self, offset: usize, n: usize) -> std::io::Result<()> {
+        match offset.checked_add(n) {
+            Some(end) if end <= self.len => Ok(()),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("range {offset}+{n} outside a mapping of {} bytes", self.len),
+            )),
+        }
+    }
+
+    /// Store `bytes` at `offset` through the mapping (this is what takes the write fault).
+    pub fn store(&self, offset: usize, bytes: &[u8]) -> std::io::Result<()> {
+        self.check(offset, bytes.len())?;
+        // SAFETY: the range is inside the mapping (checked above), the mapping is writable and
+        // lives as long as self; the source is a separate Rust slice, so they do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(offset), bytes.len()) };
+        Ok(())
+    }
+
+    /// Copy `n` bytes at `offset` out of the mapping.
+    pub fn load(&self, offset: usize, n: usize) -> std::io::Result<Vec<u8>> {
+        self.check(offset, n)?;
+        let mut v = vec![0u8; n];
+        // SAFETY: the range is inside the mapping (checked above); the destination is a fresh Vec.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.add(offset), v.as_mut_ptr(), n) };
+        Ok(v)
+    }
+
+    /// Write back the cache lines of `offset..offset+n` (`clflush` each 64-byte line, then
+    /// `sfence`), so the stored bytes are on the media, as a pmem program must.
+    pub fn flush(&self, offset: usize, n: usize) -> std::io::Result<()> {
+        self.check(offset, n)?;
+        #[cfg(target_arch = "x86_64")]
+        {
+            let start = offset & !63;
+            let mut line = start;
+            while line < offset + n {
+                // SAFETY: `line` is inside the mapping (it starts at or before `offset`, rounded
+                // down to a cache line inside the page-aligned mapping, and stays below
+                // offset+n <= len); clflush only needs a mapped address and SSE2, which every
+                // x86-64 CPU has.
+                unsafe { std::arch::x86_64::_mm_clflush(self.ptr.add(line)) };
+                line += 64;
+            }
+            // SAFETY: sfence needs SSE, part of the x86-64 baseline.
+            unsafe { std::arch::x86_64::_mm_sfence() };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// `msync(MS_SYNC)` over the pages holding `offset..offset+n`.
+    pub fn msync(&self, offset: usize, n: usize) -> std::io::Result<()> {
+        self.check(offset, n)?;
+        let start = offset & !4095;
+        // SAFETY: the page-aligned range lies inside our mapping (start <= offset, end <= len
+        // rounded within the mapping, which the kernel sized in whole pages).
+        let r = unsafe { libc::msync(self.ptr.add(start).cast(), offset + n - start, libc::MS_SYNC) };
+        if r != 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+    }
+}
+
+impl Drop for RawMap {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly what mmap returned and nothing refers into the mapping
+        // after drop (no references were ever handed out).
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// `statx(path)`: returns `(stx_attributes_mask, stx_attributes)`.
+pub fn statx_attributes(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has a NUL byte"))?;
+    // SAFETY: statx is plain old data; all-zero is a valid value.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a valid, writable statx buffer.
+    let r = unsafe { libc::statx(libc::AT_FDCWD, c.as_ptr(), 0, libc::STATX_BASIC_STATS, &mut st) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((st.stx_attributes_mask, st.stx_attributes))
+}
+
+/// Put a terminal (the guest's `/dev/ttyS1`) into raw mode: no echo, no line editing, no output
+/// processing, 8-bit clean.
+pub fn set_raw_tty(file: &File) -> std::io::Result<()> {
+    // SAFETY: termios is plain old data; all-zero is a valid starting value for tcgetattr.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: valid fd, valid writable termios.
+    if unsafe { libc::tcgetattr(file.as_raw_fd(), &mut t) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: cfmakeraw only edits the struct we own.
+    unsafe { libc::cfmakeraw(&mut t) };
+    t.c_cflag |= libc::CLOCAL | libc::CREAD;
+    t.c_cc[libc::VMIN] = 1;
+    t.c_cc[libc::VTIME] = 0;
+    // SAFETY: cfsetspeed edits our struct; 115200 is a valid speed constant.
+    unsafe {
+        libc::cfsetispeed(&mut t, libc::B115200);
+        libc::cfsetospeed(&mut t, libc::B115200);
+    }
+    // SAFETY: valid fd, valid termios.
+    if unsafe { libc::tcsetattr(file.as_raw_fd(), libc::TCSANOW, &t) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Take an exclusive `flock` on `file`, blocking until it is free (released when the file is
+/// closed). Used to run VM tests one at a time.
+pub fn flock_exclusive(file: &File) -> std::io::Result<()> {
+    loop {
+        // SAFETY: plain syscall on a valid fd.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// `sync(2)` then power the machine off (`reboot(RB_POWER_OFF)`); only returns on failure.
+/// This is how the guest agent (PID 1) ends every run.
+pub fn sync_and_power_off() -> std::io::Error {
+    // SAFETY: sync has no arguments and cannot fail.
+    unsafe { libc::sync() };
+    // SAFETY: reboot with a valid command; it does not return on success.
+    unsafe { libc::reboot(libc::RB_POWER_OFF) };
+    std::io::Error::last_os_error()
+}
+
 /// `FS_IOC_FIEMAP`: `_IOWR('f', 11, struct fiemap)` with `sizeof(struct fiemap) == 32`.
 const FS_IOC_FIEMAP: u64 = 0xC020_660B;
 

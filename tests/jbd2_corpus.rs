@@ -326,3 +326,53 @@ fn e2fsprogs_journal_images() {
     println!("{} cases, {total_tx} transactions, {total_cmp} replayed blocks equal to e2fsck's", cases.len());
     assert!(total_tx > 10 && total_cmp > 100);
 }
+
+/// Corrupt random bytes of the journal of each recoverable corpus image (in memory): listing and
+/// recovery must return (an error or a report), never panic or hang.
+#[test]
+fn corrupted_journals_never_panic() {
+    use daxray::image::MemSource;
+    use rand::{RngExt, SeedableRng};
+    use std::sync::Arc;
+    require_tools();
+    let dir = corpus();
+    let mut runs = 0;
+    for name in [
+        "j_recover_csum2_32bit",
+        "j_recover_csum3_64bit",
+        "f_jnl_64bit",
+        "f_jnl_32bit",
+        "j_recover_fast_commit",
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (img, _) = unpack(&dir.join(name), tmp.path());
+        let bytes = std::fs::read(&img).unwrap();
+        let fs: Arc<dyn BlockSource> = Arc::new(MemSource::new(bytes.clone(), name));
+        let info = jbd2::fs_journal_info(&*fs).unwrap();
+        let bs = u64::from(info.block_size);
+        let e = daxray::ext4::Ext4::open(fs.clone()).unwrap();
+        let jblocks: Vec<u64> = daxray::fs::FileSystem::map(&e, u64::from(info.journal_inum))
+            .unwrap()
+            .iter()
+            .flat_map(|x| x.physical..x.physical + x.length)
+            .collect();
+        assert!(!jblocks.is_empty());
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x1bd2);
+        for _ in 0..40 {
+            let mut b = bytes.clone();
+            for _ in 0..rng.random_range(1..64) {
+                // Mostly the first blocks of the journal (superblock, descriptors, commits).
+                let k = rng.random_range(0..jblocks.len().min(64));
+                let at = (jblocks[k] * bs) as usize + rng.random_range(0..bs as usize);
+                b[at] = rng.random();
+            }
+            let src: Arc<dyn BlockSource> = Arc::new(MemSource::new(b, "fuzzed"));
+            let t = std::time::Instant::now();
+            let _ = jbd2::listing(src.clone(), None, true);
+            let _ = jbd2::recover_full(src, None);
+            assert!(t.elapsed().as_secs() < 20, "{name}: too slow on a corrupted journal");
+            runs += 1;
+        }
+    }
+    assert_eq!(runs, 200);
+}

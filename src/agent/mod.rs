@@ -1,1 +1,217 @@
-//! agent (being built).
+//! The guest side of the replay engine and of the fault-latency bench: `daxray agent`, run as
+//! PID 1 inside the VM (the initramfs's `/init` execs it).
+//!
+//! It opens its private channel (`/dev/ttyS1`, raw) before saying anything, reads the job from
+//! the kernel command line, makes the fsdax namespace ([`namespace`]), formats and mounts the
+//! file system with `-o dax`, sends `Ready` and a [`probe`] report, confirms the job sent by the
+//! host, enables the kernel's `fs_dax` trace events ([`trace`]), runs the [`scenario`], sends
+//! `Done` with the trace counts, syncs and powers off. On any error it sends `Error` and powers
+//! off: the guest never hangs waiting for nobody.
+
+pub mod namespace;
+pub mod probe;
+pub mod proto;
+pub mod scenario;
+pub mod trace;
+
+use crate::error::{Error, Result};
+use proto::{GuestMsg, HostMsg, Job};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+/// Where the guest mounts the file system.
+pub const MOUNT_POINT: &str = "/mnt";
+/// The guest's private serial port.
+pub const CHANNEL: &str = "/dev/ttyS1";
+
+/// Something that carries protocol messages to and from the host.
+pub trait Link {
+    /// Send one message.
+    fn send(&mut self, m: &GuestMsg) -> Result<()>;
+    /// Wait for the next message.
+    fn recv(&mut self) -> Result<HostMsg>;
+}
+
+/// The serial channel to the host.
+pub struct Channel {
+    reader: BufReader<File>,
+    writer: File,
+}
+
+impl Channel {
+    /// Open a tty raw (no echo, no line editing), read-write.
+    pub fn open(path: &Path) -> Result<Channel> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        crate::sys::set_raw_tty(&f).map_err(|e| Error::io(path, e))?;
+        let writer = f.try_clone().map_err(|e| Error::io(path, e))?;
+        Ok(Channel { reader: BufReader::new(f), writer })
+    }
+}
+
+impl Link for Channel {
+    fn send(&mut self, m: &GuestMsg) -> Result<()> {
+        let b = proto::encode(m)?;
+        self.writer.write_all(&b).and_then(|_| self.writer.flush()).map_err(|e| Error::io(CHANNEL, e))
+    }
+
+    fn recv(&mut self) -> Result<HostMsg> {
+        loop {
+            let mut line = Vec::new();
+            let n = Read::take(&mut self.reader, proto::MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(|e| Error::io(CHANNEL, e))?;
+            if n == 0 {
+                return Err(Error::External("the host closed the channel".into()));
+            }
+            if line.len() > proto::MAX_LINE {
+                return Err(Error::External("the host sent an over-long line".into()));
+            }
+            let t = line.trim_ascii();
+            if t.is_empty() {
+                continue;
+            }
+            return proto::decode(t, "host");
+        }
+    }
+}
+
+/// The job from the kernel command line (`daxray.job=<hex of JSON>`).
+pub fn job_from_cmdline(cmdline: &str) -> Result<Job> {
+    let hexjob = cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("daxray.job="))
+        .ok_or_else(|| Error::Usage("no daxray.job= on the kernel command line".into()))?;
+    let bytes = hex::decode(hexjob).map_err(|e| Error::Usage(format!("daxray.job= is not hex: {e}")))?;
+    proto::decode(&bytes, "kernel command line")
+}
+
+fn log(msg: &str) {
+    eprintln!("daxray-agent: {msg}");
+}
+
+/// Run a command, failing with its output.
+pub(crate) fn run_cmd(prog: &str, args: &[&str]) -> Result<()> {
+    let out = std::process::Command::new(prog)
+        .args(args)
+        .output()
+        .map_err(|e| Error::External(format!("{prog}: cannot run: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::External(format!(
+            "{prog} {} failed ({}): {}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Format the namespace and mount it with `-o dax` at [`MOUNT_POINT`].
+fn make_fs(job: &Job, dev: &str) -> Result<()> {
+    use proto::{FaultSize, FsChoice};
+    let pmd = job.fault_size == FaultSize::Pmd;
+    match job.fs {
+        FsChoice::Ext4 | FsChoice::Ext4NoJournal => {
+            let mut a = vec!["-F", "-q", "-b", "4096"];
+            if job.fs == FsChoice::Ext4NoJournal {
+                a.extend(["-O", "^has_journal"]);
+            }
+            if pmd {
+                a.extend(["-E", "stride=512,stripe_width=512"]);
+            }
+            a.push(dev);
+            run_cmd("/sbin/mkfs.ext4", &a)?;
+        }
+        FsChoice::Xfs => {
+            let mut a = vec!["-f", "-q", "-m", "reflink=0"];
+            if pmd {
+                a.extend(["-d", "su=2m,sw=1"]);
+            }
+            a.push(dev);
+            run_cmd("/sbin/mkfs.xfs", &a)?;
+        }
+    }
+    let fstype = if job.fs == FsChoice::Xfs { "xfs" } else { "ext4" };
+    std::fs::create_dir_all(MOUNT_POINT).map_err(|e| Error::io(MOUNT_POINT, e))?;
+    run_cmd("/bin/mount", &["-t", fstype, "-o", "dax", dev, MOUNT_POINT])
+}
+
+/// The whole guest run over `link`, up to `Done` (the caller powers off).
+pub fn run_guest(link: &mut dyn Link) -> Result<()> {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").map_err(|e| Error::io("/proc/cmdline", e))?;
+    let job = job_from_cmdline(&cmdline)?;
+    log(&format!("job {job:?}"));
+    let ns = namespace::make_fsdax(job.namespace_align)?;
+    log(&format!("fsdax namespace {} dataoff {}", ns.device, ns.dataoff));
+    make_fs(&job, &ns.device)?;
+    log("file system mounted with -o dax");
+    link.send(&GuestMsg::Ready { kernel: probe::kernel_release(), fs: job.fs, dataoff: ns.dataoff })?;
+    let report = probe::probe(Path::new(MOUNT_POINT))?;
+    link.send(&GuestMsg::Probe(report))?;
+    match link.recv()? {
+        HostMsg::Job(j) if j == job => {}
+        HostMsg::Job(j) => {
+            return Err(Error::Usage(format!(
+                "the host's job {j:?} differs from the command line's {job:?}"
+            )));
+        }
+        HostMsg::Abort => {
+            link.send(&GuestMsg::Done { stores: 0, trace: Default::default() })?;
+            return Ok(());
+        }
+        other => return Err(Error::Usage(format!("expected the job from the host, got {other:?}"))),
+    }
+    let bench = job.scenario.starts_with("latency-");
+    // Bench jobs trace each configuration themselves.
+    let tracer =
+        if bench { Err(Error::Usage("traced per configuration".into())) } else { trace::Tracer::start() };
+    if let (Err(e), false) = (&tracer, bench) {
+        log(&format!("tracing unavailable: {e}"));
+    }
+    let stores = scenario::run(&job, Path::new(MOUNT_POINT), link)?;
+    let counts = match tracer {
+        Ok(t) => t.finish()?,
+        Err(_) => Default::default(),
+    };
+    log(&format!("done: {stores} stores, trace {counts:?}"));
+    link.send(&GuestMsg::Done { stores, trace: counts })?;
+    Ok(())
+}
+
+/// `daxray agent`: must be PID 1 in the guest; never returns (powers the machine off).
+pub fn agent_main() -> Result<i32> {
+    if std::process::id() != 1 {
+        return Err(Error::Usage(
+            "`daxray agent` runs only as PID 1 inside the daxray guest VM (it reconfigures NVDIMM \
+             namespaces and formats /dev/pmem0)"
+                .into(),
+        ));
+    }
+    let mut chan = match Channel::open(Path::new(CHANNEL)) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            log(&format!("cannot open the channel: {e}"));
+            None
+        }
+    };
+    if let Some(c) = chan.as_mut()
+        && let Err(e) = run_guest(c)
+    {
+        log(&format!("error: {e}"));
+        let _ = c.send(&GuestMsg::Error { message: e.to_string() });
+    }
+    let _ = std::process::Command::new("/bin/umount").arg(MOUNT_POINT).status();
+    let e = crate::sys::sync_and_power_off();
+    log(&format!("power off failed: {e}"));
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}

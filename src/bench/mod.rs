@@ -1,1 +1,5 @@
-//! bench (being built).
+//! Benchmarks. [`faults`]: page-fault latency with and without `MAP_SYNC` in the real kernel on
+//! emulated NVDIMM, reproducing the table of the MAP_SYNC patch series (v3, October 2017).
+
+pub mod faults;
+pub mod svg;

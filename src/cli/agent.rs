@@ -1,4 +1,4 @@
-//! `daxray agent` (being built).
+//! `daxray agent`: the guest side of the replay engine (hidden; runs as PID 1 in the VM).
 
 use super::Global;
 
@@ -8,5 +8,5 @@ pub struct Args {}
 
 /// Run `agent`.
 pub fn run(_a: &Args, _g: &Global) -> crate::Result<i32> {
-    Err(crate::Error::Unsupported("`daxray agent` is not built yet".into()))
+    crate::agent::agent_main()
 }

@@ -20,10 +20,20 @@ pub mod replay;
 pub mod stat;
 pub mod vm;
 
-/// daxray: ext4 and XFS on fsdax persistent memory: inspect images, replay journals and logs in
-/// memory, check crash images, and test the MAP_SYNC guarantee on a real kernel.
+/// ext4 and XFS on fsdax persistent memory: inspect images, replay journals and logs in memory,
+/// check crash images, and test the MAP_SYNC guarantee on a real kernel.
+///
+/// daxray never writes to an image: it maps it read-only. An image may be a bare file system, a
+/// block device, or an fsdax namespace (NVDIMM_PFN_INFO at byte 4096; the file system starts at
+/// its dataoff), which is found by itself. Unless --raw is given, the jbd2 journal or XFS log is
+/// replayed in memory first, so that every command shows what the kernel would show after
+/// mounting a copy of the image.
+///
+/// JSON output (--json): every inspection command prints one pretty-printed JSON object (manifest
+/// prints JSON Lines). Each object carries "findings": a list of problems noticed and skipped,
+/// each FINDING being `{"severity":"info|error","structure":"...","block":N|null,"offset":N|null,"message":"..."}`. Block is in the structure's own unit (file-system block, journal block or XFS daddr, as the structure says); offset is the byte offset from the start of the file system. With --json, errors are printed on standard output as `{"error":"...","exit_code":N}`.
 #[derive(Debug, Parser)]
-#[command(name = "daxray", version, about, long_about = None, max_term_width = 100)]
+#[command(name = "daxray", version, about, max_term_width = 100)]
 pub struct Cli {
     /// Options shared by every command.
     #[command(flatten)]
@@ -70,20 +80,78 @@ impl Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// What the image is, where the file system starts, geometry, features, journal state.
+    ///
+    /// JSON output: `{"image":PLACEMENT,"filesystem":{...},"recovery":RECOVERY,"findings":[FINDING...]}`.
+    /// PLACEMENT is `{"path":"...","image_bytes":N,"fs_offset":N,"found_by":"bare|fsdax namespace|--offset","pmem":null|{"kind":"fsdax|devdax","uuid","parent_uuid","version":"major.minor","dataoff","npfns","mode":"none|ram|pmem","start_pad","end_trunc","align","page_size","checksum"},"fs":"ext4|xfs"}`.
+    /// "filesystem" holds the superblock facts of the file system found: "fs", "uuid", "label",
+    /// "state", "features", "geometry" (block size, counts, group or AG layout), "journal" or
+    /// "log", free counts, checksum state. RECOVERY is
+    /// `{"kind":"jbd2|xfs-log|none","needed":BOOL,"applied":BOOL,"details":{...},"findings":[FINDING...]}`,
+    /// where needed is true when the journal or log holds work the kernel would replay at mount;
+    /// applied is true when the view includes it (false with --raw).
     Info(info::Args),
     /// List a directory.
+    ///
+    /// Text output: inode, type letter (as ls -l shows it) and name, one entry a line; with -R
+    /// the full path of every entry under PATH; with -l also mode, links, owner, group and size.
+    ///
+    /// JSON output: `{"path":"/","entries":[{"name":"...","ino":N,"type":"file|dir|symlink|char|block|fifo|socket|unknown","mode":"644"|null,"size":N|null,"nlink":N|null}],"findings":[FINDING...]}`
+    /// (mode in octal without the type bits; null when the inode cannot be read). With -R,
+    /// "name" is the full path.
     Ls(ls::Args),
     /// Show an inode.
+    ///
+    /// JSON output: `{"ino":N,"file_type":"file|dir|symlink|...","mode":N,"nlink":N,"uid":N,"gid":N,"size":N,"blocks_512":N,"atime":{"sec":N,"nsec":N},"mtime":{...},"ctime":{...},"crtime":{...}|null,"generation":N,"flags":N,"rdev":N|null,"extra":{...},"findings":[FINDING...]}`.
+    /// mode is the full mode including the type bits, as a decimal number. "extra" holds the
+    /// fields specific to the file system, named as `debugfs stat` (ext4) or
+    /// `xfs_db -c "inode N" -c print` (XFS) names them.
     Stat(stat::Args),
     /// Show a file's extent map (logical, physical, length in file-system blocks).
+    ///
+    /// physical counts file-system blocks from the start of the file system (for XFS:
+    /// agno * agblocks + agbno, not the packed fsbno). Unwritten extents read as zeros.
+    ///
+    /// JSON output: `{"ino":N,"block_size":N,"extents":[{"logical":N,"physical":N,"length":N,"unwritten":BOOL}],"findings":[FINDING...]}`.
     Map(map::Args),
     /// Write a file's contents to standard output.
+    ///
+    /// Holes and unwritten extents read as zeros; the output is exactly the file's size. There
+    /// is no JSON form: findings go to standard error.
     Cat(cat::Args),
     /// One JSON line per regular file: path, inode, size, extents and (with --hash) sha256.
+    ///
+    /// Output (always JSON Lines; --json changes nothing), one line per regular file in walk
+    /// order: `{"path":"/a/b","ino":N,"size":BYTES,"block_size":B,"extents":[{"logical":L,"physical":P,"length":N,"unwritten":false}],"sha256":"..."}`.
+    /// logical, physical and length are in file-system blocks; physical counts from the start of
+    /// the file system (XFS: agno * agblocks + agbno); adjacent extents (contiguous logically and
+    /// physically, same written state) are merged, as FIEMAP shows them; inline data has no
+    /// extents; sha256 is present only with --hash. Per-file errors and findings go to standard
+    /// error.
     Manifest(manifest::Args),
     /// List the jbd2 journal's or the XFS log's transactions.
+    ///
+    /// Reads the journal (ext4: internal inode or --journal-dev) or the log (XFS: internal or
+    /// --log-dev) as it is on the media and lists what recovery would see, verifying every
+    /// checksum.
+    ///
+    /// JSON output for ext4: `{"kind":"jbd2",...}` with the journal superblock (start, sequence,
+    /// features, checksum type), the transactions found from the start (sequence, blocks,
+    /// descriptor, revoke and commit blocks, tags with their target blocks) and the status of
+    /// each checksum. For XFS: `{"kind":"xfs-log","head":...,"tail":...,"transactions":[...]}`
+    /// with the records, their CRC status, and each transaction's items, the way
+    /// `xfs_logprint -t` shows them. Both carry "findings".
     Journal(journal::Args),
     /// Check claims ("file F held these bytes at offset O") against a crash image.
+    ///
+    /// Opens the image (finding the fsdax window), recovers the journal or log in memory
+    /// (unless --raw), and gives each claim a verdict with evidence. Exit status 1 when any claim
+    /// is lost.
+    ///
+    /// Claims file: JSON Lines, one `{"path":"/f","offset":N,"len":N,"sha256":"..."}` a line,
+    /// optionally with "ino" and "seq".
+    ///
+    /// JSON output: `{"image":PLACEMENT,"recovery":RECOVERY,"verdicts":[{"claim":{...},"verdict":"durable|lost-hole|lost-unwritten|lost-uncommitted|lost-beyond-eof|data-differs|missing-file|unreadable","evidence":{...}}],"summary":{"claims":N,"durable":N,"lost":N,"by_verdict":{...}},"findings":[FINDING...]}`
+    /// (PLACEMENT and RECOVERY as in daxray-info(1)).
     Check(check::Args),
     /// Run a MAP_SYNC fault-replay campaign on a real kernel under QEMU.
     Replay(replay::Args),

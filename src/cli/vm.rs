@@ -1,15 +1,175 @@
-//! `daxray vm ...` (being built).
+//! `daxray vm ...`: kernel assets, and a single guest run for trying things by hand.
 
 use super::Global;
+use super::output;
+use crate::agent::proto::{FaultSize, FsChoice, GuestMsg, HostMsg, Job};
+use crate::error::{Error, Result};
+use crate::vm::{Assets, Vm, VmConfig};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Options that choose the guest kernel and how it runs (shared by the commands that boot it).
+#[derive(Debug, Clone, clap::Args)]
+pub struct VmArgs {
+    /// Cache folder for the kernel package and initramfs (default: $XDG_CACHE_HOME/daxray or
+    /// ~/.cache/daxray).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Boot this kernel image (bzImage) instead of Debian's (needs --modules).
+    #[arg(long, value_name = "FILE", requires = "modules")]
+    pub kernel: Option<PathBuf>,
+    /// Folder searched for the kernel's .ko modules (with --kernel).
+    #[arg(long, value_name = "DIR", requires = "kernel")]
+    pub modules: Option<PathBuf>,
+    /// QEMU accelerator: tcg (software emulation, works everywhere) or kvm.
+    #[arg(long, default_value = "tcg", value_parser = ["tcg", "kvm"])]
+    pub accel: String,
+    /// Guest RAM in MiB.
+    #[arg(long, default_value_t = 512)]
+    pub mem_mb: u32,
+}
+
+impl VmArgs {
+    /// The kernel assets these options name.
+    pub fn assets(&self) -> Result<Assets> {
+        Assets::resolve(self.cache.as_deref(), self.kernel.as_deref(), self.modules.as_deref())
+    }
+
+    /// A VM configuration in `work_dir` for file system `fs`.
+    pub fn config(&self, work_dir: &std::path::Path, fs: FsChoice) -> Result<VmConfig> {
+        let mut c = VmConfig::new(self.assets()?, work_dir, fs);
+        c.accel = self.accel.clone();
+        c.mem_mb = self.mem_mb;
+        Ok(c)
+    }
+}
 
 /// VM subcommands.
+#[allow(clippy::large_enum_variant)] // parsed once
 #[derive(Debug, clap::Subcommand)]
 pub enum VmCommand {
     /// Fetch the kernel package into the cache and check for QEMU and busybox.
-    Setup,
+    Setup(SetupArgs),
+    /// Boot the guest once, run one scenario (answering Go to every store) and print every
+    /// message from the guest as a JSON line.
+    Run(RunArgs),
+}
+
+/// Arguments of `vm setup`.
+#[derive(Debug, clap::Args)]
+pub struct SetupArgs {
+    /// Cache folder (default: $XDG_CACHE_HOME/daxray or ~/.cache/daxray).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+}
+
+/// Arguments of `vm run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Kernel and QEMU options.
+    #[command(flatten)]
+    pub vm: VmArgs,
+    /// File system: ext4, ext4-nojournal or xfs.
+    #[arg(long, default_value = "ext4")]
+    pub fs: String,
+    /// Plain MAP_SHARED instead of MAP_SHARED_VALIDATE|MAP_SYNC.
+    #[arg(long)]
+    pub no_sync: bool,
+    /// Scenario name.
+    #[arg(long, default_value = "seq-sparse")]
+    pub scenario: String,
+    /// Number of stores.
+    #[arg(long, default_value_t = 4)]
+    pub pages: u32,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Fault size: pte or pmd.
+    #[arg(long, default_value = "pte", value_parser = ["pte", "pmd"])]
+    pub fault_size: String,
+    /// Namespace alignment in bytes (4096 or 2097152).
+    #[arg(long, default_value_t = 2 << 20)]
+    pub align: u64,
+    /// Keep the NVDIMM image here (default: a temporary folder, removed).
+    #[arg(long, value_name = "FILE")]
+    pub image: Option<PathBuf>,
+    /// Keep the console log here.
+    #[arg(long, value_name = "FILE")]
+    pub console: Option<PathBuf>,
 }
 
 /// Run a `vm` subcommand.
-pub fn run(_c: &VmCommand, _g: &Global) -> crate::Result<i32> {
-    Err(crate::Error::Unsupported("`daxray vm` is not built yet".into()))
+pub fn run(c: &VmCommand, g: &Global) -> Result<i32> {
+    match c {
+        VmCommand::Setup(a) => {
+            let assets = crate::vm::setup(a.cache.as_deref())?;
+            if g.json {
+                output::print_json(&serde_json::json!({
+                    "kernel": assets.kernel, "modules": assets.modules, "version": assets.version,
+                    "qemu": crate::vm::assets::which("qemu-system-x86_64"),
+                    "busybox": crate::vm::assets::which("busybox"),
+                }))?;
+            } else {
+                output::write_stdout(
+                    format!(
+                        "kernel  {}\nmodules {}\nversion {}\nqemu-system-x86_64 and a static busybox: found\n",
+                        assets.kernel.display(),
+                        assets.modules.display(),
+                        assets.version
+                    )
+                    .as_bytes(),
+                )?;
+            }
+            Ok(0)
+        }
+        VmCommand::Run(a) => run_once(a),
+    }
+}
+
+fn run_once(a: &RunArgs) -> Result<i32> {
+    let fs = FsChoice::parse(&a.fs)
+        .ok_or_else(|| Error::Usage(format!("--fs {}: use ext4, ext4-nojournal or xfs", a.fs)))?;
+    if !crate::agent::scenario::is_known(&a.scenario) {
+        return Err(Error::Usage(format!("unknown scenario {:?}", a.scenario)));
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("daxray-run-")
+        .tempdir()
+        .map_err(|e| Error::External(e.to_string()))?;
+    let mut cfg = a.vm.config(tmp.path(), fs)?;
+    if let Some(i) = &a.image {
+        cfg.image = i.clone();
+    }
+    if let Some(c) = &a.console {
+        cfg.console_log = c.clone();
+    }
+    let job = Job {
+        fs,
+        sync: !a.no_sync,
+        scenario: a.scenario.clone(),
+        pages: a.pages,
+        seed: a.seed,
+        fault_size: if a.fault_size == "pmd" { FaultSize::Pmd } else { FaultSize::Pte },
+        namespace_align: a.align,
+    };
+    let mut vm = Vm::boot(&cfg, &job)?;
+    let r = vm.ready().clone();
+    let line = serde_json::json!({"Ready": {"kernel": r.kernel, "fs": r.fs, "dataoff": r.dataoff}});
+    output::write_stdout(format!("{line}\n").as_bytes())?;
+    let timeout = vm.event_timeout();
+    loop {
+        let m = vm.recv(timeout)?;
+        let s = serde_json::to_string(&m).map_err(|e| Error::External(e.to_string()))?;
+        output::write_stdout(format!("{s}\n").as_bytes())?;
+        match m {
+            GuestMsg::Store(_) => vm.send(&HostMsg::Go)?,
+            GuestMsg::Done { .. } => break,
+            GuestMsg::Error { message } => {
+                return Err(Error::External(format!("the guest failed: {message}")));
+            }
+            _ => {}
+        }
+    }
+    vm.finish(Duration::from_secs(60))?;
+    Ok(0)
 }

@@ -1,7 +1,7 @@
 //! One crash state: the paused media checked in place, and (sometimes) by the kernel's own
 //! recovery on a copy; failing states kept for `daxray check`.
 
-use crate::check::{Claim, Verdict, check_claims, write_claims};
+use crate::check::{Claim, Status, Verdict, check_claims, write_claims};
 use crate::error::{Error, Result};
 use crate::image;
 use crate::open::{OpenOptions, open_source};
@@ -24,7 +24,12 @@ pub struct InPlace {
 impl InPlace {
     /// Claims lost in this state.
     pub fn lost(&self) -> usize {
-        self.verdicts.iter().filter(|v| v.verdict.is_lost()).count()
+        self.verdicts.iter().filter(|v| v.verdict.is_lost() && v.verdict != Status::Unreadable).count()
+    }
+
+    /// The first claim daxray could not read (a model failure, not a verdict), if any.
+    pub fn unreadable(&self) -> Option<&Verdict> {
+        self.verdicts.iter().find(|v| v.verdict == Status::Unreadable)
     }
 }
 
@@ -86,12 +91,13 @@ pub fn kernel_check(
     Ok(KernelVerdicts { durable: r?, ms: t.elapsed().as_secs_f64() * 1e3 })
 }
 
-/// Claims where daxray and the kernel disagree (indexes).
+/// Claims where daxray and the kernel disagree (indexes); claims daxray could not read are not
+/// verdicts and are left out.
 pub fn disagreements(ours: &[Verdict], kernel: &KernelVerdicts) -> Vec<usize> {
     ours.iter()
         .zip(&kernel.durable)
         .enumerate()
-        .filter(|(_, (v, k))| v.verdict.is_lost() == **k)
+        .filter(|(_, (v, k))| v.verdict != Status::Unreadable && v.verdict.is_lost() == **k)
         .map(|(i, _)| i)
         .collect()
 }
@@ -115,8 +121,10 @@ pub struct KeptState<'a> {
     pub dataoff: u64,
     /// The guest kernel release.
     pub kernel: &'a str,
-    /// daxray's verdicts.
+    /// daxray's verdicts (empty when its check failed).
     pub daxray: &'a [Verdict],
+    /// Why daxray's check failed, if it did.
+    pub daxray_error: Option<&'a str>,
     /// The kernel's recovery: per claim, durable or not (when the oracle ran).
     pub kernel_durable: Option<&'a [bool]>,
 }

@@ -1,1 +1,453 @@
-//! vm (being built).
+//! The guest VM: kernel assets ([`setup`]), the initramfs ([`initramfs`]), QEMU with an emulated
+//! NVDIMM backed by an image file, the agent channel (the guest's second serial port, a unix
+//! socket here) and QMP ([`qmp`]) to stop and resume the machine.
+//!
+//! Because the NVDIMM's backend is a shared file mapping, every guest store is visible in the
+//! image file at once; after [`Vm::stop`] the image is a crash state that can be checked in
+//! place, and [`Vm::cont`] resumes the guest.
+
+pub mod assets;
+pub mod initramfs;
+pub mod qmp;
+
+pub use assets::{Assets, setup};
+
+use crate::agent::proto::{self, FsChoice, GuestMsg, HostMsg, Job, MAX_LINE};
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The console log may not grow beyond this: a guest that floods it is stopped.
+pub const CONSOLE_LIMIT: u64 = 64 << 20;
+
+/// How to run the guest.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    /// Kernel and modules.
+    pub assets: Assets,
+    /// The NVDIMM backing file; created sparse by [`Vm::boot`] if absent.
+    pub image: PathBuf,
+    /// Size of the NVDIMM (and of the image file): 256 MiB for ext4, 512 MiB for XFS.
+    pub image_size: u64,
+    /// Guest RAM in MiB.
+    pub mem_mb: u32,
+    /// `tcg` (software emulation, the default) or `kvm`.
+    pub accel: String,
+    /// Where the guest's kernel console (ttyS0) goes.
+    pub console_log: PathBuf,
+    /// Longest wait for the guest's `Ready` (boot, namespace, mkfs, mount).
+    pub boot_timeout: Duration,
+    /// Default longest wait for any later message.
+    pub event_timeout: Duration,
+    /// A folder for the initramfs cache fallback and scratch files.
+    pub work_dir: PathBuf,
+}
+
+impl VmConfig {
+    /// A configuration with the usual values: image `work_dir/pmem.img` sized for `fs`,
+    /// 512 MiB RAM, TCG, console `work_dir/console.log`, 300 s boot and 120 s event timeouts.
+    pub fn new(assets: Assets, work_dir: &Path, fs: FsChoice) -> VmConfig {
+        VmConfig {
+            assets,
+            image: work_dir.join("pmem.img"),
+            image_size: fs.default_image_size(),
+            mem_mb: 512,
+            accel: "tcg".into(),
+            console_log: work_dir.join("console.log"),
+            boot_timeout: Duration::from_secs(300),
+            event_timeout: Duration::from_secs(120),
+            work_dir: work_dir.to_path_buf(),
+        }
+    }
+}
+
+/// What the guest said in its `Ready` message.
+#[derive(Debug, Clone)]
+pub struct ReadyInfo {
+    /// Guest kernel release.
+    pub kernel: String,
+    /// File system made.
+    pub fs: FsChoice,
+    /// Byte offset of the file system in the image.
+    pub dataoff: u64,
+}
+
+/// A running guest. Dropping it kills QEMU and removes the sockets.
+pub struct Vm {
+    child: Option<Child>,
+    agent: UnixStream,
+    buf: Vec<u8>,
+    qmp: qmp::Qmp,
+    image: PathBuf,
+    console_log: PathBuf,
+    console_scanned: u64,
+    qemu_log: PathBuf,
+    ready: ReadyInfo,
+    event_timeout: Duration,
+    _sockets: tempfile::TempDir,
+}
+
+/// The kernel command line for a job.
+fn cmdline(job: &Job) -> Result<String> {
+    let json = serde_json::to_vec(job).map_err(|e| Error::External(format!("encoding the job: {e}")))?;
+    Ok(format!(
+        "console=ttyS0,115200 panic=-1 loglevel=5 mitigations=off tsc=reliable rdinit=/init daxray.job={}",
+        hex::encode(json)
+    ))
+}
+
+/// The last `n` bytes of a log file, as text.
+pub fn log_tail(path: &Path, n: u64) -> String {
+    let Ok(mut f) = File::open(path) else { return format!("(no log at {})", path.display()) };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(n)));
+    let mut v = Vec::new();
+    let _ = f.take(n).read_to_end(&mut v);
+    String::from_utf8_lossy(&v).into_owned()
+}
+
+impl Vm {
+    /// Build the initramfs (cached), start QEMU, wait for the guest's `Ready`, send the job.
+    /// The guest's `Probe` is then the first message [`Vm::recv`] returns.
+    pub fn boot(cfg: &VmConfig, job: &Job) -> Result<Vm> {
+        let qemu = assets::which("qemu-system-x86_64").ok_or_else(|| {
+            Error::External("qemu-system-x86_64 is missing (apt-get install qemu-system-x86)".into())
+        })?;
+        if job.fs == FsChoice::Xfs && cfg.image_size < (400 << 20) {
+            return Err(Error::Usage(format!(
+                "XFS needs a file system of at least 300 MiB: use an image of 512 MiB, not {} bytes",
+                cfg.image_size
+            )));
+        }
+        if cfg.image_size < (64 << 20) || !cfg.image_size.is_multiple_of(2 << 20) {
+            return Err(Error::Usage(format!(
+                "image size {} must be a multiple of 2 MiB and at least 64 MiB",
+                cfg.image_size
+            )));
+        }
+        std::fs::create_dir_all(&cfg.work_dir).map_err(|e| Error::io(&cfg.work_dir, e))?;
+        prepare_image(&cfg.image, cfg.image_size)?;
+        let cache = assets::default_cache().unwrap_or_else(|_| cfg.work_dir.clone()).join("initramfs");
+        let initrd = initramfs::build(&cfg.assets, &cache)?;
+
+        let sockets = tempfile::Builder::new()
+            .prefix("daxray-vm-")
+            .tempdir()
+            .map_err(|e| Error::External(format!("making a socket folder: {e}")))?;
+        let agent_sock = sockets.path().join("agent.sock");
+        let qmp_sock = sockets.path().join("qmp.sock");
+        let qemu_log = sockets.path().join("qemu.log");
+        let _ = std::fs::remove_file(&cfg.console_log);
+        let accel = match cfg.accel.as_str() {
+            "tcg" => vec!["-accel", "tcg"],
+            "kvm" => vec!["-accel", "kvm", "-cpu", "host"],
+            other => return Err(Error::Usage(format!("--accel {other}: use tcg or kvm"))),
+        };
+        let mut cmd = Command::new(qemu);
+        cmd.args(["-machine", "pc,nvdimm=on"])
+            .args(accel)
+            .args(["-smp", "1", "-m"])
+            .arg(format!("{}M,slots=2,maxmem=4G", cfg.mem_mb))
+            .arg("-object")
+            .arg(format!(
+                "memory-backend-file,id=mem1,share=on,mem-path={},size={}",
+                cfg.image.display(),
+                cfg.image_size
+            ))
+            .args(["-device", "nvdimm,id=nvdimm1,memdev=mem1"])
+            .arg("-kernel")
+            .arg(&cfg.assets.kernel)
+            .arg("-initrd")
+            .arg(&initrd)
+            .arg("-append")
+            .arg(cmdline(job)?)
+            .args(["-nodefaults", "-display", "none", "-no-reboot"])
+            .arg("-serial")
+            .arg(format!("file:{}", cfg.console_log.display()))
+            .arg("-chardev")
+            .arg(format!("socket,id=agent,path={},server=on,wait=off", agent_sock.display()))
+            .args(["-serial", "chardev:agent"])
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", qmp_sock.display()))
+            .stdin(Stdio::null());
+        let log = File::create(&qemu_log).map_err(|e| Error::io(&qemu_log, e))?;
+        let log2 = log.try_clone().map_err(|e| Error::io(&qemu_log, e))?;
+        cmd.stdout(log).stderr(log2);
+        let mut child = cmd.spawn().map_err(|e| Error::External(format!("starting QEMU: {e}")))?;
+
+        // Connect the agent channel before the guest boots (bytes to a port no one holds are lost).
+        let t0 = Instant::now();
+        let agent = loop {
+            match UnixStream::connect(&agent_sock) {
+                Ok(s) => break s,
+                Err(e) => {
+                    if let Ok(Some(st)) = child.try_wait() {
+                        return Err(Error::External(format!(
+                            "QEMU exited at start ({st}): {}",
+                            log_tail(&qemu_log, 4000).trim()
+                        )));
+                    }
+                    if t0.elapsed() > Duration::from_secs(20) {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Err(Error::External(format!(
+                            "QEMU's agent socket did not appear within 20 s ({e}): {}",
+                            log_tail(&qemu_log, 4000).trim()
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        };
+        let qmp = match qmp::Qmp::connect(&qmp_sock, Duration::from_secs(20)) {
+            Ok(q) => q,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
+        agent
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .map_err(|e| Error::External(format!("agent socket: {e}")))?;
+        let mut vm = Vm {
+            child: Some(child),
+            agent,
+            buf: Vec::new(),
+            qmp,
+            image: cfg.image.clone(),
+            console_log: cfg.console_log.clone(),
+            console_scanned: 0,
+            qemu_log,
+            ready: ReadyInfo { kernel: String::new(), fs: job.fs, dataoff: 0 },
+            event_timeout: cfg.event_timeout,
+            _sockets: sockets,
+        };
+        match vm.recv(cfg.boot_timeout)? {
+            GuestMsg::Ready { kernel, fs, dataoff } => {
+                if fs != job.fs {
+                    return Err(Error::External(format!(
+                        "the guest made {} but the job asked for {}",
+                        fs.name(),
+                        job.fs.name()
+                    )));
+                }
+                vm.ready = ReadyInfo { kernel, fs, dataoff };
+            }
+            GuestMsg::Error { message } => {
+                return Err(vm.fail(&format!("the guest failed before it was ready: {message}")));
+            }
+            other => return Err(vm.fail(&format!("expected Ready from the guest, got {other:?}"))),
+        }
+        vm.send(&HostMsg::Job(job.clone()))?;
+        Ok(vm)
+    }
+
+    /// What the guest said when it was ready (kernel release, file system, dataoff).
+    pub fn ready(&self) -> &ReadyInfo {
+        &self.ready
+    }
+
+    /// The default event timeout from the configuration.
+    pub fn event_timeout(&self) -> Duration {
+        self.event_timeout
+    }
+
+    fn fail(&mut self, what: &str) -> Error {
+        Error::External(format!(
+            "{what}\n--- guest console (last lines of {}) ---\n{}",
+            self.console_log.display(),
+            last_lines(&log_tail(&self.console_log, 6000), 40)
+        ))
+    }
+
+    /// Scan the console log written since the last call: panics and floods end the run.
+    fn check_console(&mut self) -> Result<()> {
+        let len = std::fs::metadata(&self.console_log).map(|m| m.len()).unwrap_or(0);
+        if len > CONSOLE_LIMIT {
+            return Err(self.fail(&format!("the guest flooded its console ({len} bytes); stopped")));
+        }
+        if len > self.console_scanned {
+            let from = self.console_scanned.saturating_sub(64);
+            if let Ok(mut f) = File::open(&self.console_log) {
+                let _ = f.seek(SeekFrom::Start(from));
+                let mut v = Vec::new();
+                let _ = f.take(len - from).read_to_end(&mut v);
+                let text = String::from_utf8_lossy(&v);
+                if text.contains("Kernel panic") {
+                    return Err(self.fail("the guest kernel panicked"));
+                }
+            }
+            self.console_scanned = len;
+        }
+        Ok(())
+    }
+
+    /// The next message from the guest, waiting at most `timeout`. Times out, reports garbage,
+    /// a panic, a console flood or QEMU's exit as an error with the console's tail. A
+    /// [`GuestMsg::Error`] is returned as a message.
+    pub fn recv(&mut self, timeout: Duration) -> Result<GuestMsg> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(nl) = self.buf.iter().position(|&c| c == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=nl).collect();
+                let line = line.strip_suffix(b"\n").unwrap_or(&line);
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line.iter().all(|c| c.is_ascii_whitespace()) {
+                    continue;
+                }
+                return match proto::decode::<GuestMsg>(line, "guest") {
+                    Ok(m) => Ok(m),
+                    Err(e) => Err(self.fail(&e.to_string())),
+                };
+            }
+            if self.buf.len() > MAX_LINE {
+                return Err(
+                    self.fail(&format!("the guest sent more than {MAX_LINE} bytes without a newline"))
+                );
+            }
+            self.check_console()?;
+            let mut chunk = [0u8; 8192];
+            match self.agent.read(&mut chunk) {
+                Ok(0) => {
+                    let st = self.wait_exit(Duration::from_secs(5));
+                    return Err(self.fail(&format!("the guest's channel closed (QEMU {st})")));
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
+                    if let Some(c) = self.child.as_mut()
+                        && let Ok(Some(st)) = c.try_wait()
+                    {
+                        self.check_console()?;
+                        let ql = log_tail(&self.qemu_log, 2000);
+                        return Err(self.fail(&format!(
+                            "QEMU exited ({st}) while waiting for the guest. {}",
+                            ql.trim()
+                        )));
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(self.fail(&format!("no message from the guest within {timeout:?}")));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.fail(&format!("reading the guest's channel: {e}"))),
+            }
+        }
+    }
+
+    /// Send a message to the guest.
+    pub fn send(&mut self, m: &HostMsg) -> Result<()> {
+        let bytes = proto::encode(m)?;
+        if let Err(e) = self.agent.write_all(&bytes).and_then(|_| self.agent.flush()) {
+            return Err(self.fail(&format!("sending to the guest: {e}")));
+        }
+        Ok(())
+    }
+
+    /// Freeze the guest (QMP `stop`): the image is then a crash state.
+    pub fn stop(&mut self) -> Result<()> {
+        self.qmp.execute("stop").map(|_| ())
+    }
+
+    /// Resume the guest (QMP `cont`).
+    pub fn cont(&mut self) -> Result<()> {
+        self.qmp.execute("cont").map(|_| ())
+    }
+
+    /// The guest's run state from QMP (`running`, `paused`, ...).
+    pub fn status(&mut self) -> Result<String> {
+        self.qmp.status()
+    }
+
+    /// The NVDIMM backing file.
+    pub fn image(&self) -> &Path {
+        &self.image
+    }
+
+    /// The guest's console log.
+    pub fn console_log(&self) -> &Path {
+        &self.console_log
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> String {
+        let t0 = Instant::now();
+        let Some(c) = self.child.as_mut() else { return "already reaped".into() };
+        loop {
+            match c.try_wait() {
+                Ok(Some(st)) => {
+                    self.child = None;
+                    return format!("exited: {st}");
+                }
+                Ok(None) if t0.elapsed() < timeout => std::thread::sleep(Duration::from_millis(50)),
+                Ok(None) => return "still running".into(),
+                Err(e) => return format!("unknown state: {e}"),
+            }
+        }
+    }
+
+    /// Wait for the guest to power off (QEMU exits), else kill QEMU and say so.
+    pub fn finish(mut self, timeout: Duration) -> Result<()> {
+        let st = self.wait_exit(timeout);
+        if st.starts_with("exited") {
+            self.check_console()?;
+            return Ok(());
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        Err(self.fail(&format!("the guest did not power off within {timeout:?}; QEMU killed")))
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn last_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Create the image sparse if absent, size it, and clear an old namespace info block (at byte
+/// 4096) so the guest makes a fresh fsdax namespace with the job's alignment.
+fn prepare_image(image: &Path, size: u64) -> Result<()> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(image)
+        .map_err(|e| Error::io(image, e))?;
+    f.set_len(size).map_err(|e| Error::io(image, e))?;
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(&[0u8; 4096], 4096).map_err(|e| Error::io(image, e))?;
+    f.sync_all().map_err(|e| Error::io(image, e))?;
+    Ok(())
+}
+
+/// Hold this while a VM runs in a test or bench, so that guests run one at a time (two TCG
+/// guests on two cores slow each other down by more than half). The lock is an exclusive
+/// `flock` on `$TMPDIR/daxray-vm.lock`, released when the returned file is dropped.
+pub fn exclusive_lock() -> Result<File> {
+    let p = std::env::temp_dir().join("daxray-vm.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(|e| Error::io(&p, e))?;
+    crate::sys::flock_exclusive(&f).map_err(|e| Error::io(&p, e))?;
+    Ok(f)
+}

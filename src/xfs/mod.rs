@@ -4,36 +4,116 @@
 //! reported with `physical` linear from the start of the file system (agno × agblocks + agbno),
 //! not as packed fsbnos.
 
+pub mod ag;
+pub mod bmap;
 pub mod crc;
+pub mod dir;
+pub mod inode;
 pub mod sb;
+pub mod symlink;
 
 use crate::error::{Error, Finding, Findings, Result};
-use crate::fs::{DirEntry, Extent, FileSystem, FsKind, Stat};
+use crate::fs::{DirEntry, Extent, FileSystem, FileType, FsKind, Stat};
 use crate::image::BlockSource;
+use inode::{Fork, Inode};
 use std::sync::Arc;
 
+pub use ag::AgSummary;
+pub use bmap::{BmbtBlock, BmbtRec};
 pub use sb::Superblock;
 
 /// An opened xfs file system.
 pub struct Xfs {
     src: Arc<dyn BlockSource>,
     sb: Superblock,
+    ags: Vec<AgSummary>,
     findings: Findings,
 }
 
 impl Xfs {
-    /// Open the file system at byte 0 of `src`.
+    /// Open the file system at byte 0 of `src`: read and check the superblock and every AG's
+    /// headers (problems in AG headers are findings).
     pub fn open(src: Arc<dyn BlockSource>) -> Result<Self> {
         let findings = Findings::new();
         let n = src.len().min(32768) as usize;
         let bytes = src.read_at(0, n)?;
         let sb = Superblock::parse(&bytes, &findings)?;
-        Ok(Self { src, sb, findings })
+        drop(bytes);
+        let need = sb.dblocks().saturating_mul(u64::from(sb.blocksize()));
+        if need > src.len() {
+            findings.error(
+                "xfs superblock",
+                Some(0),
+                Some(0),
+                format!("file system is {need} bytes, the image only {}", src.len()),
+            );
+        }
+        let mut ags = Vec::new();
+        for agno in 0..sb.agcount() {
+            match ag::read_ag(&*src, &sb, agno, &findings) {
+                Ok(s) => ags.push(s),
+                Err(e) => findings.error(format!("xfs AG {agno} headers"), None, None, e.to_string()),
+            }
+        }
+        Ok(Self { src, sb, ags, findings })
     }
 
     /// The primary superblock.
     pub fn superblock(&self) -> &Superblock {
         &self.sb
+    }
+
+    /// AG header summaries.
+    pub fn ags(&self) -> &[AgSummary] {
+        &self.ags
+    }
+
+    /// Read and check an inode.
+    pub fn inode(&self, ino: u64) -> Result<Inode> {
+        let off = self
+            .sb
+            .ino_to_byte(ino)
+            .ok_or_else(|| Error::NotFound(format!("xfs inode {ino}: outside the file system")))?;
+        let size = self.sb.inodesize() as usize;
+        let b = self.src.read_at(off, size)?;
+        Inode::parse(&self.sb, ino, off, &b, &self.findings)
+    }
+
+    /// Extents of a fork with `physical` linear from the fs start. Realtime files are refused.
+    pub fn fork_extents(&self, ino: &Inode, fork: Fork) -> Result<Vec<Extent>> {
+        if fork == Fork::Data && ino.realtime() {
+            return Err(Error::Unsupported(format!(
+                "xfs inode {}: realtime file, its data is on the realtime device, which is not read",
+                ino.ino
+            )));
+        }
+        let (recs, _) = self.fork_records(ino, fork)?;
+        let mut out = Vec::with_capacity(recs.len());
+        for r in recs {
+            let lin = self.sb.fsb_to_linear(r.startblock);
+            let (agno, agbno) = self.sb.fsb_split(r.startblock);
+            let ok = lin.is_some()
+                && agbno.checked_add(r.blockcount).is_some_and(|e| e <= u64::from(self.sb.agblocks()));
+            let Some(lin) = lin.filter(|_| ok) else {
+                self.findings.error(
+                    "xfs bmbt",
+                    Some(ino.ino),
+                    Some(ino.offset),
+                    format!(
+                        "inode {}: extent at logical {} maps to AG {agno} agbno {agbno} +{}, outside the fs; skipped",
+                        ino.ino, r.startoff, r.blockcount
+                    ),
+                );
+                continue;
+            };
+            out.push(Extent {
+                logical: r.startoff,
+                physical: lin,
+                length: r.blockcount,
+                unwritten: r.unwritten,
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -51,19 +131,49 @@ impl FileSystem for Xfs {
         &*self.src
     }
     fn info(&self) -> serde_json::Value {
-        self.sb.to_json()
+        let mut v = self.sb.to_json();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("fs".into(), serde_json::json!("xfs"));
+            o.insert("ags".into(), serde_json::to_value(&self.ags).unwrap_or_default());
+            let unlinked: u32 = self.ags.iter().map(|a| a.unlinked_buckets_used).sum();
+            o.insert("unlinked_buckets_used".into(), serde_json::json!(unlinked));
+        }
+        v
     }
-    fn stat(&self, _ino: u64) -> Result<Stat> {
-        Err(Error::Unsupported("xfs: inodes not read yet".into()))
+    fn stat(&self, ino: u64) -> Result<Stat> {
+        Ok(self.inode(ino)?.to_stat(self.sb.blocksize()))
     }
-    fn map(&self, _ino: u64) -> Result<Vec<Extent>> {
-        Err(Error::Unsupported("xfs: inodes not read yet".into()))
+    fn map(&self, ino: u64) -> Result<Vec<Extent>> {
+        let i = self.inode(ino)?;
+        self.fork_extents(&i, Fork::Data)
     }
-    fn read_dir(&self, _ino: u64) -> Result<Vec<DirEntry>> {
-        Err(Error::Unsupported("xfs: inodes not read yet".into()))
+    fn read_dir(&self, ino: u64) -> Result<Vec<DirEntry>> {
+        let i = self.inode(ino)?;
+        if i.file_type() != FileType::Dir {
+            return Err(Error::Usage(format!("xfs inode {ino} is not a directory")));
+        }
+        self.dir_entries(&i)
     }
-    fn read_link(&self, _ino: u64) -> Result<Vec<u8>> {
-        Err(Error::Unsupported("xfs: inodes not read yet".into()))
+    fn read_link(&self, ino: u64) -> Result<Vec<u8>> {
+        let i = self.inode(ino)?;
+        if i.file_type() != FileType::Symlink {
+            return Err(Error::Usage(format!("xfs inode {ino} is not a symbolic link")));
+        }
+        self.symlink_target(&i)
+    }
+    fn read(&self, ino: u64, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let i = self.inode(ino)?;
+        let size = i.size();
+        if i.core.format == inode::FMT_LOCAL {
+            let f = i.fork_bytes(Fork::Data);
+            let s = usize::try_from(offset.min(size)).unwrap_or(usize::MAX).min(f.len());
+            let e = usize::try_from(size.min(offset.saturating_add(len as u64)))
+                .unwrap_or(usize::MAX)
+                .min(f.len());
+            return Ok(f.get(s..e).unwrap_or(&[]).to_vec());
+        }
+        let ext = self.fork_extents(&i, Fork::Data)?;
+        crate::fs::read_by_extents(&*self.src, self.sb.blocksize(), size, &ext, offset, len)
     }
     fn findings(&self) -> Vec<Finding> {
         self.findings.snapshot()

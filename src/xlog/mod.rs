@@ -1,10 +1,165 @@
-//! The XFS log: parsing, listing and in-memory recovery. (Being built: recovery is not applied yet.)
+//! The XFS log: finding head and tail, parsing records and transactions, listing them
+//! (`daxray journal`) and replaying them in memory as the kernel does at mount.
+//!
+//! Modules: [`format`] (record and op headers), [`log`] (the log device, head/tail search,
+//! records with crc and cycle restoration), [`trans`] (transaction reassembly), [`items`] (item
+//! decoders), [`recover`] (the replay passes into an overlay).
 
-use crate::error::Result;
-use crate::image::BlockSource;
+pub mod format;
+pub mod items;
+pub mod log;
+pub mod recover;
+pub mod trans;
+
+use crate::error::{Error, Findings, Result};
+use crate::image::{BlockSource, MmapSource};
 use crate::open::RecoveryReport;
+use crate::xfs::Superblock;
+use format::{lsn_cmp, lsn_str};
+use log::{Bounds, LogDev, Record};
+use serde_json::{Value, json};
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
+use trans::{Parsed, Trans};
+
+/// Everything read from the log: where it is, its bounds, records and transactions.
+pub struct Analysis {
+    /// The superblock of the file system.
+    pub sb: Superblock,
+    /// "internal" or the external device path.
+    pub device: String,
+    /// Byte offset of the log on its device.
+    pub base: u64,
+    /// Log size in bytes.
+    pub bytes: u64,
+    /// Head, tail, state (None: the log is all zeroes).
+    pub bounds: Option<Bounds>,
+    /// Records between tail and head (or the whole log with `all`).
+    pub records: Vec<Record>,
+    /// The transactions in them.
+    pub parsed: Parsed,
+    /// Problems found.
+    pub findings: Findings,
+}
+
+/// Open the log of the file system in `fs` (internal, or `external`).
+fn open_log(
+    fs: &Arc<dyn BlockSource>,
+    external: Option<&Path>,
+) -> Result<(Superblock, LogDev, String, u64, u64)> {
+    let findings = Findings::new();
+    let n = fs.len().min(4096) as usize;
+    let sb = Superblock::parse(&fs.read_at(0, n)?, &findings)?;
+    let bytes = u64::from(sb.logblocks()) * u64::from(sb.blocksize());
+    let v2 = sb.log_version() == 2;
+    if let Some(p) = external {
+        let src: Arc<dyn BlockSource> = Arc::new(MmapSource::open(p)?);
+        let bytes = bytes.min(src.len());
+        let dev = LogDev::new(src, 0, bytes, v2)?;
+        return Ok((sb, dev, p.display().to_string(), 0, bytes));
+    }
+    let Some(lin) = sb.logstart_linear() else {
+        return Err(Error::Usage(
+            "this XFS file system has an external log: give it with --log-dev FILE".into(),
+        ));
+    };
+    let base = lin
+        .checked_mul(u64::from(sb.blocksize()))
+        .ok_or_else(|| Error::corrupt("xfs superblock", 0, 48, "log start overflows"))?;
+    let dev = LogDev::new(fs.clone(), base, bytes, v2)?;
+    Ok((sb, dev, "internal".into(), base, bytes))
+}
+
+/// Read the log: bounds, records from tail to head (or every record still there with `all`),
+/// transactions.
+pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) -> Result<Analysis> {
+    let (sb, dev, device, base, bytes) = open_log(fs, external)?;
+    let findings = Findings::new();
+    let bounds = log::find_bounds(&dev)?;
+    let mut records = vec![];
+    if let Some(b) = &bounds {
+        if let Some((orig, bad)) = b.torn {
+            findings.info(
+                "xfs log",
+                Some(bad),
+                Some(base + bad * 512),
+                format!(
+                    "torn write: record at log block {bad} fails its check; head moved from {orig} to {bad}"
+                ),
+            );
+        }
+        let start = if all { oldest_record(&dev, b)?.unwrap_or(b.tail_blk) } else { b.tail_blk };
+        let (recs, err) = dev.records(start, b.head_blk);
+        if let Some((blk, e)) = err {
+            findings.error("xfs log record", Some(blk), Some(base + blk * 512), e.to_string());
+        }
+        for r in &recs {
+            if !r.crc_ok {
+                findings.error(
+                    "xfs log record",
+                    Some(r.blk),
+                    Some(base + r.blk * 512),
+                    format!("crc {:#010x} stored, {:#010x} computed", r.crc_stored, r.crc_calc),
+                );
+            }
+            if r.uuid != sb.uuid() {
+                findings.error(
+                    "xfs log record",
+                    Some(r.blk),
+                    Some(base + r.blk * 512),
+                    "record uuid differs from the superblock's",
+                );
+            }
+        }
+        records = recs;
+    }
+    let parsed = trans::reassemble(&records);
+    for (blk, e) in &parsed.errors {
+        findings.error("xfs log transaction", Some(*blk), Some(base + blk * 512), e.clone());
+    }
+    Ok(Analysis { sb, device, base, bytes, bounds, records, parsed, findings })
+}
+
+/// The first record header after the head (the oldest record still in the log), searched
+/// forward over at most one log length.
+fn oldest_record(dev: &LogDev, b: &Bounds) -> Result<Option<u64>> {
+    if b.zeroed_tail {
+        return Ok(Some(0));
+    }
+    for k in 0..dev.nbb() {
+        let blk = (b.head_blk + k) % dev.nbb();
+        if dev.is_header(blk)? && dev.read_record(blk).is_ok() {
+            return Ok(Some(blk));
+        }
+    }
+    Ok(None)
+}
+
+/// Intents (EFI, RUI, CUI, BUI, ATTRI, XMI...) logged without their done item, in log order.
+fn unfinished_intents(committed: &[Trans]) -> Vec<Value> {
+    let mut open: Vec<(String, u64, Value)> = vec![];
+    for t in committed {
+        for it in &t.items {
+            let Some(ty) = items::item_type(it, t.native) else { continue };
+            let Some((intent, fam, id)) = it.regions.first().and_then(|r| items::intent_id(ty, r, t.native))
+            else {
+                continue;
+            };
+            if intent {
+                let mut d = items::describe(it, t.native);
+                if let Value::Object(o) = &mut d {
+                    o.insert("lsn".into(), json!(lsn_str(t.lsn)));
+                    o.insert("tid".into(), json!(format!("{:#x}", t.tid)));
+                }
+                open.push((fam.to_string(), id, d));
+            } else {
+                open.retain(|(f, i, _)| !(f == fam && *i == id));
+            }
+        }
+    }
+    open.into_iter().map(|x| x.2).collect()
+}
 
 /// Recover the XFS log of the file system in `fs` in memory; returns the view to read through
 /// (an overlay, or `fs` itself when there is nothing to replay) and what was done.
@@ -12,8 +167,84 @@ pub fn recover_view(
     fs: Arc<dyn BlockSource>,
     external: Option<&Path>,
 ) -> Result<(Arc<dyn BlockSource>, RecoveryReport)> {
-    let _ = external;
-    Ok((fs, RecoveryReport::none("XFS log recovery not built yet")))
+    let a = analyse(&fs, external, false)?;
+    let Some(b) = a.bounds.clone() else {
+        return Ok((fs, RecoveryReport::none("the XFS log is all zeroes")));
+    };
+    let mut details = json!({
+        "device": a.device,
+        "head": {"block": b.head_blk, "cycle": b.head_cycle},
+        "tail": {"block": b.tail_blk, "cycle": b.tail_cycle},
+        "state": if b.clean { "clean" } else { "dirty" },
+        "torn_head": b.torn.map(|(o, n)| json!({"original_head": o, "new_head": n})),
+        "records": a.records.len(),
+        "transactions": a.parsed.committed.len(),
+        "uncommitted_transactions": a.parsed.uncommitted.len(),
+    });
+    if b.clean || a.parsed.committed.is_empty() {
+        let report = RecoveryReport {
+            kind: "xfs-log",
+            needed: false,
+            applied: false,
+            details,
+            findings: a.findings.snapshot(),
+        };
+        return Ok((fs, report));
+    }
+    let mut rp = recover::Replayer::new(fs.clone(), &a.sb)?;
+    for t in &a.parsed.committed {
+        rp.pass1(t);
+    }
+    for t in &a.parsed.committed {
+        rp.pass2(t)?;
+    }
+    let (ov, stats) = rp.finish()?;
+    for e in &stats.errors {
+        a.findings.error("xfs log recovery", None, None, e.clone());
+    }
+    let intents = unfinished_intents(&a.parsed.committed);
+    if !intents.is_empty() {
+        a.findings.info(
+            "xfs log recovery",
+            None,
+            None,
+            format!("{} unfinished intent(s): the kernel finishes them after replay", intents.len()),
+        );
+    }
+    if let Value::Object(o) = &mut details {
+        o.insert("replay".into(), serde_json::to_value(&stats).unwrap_or(Value::Null));
+        o.insert("sectors_replaced".into(), json!(ov.replaced()));
+        o.insert("unfinished_intents".into(), json!(intents));
+    }
+    let report = RecoveryReport {
+        kind: "xfs-log",
+        needed: true,
+        applied: true,
+        details,
+        findings: a.findings.snapshot(),
+    };
+    Ok((Arc::new(ov), report))
+}
+
+/// JSON of one record.
+fn record_json(r: &Record) -> Value {
+    json!({
+        "block": r.blk, "lsn": lsn_str(r.lsn), "tail_lsn": lsn_str(r.tail_lsn), "cycle": r.cycle,
+        "len": r.len, "ops": r.num_logops, "header_blocks": r.hblks, "version": r.version, "size": r.size,
+        "crc": {"stored": format!("{:#010x}", r.crc_stored), "computed": format!("{:#010x}", r.crc_calc), "ok": r.crc_ok},
+    })
+}
+
+/// JSON of one transaction.
+fn trans_json(t: &Trans, tail_lsn: Option<u64>) -> Value {
+    let items: Vec<Value> =
+        t.items.iter().filter(|i| !i.regions.is_empty()).map(|i| items::describe(i, t.native)).collect();
+    json!({
+        "tid": format!("{:#x}", t.tid), "lsn": lsn_str(t.lsn), "commit_lsn": lsn_str(t.commit_lsn),
+        "start_block": t.start_blk, "type": t.th_type(), "num_items": t.th_num_items(),
+        "byte_order": t.native.name(), "items": items,
+        "checkpointed": tail_lsn.map(|tl| lsn_cmp(t.lsn, tl) == std::cmp::Ordering::Less),
+    })
 }
 
 /// List the transactions (for `daxray journal`); `all` includes checkpointed ones.
@@ -22,6 +253,75 @@ pub fn listing(
     external: Option<&Path>,
     all: bool,
 ) -> Result<crate::cli::journal::Listing> {
-    let _ = (fs, external, all);
-    Err(crate::Error::Unsupported("journal listing not built yet".into()))
+    let a = analyse(&fs, external, all)?;
+    let mut text = String::new();
+    let _ = writeln!(text, "xfs log: {} at byte {}, {} bytes", a.device, a.base, a.bytes);
+    let Some(b) = &a.bounds else {
+        let json = json!({"kind": "xfs-log", "device": a.device, "state": "empty", "records": 0, "transactions": []});
+        text.push_str("state: empty (all zeroes)\n");
+        return Ok(crate::cli::journal::Listing { json, text, findings: a.findings.snapshot() });
+    };
+    let tail_lsn = (u64::from(b.tail_cycle) << 32) | b.tail_blk;
+    let state = if b.clean { "clean" } else { "dirty" };
+    let _ = writeln!(
+        text,
+        "head: block {} cycle {}   tail: block {} cycle {}   state: {state}",
+        b.head_blk, b.head_cycle, b.tail_blk, b.tail_cycle
+    );
+    if let Some((o, n)) = b.torn {
+        let _ = writeln!(text, "torn head: records from block {n} fail their check (head was {o})");
+    }
+    let bad = a.records.iter().filter(|r| !r.crc_ok).count();
+    let _ = writeln!(text, "records: {} (crc ok {}, bad {bad})", a.records.len(), a.records.len() - bad);
+    for t in &a.parsed.committed {
+        let _ = writeln!(text, "{}", "=".repeat(76));
+        let _ = writeln!(
+            text,
+            "TRANS: tid:{:#x}  lsn:{}  commit:{}  #items:{}",
+            t.tid,
+            lsn_str(t.lsn),
+            lsn_str(t.commit_lsn),
+            t.items.iter().filter(|i| !i.regions.is_empty()).count()
+        );
+        for (k, it) in t.items.iter().filter(|i| !i.regions.is_empty()).enumerate() {
+            let d = items::describe(it, t.native);
+            let ty = d.get("type").and_then(Value::as_str).unwrap_or("?").to_string();
+            let mut rest = d.clone();
+            if let Value::Object(o) = &mut rest {
+                for key in ["type", "type_code", "regions", "bytes"] {
+                    o.remove(key);
+                }
+            }
+            let _ = writeln!(text, "  item {k}: {ty} {rest}");
+        }
+    }
+    for t in &a.parsed.uncommitted {
+        let _ =
+            writeln!(text, "UNCOMMITTED: tid:{:#x} lsn:{} #items:{}", t.tid, lsn_str(t.lsn), t.items.len());
+    }
+    let intents = unfinished_intents(&a.parsed.committed);
+    if !intents.is_empty() {
+        let _ = writeln!(text, "unfinished intents: {}", intents.len());
+    }
+    let json = json!({
+        "kind": "xfs-log",
+        "device": a.device,
+        "log_start_byte": a.base,
+        "log_bytes": a.bytes,
+        "log_blocks": b.log_bbs,
+        "head": {"block": b.head_blk, "cycle": b.head_cycle, "lsn": lsn_str((u64::from(b.head_cycle) << 32) | b.head_blk)},
+        "tail": {"block": b.tail_blk, "cycle": b.tail_cycle, "lsn": lsn_str(tail_lsn)},
+        "state": state,
+        "torn_head": b.torn.map(|(o, n)| json!({"original_head": o, "new_head": n})),
+        "records": a.records.len(),
+        "record_list": a.records.iter().map(record_json).collect::<Vec<_>>(),
+        "crc_errors": bad,
+        "ops": a.parsed.ops,
+        "unmount_records": a.parsed.unmounts.iter().map(|l| lsn_str(*l)).collect::<Vec<_>>(),
+        "transactions": a.parsed.committed.iter().map(|t| trans_json(t, all.then_some(tail_lsn))).collect::<Vec<_>>(),
+        "uncommitted": a.parsed.uncommitted.iter().map(|t| trans_json(t, None)).collect::<Vec<_>>(),
+        "unfinished_intents": intents,
+        "errors": a.parsed.errors.iter().map(|(b, e)| json!({"block": b, "error": e})).collect::<Vec<_>>(),
+    });
+    Ok(crate::cli::journal::Listing { json, text, findings: a.findings.snapshot() })
 }

@@ -1,0 +1,355 @@
+//! The named workloads the guest runs on the DAX-mounted file system.
+//!
+//! Each store writes a distinct pattern through the mapping (a whole 4 KiB page; with PMD faults
+//! the first 4 KiB of each 2 MiB extent), flushes its cache lines (`clflush` + `sfence`), hashes
+//! the bytes read back from the mapping, reports a [`Store`] and waits for the host's `Go`.
+//! With `Job.sync` the mapping is `MAP_SHARED_VALIDATE | MAP_SYNC`; without, plain `MAP_SHARED`
+//! (the control, where the block mapping may not be durable when the store is visible).
+//!
+//! The `latency-*` scenarios (the fault-latency bench) time each first store instead, with no
+//! host round trip per store, and send the times as [`GuestMsg::LatencyRun`] messages.
+
+use super::Link;
+use super::proto::{FaultSize, GuestMsg, HostMsg, Job, LatencyConfig, Store};
+use crate::error::{Error, Result};
+use crate::sys::{self, RawMap};
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Scenario names with one line each.
+pub const SCENARIOS: &[(&str, &str)] = &[
+    ("seq-sparse", "first stores to the pages of a sparse file, in order"),
+    ("random-sparse", "first stores to the pages of a sparse file, in a seeded random order"),
+    ("prealloc-written", "stores into a file written with pwrite and fsynced before it was mapped"),
+    ("fallocated-unwritten", "stores into a fallocated (unwritten) file"),
+    ("pmd-sparse", "first stores to each 2 MiB extent of a sparse file (PMD faults)"),
+    ("multi-file", "first stores spread round-robin over three sparse files"),
+    ("background-writer", "seq-sparse while a thread appends to and fsyncs another file"),
+    ("msync-after", "seq-sparse with msync after each store and fsync at the end"),
+    ("latency-empty", "bench: time the first store to each page of a sparse file"),
+    ("latency-prealloc", "bench: time the first store to each page of a written, fsynced file"),
+    ("latency-empty-load", "bench: latency-empty with a background writer"),
+    ("latency-prealloc-load", "bench: latency-prealloc with a background writer"),
+    ("latency-all", "bench: all eight latency configurations (Job.sync is ignored)"),
+];
+
+/// True for a known scenario name.
+pub fn is_known(name: &str) -> bool {
+    SCENARIOS.iter().any(|(n, _)| *n == name)
+}
+
+/// splitmix64: a small, good mixing function for patterns and orders.
+pub fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The bytes of store `seq` under `seed`: an ASCII label, then pseudo-random words.
+pub fn pattern(seed: u64, seq: u64, len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len + 8);
+    let label = format!("daxray store {seq} seed {seed} ");
+    v.extend_from_slice(label.as_bytes());
+    let mut i = 0u64;
+    while v.len() < len {
+        v.extend_from_slice(&splitmix64(seed ^ seq.rotate_left(32) ^ i).to_le_bytes());
+        i += 1;
+    }
+    v.truncate(len);
+    v
+}
+
+/// A seeded Fisher–Yates permutation of `0..n`.
+pub fn permutation(n: u32, seed: u64) -> Vec<u32> {
+    let mut v: Vec<u32> = (0..n).collect();
+    let mut s = seed;
+    for i in (1..v.len()).rev() {
+        s = splitmix64(s);
+        let j = (s % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+    v
+}
+
+/// One mapped file of the scenario.
+struct Target {
+    name: String,
+    ino: u64,
+    file: File,
+    map: RawMap,
+}
+
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::io(path, e)
+}
+
+fn open_target(dir: &Path, name: &str, len: u64, sync: bool, prep: Prep) -> Result<Target> {
+    let path = dir.join(name);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|e| io(&path, e))?;
+    match prep {
+        Prep::Sparse => file.set_len(len).map_err(|e| io(&path, e))?,
+        Prep::Written => {
+            let chunk = vec![0x5au8; 1 << 20];
+            let mut off = 0u64;
+            while off < len {
+                let n = (len - off).min(chunk.len() as u64) as usize;
+                file.write_all_at(&chunk[..n], off).map_err(|e| io(&path, e))?;
+                off += n as u64;
+            }
+        }
+        Prep::Fallocated => sys::fallocate(&file, 0, 0, len).map_err(|e| io(&path, e))?,
+    }
+    file.sync_all().map_err(|e| io(&path, e))?;
+    let flags = if sync { sys::MAP_SHARED_VALIDATE | sys::MAP_SYNC } else { libc::MAP_SHARED };
+    let ulen = usize::try_from(len).map_err(|_| Error::Usage("file too large".into()))?;
+    let map = sys::map_shared_rw(&file, ulen, flags).map_err(|e| {
+        Error::External(format!(
+            "mmap {} with {}: {e}",
+            path.display(),
+            if sync { "MAP_SHARED_VALIDATE|MAP_SYNC" } else { "MAP_SHARED" }
+        ))
+    })?;
+    let ino = file.metadata().map_err(|e| io(&path, e))?.ino();
+    Ok(Target { name: format!("/{name}"), ino, file, map })
+}
+
+#[derive(Clone, Copy)]
+enum Prep {
+    Sparse,
+    Written,
+    Fallocated,
+}
+
+/// A thread that appends to and fsyncs a file until stopped, keeping the journal/log busy.
+struct Background {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<Result<u64>>>,
+}
+
+impl Background {
+    fn start(dir: &Path) -> Result<Background> {
+        let path = dir.join("background");
+        let mut f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| io(&path, e))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let handle = std::thread::spawn(move || -> Result<u64> {
+            let chunk = vec![0xb6u8; 64 << 10];
+            let mut written = 0u64;
+            let mut rounds = 0u64;
+            while !s2.load(Ordering::Relaxed) {
+                f.write_all(&chunk).map_err(|e| io(&path, e))?;
+                f.sync_all().map_err(|e| io(&path, e))?;
+                written += chunk.len() as u64;
+                rounds += 1;
+                if written >= 16 << 20 {
+                    f.set_len(0).map_err(|e| io(&path, e))?;
+                    use std::io::Seek;
+                    f.seek(std::io::SeekFrom::Start(0)).map_err(|e| io(&path, e))?;
+                    written = 0;
+                }
+            }
+            Ok(rounds)
+        });
+        Ok(Background { stop, handle: Some(handle) })
+    }
+
+    fn finish(mut self) -> Result<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.handle.take().map(|h| h.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(Error::External("the background writer panicked".into())),
+            None => Ok(0),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Make one store, flush it, report it and wait for `Go`. Returns false on `Abort`.
+fn store(
+    link: &mut dyn Link,
+    job: &Job,
+    t: &Target,
+    seq: u64,
+    offset: u64,
+    len: usize,
+    msync: bool,
+) -> Result<bool> {
+    let off = usize::try_from(offset).map_err(|_| Error::Usage("offset too large".into()))?;
+    let bytes = pattern(job.seed, seq, len);
+    let mp = Path::new(&t.name);
+    t.map.store(off, &bytes).map_err(|e| io(mp, e))?;
+    t.map.flush(off, len).map_err(|e| io(mp, e))?;
+    if msync {
+        t.map.msync(off, len).map_err(|e| io(mp, e))?;
+    }
+    let back = t.map.load(off, len).map_err(|e| io(mp, e))?;
+    let sha256 = hex::encode(Sha256::digest(&back));
+    link.send(&GuestMsg::Store(Store {
+        seq,
+        file: t.name.clone(),
+        ino: t.ino,
+        offset,
+        len: len as u64,
+        sha256,
+    }))?;
+    match link.recv()? {
+        HostMsg::Go => Ok(true),
+        HostMsg::Abort => Ok(false),
+        HostMsg::Job(_) => Err(Error::Usage("the host sent a second job".into())),
+    }
+}
+
+/// Run the job's scenario in `dir`; returns the number of stores made.
+pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
+    if !is_known(&job.scenario) {
+        let names: Vec<&str> = SCENARIOS.iter().map(|(n, _)| *n).collect();
+        return Err(Error::Usage(format!(
+            "unknown scenario {:?}; known: {}",
+            job.scenario,
+            names.join(", ")
+        )));
+    }
+    if job.pages == 0 {
+        return Err(Error::Usage("pages must be at least 1".into()));
+    }
+    if job.scenario.starts_with("latency-") {
+        return latency(job, dir, link);
+    }
+    let fault = if job.scenario == "pmd-sparse" { FaultSize::Pmd } else { job.fault_size };
+    if fault == FaultSize::Pmd && job.namespace_align < (2 << 20) {
+        return Err(Error::Usage("PMD faults need a namespace align of 2 MiB".into()));
+    }
+    let stride = fault.bytes();
+    let len = 4096usize;
+    let pages = u64::from(job.pages);
+    let msync = job.scenario == "msync-after";
+    let prep = match job.scenario.as_str() {
+        "prealloc-written" => Prep::Written,
+        "fallocated-unwritten" => Prep::Fallocated,
+        _ => Prep::Sparse,
+    };
+    let nfiles: u64 = if job.scenario == "multi-file" { 3 } else { 1 };
+    let per_file = pages.div_ceil(nfiles);
+    let file_len = per_file.checked_mul(stride).ok_or_else(|| Error::Usage("too many pages".into()))?;
+    let mut targets = Vec::new();
+    for i in 0..nfiles {
+        targets.push(open_target(dir, &format!("f{i}"), file_len, job.sync, prep)?);
+    }
+    let bg = if job.scenario == "background-writer" { Some(Background::start(dir)?) } else { None };
+    let order: Vec<u64> = if job.scenario == "random-sparse" {
+        permutation(job.pages, job.seed).into_iter().map(u64::from).collect()
+    } else {
+        (0..pages).collect()
+    };
+    let mut seq = 0u64;
+    for &p in &order {
+        let Some(t) = usize::try_from(p % nfiles).ok().and_then(|i| targets.get(i)) else {
+            return Err(Error::Usage("file index out of range".into()));
+        };
+        let offset = (p / nfiles) * stride;
+        let go_on = store(link, job, t, seq, offset, len, msync)?;
+        seq += 1;
+        if !go_on {
+            break;
+        }
+    }
+    if let Some(b) = bg {
+        b.finish()?;
+    }
+    if msync {
+        for t in &targets {
+            t.file.sync_all().map_err(|e| io(Path::new(&t.name), e))?;
+        }
+    }
+    Ok(seq)
+}
+
+/// The fault-latency bench: the configurations a `latency-*` scenario names.
+fn latency(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
+    let configs = if job.scenario == "latency-all" {
+        LatencyConfig::all()
+    } else {
+        vec![LatencyConfig {
+            preallocated: job.scenario.starts_with("latency-prealloc"),
+            background_load: job.scenario.ends_with("-load"),
+            sync: job.sync,
+        }]
+    };
+    // Warm-up, not reported: under emulation the first run of each kernel path pays for
+    // translating its code, which would land on whichever configuration comes first.
+    let warm = Job { pages: job.pages.min(32), ..job.clone() };
+    for c in LatencyConfig::all().into_iter().filter(|c| !c.background_load) {
+        latency_one(&warm, c, dir, None)?;
+    }
+    let mut n = 0;
+    for c in configs {
+        n += latency_one(job, c, dir, Some(&mut *link))?;
+    }
+    Ok(n)
+}
+
+/// Time the first 8-byte store to each page (each 2 MiB extent with PMD faults) of a fresh file
+/// in one configuration, and send the times with this configuration's trace counts (when a link
+/// is given).
+fn latency_one(job: &Job, c: LatencyConfig, dir: &Path, link: Option<&mut dyn Link>) -> Result<u64> {
+    let stride = job.fault_size.bytes();
+    let pages = u64::from(job.pages);
+    let file_len = pages.checked_mul(stride).ok_or_else(|| Error::Usage("too many pages".into()))?;
+    let prep = if c.preallocated { Prep::Written } else { Prep::Sparse };
+    let t = open_target(dir, "latency", file_len, c.sync, prep)?;
+    let bg = if c.background_load { Some(Background::start(dir)?) } else { None };
+    if bg.is_some() {
+        // Let the writer get going before timing.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let tracer = super::trace::Tracer::start().ok();
+    let mut ns = Vec::with_capacity(job.pages as usize);
+    for p in 0..pages {
+        let off = usize::try_from(p * stride).map_err(|_| Error::Usage("offset too large".into()))?;
+        let word = splitmix64(job.seed ^ p).to_le_bytes();
+        let t0 = Instant::now();
+        t.map.store(off, &word).map_err(|e| io(Path::new(&t.name), e))?;
+        ns.push(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    }
+    let trace = match tracer {
+        Some(tr) => tr.finish()?,
+        None => Default::default(),
+    };
+    if let Some(b) = bg {
+        b.finish()?;
+    }
+    drop(t);
+    let _ = std::fs::remove_file(dir.join("latency"));
+    let _ = std::fs::remove_file(dir.join("background"));
+    super::run_cmd("/bin/sync", &[])?;
+    if let Some(link) = link {
+        link.send(&GuestMsg::LatencyRun { config: c, ns, trace })?;
+    }
+    Ok(pages)
+}

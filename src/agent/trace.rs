@@ -1,0 +1,82 @@
+//! The kernel's `fs_dax` trace events, counted per run: PTE and PMD fault completions, the ones
+//! whose result includes `NEEDDSYNC` (the synchronous-fault path of MAP_SYNC), and
+//! `dax_insert_pfn_mkwrite` (a synchronous fault finished after the metadata was synced).
+
+use super::proto::TraceCounts;
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+const EVENTS: &[&str] = &["dax_pte_fault_done", "dax_pmd_fault_done", "dax_insert_pfn_mkwrite"];
+
+/// An enabled trace session.
+pub struct Tracer {
+    root: PathBuf,
+}
+
+fn w(path: &Path, v: &str) -> Result<()> {
+    std::fs::write(path, v).map_err(|e| Error::External(format!("writing {v:?} to {}: {e}", path.display())))
+}
+
+impl Tracer {
+    /// Clear the trace buffer and enable the events.
+    pub fn start() -> Result<Tracer> {
+        let root = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.join("events/fs_dax").is_dir())
+            .ok_or_else(|| {
+                Error::NotFound(
+                    "tracefs with events/fs_dax (mount tracefs; kernel with CONFIG_FS_DAX)".into(),
+                )
+            })?;
+        w(&root.join("tracing_on"), "0")?;
+        w(&root.join("buffer_size_kb"), "16384")?;
+        w(&root.join("trace"), "")?;
+        for e in EVENTS {
+            w(&root.join("events/fs_dax").join(e).join("enable"), "1")?;
+        }
+        w(&root.join("tracing_on"), "1")?;
+        Ok(Tracer { root })
+    }
+
+    /// Stop tracing and count the events.
+    pub fn finish(self) -> Result<TraceCounts> {
+        w(&self.root.join("tracing_on"), "0")?;
+        let p = self.root.join("trace");
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        Ok(count(&text))
+    }
+}
+
+/// Count the events in the text of a `trace` file.
+pub fn count(text: &str) -> TraceCounts {
+    let mut c = TraceCounts::default();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# entries-in-buffer/entries-written:") {
+            let nums: Vec<u64> =
+                rest.split(|ch: char| !ch.is_ascii_digit()).filter_map(|s| s.parse().ok()).take(2).collect();
+            if let [a, b] = nums[..] {
+                c.lost_events = a < b;
+            }
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let needd = line.contains("NEEDDSYNC");
+        if line.contains(" dax_pte_fault_done:") {
+            c.pte_faults += 1;
+            c.needdsync += u64::from(needd);
+        } else if line.contains(" dax_pmd_fault_done:") {
+            if line.contains("FALLBACK") {
+                c.pmd_fallbacks += 1;
+            } else {
+                c.pmd_faults += 1;
+            }
+            c.needdsync += u64::from(needd);
+        } else if line.contains(" dax_insert_pfn_mkwrite:") {
+            c.insert_pfn_mkwrite += 1;
+        }
+    }
+    c
+}

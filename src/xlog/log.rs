@@ -1,0 +1,549 @@
+//! The log device: 512-byte log blocks, cycle numbers, head and tail search (as the kernel's
+//! `xlog_find_head` / `xlog_find_tail` / `xlog_verify_head`), and reading records with their
+//! crc checked and their cycle-stamped words restored.
+
+use super::format::*;
+use crate::error::{Error, Result};
+use crate::image::BlockSource;
+use serde::Serialize;
+use std::borrow::Cow;
+use std::sync::Arc;
+use zerocopy::FromBytes;
+
+/// The log's bytes: `nbb` basic blocks starting at byte `base` of `src`.
+pub struct LogDev {
+    src: Arc<dyn BlockSource>,
+    base: u64,
+    nbb: u64,
+    /// Log v2 (records up to 256 KiB).
+    pub v2: bool,
+}
+
+impl LogDev {
+    /// The log at `base` of `src`, `bytes` long.
+    pub fn new(src: Arc<dyn BlockSource>, base: u64, bytes: u64, v2: bool) -> Result<Self> {
+        let nbb = bytes / BBSIZE as u64;
+        let end = base.checked_add(bytes);
+        if nbb < 2 || end.is_none_or(|e| e > src.len()) {
+            return Err(Error::corrupt(
+                "xfs log",
+                0,
+                base,
+                format!("log of {bytes} bytes at byte {base} does not fit a {}-byte device", src.len()),
+            ));
+        }
+        Ok(Self { src, base, nbb, v2 })
+    }
+
+    /// Number of basic blocks.
+    pub fn nbb(&self) -> u64 {
+        self.nbb
+    }
+
+    /// Byte offset of log block `blk` in the source.
+    pub fn byte_of(&self, blk: u64) -> u64 {
+        self.base + (blk % self.nbb) * BBSIZE as u64
+    }
+
+    /// One basic block (`blk` taken modulo the log size).
+    pub fn bb(&self, blk: u64) -> Result<Cow<'_, [u8]>> {
+        self.src.read_at(self.byte_of(blk), BBSIZE)
+    }
+
+    /// `n` basic blocks from `blk`, wrapping at the end of the log.
+    pub fn read_wrapped(&self, blk: u64, n: u64) -> Result<Vec<u8>> {
+        if n > self.nbb {
+            return Err(Error::corrupt("xfs log", blk, self.byte_of(blk), format!("read of {n} blocks")));
+        }
+        let mut out = Vec::with_capacity((n as usize) * BBSIZE);
+        let mut b = blk % self.nbb;
+        let mut left = n;
+        while left > 0 {
+            let run = left.min(self.nbb - b);
+            out.extend_from_slice(&self.src.read_at(self.byte_of(b), (run as usize) * BBSIZE)?);
+            left -= run;
+            b = (b + run) % self.nbb;
+        }
+        Ok(out)
+    }
+
+    /// The first word of a block as a big-endian number.
+    fn word(&self, blk: u64, at: usize) -> Result<u32> {
+        let b = self.bb(blk)?;
+        Ok(u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]))
+    }
+
+    /// True when block `blk` starts with the record header magic.
+    pub fn is_header(&self, blk: u64) -> Result<bool> {
+        Ok(self.word(blk, 0)? == HEADER_MAGIC)
+    }
+
+    /// The cycle number of a block (`xlog_get_cycle`).
+    pub fn cycle(&self, blk: u64) -> Result<u32> {
+        let w = self.word(blk, 0)?;
+        if w == HEADER_MAGIC { self.word(blk, 4) } else { Ok(w) }
+    }
+
+    /// Blocks scanned back from the head for out-of-order iclog writes.
+    fn total_rec_bbs(&self) -> u64 {
+        let rec = if self.v2 { MAX_RECORD_BSIZE } else { HEADER_CYCLE_SIZE };
+        (MAX_ICLOGS * rec as u64 / BBSIZE as u64).min(self.nbb)
+    }
+
+    /// Blocks of one maximal record.
+    fn rec_bbs(&self) -> u64 {
+        let rec = if self.v2 { MAX_RECORD_BSIZE } else { HEADER_CYCLE_SIZE };
+        rec as u64 / BBSIZE as u64
+    }
+
+    /// Binary search between `first` and `last` for the first block with `cycle`.
+    fn find_cycle_start(&self, mut first: u64, last: u64, cycle: u32) -> Result<u64> {
+        let mut end = last;
+        let mut mid = (first + end) / 2;
+        let mut guard = 0;
+        while mid != first && mid != end {
+            guard += 1;
+            if guard > 128 {
+                break;
+            }
+            if self.cycle(mid)? == cycle {
+                end = mid;
+            } else {
+                first = mid;
+            }
+            mid = (first + end) / 2;
+        }
+        Ok(end)
+    }
+
+    /// The first block in `start..start+n` whose cycle is `stop`.
+    fn find_verify_cycle(&self, start: u64, n: u64, stop: u32) -> Result<Option<u64>> {
+        for b in start..start + n {
+            if self.cycle(b)? == stop {
+                return Ok(Some(b));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Header blocks of the record whose header is `h`.
+    pub fn hblks(h: &RecHeader) -> u64 {
+        let size = h.size.get() as usize;
+        if h.version.get() & VERSION_2 != 0 && size > HEADER_CYCLE_SIZE {
+            size.div_ceil(HEADER_CYCLE_SIZE).min(MAX_RECORD_BSIZE / HEADER_CYCLE_SIZE) as u64
+        } else {
+            1
+        }
+    }
+
+    /// The header at `blk`.
+    pub fn header(&self, blk: u64) -> Result<RecHeader> {
+        let b = self.bb(blk)?;
+        let (h, _) = RecHeader::read_from_prefix(&b)
+            .map_err(|_| Error::corrupt("xfs log record header", blk, self.byte_of(blk), "short block"))?;
+        Ok(h)
+    }
+
+    /// `xlog_find_verify_log_record`: back up from `*last` to the last record header at or after
+    /// `start`; if that record does not end exactly at `*last`, move `*last` to its header.
+    /// Returns true when the start of the log was hit without finding a header.
+    fn find_verify_log_record(&self, start: u64, last: &mut u64, extra: u64) -> Result<bool> {
+        let mut i = *last;
+        let found = loop {
+            if i == 0 {
+                break None;
+            }
+            i -= 1;
+            if i < start {
+                return Err(Error::corrupt(
+                    "xfs log",
+                    i,
+                    self.byte_of(i),
+                    "no record header before the head",
+                ));
+            }
+            if self.is_header(i)? {
+                break Some(i);
+            }
+        };
+        let Some(i) = found else { return Ok(true) };
+        let h = self.header(i)?;
+        let len_bbs = u64::from(h.len.get()).div_ceil(BBSIZE as u64);
+        if *last - i + extra != len_bbs + Self::hblks(&h) {
+            *last = i;
+        }
+        Ok(false)
+    }
+
+    /// `xlog_find_zeroed`: Some(first zero-cycle block) when the log has not wrapped once yet.
+    fn find_zeroed(&self) -> Result<Option<u64>> {
+        if self.cycle(0)? == 0 {
+            return Ok(Some(0));
+        }
+        let last = self.nbb - 1;
+        if self.cycle(last)? != 0 {
+            return Ok(None);
+        }
+        let mut last_blk = self.find_cycle_start(0, last, 0)?;
+        let scan = self.total_rec_bbs().min(last_blk);
+        let start = last_blk - scan;
+        if let Some(b) = self.find_verify_cycle(start, scan, 0)? {
+            last_blk = b;
+        }
+        if self.find_verify_log_record(start, &mut last_blk, 0)? {
+            return Err(Error::corrupt(
+                "xfs log",
+                start,
+                self.byte_of(start),
+                "no record header in a zeroed log",
+            ));
+        }
+        Ok(Some(last_blk))
+    }
+
+    /// `xlog_find_head`: the block after the last record written.
+    pub fn find_head(&self) -> Result<u64> {
+        if let Some(b) = self.find_zeroed()? {
+            return Ok(b);
+        }
+        let n = self.nbb;
+        let first_cycle = self.cycle(0)?;
+        let last_cycle = self.cycle(n - 1)?;
+        let (mut head, stop) = if first_cycle == last_cycle {
+            (n, last_cycle.wrapping_sub(1))
+        } else {
+            (self.find_cycle_start(0, n - 1, last_cycle)?, last_cycle)
+        };
+        let scan = self.total_rec_bbs();
+        let mut done = false;
+        if head >= scan {
+            if let Some(b) = self.find_verify_cycle(head - scan, scan, stop)? {
+                head = b;
+            }
+        } else {
+            let start = n - (scan - head);
+            if let Some(b) = self.find_verify_cycle(start, scan - head, stop.wrapping_sub(1))? {
+                head = b;
+                done = true;
+            }
+            if !done && let Some(b) = self.find_verify_cycle(0, head, stop)? {
+                head = b;
+            }
+        }
+        let scan = self.rec_bbs();
+        if head >= scan {
+            if self.find_verify_log_record(head - scan, &mut head, 0)? {
+                return Err(Error::corrupt(
+                    "xfs log",
+                    head,
+                    self.byte_of(head),
+                    "no record header before the head",
+                ));
+            }
+        } else if self.find_verify_log_record(0, &mut head, 0)? {
+            let start = n - (scan - head).min(n);
+            let mut new = n;
+            if self.find_verify_log_record(start, &mut new, head)? {
+                return Err(Error::corrupt(
+                    "xfs log",
+                    head,
+                    self.byte_of(head),
+                    "no record header before the head",
+                ));
+            }
+            if new != n {
+                head = new;
+            }
+        }
+        Ok(if head == n { 0 } else { head })
+    }
+
+    /// `xlog_rseek_logrec_hdr`: up to `count` headers searching back from `head` toward `tail`;
+    /// returns the last one found (the earliest) and how many, and whether the search wrapped.
+    pub fn rseek_header(&self, head: u64, tail: u64, count: usize) -> Result<(Option<u64>, usize, bool)> {
+        let mut found = 0;
+        let mut last = None;
+        let mut wrapped = false;
+        let end = if head > tail { tail } else { 0 };
+        let mut i = head;
+        while i > end {
+            i -= 1;
+            if self.is_header(i)? {
+                last = Some(i);
+                found += 1;
+                if found == count {
+                    return Ok((last, found, wrapped));
+                }
+            }
+        }
+        if tail >= head && found != count {
+            let mut i = self.nbb;
+            while i > tail {
+                i -= 1;
+                if self.is_header(i)? {
+                    wrapped = true;
+                    last = Some(i);
+                    found += 1;
+                    if found == count {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok((last, found, wrapped))
+    }
+
+    /// Read the record whose header is at `blk`: check it, verify its crc, restore its data.
+    pub fn read_record(&self, blk: u64) -> Result<Record> {
+        let off = self.byte_of(blk);
+        let bad = |d: String| Error::corrupt("xfs log record header", blk, off, d);
+        let hb = self.bb(blk)?.into_owned();
+        let (h, _) = RecHeader::read_from_prefix(&hb).map_err(|_| bad("short block".into()))?;
+        if h.magicno.get() != HEADER_MAGIC {
+            return Err(bad(format!("bad magic {:#x}", h.magicno.get())));
+        }
+        let version = h.version.get();
+        if version == 0 || version & !3 != 0 {
+            return Err(bad(format!("bad version {version}")));
+        }
+        let hblks = Self::hblks(&h);
+        let len = h.len.get() as usize;
+        let bufsize = if version & VERSION_2 != 0 {
+            (h.size.get() as usize).max(HEADER_CYCLE_SIZE)
+        } else {
+            HEADER_CYCLE_SIZE
+        };
+        if len == 0 || len > bufsize || len > MAX_RECORD_BSIZE {
+            return Err(bad(format!("record length {len} (buffer size {bufsize})")));
+        }
+        let dbbs = len.div_ceil(BBSIZE) as u64;
+        if hblks + dbbs >= self.nbb {
+            return Err(bad("record longer than the log".into()));
+        }
+        let ext = if hblks > 1 { self.read_wrapped(blk + 1, hblks - 1)? } else { vec![] };
+        let mut data = self.read_wrapped(blk + hblks, dbbs)?;
+        // crc over the header (the 64-bit C struct, or the packed i386 one), the extended
+        // headers, then the data as written (still cycle-stamped).
+        let crc_stored = h.crc.get();
+        let mut crc_calc = 0;
+        let mut crc_ok = false;
+        for size in REC_CRC_SIZES {
+            let mut c = crc32c::crc32c_append(0, &hb[..REC_CRC_OFF]);
+            c = crc32c::crc32c_append(c, &[0; 4]);
+            c = crc32c::crc32c_append(c, &hb[REC_CRC_OFF + 4..size]);
+            for x in 0..(hblks as usize - 1) {
+                c = crc32c::crc32c_append(c, &ext[x * BBSIZE..x * BBSIZE + size_of::<ExtHeader>()]);
+            }
+            c = crc32c::crc32c_append(c, &data[..len]);
+            if size == REC_CRC_SIZES[0] {
+                crc_calc = c;
+            }
+            if c == crc_stored {
+                crc_calc = c;
+                crc_ok = true;
+                break;
+            }
+        }
+        // Restore the first word of every data block.
+        for i in 0..dbbs as usize {
+            let (hdr_i, word_i) = (i / CYCLE_WORDS, i % CYCLE_WORDS);
+            let w = if hdr_i == 0 {
+                h.cycle_data[word_i].get()
+            } else {
+                let at = (hdr_i - 1) * BBSIZE;
+                let Some(x) = ext.get(at..at + size_of::<ExtHeader>()) else {
+                    return Err(bad(format!("record needs extended header {hdr_i}")));
+                };
+                let (xh, _) =
+                    ExtHeader::read_from_prefix(x).map_err(|_| bad("short extended header".into()))?;
+                xh.cycle_data[word_i].get()
+            };
+            data[i * BBSIZE..i * BBSIZE + 4].copy_from_slice(&w.to_be_bytes());
+        }
+        data.truncate(len);
+        Ok(Record {
+            blk,
+            cycle: h.cycle.get(),
+            version,
+            len: h.len.get(),
+            lsn: h.lsn.get(),
+            tail_lsn: h.tail_lsn.get(),
+            prev_block: h.prev_block.get(),
+            num_logops: h.num_logops.get(),
+            size: h.size.get(),
+            fmt: h.fmt.get(),
+            hblks,
+            crc_stored,
+            crc_calc,
+            crc_ok: crc_ok || crc_stored == 0,
+            uuid: h.fs_uuid,
+            data,
+        })
+    }
+
+    /// The records from `tail` up to `head`, in log order. Stops at the first record that cannot
+    /// be read, returning it as the error beside the records read so far.
+    pub fn records(&self, tail: u64, head: u64) -> (Vec<Record>, Option<(u64, Error)>) {
+        let mut out = vec![];
+        let dist = (head + self.nbb - tail) % self.nbb;
+        let mut done = 0u64;
+        let mut blk = tail;
+        while done < dist {
+            match self.read_record(blk) {
+                Ok(r) => {
+                    let step = r.hblks + u64::from(r.len).div_ceil(BBSIZE as u64);
+                    done += step;
+                    blk = (blk + step) % self.nbb;
+                    out.push(r);
+                    if done > dist {
+                        return (
+                            out,
+                            Some((
+                                blk,
+                                Error::corrupt(
+                                    "xfs log",
+                                    blk,
+                                    self.byte_of(blk),
+                                    "record runs past the head",
+                                ),
+                            )),
+                        );
+                    }
+                }
+                Err(e) => return (out, Some((blk, e))),
+            }
+        }
+        (out, None)
+    }
+}
+
+/// One log record, its data restored.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Log block of the header.
+    pub blk: u64,
+    /// Cycle.
+    pub cycle: u32,
+    /// h_version.
+    pub version: u32,
+    /// Data bytes.
+    pub len: u32,
+    /// LSN of the record.
+    pub lsn: u64,
+    /// Tail LSN when written.
+    pub tail_lsn: u64,
+    /// Previous record's block.
+    pub prev_block: u32,
+    /// Op headers in the record.
+    pub num_logops: u32,
+    /// iclog size.
+    pub size: u32,
+    /// h_fmt.
+    pub fmt: u32,
+    /// Header blocks (1 + extended headers).
+    pub hblks: u64,
+    /// crc stored.
+    pub crc_stored: u32,
+    /// crc computed.
+    pub crc_calc: u32,
+    /// crc matches (or is zero, as mkfs writes).
+    pub crc_ok: bool,
+    /// fs uuid in the header.
+    pub uuid: [u8; 16],
+    /// The data, cycle words restored, `len` bytes.
+    pub data: Vec<u8>,
+}
+
+/// Where the log's head and tail are, and its state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bounds {
+    /// Block after the last good record.
+    pub head_blk: u64,
+    /// Cycle of the head (the cycle being written).
+    pub head_cycle: u32,
+    /// First block to replay.
+    pub tail_blk: u64,
+    /// Cycle of the tail.
+    pub tail_cycle: u32,
+    /// Block of the last record header before the head.
+    pub last_rec_blk: u64,
+    /// True when the last record is an unmount record at the head.
+    pub clean: bool,
+    /// A torn head: the original head and the first bad record block.
+    pub torn: Option<(u64, u64)>,
+    /// Log size in basic blocks.
+    pub log_bbs: u64,
+    /// True when the log is in its first cycle still partly zeroed.
+    pub zeroed_tail: bool,
+}
+
+/// `xlog_find_tail` with `xlog_verify_head`: head, tail and state.
+pub fn find_bounds(log: &LogDev) -> Result<Option<Bounds>> {
+    let mut head = log.find_head()?;
+    if head == 0 && log.cycle(0)? == 0 {
+        return Ok(None);
+    }
+    let (rb, n, _) = log.rseek_header(head, head, 1)?;
+    let Some(mut rblk) = rb.filter(|_| n == 1) else {
+        return Err(Error::corrupt("xfs log", head, log.byte_of(head), "no record header found"));
+    };
+    let mut rh = log.header(rblk)?;
+    let mut tail = u64::from(lsn_block(rh.tail_lsn.get())) % log.nbb();
+    let mut clean = unmount_at_head(log, head, rblk, &rh, &mut tail)?;
+    let mut torn = None;
+    if !clean {
+        let orig = head;
+        let (first, _, _) = log.rseek_header(head, tail, MAX_ICLOGS as usize)?;
+        if let Some(first) = first {
+            let (recs, err) = log.records(first, head);
+            let first_bad = recs.iter().find(|r| !r.crc_ok).map(|r| r.blk).or(err.map(|(b, _)| b));
+            if let Some(bad) = first_bad {
+                let (rb, n, _) = log.rseek_header(bad, tail, 1)?;
+                if let Some(b) = rb.filter(|_| n == 1) {
+                    rblk = b;
+                    rh = log.header(rblk)?;
+                    head = bad;
+                    tail = u64::from(lsn_block(rh.tail_lsn.get())) % log.nbb();
+                    torn = Some((orig, bad));
+                    clean = unmount_at_head(log, head, rblk, &rh, &mut tail)?;
+                }
+            }
+        }
+    }
+    // The cycle being written at the head: one more than the last record's when that record
+    // lies at or past the head (it wrapped).
+    let head_cycle = if rblk >= head { rh.cycle.get().wrapping_add(1) } else { rh.cycle.get() };
+    let tail_cycle = if clean {
+        head_cycle
+    } else {
+        let t = lsn_cycle(rh.tail_lsn.get());
+        if t == 0 { head_cycle } else { t }
+    };
+    Ok(Some(Bounds {
+        head_blk: head,
+        head_cycle,
+        tail_blk: tail,
+        tail_cycle,
+        last_rec_blk: rblk,
+        clean,
+        torn,
+        log_bbs: log.nbb(),
+        zeroed_tail: log.cycle(log.nbb() - 1)? == 0,
+    }))
+}
+
+/// `xlog_check_unmount_rec`: is the record at `rblk` an unmount record ending at `head`?
+fn unmount_at_head(log: &LogDev, head: u64, rblk: u64, rh: &RecHeader, tail: &mut u64) -> Result<bool> {
+    let hblks = LogDev::hblks(rh);
+    let after = (rblk + hblks + u64::from(rh.len.get()).div_ceil(BBSIZE as u64)) % log.nbb();
+    if head == after && rh.num_logops.get() == 1 {
+        let d = log.bb(rblk + hblks)?;
+        if let Ok((_, op)) = op_header(&d)
+            && op.flags & OP_UNMOUNT != 0
+        {
+            *tail = after;
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

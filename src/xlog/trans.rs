@@ -1,0 +1,265 @@
+//! Reassembling transactions from the op headers of the records between tail and head, as
+//! `xlog_recover_process_data` does: regions split across records (`CONTINUE`/`WAS_CONT`), the
+//! transaction header, items made of `ilf_size`-style region counts, and commit records.
+
+use super::format::*;
+use super::log::Record;
+use byteorder::{BigEndian, ByteOrder, LittleEndian};
+use std::collections::HashMap;
+
+/// Most regions in one item (`XLOG_MAX_REGIONS_IN_ITEM`).
+pub const MAX_REGIONS_IN_ITEM: usize = 65536 / 128 / 2 + 1;
+
+/// Byte order the writing host used for native-order structures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Native {
+    /// Little-endian (x86-64 and most hosts).
+    Little,
+    /// Big-endian.
+    Big,
+}
+
+impl Native {
+    /// u16 at `at`, if there.
+    pub fn u16(self, b: &[u8], at: usize) -> Option<u16> {
+        let s = b.get(at..at.checked_add(2)?)?;
+        Some(match self {
+            Native::Little => LittleEndian::read_u16(s),
+            Native::Big => BigEndian::read_u16(s),
+        })
+    }
+    /// u32 at `at`, if there.
+    pub fn u32(self, b: &[u8], at: usize) -> Option<u32> {
+        let s = b.get(at..at.checked_add(4)?)?;
+        Some(match self {
+            Native::Little => LittleEndian::read_u32(s),
+            Native::Big => BigEndian::read_u32(s),
+        })
+    }
+    /// u64 at `at`, if there.
+    pub fn u64(self, b: &[u8], at: usize) -> Option<u64> {
+        let s = b.get(at..at.checked_add(8)?)?;
+        Some(match self {
+            Native::Little => LittleEndian::read_u64(s),
+            Native::Big => BigEndian::read_u64(s),
+        })
+    }
+    /// "le" or "be".
+    pub fn name(self) -> &'static str {
+        match self {
+            Native::Little => "le",
+            Native::Big => "be",
+        }
+    }
+}
+
+/// One log item: its regions (region 0 is the item's format structure).
+#[derive(Debug, Clone, Default)]
+pub struct Item {
+    /// Regions, in order.
+    pub regions: Vec<Vec<u8>>,
+    /// Regions the item says it has.
+    pub total: usize,
+}
+
+/// A transaction (a CIL checkpoint) put back together.
+#[derive(Debug, Clone)]
+pub struct Trans {
+    /// Transaction id.
+    pub tid: u32,
+    /// LSN of the record holding its start (the LSN recovery compares with).
+    pub lsn: u64,
+    /// LSN of the record holding its commit.
+    pub commit_lsn: u64,
+    /// Log block of the record holding its start.
+    pub start_blk: u64,
+    /// The transaction header bytes (16).
+    pub header: Vec<u8>,
+    /// Items.
+    pub items: Vec<Item>,
+    /// The writer's byte order (from the header magic).
+    pub native: Native,
+}
+
+impl Trans {
+    fn new(tid: u32, lsn: u64, blk: u64) -> Self {
+        Self {
+            tid,
+            lsn,
+            commit_lsn: 0,
+            start_blk: blk,
+            header: vec![],
+            items: vec![],
+            native: Native::Little,
+        }
+    }
+    /// th_type.
+    pub fn th_type(&self) -> Option<u32> {
+        self.native.u32(&self.header, 4)
+    }
+    /// th_num_items.
+    pub fn th_num_items(&self) -> Option<u32> {
+        self.native.u32(&self.header, 12)
+    }
+}
+
+/// What reassembly found.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// Committed transactions in commit order.
+    pub committed: Vec<Trans>,
+    /// Transactions started but not committed before the head.
+    pub uncommitted: Vec<Trans>,
+    /// Op headers seen.
+    pub ops: u64,
+    /// LSNs of unmount records seen.
+    pub unmounts: Vec<u64>,
+    /// Problems (the kernel would refuse to mount on the first of these).
+    pub errors: Vec<(u64, String)>,
+}
+
+/// Put the transactions of `records` (tail to head) back together.
+pub fn reassemble(records: &[Record]) -> Parsed {
+    let mut p = Parsed::default();
+    let mut open: HashMap<u32, Trans> = HashMap::new();
+    let mut order: Vec<u32> = vec![];
+    'recs: for r in records {
+        let data = &r.data[..];
+        let mut pos = 0usize;
+        let mut left = r.num_logops;
+        while pos < data.len() && left > 0 {
+            let Ok((_, oh)) = op_header(&data[pos..]) else {
+                p.errors.push((r.blk, format!("op header at byte {pos} runs past the record")));
+                break 'recs;
+            };
+            pos += OP_HEADER_SIZE;
+            p.ops += 1;
+            left -= 1;
+            if oh.clientid != CLIENT_TRANSACTION && oh.clientid != CLIENT_LOG {
+                p.errors.push((
+                    r.blk,
+                    format!("op header at byte {} has client id {:#x}", pos - 12, oh.clientid),
+                ));
+                break 'recs;
+            }
+            let len = oh.len as usize;
+            let Some(region) = pos.checked_add(len).and_then(|e| data.get(pos..e)) else {
+                p.errors
+                    .push((r.blk, format!("op region of {len} bytes at byte {pos} runs past the record")));
+                break 'recs;
+            };
+            pos += len;
+            if oh.flags & OP_UNMOUNT != 0 {
+                p.unmounts.push(r.lsn);
+            }
+            let Some(t) = open.get_mut(&oh.tid) else {
+                if oh.flags & OP_START != 0 {
+                    open.insert(oh.tid, Trans::new(oh.tid, r.lsn, r.blk));
+                    order.retain(|x| *x != oh.tid);
+                    order.push(oh.tid);
+                }
+                continue;
+            };
+            let mut flags = oh.flags & !OP_END;
+            if flags & OP_WAS_CONT != 0 {
+                flags &= !OP_CONTINUE;
+            }
+            let res = match flags {
+                0 | OP_CONTINUE => add_to_trans(t, region),
+                OP_WAS_CONT => add_to_cont_trans(t, region),
+                OP_COMMIT => {
+                    // OK to unwrap because get_mut above found this tid.
+                    let mut t = open.remove(&oh.tid).unwrap();
+                    order.retain(|x| *x != oh.tid);
+                    t.commit_lsn = r.lsn;
+                    p.committed.push(t);
+                    Ok(())
+                }
+                OP_UNMOUNT => {
+                    open.remove(&oh.tid);
+                    order.retain(|x| *x != oh.tid);
+                    Ok(())
+                }
+                f => Err(format!("bad op flags {f:#x} for tid {:#x}", oh.tid)),
+            };
+            if let Err(e) = res {
+                p.errors.push((r.blk, e));
+                break 'recs;
+            }
+        }
+    }
+    for tid in order {
+        if let Some(t) = open.remove(&tid) {
+            p.uncommitted.push(t);
+        }
+    }
+    p
+}
+
+/// `xlog_recover_add_to_trans`.
+fn add_to_trans(t: &mut Trans, dp: &[u8]) -> Result<(), String> {
+    if dp.is_empty() {
+        return Ok(());
+    }
+    if t.items.is_empty() && t.header.len() < TRANS_HEADER_SIZE {
+        if !t.header.is_empty() {
+            return Err(format!("tid {:#x}: split transaction header continued without WAS_CONT", t.tid));
+        }
+        let le = LittleEndian::read_u32(dp.get(..4).unwrap_or(&[0; 4]));
+        let be = BigEndian::read_u32(dp.get(..4).unwrap_or(&[0; 4]));
+        t.native = if le == TRANS_HEADER_MAGIC {
+            Native::Little
+        } else if be == TRANS_HEADER_MAGIC {
+            Native::Big
+        } else {
+            return Err(format!("tid {:#x}: bad transaction header magic {le:#x}", t.tid));
+        };
+        if dp.len() > TRANS_HEADER_SIZE {
+            return Err(format!("tid {:#x}: transaction header of {} bytes", t.tid, dp.len()));
+        }
+        t.header = dp.to_vec();
+        return Ok(());
+    }
+    let need_new = match t.items.last() {
+        None => true,
+        Some(it) => it.total != 0 && it.total == it.regions.len(),
+    };
+    if need_new {
+        t.items.push(Item::default());
+    }
+    let native = t.native;
+    // OK to unwrap because an item was pushed above when there was none.
+    let it = t.items.last_mut().unwrap();
+    if it.total == 0 {
+        let size = native.u16(dp, 2).unwrap_or(0) as usize;
+        if size == 0 || size > MAX_REGIONS_IN_ITEM {
+            return Err(format!("tid {:#x}: item with {size} regions", t.tid));
+        }
+        it.total = size;
+    }
+    if it.regions.len() >= it.total {
+        return Err(format!("tid {:#x}: item has more regions than its {}", t.tid, it.total));
+    }
+    it.regions.push(dp.to_vec());
+    Ok(())
+}
+
+/// `xlog_recover_add_to_cont_trans`.
+fn add_to_cont_trans(t: &mut Trans, dp: &[u8]) -> Result<(), String> {
+    if t.items.is_empty() {
+        if t.header.len() + dp.len() > TRANS_HEADER_SIZE {
+            return Err(format!("tid {:#x}: transaction header continued past 16 bytes", t.tid));
+        }
+        t.header.extend_from_slice(dp);
+        if t.header.len() == TRANS_HEADER_SIZE {
+            // The whole header is here: the next region starts the first item.
+            t.items.push(Item::default());
+        }
+        return Ok(());
+    }
+    let Some(last) = t.items.last_mut().and_then(|it| it.regions.last_mut()) else {
+        return Err(format!("tid {:#x}: continuation with no region to continue", t.tid));
+    };
+    last.extend_from_slice(dp);
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The kernel as the oracle: images written by the real ext4 driver (loop mount + a seeded
+//! workload), then daxray's manifest of the unmounted bytes must equal what the kernel showed
+//! through stat, FIEMAP and read() for every regular file: size, sha256, merged extents.
+//! Also through an fsdax namespace window when a kernel-made pfn info block is committed
+//! under `fixtures/pmem/`.
+
+use daxray::ext4::Ext4;
+use daxray::image::{BlockSource, MmapSource};
+use daxray::oracle::{self, Mount, WorkloadSpec};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const MIB: u64 = 1 << 20;
+
+/// True when the test may run; panics with what to install otherwise (unless opted out).
+fn ready() -> bool {
+    match oracle::require(&["mkfs.ext4", "losetup", "mount", "umount"], true) {
+        Ok(()) => true,
+        Err(e) if oracle::tests_may_skip() => {
+            println!("skipped (DAXRAY_SKIP_ROOT_TESTS=1): {e}");
+            false
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Format, mount, run the workload, take the kernel's manifest, unmount.
+fn kernel_image(dir: &Path, seed: u64, mkfs: &[&str]) -> (PathBuf, Vec<daxray::manifest::ManifestEntry>) {
+    let img = dir.join(format!("ext4-{seed}.img"));
+    oracle::make_image(&img, 256 * MIB, mkfs).expect("mkfs.ext4");
+    let m = Mount::new(&img, 0, "ext4", "").expect("loop mount");
+    let spec = WorkloadSpec {
+        seed,
+        files: 300,
+        big_dir_entries: 3000,
+        max_file_bytes: 2 * MIB,
+        ops: 600,
+        fsync: true,
+    };
+    let stats = oracle::run_workload(m.path(), &spec).expect("workload");
+    println!("seed {seed} {mkfs:?}: {stats:?}");
+    let kernel = oracle::kernel_manifest(m.path(), true).expect("kernel manifest");
+    m.unmount().expect("umount");
+    (img, kernel)
+}
+
+fn compare(name: &str, fs: &dyn daxray::FileSystem, kernel: &[daxray::manifest::ManifestEntry]) -> usize {
+    let (ours, errors) = daxray::manifest::build(fs, true).expect("manifest");
+    assert!(errors.is_empty(), "{name}: daxray errors: {errors:?}");
+    let bad: Vec<_> =
+        fs.findings().into_iter().filter(|f| f.severity == daxray::error::Severity::Error).collect();
+    assert!(bad.is_empty(), "{name}: findings on a clean kernel-made image: {bad:#?}");
+    let n =
+        oracle::compare_manifests(&ours, kernel).unwrap_or_else(|e| panic!("{name}: manifests differ:\n{e}"));
+    assert_eq!(n, kernel.len(), "{name}: compared {n} of {} files", kernel.len());
+    let extents: usize = ours.iter().map(|e| e.extents.len()).sum();
+    let unwritten = ours.iter().flat_map(|e| &e.extents).filter(|x| x.unwritten).count();
+    println!("{name}: {n} files equal to the kernel's ({extents} extents, {unwritten} unwritten)");
+    n
+}
+
+/// A kernel-made fsdax namespace header committed by the vm worker, if there is one: the first
+/// file under fixtures/pmem/ whose bytes hold "NVDIMM_PFN_INFO" at 0 or at 4096.
+fn pfn_fixture() -> Option<(Vec<u8>, u64)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pmem");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).collect();
+    files.sort();
+    for f in files {
+        let Ok(bytes) = std::fs::read(&f) else { continue };
+        for at in [4096usize, 0] {
+            if bytes.get(at..at + 15) == Some(b"NVDIMM_PFN_INFO".as_slice()) {
+                let sb = bytes[at..].get(..4096.min(bytes.len() - at))?.to_vec();
+                let dataoff = u64::from_le_bytes(sb.get(56..64)?.try_into().ok()?);
+                println!("pmem fixture {}: dataoff {dataoff}", f.display());
+                return Some((sb, dataoff));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn ext4_kernel_manifests() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // DAXRAY_KEEP_TMP=1 keeps the images for a post-mortem (the folder is printed).
+    let dir = tmp.path().to_path_buf();
+    let _guard = if std::env::var("DAXRAY_KEEP_TMP").is_ok_and(|v| v == "1") {
+        println!("keeping {}", tmp.keep().display());
+        None
+    } else {
+        Some(tmp)
+    };
+    let configs: [(u64, &[&str]); 3] = [
+        (11, &["mkfs.ext4", "-q", "-F"]),
+        (22, &["mkfs.ext4", "-q", "-F", "-O", "inline_data", "-I", "256"]),
+        (33, &["mkfs.ext4", "-q", "-F", "-b", "1024", "-O", "^64bit,^metadata_csum"]),
+    ];
+    let pfn = pfn_fixture();
+    let mut total = 0;
+    let only: Option<u64> = std::env::var("DAXRAY_EXT4_SEED").ok().and_then(|s| s.parse().ok());
+    for (seed, mkfs) in configs {
+        if only.is_some_and(|o| o != seed) {
+            continue;
+        }
+        let (img, kernel) = kernel_image(&dir, seed, mkfs);
+        assert!(kernel.len() > 100, "seed {seed}: the kernel shows only {} files", kernel.len());
+        let src: Arc<dyn BlockSource> = Arc::new(MmapSource::open(&img).expect("map"));
+        let fs = Ext4::open(src).expect("open");
+        total += compare(&format!("seed {seed}"), &fs, &kernel);
+
+        // The same bytes through the whole pipeline (pmem detection, jbd2 view, model).
+        let opened = daxray::open::open(&img, &Default::default()).expect("open pipeline");
+        compare(&format!("seed {seed} via open()"), &*opened.fs, &kernel);
+
+        if let Some((sb, dataoff)) = &pfn {
+            let wrapped = dir.join(format!("pmem-{seed}.img"));
+            let fsbytes = std::fs::read(&img).expect("read image");
+            let mut w = vec![0u8; *dataoff as usize];
+            w[4096..4096 + sb.len()].copy_from_slice(sb);
+            w.extend_from_slice(&fsbytes);
+            std::fs::write(&wrapped, &w).expect("write wrapped image");
+            drop(w);
+            let opened = daxray::open::open(&wrapped, &Default::default()).expect("open wrapped");
+            assert_eq!(opened.placement().fs_offset, *dataoff, "namespace offset");
+            compare(&format!("seed {seed} in an fsdax namespace"), &*opened.fs, &kernel);
+            std::fs::remove_file(&wrapped).ok();
+        }
+        if _guard.is_some() {
+            std::fs::remove_file(&img).ok();
+        }
+    }
+    if pfn.is_none() {
+        println!("no kernel-made pfn info block under fixtures/pmem/ yet: namespace window not checked");
+    }
+    assert!(total > 300 || (only.is_some() && total > 100), "only {total} files compared");
+}

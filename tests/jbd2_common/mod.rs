@@ -1,0 +1,115 @@
+//! Shared by the jbd2 kernel tests: prerequisites and kernel-made dirty ext4 images.
+
+#![allow(dead_code)]
+
+use daxray::oracle::{self, Mount, WorkloadSpec};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// True when the test can run; panics with what to install, or skips when the user opted out.
+pub fn prerequisites(tools: &[&str]) -> bool {
+    match oracle::require(tools, true) {
+        Ok(()) => true,
+        Err(m) => {
+            if oracle::tests_may_skip() {
+                eprintln!("SKIPPED (DAXRAY_SKIP_ROOT_TESTS=1): {m}");
+                false
+            } else {
+                panic!("{m}")
+            }
+        }
+    }
+}
+
+/// How the workload makes its transactions durable before the crash copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync files (the workload's own fsyncs): on fast_commit file systems this writes fast commits.
+    Fsync,
+    /// No fsync; one syncfs at the end: a full jbd2 commit of everything, no fast commits.
+    Syncfs,
+    /// fsync, then one syncfs at the end (everything written back: for file systems without a
+    /// journal, whose crash copies are otherwise torn).
+    FsyncSyncfs,
+}
+
+/// A kernel-made crash image: mkfs with `mkfs_opts`, mount, seeded workload, then copy the backing
+/// file while it is still mounted (committed transactions not yet checkpointed). Returns the copy.
+pub fn make_dirty(dir: &Path, name: &str, mkfs_opts: &[&str], seed: u64, durability: Durability) -> PathBuf {
+    make_dirty_then(dir, name, mkfs_opts, seed, durability, |_| {})
+}
+
+/// Like [`make_dirty`], running `after` on the mounted tree just before the crash copy.
+pub fn make_dirty_then(
+    dir: &Path,
+    name: &str,
+    mkfs_opts: &[&str],
+    seed: u64,
+    durability: Durability,
+    after: impl Fn(&Path),
+) -> PathBuf {
+    let img = dir.join(format!("{name}.live.img"));
+    let dirty = dir.join(format!("{name}.dirty.img"));
+    let mut mkfs = vec!["mkfs.ext4", "-q", "-F", "-b", "4096"];
+    mkfs.extend_from_slice(mkfs_opts);
+    oracle::make_image(&img, 256 << 20, &mkfs).expect("mkfs.ext4");
+    let m = Mount::new(&img, 0, "ext4", "").expect("loop mount");
+    let spec = WorkloadSpec {
+        seed,
+        files: 150,
+        big_dir_entries: 1500,
+        max_file_bytes: 2 << 20,
+        ops: 300,
+        fsync: durability != Durability::Syncfs,
+    };
+    let stats = oracle::run_workload(m.path(), &spec).expect("workload");
+    assert!(stats.files_at_end > 100, "workload left {} files", stats.files_at_end);
+    if durability != Durability::Fsync {
+        let st = Command::new("sync").arg("-f").arg(m.path()).status().expect("sync -f");
+        assert!(st.success(), "sync -f failed");
+    }
+    after(m.path());
+    oracle::copy_sparse(&img, &dirty).expect("copy while mounted");
+    m.unmount().expect("unmount");
+    let _ = std::fs::remove_file(&img);
+    dirty
+}
+
+/// The kernel's view of `dirty` after its own recovery: mount a second copy, manifest with hashes.
+pub fn kernel_view(dirty: &Path) -> Vec<daxray::manifest::ManifestEntry> {
+    let k = dirty.with_extension("kernel.img");
+    oracle::copy_sparse(dirty, &k).expect("copy");
+    let m = Mount::new(&k, 0, "ext4", "").expect("mount the second copy (kernel recovery)");
+    let man = oracle::kernel_manifest(m.path(), true).expect("kernel manifest");
+    m.unmount().expect("unmount");
+    let _ = std::fs::remove_file(&k);
+    man
+}
+
+/// Operations that ext4 commits as fast commits: append to some existing regular files and create
+/// a few new ones in the root directory, each followed by fsync. Returns how many files it touched.
+pub fn fast_commit_ops(root: &Path) -> usize {
+    use std::io::Write;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root)
+        .expect("read root")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut n = 0;
+    for p in files.iter().take(10) {
+        let mut f = std::fs::OpenOptions::new().append(true).open(p).expect("open for append");
+        f.write_all(&[0x5a; 8192]).expect("append");
+        f.sync_all().expect("fsync");
+        n += 1;
+    }
+    for i in 0..5 {
+        let p = root.join(format!("fc_new_{i}"));
+        let mut f = std::fs::File::create(&p).expect("create");
+        f.write_all(&vec![i as u8 + 1; 12288]).expect("write");
+        f.sync_all().expect("fsync");
+        n += 1;
+    }
+    n
+}

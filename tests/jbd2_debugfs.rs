@@ -1,0 +1,133 @@
+//! `daxray journal --json` against `debugfs -c -R 'logdump -a'` on kernel-made crash images
+//! (root): the same committed transactions, with the same logged fs blocks at the same journal
+//! blocks, and the same revoke records.
+
+mod jbd2_common;
+
+use jbd2_common::{Durability, make_dirty, prerequisites};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+type Tx = (Vec<(u64, u64)>, Vec<u64>);
+
+/// sequence -> (tags (fs block, journal block), revoked blocks), for transactions whose commit
+/// block logdump found.
+fn parse_logdump(out: &str) -> BTreeMap<u32, Tx> {
+    let mut pending: BTreeMap<u32, Tx> = BTreeMap::new();
+    let mut committed = BTreeMap::new();
+    let mut cur: Option<u32> = None;
+    for line in out.lines() {
+        let l = line.trim();
+        if let Some(rest) = l.strip_prefix("Found expected sequence ") {
+            let seq: u32 = rest.split(',').next().unwrap().parse().unwrap();
+            pending.entry(seq).or_default();
+            cur = Some(seq);
+            if rest.contains("(commit block)") {
+                committed.insert(seq, pending.remove(&seq).unwrap_or_default());
+                cur = None;
+            }
+        } else if let Some(seq) = cur {
+            if let Some(rest) = l.strip_prefix("FS block ") {
+                let fs: u64 = rest.split_whitespace().next().unwrap().parse().unwrap();
+                let jb: u64 = rest
+                    .split("journal block ")
+                    .nth(1)
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                pending.entry(seq).or_default().0.push((fs, jb));
+            } else if let Some(rest) = l.strip_prefix("Revoke FS block ") {
+                let b: u64 = rest.split_whitespace().next().unwrap().parse().unwrap();
+                pending.entry(seq).or_default().1.push(b);
+            }
+        }
+    }
+    committed
+}
+
+fn daxray_json(img: &Path) -> serde_json::Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_daxray")).args(["--json", "journal"]).arg(img).output().unwrap();
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "daxray journal failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("JSON")
+}
+
+fn ours(v: &serde_json::Value) -> BTreeMap<u32, Tx> {
+    assert_eq!(v["kind"], "jbd2");
+    let mut m = BTreeMap::new();
+    for t in v["transactions"].as_array().unwrap() {
+        if t["live"] == true && t["committed"] == true {
+            let tags = t["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| {
+                    (b["fs_block"].as_u64().unwrap() & 0xFFFF_FFFF, b["journal_block"].as_u64().unwrap())
+                })
+                .collect();
+            let revokes = t["revokes"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
+            m.insert(t["sequence"].as_u64().unwrap() as u32, (tags, revokes));
+        }
+    }
+    m
+}
+
+#[test]
+fn journal_listing_equals_debugfs_logdump() {
+    if !prerequisites(&["mkfs.ext4", "debugfs", "losetup", "mount", "umount"]) {
+        return;
+    }
+    let seed = std::env::var("DAXRAY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(11);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut total_tx = 0;
+    let mut total_tags = 0;
+    let cases: [(&str, &[&str], &str); 3] = [
+        ("csum_v3_64bit", &["-O", "metadata_csum,64bit"], "journal_checksum_v3"),
+        ("nocsum_64bit", &["-O", "^metadata_csum,64bit"], "journal_64bit"),
+        ("nocsum_32bit", &["-O", "^metadata_csum,^64bit"], ""),
+    ];
+    for (i, (name, opts, feature)) in cases.into_iter().enumerate() {
+        let dirty = make_dirty(tmp.path(), name, opts, seed + i as u64, Durability::Fsync);
+        let o = Command::new("debugfs").args(["-c", "-R", "logdump -a"]).arg(&dirty).output().unwrap();
+        let dump = String::from_utf8_lossy(&o.stdout).into_owned();
+        let theirs = parse_logdump(&dump);
+        let v = daxray_json(&dirty);
+        let mine = ours(&v);
+        let features: Vec<&str> =
+            v["superblock"]["features"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        if feature.is_empty() {
+            assert!(!features.contains(&"journal_64bit"), "{name}: {features:?}");
+        } else {
+            assert!(features.contains(&feature), "{name}: {features:?}");
+        }
+        assert!(!theirs.is_empty(), "{name}: logdump found no committed transaction:\n{dump}");
+        assert_eq!(
+            mine.keys().collect::<Vec<_>>(),
+            theirs.keys().collect::<Vec<_>>(),
+            "{name}: sequences differ"
+        );
+        for (seq, t) in &theirs {
+            assert_eq!(&mine[seq], t, "{name}: transaction {seq} differs from logdump");
+        }
+        // Every checksum in a kernel-written live log is good.
+        for t in v["transactions"].as_array().unwrap() {
+            for b in t["blocks"].as_array().unwrap() {
+                assert_ne!(b["csum_ok"], false, "{name}: bad tag checksum in {t}");
+            }
+            assert_ne!(t["checksums"]["commit"], false, "{name}: bad commit checksum");
+        }
+        let tags: usize = theirs.values().map(|t| t.0.len()).sum();
+        println!("{name}: {} committed transactions, {tags} tags, equal to logdump", theirs.len());
+        total_tx += theirs.len();
+        total_tags += tags;
+        let _ = std::fs::remove_file(&dirty);
+    }
+    assert!(total_tx >= 3 && total_tags > 10);
+}
