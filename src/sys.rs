@@ -194,6 +194,16 @@ pub fn set_raw_tty(file: &File) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `tcdrain(fd)`: wait until everything written to a terminal has been transmitted (the guest
+/// agent calls it so that no message is still in the UART when it powers off).
+pub fn tcdrain(file: &File) -> std::io::Result<()> {
+    // SAFETY: plain syscall on a valid fd.
+    if unsafe { libc::tcdrain(file.as_raw_fd()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Take an exclusive `flock` on `file`, blocking until it is free (released when the file is
 /// closed). Used to run VM tests one at a time.
 pub fn flock_exclusive(file: &File) -> std::io::Result<()> {
@@ -208,6 +218,18 @@ pub fn flock_exclusive(file: &File) -> std::io::Result<()> {
             return Err(e);
         }
     }
+}
+
+/// Try to take an exclusive `flock` on `file` without blocking: `Ok(false)` when another open
+/// file holds it.
+pub fn flock_try_exclusive(file: &File) -> std::io::Result<bool> {
+    // SAFETY: plain syscall on a valid fd.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) { Ok(false) } else { Err(e) }
 }
 
 /// `sync(2)` then power the machine off (`reboot(RB_POWER_OFF)`); only returns on failure.
@@ -395,4 +417,16 @@ pub fn wait_child(pid: u32, block: bool) -> std::io::Result<Option<ChildExit>> {
     let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
     let signal = libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status));
     Ok(Some(ChildExit { code, signal, max_rss_kib: u64::try_from(ru.ru_maxrss).unwrap_or(0) }))
+}
+
+/// `fsetxattr(2)`: set extended attribute `name` (e.g. "user.x") on an open file.
+pub fn fsetxattr(file: &File, name: &str, value: &[u8]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let cname = std::ffi::CString::new(name)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "xattr name has a NUL"))?;
+    // SAFETY: the fd stays open for the call; `cname` is a NUL-terminated string and `value` a
+    // valid slice, both alive for the call; the kernel only reads them.
+    let rc =
+        unsafe { libc::fsetxattr(file.as_raw_fd(), cname.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }

@@ -123,7 +123,7 @@ fn compare_with_xfs_db(img: &Path) -> (usize, usize, usize) {
     inos.dedup();
     let db = xfs_db_inodes(img, &inos);
     let skip = ["core.format.name", "core.aformat.name", "v3.crc_ok", "u.dev.major", "u.dev.minor"];
-    let (mut fields, mut extents) = (0, 0);
+    let (mut fields, mut extents, mut attr_extents) = (0, 0, 0);
     let mut diffs = vec![];
     for ino in &inos {
         let (p, bmap) = &db[ino];
@@ -171,11 +171,57 @@ fn compare_with_xfs_db(img: &Path) -> (usize, usize, usize) {
             }
         }
         extents += bmap.len();
+        attr_extents += bmap.iter().filter(|l| l.starts_with("attr")).count();
         if ours != *bmap {
             diffs.push(format!("inode {ino}: bmap differs:\nours   {ours:?}\nxfs_db {bmap:?}"));
         }
     }
+    // directory listings against `xfs_db ls`
+    let mut dirs = 0;
+    let mut dents = 0;
+    for ino in &inos {
+        if fs.stat(*ino).expect("stat").file_type != FileType::Dir {
+            continue;
+        }
+        let mut ours: Vec<(Vec<u8>, u64, Option<FileType>)> =
+            fs.read_dir(*ino).expect("read_dir").into_iter().map(|e| (e.name, e.ino, e.file_type)).collect();
+        let text = xfs_db(img, &[&format!("inode {ino}"), "ls"]);
+        let mut theirs = vec![];
+        for line in text.lines() {
+            let t: Vec<&str> = line.split_whitespace().collect();
+            if t.len() < 7 || t[5] == "." || t[5] == ".." {
+                continue;
+            }
+            let ft = match t[2] {
+                "regular" => Some(FileType::File),
+                "directory" => Some(FileType::Dir),
+                "symlink" => Some(FileType::Symlink),
+                "chardev" => Some(FileType::Char),
+                "blkdev" => Some(FileType::Block),
+                "fifo" => Some(FileType::Fifo),
+                "socket" => Some(FileType::Socket),
+                _ => None,
+            };
+            theirs.push((t[5].as_bytes().to_vec(), parse_num(t[1]), ft));
+        }
+        ours.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        theirs.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        if ours != theirs {
+            diffs.push(format!(
+                "dir {ino}: {} entries ours, {} xfs_db; first differences: {:?}",
+                ours.len(),
+                theirs.len(),
+                ours.iter().zip(&theirs).find(|(a, b)| a != b)
+            ));
+        }
+        dirs += 1;
+        dents += theirs.len();
+    }
+    assert!(dirs > 3 && dents > 500, "only {dirs} dirs / {dents} entries compared with xfs_db ls");
     assert!(diffs.is_empty(), "{} differences with xfs_db:\n{}", diffs.len(), diffs.join("\n"));
+    eprintln!(
+        "{attr_extents} attr fork extents among them; {dirs} directories, {dents} entries equal to xfs_db ls"
+    );
     (inos.len(), fields, extents)
 }
 

@@ -24,6 +24,7 @@ struct Shape {
     leaf_dirs: usize,
     block_dirs: usize,
     unwritten_extents: usize,
+    attr_extent_forks: usize,
 }
 
 /// Count what the parser sees: btree forks, bmbt depths, directory forms.
@@ -39,6 +40,7 @@ fn shape(fs: &Xfs) -> Shape {
         leaf_dirs: 0,
         block_dirs: 0,
         unwritten_extents: 0,
+        attr_extent_forks: 0,
     };
     for e in &all {
         let ino = fs.inode(e.ino).expect("inode");
@@ -46,6 +48,12 @@ fn shape(fs: &Xfs) -> Shape {
             s.btree_forks += 1;
             if l >= 2 {
                 s.multilevel_bmbt.push(e.ino);
+            }
+        }
+        if ino.fork_format(Fork::Attr).is_some_and(|f| f >= daxray::xfs::inode::FMT_EXTENTS) {
+            let (recs, _) = fs.fork_records(&ino, Fork::Attr).expect("attr fork");
+            if !recs.is_empty() {
+                s.attr_extent_forks += 1;
             }
         }
         match e.file_type {
@@ -213,19 +221,22 @@ fn kernel_made_xfs_matches_kernel() {
         let (n, sh) = compare(&img, *seed, label);
         eprintln!(
             "{label} seed {seed}: {n} files equal to the kernel; btree forks {}, multi-level bmbt {}, \
-             node dirs {}, leaf dirs {}, block dirs {}, unwritten extents {}",
+             node dirs {}, leaf dirs {}, block dirs {}, unwritten extents {}, attr forks with extents {}",
             sh.btree_forks,
             sh.multilevel_bmbt.len(),
             sh.node_dirs.len(),
             sh.leaf_dirs,
             sh.block_dirs,
-            sh.unwritten_extents
+            sh.unwritten_extents,
+            sh.attr_extent_forks
         );
         assert!(n >= 300, "{label}: only {n} files compared");
         assert!(sh.btree_forks > 0, "{label}: no btree-format fork was produced");
         assert!(!sh.multilevel_bmbt.is_empty(), "{label}: no bmbt with interior blocks");
         assert!(!sh.node_dirs.is_empty(), "{label}: no node-format directory");
         assert!(sh.unwritten_extents > 0, "{label}: no unwritten extents");
+        assert!(sh.leaf_dirs > 0, "{label}: no leaf-form directory");
+        assert!(sh.attr_extent_forks >= 4, "{label}: {} attr forks with extents", sh.attr_extent_forks);
         // xfs_db agrees on the shapes
         let ino = sh.multilevel_bmbt[0];
         let db = xfs_db_print(&img, &[&format!("inode {ino}")]);

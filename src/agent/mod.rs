@@ -58,7 +58,11 @@ impl Channel {
 impl Link for Channel {
     fn send(&mut self, m: &GuestMsg) -> Result<()> {
         let b = proto::encode(m)?;
-        self.writer.write_all(&b).and_then(|_| self.writer.flush()).map_err(|e| Error::io(CHANNEL, e))
+        self.writer
+            .write_all(&b)
+            .and_then(|_| self.writer.flush())
+            .and_then(|_| crate::sys::tcdrain(&self.writer))
+            .map_err(|e| Error::io(CHANNEL, e))
     }
 
     fn recv(&mut self) -> Result<HostMsg> {

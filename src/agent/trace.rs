@@ -44,6 +44,13 @@ impl Tracer {
         w(&self.root.join("tracing_on"), "0")?;
         let p = self.root.join("trace");
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        // A few raw event lines on the console, as evidence for whoever reads the log.
+        for e in EVENTS {
+            let pat = format!(" {e}:");
+            for line in text.lines().filter(|l| l.contains(&pat)).take(2) {
+                eprintln!("daxray-agent: trace: {}", line.trim());
+            }
+        }
         Ok(count(&text))
     }
 }

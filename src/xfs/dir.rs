@@ -155,7 +155,10 @@ impl Xfs {
         let mut buf = Vec::with_capacity((bs * fsbs) as usize);
         let mut first = 0;
         for l in d..d + fsbs {
-            let Some(r) = recs.iter().find(|r| r.startoff <= l && l < r.startoff + r.blockcount) else {
+            // records are sorted by startoff and do not overlap
+            let i = recs.partition_point(|r| r.startoff <= l);
+            let hit = i.checked_sub(1).and_then(|i| recs.get(i)).filter(|r| l < r.startoff + r.blockcount);
+            let Some(r) = hit else {
                 self.findings.error(
                     "xfs directory block",
                     Some(ino.ino),

@@ -113,3 +113,56 @@ pub fn fast_commit_ops(root: &Path) -> usize {
     }
     n
 }
+
+/// Whether the live log of the journal in `img` wraps around the end of the journal.
+pub fn live_log_wraps(img: &Path) -> bool {
+    let Ok(i) = daxray::image::open(img, None) else { return false };
+    let Ok(l) = daxray::jbd2::listing(i.fs_bytes.clone(), None, false) else { return false };
+    let live: Vec<&serde_json::Value> = l.json["transactions"]
+        .as_array()
+        .map(|a| a.iter().filter(|t| t["live"] == true).collect())
+        .unwrap_or_default();
+    live.windows(2).any(|w| w[1]["first_block"].as_u64() < w[0]["first_block"].as_u64())
+        || live.iter().any(|t| t["last_block"].as_u64() < t["first_block"].as_u64())
+}
+
+/// A crash image whose live log wraps around the end of a small (1024-block) journal: the seeded
+/// workload with fsync, then small fsynced files one by one, copying the image every few fsyncs
+/// until a copy's live log wraps (bounded). Panics if no copy wraps.
+pub fn make_wrapped_dirty(dir: &Path, seed: u64, mkfs_opts: &[&str]) -> PathBuf {
+    use std::io::Write;
+    let img = dir.join("wrap.live.img");
+    let dirty = dir.join("wrap.dirty.img");
+    let mut mkfs = vec!["mkfs.ext4", "-q", "-F", "-b", "4096", "-J", "size=4"];
+    mkfs.extend_from_slice(mkfs_opts);
+    oracle::make_image(&img, 256 << 20, &mkfs).expect("mkfs.ext4");
+    let m = Mount::new(&img, 0, "ext4", "").expect("loop mount");
+    let spec = WorkloadSpec {
+        seed,
+        files: 120,
+        big_dir_entries: 500,
+        max_file_bytes: 1 << 20,
+        ops: 200,
+        fsync: true,
+    };
+    oracle::run_workload(m.path(), &spec).expect("workload");
+    let sub = m.path().join("wrap");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    let mut found = false;
+    for i in 0..600 {
+        let mut f = std::fs::File::create(sub.join(format!("w{i}"))).expect("create");
+        f.write_all(&vec![(i % 251) as u8; 4096 * (1 + i % 3)]).expect("write");
+        f.sync_all().expect("fsync");
+        if i % 8 == 7 {
+            oracle::copy_sparse(&img, &dirty).expect("copy while mounted");
+            if live_log_wraps(&dirty) {
+                found = true;
+                break;
+            }
+        }
+    }
+    m.unmount().expect("unmount");
+    let _ = std::fs::remove_file(&img);
+    assert!(found, "no crash copy had a live log wrapping the journal's end");
+    dirty
+}

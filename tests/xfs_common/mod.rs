@@ -161,6 +161,25 @@ pub fn fragment(root: &Path, seed: u64, sparse_blocks: u64, rr_files: usize, nam
         std::os::unix::fs::symlink(&t, root.join(&p)).expect("symlink");
         made.push(p);
     }
+    // a leaf-form directory: a few data blocks and one leaf block
+    std::fs::create_dir_all(root.join("leafdir")).expect("mkdir leafdir");
+    for i in 0..260 {
+        std::fs::write(root.join(format!("leafdir/entry_{i:04}_{:030}", rnd() % 1_000_000)), b"")
+            .expect("create leaf entry");
+    }
+    // extended attributes: inline ones, and many large ones (attr fork in extents format,
+    // remote values)
+    for i in 0..6usize {
+        let p = format!("frag/xattr{i}");
+        let f = std::fs::File::create(root.join(&p)).expect("create xattr file");
+        let count = if i < 2 { 2 } else { 40 + i * 20 };
+        for k in 0..count {
+            let len = if i < 2 { 16 } else { 200 + (rnd() % 3000) as usize };
+            daxray::sys::fsetxattr(&f, &format!("user.a{k}"), &vec![(k & 0xff) as u8; len])
+                .expect("fsetxattr");
+        }
+        made.push(p);
+    }
     // a directory of long names
     std::fs::create_dir_all(root.join("names")).expect("mkdir names");
     for i in 0..names {
