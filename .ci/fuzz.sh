@@ -10,8 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-secs=${FUZZ_SECONDS:-25}
-all_targets=(pmem_header claims ext4_meta jbd2_recover open_image xfs_meta xlog_recover)
+secs=${FUZZ_SECONDS:-15}
+all_targets=(pmem_header claims image_bytes ext4_metadata jbd2_recovery xfs_metadata xlog_recovery
+             sparse_open sparse_ext4 sparse_jbd2 sparse_xfs sparse_xlog)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 
@@ -54,7 +55,7 @@ ext4_seed() {   # name, mkfs options...
     local img="$scratch/$name.img"
     rm -f "$img"; truncate -s 8M "$img"
     if mkfs.ext4 -q -F "$@" -d "$scratch/tree" "$img" >/dev/null 2>&1; then
-        for t in ext4_meta jbd2_recover open_image; do mkseed "$img" "$seeds/$t/$name"; done
+        for t in sparse_ext4 sparse_jbd2 sparse_open; do mkseed "$img" "$seeds/$t/$name"; done
     else
         echo "fuzz.sh: mkfs.ext4 $* failed; seed $name skipped"
     fi
@@ -79,7 +80,7 @@ if [ -d "$corpus/e2fsprogs" ]; then
         if [ -f "$d/image.gz" ]; then gunzip -c "$d/image.gz" > "$img"
         elif [ -f "$d/image.bz2" ]; then bunzip2 -c "$d/image.bz2" > "$img"
         else continue; fi
-        for t in ext4_meta jbd2_recover open_image; do mkseed "$img" "$seeds/$t/e2fsprogs-$name"; done
+        for t in sparse_ext4 sparse_jbd2 sparse_open; do mkseed "$img" "$seeds/$t/e2fsprogs-$name"; done
         n=$((n + 1))
     done
     rm -f "$scratch/e2fs.img"
@@ -91,7 +92,7 @@ fi
 if command -v mkfs.xfs >/dev/null; then
     img="$scratch/xfs.img"; rm -f "$img"; truncate -s 300M "$img"
     mkfs.xfs -q -f -m reflink=0 "$img"
-    for t in xfs_meta xlog_recover open_image; do mkseed "$img" "$seeds/$t/xfs-clean"; done
+    for t in sparse_xfs sparse_xlog sparse_open; do mkseed "$img" "$seeds/$t/xfs-clean"; done
     if [ "$(id -u)" -eq 0 ] && mnt=$(mktemp -d /tmp/daxray-fuzz-mnt.XXXXXX) && mount -o loop "$img" "$mnt" 2>/dev/null; then
         cp -r "$scratch/tree/." "$mnt/"
         sync
@@ -99,7 +100,7 @@ if command -v mkfs.xfs >/dev/null; then
         xfs_io -c fsync "$mnt/small" >/dev/null 2>&1 || sync -f "$mnt/small"
         cp --sparse=always "$img" "$scratch/xfs-dirty.img"    # a crash copy: log not checkpointed
         umount "$mnt"; rmdir "$mnt"; mnt=""
-        for t in xfs_meta xlog_recover open_image; do
+        for t in sparse_xfs sparse_xlog sparse_open; do
             mkseed "$scratch/xfs-dirty.img" "$seeds/$t/xfs-dirty"
             mkseed "$img" "$seeds/$t/xfs-unmounted"
         done
@@ -113,16 +114,23 @@ else
     echo "fuzz.sh: mkfs.xfs not found (apt-get install xfsprogs): no XFS seeds"
 fi
 
-# The pmem header: the info block of real namespaces in fixtures, if any, else a zero page.
-found=0
-for f in fixtures/*; do
+# The committed kernel-made fixtures: images (sparse form) and namespace info blocks.
+for f in fixtures/ext4/*.img.gz fixtures/xfs/*.img.gz; do
     [ -f "$f" ] || continue
-    if [ "$(dd if="$f" bs=1 skip=4096 count=15 2>/dev/null)" = "NVDIMM_PFN_INFO" ]; then
-        dd if="$f" of="$seeds/pmem_header/$(basename "$f")" bs=4096 skip=1 count=1 2>/dev/null
-        found=$((found + 1))
-    fi
+    case "$f" in */ext4/*) ts="sparse_ext4 sparse_jbd2 sparse_open image_bytes";; *) ts="sparse_xfs sparse_xlog sparse_open";; esac
+    gunzip -c "$f" > "$scratch/fixture.img"
+    name=$(basename "$(dirname "$f")")-$(basename "$f" .img.gz)
+    for t in $ts; do
+        if [ "$t" = image_bytes ]; then
+            # image_bytes takes flat bytes: only the small mkfs -d image fits its length limit.
+            [ "$(stat -c %s "$scratch/fixture.img")" -le 8388608 ] && cp "$scratch/fixture.img" "$seeds/$t/$name"
+        else
+            mkseed "$scratch/fixture.img" "$seeds/$t/$name"
+        fi
+    done
 done
-[ "$found" -eq 0 ] && head -c 4096 /dev/zero > "$seeds/pmem_header/zero"
+rm -f "$scratch/fixture.img"
+cp fixtures/pmem/*.bin "$seeds/pmem_header/" 2>/dev/null || head -c 4096 /dev/zero > "$seeds/pmem_header/zero"
 cat > "$seeds/claims/two" <<'CLAIMS'
 # claims made by a replay run
 {"path":"/f0","ino":12,"offset":8192,"len":64,"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","seq":1}
@@ -133,6 +141,8 @@ rm -rf "$scratch"
 # ---- run --------------------------------------------------------------------------------
 echo "fuzz.sh: building the fuzz targets"
 (cd fuzz && "${cargo[@]}" fuzz build -O --debug-assertions 2>&1 | tail -n 3)
+# Sparse seeds are whole images (up to ~2 MiB in sparse form); other inputs stay small.
+max_len() { case "$1" in sparse_*) echo 4194304;; image_bytes) echo 8388608;; *) echo 65536;; esac; }
 fail=0
 summary=()
 for t in "${targets[@]}"; do
@@ -141,7 +151,7 @@ for t in "${targets[@]}"; do
     set +e
     (cd fuzz && "${cargo[@]}" fuzz run -O --debug-assertions "$t" "corpus/$t" "$seeds/$t" -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
-        -max_len=2097152 -print_final_stats=1 >"$log" 2>&1)
+        -max_len="$(max_len "$t")" -print_final_stats=1 >"$log" 2>&1)
     rc=$?
     set -e
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n1)

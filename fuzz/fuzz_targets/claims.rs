@@ -1,5 +1,5 @@
-//! Claims files (JSON Lines) and their checks.
 #![no_main]
+//! Claims files (JSON Lines) for `daxray check`: the parser and each claim's validation.
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,9 +1,10 @@
-//! The fsdax namespace header (NVDIMM_PFN_INFO at byte 4096).
 #![no_main]
+//! The fsdax namespace header (`NVDIMM_PFN_INFO` at byte 4096). Inputs shorter than two pages
+//! are placed at byte 4096 (seeds: the kernel-made info blocks in fixtures/pmem/), longer ones
+//! are taken as whole images.
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    // Inputs shorter than the header are placed at byte 4096 so that mutations reach it.
     if data.len() >= 8192 {
         let _ = daxray::image::pmem::detect(data);
     } else {

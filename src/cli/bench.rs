@@ -12,6 +12,19 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
     /// Fault latency with and without MAP_SYNC in the guest (the MAP_SYNC series' table).
+    ///
+    /// Boots the guest once per file system and repeat; in each boot the agent times the first
+    /// store to every page of a fresh file with CLOCK_MONOTONIC for eight configurations: file
+    /// preallocated (written and fsynced) or empty (sparse), with or without a background
+    /// writer (append + fsync loop), with or without MAP_SYNC. Prints min/avg/max/median beside
+    /// the series' numbers, the MAP_SYNC / no MAP_SYNC ratios, power-of-two histograms, and the
+    /// kernel's fs_dax counts (NEEDDSYNC, PTE, PMD) that show which fault path ran.
+    ///
+    /// Under software emulation (TCG) absolute times are not hardware times; ratios carry over.
+    /// Use --accel kvm where hardware virtualisation is available.
+    ///
+    /// JSON output: `{"note":"...","kernel":"...","accel":"tcg","fault_size":"pte","pages":N,"rows":[ROW...],"ratios":[{"fs","file","background_load","avg_ratio","median_ratio","series_avg_ratio"}]}`
+    /// where ROW is `{"fs":"ext4|xfs","file":"preallocated|empty","sync":BOOL,"background_load":BOOL,"configuration":"...","min_us","avg_us","max_us","median_us","histogram":{"LO-HI":COUNT},"needdsync_faults","pte_faults","pmd_faults","insert_pfn_mkwrite","samples","repeats","series":{"min_us","avg_us","max_us"}|null}`.
     Faults(FaultsArgs),
 }
 

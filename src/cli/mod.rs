@@ -156,6 +156,17 @@ pub enum Command {
     /// Run a MAP_SYNC fault-replay campaign on a real kernel under QEMU.
     Replay(replay::Args),
     /// Report the MAP_SYNC flag semantics of the running kernel on a path.
+    ///
+    /// Maps one page of the file (or of a scratch file made in a directory) four ways and reports
+    /// what the kernel did: MAP_SHARED_VALIDATE|MAP_SYNC (accepted with `sf` in the mapping's
+    /// smaps VmFlags on a DAX file; EOPNOTSUPP elsewhere), MAP_SHARED|MAP_SYNC (the series says the
+    /// flag is silently ignored), MAP_SHARED_VALIDATE with an undefined flag bit (EOPNOTSUPP), and
+    /// MAP_SHARED_VALIDATE alone (EINVAL on kernels before 4.15); plus statx's STATX_ATTR_DAX.
+    /// Each expectation of the MAP_SYNC series is listed as ok or FAIL; exit status 1 when one
+    /// fails. The replay guest runs the same probe on its DAX mount.
+    ///
+    /// JSON output: `{"path":"...","kernel":"...","statx_dax_known":BOOL,"statx_dax":BOOL|null,"validate_sync":MAP,"shared_sync":MAP,"validate_unknown":MAP,"validate_plain":MAP,"map_sync_works":BOOL,"checks":[["statement",BOOL]...]}`
+    /// where MAP is `{"flags":"...","accepted":BOOL,"errno":"EOPNOTSUPP"|null,"vmflags_sf":BOOL|null,"vmflags":"rd wr sh ..."|null}`.
     Probe(probe::Args),
     /// Kernel assets and the guest VM.
     #[command(subcommand)]

@@ -49,9 +49,28 @@ impl VmArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum VmCommand {
     /// Fetch the kernel package into the cache and check for QEMU and busybox.
+    ///
+    /// Resolves Debian's current kernel with `apt-cache depends linux-image-amd64`, fetches it
+    /// with `apt-get download` and unpacks it with `dpkg-deb -x` into the cache folder; nothing
+    /// is installed into the host's /boot. Says exactly what to install when qemu-system-x86_64,
+    /// a static busybox, mkfs.ext4 or mkfs.xfs is missing.
+    ///
+    /// JSON output: `{"kernel":"PATH","modules":"DIR","version":"6.1.0-N-amd64","qemu":"PATH","busybox":"PATH"}`.
     Setup(SetupArgs),
     /// Boot the guest once, run one scenario (answering Go to every store) and print every
     /// message from the guest as a JSON line.
+    ///
+    /// The guest makes an fsdax namespace on the emulated NVDIMM, formats it, mounts it with
+    /// -o dax, probes MAP_SYNC, runs the scenario through a MAP_SYNC mapping (plain MAP_SHARED
+    /// with --no-sync) and reports the kernel's fs_dax trace counts. Scenarios: seq-sparse,
+    /// random-sparse, prealloc-written, fallocated-unwritten, pmd-sparse, multi-file,
+    /// background-writer, msync-after, and the bench's latency-empty, latency-prealloc,
+    /// latency-empty-load, latency-prealloc-load, latency-all.
+    ///
+    /// Output (JSON Lines): `{"Ready":{"kernel","fs","dataoff"}}`, `{"Probe":{...as daxray probe --json}}`,
+    /// then `{"Store":{"seq","file","ino","offset","len","sha256"}}` per store (or
+    /// `{"LatencyRun":{"config":{...},"ns":[...],"trace":{...}}}` for latency scenarios), then
+    /// `{"Done":{"stores":N,"trace":{"pte_faults","pmd_faults","needdsync","insert_pfn_mkwrite","pmd_fallbacks","lost_events"}}}`.
     Run(RunArgs),
 }
 

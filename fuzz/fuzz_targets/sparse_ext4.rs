@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let src = SparseSource::decode(data).arc();
     if let Ok(fs) = Ext4::open(src) {
-        exercise(&fs, 256);
+        exercise(&fs);
         // Inodes the walk may not reach (orphans, the journal inode, reserved ones).
         for ino in 1..=16 {
             if let Ok(i) = fs.inode(ino) {

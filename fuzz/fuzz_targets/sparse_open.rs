@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     for raw in [false, true] {
         let opts = OpenOptions { raw, ..Default::default() };
         if let Ok(m) = open_source(src.clone(), kind, &opts) {
-            exercise(&*m.fs, 64);
+            exercise(&*m.fs);
             let _ = serde_json_len(&m.recovery);
         }
     }

@@ -7,6 +7,6 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let src = SparseSource::decode(data).arc();
     if let Ok(fs) = Xfs::open(src) {
-        exercise(&fs, 256);
+        exercise(&fs);
     }
 });
