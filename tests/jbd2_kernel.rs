@@ -12,7 +12,8 @@ mod jbd2_common;
 
 use daxray::open::{OpenOptions, open};
 use jbd2_common::{
-    Durability, fast_commit_ops, kernel_view, make_dirty, make_dirty_then, make_wrapped_dirty, prerequisites,
+    Durability, fast_commit_ops, kernel_view, magic_files, make_dirty, make_dirty_mounted_with,
+    make_dirty_then, make_wrapped_dirty, prerequisites, revoke_ops,
 };
 use std::collections::HashSet;
 
@@ -164,5 +165,60 @@ fn wrapped_log_recovery_equals_kernel() {
     });
     assert!(rep.needed && rep.details["blocks_replayed"].as_u64().unwrap_or(0) > 0, "{}", rep.details);
     println!("wrapped log: {n} files equal; {}", rep.details);
+    assert!(n >= 100);
+}
+
+/// `data=journal` with file blocks that start with the jbd2 magic (escaped in the log), and, in
+/// ordered mode, removed directories whose journaled blocks are revoked. The recovered view must
+/// equal the kernel's in both.
+#[test]
+fn escapes_and_revokes_equal_kernel() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let s = seed();
+    println!("seed {s}");
+    let tmp = tempfile::tempdir().unwrap();
+    // Escapes: data=journal.
+    let dirty = make_dirty_mounted_with(
+        tmp.path(),
+        "data_journal",
+        &[],
+        "data=journal",
+        s,
+        Durability::Fsync,
+        |root| assert_eq!(magic_files(root), 4),
+    );
+    let listing =
+        daxray::jbd2::listing(daxray::image::open(&dirty, None).unwrap().fs_bytes.clone(), None, false)
+            .unwrap();
+    let escaped = listing.json["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["live"] == true)
+        .flat_map(|t| t["blocks"].as_array().unwrap())
+        .filter(|b| b["escaped"] == true)
+        .count();
+    let (res, rep) = compare(&dirty);
+    let n = res.unwrap_or_else(|e| {
+        panic!("data=journal (seed {s}): daxray differs from the kernel:\n{e}\n{}", rep.details)
+    });
+    println!("data=journal: {n} files equal; {escaped} escaped blocks in the live log; {}", rep.details);
+    assert!(escaped >= 24, "the magic files' 24 blocks must be logged escaped, found {escaped}");
+    assert!(n >= 100);
+    let _ = std::fs::remove_file(&dirty);
+    // Revokes: ordered mode, directories removed after their blocks were journaled.
+    let dirty = make_dirty_then(tmp.path(), "revokes", &[], s, Durability::Fsync, revoke_ops);
+    let (res, rep) = compare(&dirty);
+    let n = res.unwrap_or_else(|e| {
+        panic!("revokes (seed {s}): daxray differs from the kernel:\n{e}\n{}", rep.details)
+    });
+    println!("revokes: {n} files equal; {}", rep.details);
+    assert!(
+        rep.details["revokes"].as_u64().unwrap_or(0) > 0,
+        "removed directories must leave revoke records: {}",
+        rep.details
+    );
     assert!(n >= 100);
 }
