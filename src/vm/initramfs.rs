@@ -417,7 +417,7 @@ fn prune(dir: &Path, keep: usize) {
         })
         .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
         .collect();
-    v.sort_by(|a, b| b.0.cmp(&a.0));
+    v.sort_by_key(|e| std::cmp::Reverse(e.0));
     for (_, p) in v.into_iter().skip(keep) {
         let _ = std::fs::remove_file(p);
     }
