@@ -153,7 +153,7 @@ impl Vm {
         cmd.args(["-machine", "pc,nvdimm=on"])
             .args(accel)
             .args(["-smp", "1", "-m"])
-            .arg(format!("{}M,slots=2,maxmem=4G", cfg.mem_mb))
+            .arg(format!("{}M,slots=2,maxmem=2G", cfg.mem_mb))
             .arg("-object")
             .arg(format!(
                 "memory-backend-file,id=mem1,share=on,mem-path={},size={}",
