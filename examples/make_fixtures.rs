@@ -1,7 +1,7 @@
-//! Remake the small ext4 fixtures in `fixtures/ext4/` (see `fixtures/README.md`):
+//! Remake the small fixtures in `fixtures/ext4/` and `fixtures/xfs/` (see `fixtures/README.md`):
 //!
 //! ```sh
-//! cargo run --release --example make_fixtures -- fixtures/ext4     # as root
+//! cargo run --release --example make_fixtures -- fixtures     # as root
 //! ```
 //!
 //! - `mkfs-d.img.gz`: `mkfs.ext4 -b 1024 -O inline_data -d TREE` of a seeded source tree (inline
@@ -11,6 +11,9 @@
 //!   `daxray::oracle::run_workload` run through the kernel, unmounted (clean).
 //! - `kernel-dirty.img.gz`: a copy of that image taken while it was still mounted, after the
 //!   workload's fsyncs: committed jbd2 transactions that are not checkpointed (needs recovery).
+//! - `xfs/kernel.img.gz` and `xfs/kernel-dirty.img.gz`: the same for a 32 MiB XFS (made with
+//!   `mkfs.xfs -m reflink=0` with `TEST_DIR` set, which lets mkfs.xfs go below its 300 MiB
+//!   minimum, as fstests does); the dirty copy has a log that needs recovery.
 //!
 //! The images are gzip-compressed (mtime 0 in the gzip header). Their contents differ from run to
 //! run (mkfs picks uuids, the kernel stamps times), so tests compare them with oracles run at test
@@ -77,8 +80,9 @@ fn source_tree(root: &Path) -> std::io::Result<()> {
 }
 
 fn main() {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "fixtures/ext4".into()));
-    if let Err(e) = oracle::require(&["mkfs.ext4", "losetup", "mount", "umount"], true) {
+    let root = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "fixtures".into()));
+    let out = root.join("ext4");
+    if let Err(e) = oracle::require(&["mkfs.ext4", "mkfs.xfs", "losetup", "mount", "umount"], true) {
         eprintln!("make_fixtures: {e}");
         std::process::exit(2);
     }
@@ -117,8 +121,52 @@ fn main() {
     made.push(("kernel.img.gz", img));
     made.push(("kernel-dirty.img.gz", dirty));
 
-    for (name, img) in made {
-        let dst = out.join(name);
+    // 4. and 5. XFS: the same, small (fuzzing and quick tests; the 300 MiB ones are made at test
+    // time).
+    let xout = root.join("xfs");
+    std::fs::create_dir_all(&xout).expect("output folder");
+    let ximg = tmp.path().join("xfs-kernel.img");
+    std::fs::File::create(&ximg).and_then(|f| f.set_len(32 << 20)).expect("sparse file");
+    oracle::run(
+        "env",
+        &[
+            "TEST_DIR=1",
+            "TEST_DEV=1",
+            "QA_CHECK_FS=1",
+            "mkfs.xfs",
+            "-q",
+            "-f",
+            "-m",
+            "reflink=0",
+            ximg.to_str().expect("UTF-8"),
+        ],
+        std::time::Duration::from_secs(120),
+    )
+    .expect("mkfs.xfs");
+    let xdirty = tmp.path().join("xfs-kernel-dirty.img");
+    {
+        let m = Mount::new(&ximg, 0, "xfs", "").expect("loop mount");
+        let spec = WorkloadSpec {
+            seed: 20261129,
+            files: 30,
+            big_dir_entries: 400,
+            max_file_bytes: 40 << 10,
+            ops: 120,
+            fsync: true,
+        };
+        let st = oracle::run_workload(m.path(), &spec).expect("workload");
+        eprintln!("xfs workload: {st:?}");
+        oracle::copy_sparse(&ximg, &xdirty).expect("crash copy");
+        m.unmount().expect("unmount");
+    }
+    let made: Vec<(PathBuf, PathBuf)> = made
+        .into_iter()
+        .map(|(n, p)| (out.join(n), p))
+        .chain([(xout.join("kernel.img.gz"), ximg), (xout.join("kernel-dirty.img.gz"), xdirty)])
+        .collect();
+
+    for (dst, img) in made {
+        let name = dst.display().to_string();
         let n = gzip(&img, &dst).expect("gzip");
         eprintln!("{}: {n} bytes compressed", dst.display());
         assert!(n < MAX_COMPRESSED, "{name} is {n} bytes compressed; keep fixtures under 2 MiB");

@@ -385,6 +385,40 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// How a child process ended, with its peak memory, from [`wait_child`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildExit {
+    /// The exit code, when it exited normally.
+    pub code: Option<i32>,
+    /// The signal that killed it, when a signal did.
+    pub signal: Option<i32>,
+    /// Peak resident set size of the child (`ru_maxrss`), in KiB.
+    pub max_rss_kib: u64,
+}
+
+/// Reap the child `pid` (`wait4`), returning how it ended and its own peak memory.
+/// With `block == false` this returns `Ok(None)` while the child still runs (`WNOHANG`).
+/// The child must not be waited for by any other means afterwards.
+pub fn wait_child(pid: u32, block: bool) -> std::io::Result<Option<ChildExit>> {
+    let pid =
+        libc::pid_t::try_from(pid).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero `struct rusage` is a valid value (plain integers and timevals).
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let flags = if block { 0 } else { libc::WNOHANG };
+    // SAFETY: wait4 writes only into `status` and `ru`, both valid, exclusively borrowed locals.
+    let r = unsafe { libc::wait4(pid, &mut status, flags, &mut ru) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if r == 0 {
+        return Ok(None);
+    }
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let signal = libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status));
+    Ok(Some(ChildExit { code, signal, max_rss_kib: u64::try_from(ru.ru_maxrss).unwrap_or(0) }))
+}
+
 /// `fsetxattr(2)`: set extended attribute `name` (e.g. "user.x") on an open file.
 pub fn fsetxattr(file: &File, name: &str, value: &[u8]) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;

@@ -23,6 +23,9 @@ pub struct Mount {
 impl Mount {
     /// Attach `image` from byte `offset` (`losetup -o`) and mount it as `fstype` with mount
     /// options `opts` (comma-separated, may be empty) on a unique temporary mount point.
+    ///
+    /// XFS refuses to mount a second file system with the uuid of one already mounted, which
+    /// copies of one image share: pass `nouuid` in `opts` when tests mount copies in parallel.
     pub fn new(image: &Path, offset: u64, fstype: &str, opts: &str) -> Result<Mount> {
         let img = image.to_str().ok_or_else(|| Error::Usage(format!("image path {image:?} is not UTF-8")))?;
         let dir = tempfile::Builder::new()

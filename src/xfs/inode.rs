@@ -366,11 +366,20 @@ impl Inode {
                 put(&format!("v3.{name}"), json!(u8::from(f2 & bit != 0)));
             }
         }
+        // the data fork's header fields, named as xfs_db prints them ("u3." on v3, "u." before)
+        let u = if c.version == 3 { "u3" } else { "u" };
+        if c.format == FMT_BTREE
+            && let Some(h) = self.fork_bytes(Fork::Data).get(..4)
+        {
+            x.insert(format!("{u}.bmbt.level"), json!(u16::from_be_bytes([h[0], h[1]])));
+            x.insert(format!("{u}.bmbt.numrecs"), json!(u16::from_be_bytes([h[2], h[3]])));
+        }
         let ft = self.file_type();
         let rdev = if matches!(ft, FileType::Char | FileType::Block) && c.format == FMT_DEV {
             self.fork_bytes(Fork::Data).get(..4).map(|b| {
                 let d = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
                 let (maj, min) = (d >> 18, d & 0x3ffff);
+                x.insert(format!("{u}.dev"), json!(d));
                 x.insert("u.dev.major".into(), json!(maj));
                 x.insert("u.dev.minor".into(), json!(min));
                 u64::from(d)

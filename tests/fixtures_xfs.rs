@@ -1,0 +1,97 @@
+//! The committed small XFS fixtures (`fixtures/xfs/`, see `fixtures/README.md`) read by daxray and
+//! by the kernel on the same bytes, at test time: the clean image mounted read-only, and a copy of
+//! the crash image mounted so that the kernel replays its log.
+
+use daxray::manifest::ManifestEntry;
+use daxray::open::{OpenOptions, open};
+use daxray::oracle;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+fn ready() -> bool {
+    match oracle::require(&["losetup", "mount", "umount"], true) {
+        Ok(()) => true,
+        Err(e) if oracle::tests_may_skip() => {
+            eprintln!("SKIPPED (DAXRAY_SKIP_ROOT_TESTS=1): {e}");
+            false
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn unpack(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/xfs").join(format!("{name}.img.gz"));
+    let f = std::fs::File::open(&src)
+        .unwrap_or_else(|e| panic!("{}: {e} (remake with fixtures/make.sh)", src.display()));
+    let mut data = Vec::new();
+    flate2::read::GzDecoder::new(f).read_to_end(&mut data).expect("gunzip fixture");
+    let tmp = tempfile::tempdir().expect("temporary folder");
+    let img = tmp.path().join(format!("{name}.img"));
+    std::fs::write(&img, &data).expect("write unpacked image");
+    (tmp, img)
+}
+
+fn sha256_file(p: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))))
+}
+
+fn ours(img: &Path, raw: bool) -> (Vec<ManifestEntry>, usize) {
+    let before = sha256_file(img);
+    let o = open(img, &OpenOptions { raw, ..Default::default() })
+        .unwrap_or_else(|e| panic!("open {}: {e}", img.display()));
+    let (entries, errors) = daxray::manifest::build(&*o.fs, true).expect("manifest");
+    assert_eq!(sha256_file(img), before, "daxray changed its input image");
+    (entries, errors.len())
+}
+
+/// The kernel's manifest of a copy of `img` (mounting a copy lets the kernel recover it). XFS
+/// refuses two mounted file systems with one uuid, and tests run in parallel: use `nouuid`.
+fn kernel(img: &Path, tmp: &Path, opts: &str) -> Vec<ManifestEntry> {
+    let copy = tmp.join("copy.img");
+    oracle::copy_sparse(img, &copy).expect("copy");
+    let m = oracle::Mount::new(&copy, 0, "xfs", opts).expect("mount the copy");
+    let k = oracle::kernel_manifest(m.path(), true).expect("kernel manifest");
+    m.unmount().expect("unmount");
+    k
+}
+
+#[test]
+fn clean_xfs_fixture_matches_the_kernel() {
+    if !ready() {
+        return;
+    }
+    let (tmp, img) = unpack("kernel");
+    let (ours, errors) = ours(&img, false);
+    assert_eq!(errors, 0, "per-file errors");
+    let k = kernel(&img, tmp.path(), "ro,nouuid");
+    let n = oracle::compare_manifests(&ours, &k)
+        .unwrap_or_else(|e| panic!("daxray differs from the kernel:\n{e}"));
+    assert!(n > 400, "compared only {n} files");
+    eprintln!("clean xfs fixture: {n} files equal to the kernel's view");
+}
+
+#[test]
+fn dirty_xfs_fixture_recovers_like_the_kernel() {
+    if !ready() {
+        return;
+    }
+    let (tmp, img) = unpack("kernel-dirty");
+    let (ours, errors) = ours(&img, false);
+    assert_eq!(errors, 0, "per-file errors in the recovered view");
+    let k = kernel(&img, tmp.path(), "nouuid");
+    let n = oracle::compare_manifests(&ours, &k)
+        .unwrap_or_else(|e| panic!("daxray's recovered view differs from the kernel's recovery:\n{e}"));
+    assert!(n > 400, "compared only {n} files");
+    let (raw, raw_errors) = ours_raw(&img);
+    let raw_diff = oracle::compare_manifests(&raw, &k).err();
+    assert!(
+        raw_diff.is_some() || raw_errors > 0,
+        "the raw media already equals the recovered view: the fixture does not exercise log recovery"
+    );
+    eprintln!("dirty xfs fixture: {n} files equal to the kernel's recovery; the raw view differs");
+}
+
+fn ours_raw(img: &Path) -> (Vec<ManifestEntry>, usize) {
+    ours(img, true)
+}
