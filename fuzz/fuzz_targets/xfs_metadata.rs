@@ -1,14 +1,19 @@
 #![no_main]
-//! XFS metadata over arbitrary bytes (seed the corpus with the start of a real mkfs.xfs image:
-//! see fuzz/README.md), opened raw.
-use daxray::image::{BlockSource, MemSource};
+//! XFS metadata: patches over a real kernel-made XFS (fixtures/xfs/kernel.img.gz: hundreds of
+//! files, a 400-entry directory, a deep chain), opened raw.
+use daxray::image::BlockSource;
 use daxray::xfs::Xfs;
+use daxray_fuzz::{Patched, exercise, gunzip};
 use libfuzzer_sys::fuzz_target;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+static BASE: OnceLock<Arc<Vec<u8>>> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
-    let src: Arc<dyn BlockSource> = Arc::new(MemSource::new(data.to_vec(), "fuzz"));
+    let base = BASE.get_or_init(|| Arc::new(gunzip(include_bytes!("../../fixtures/xfs/kernel.img.gz"))));
+    // AG 0's headers, inode chunks and directory blocks sit in its first 4 MiB.
+    let src: Arc<dyn BlockSource> = Arc::new(Patched::new(base.clone(), data, Some((0, 4 << 20))));
     if let Ok(fs) = Xfs::open(src) {
-        daxray_fuzz::exercise(&fs);
+        exercise(&fs);
     }
 });
