@@ -24,10 +24,16 @@ fn ready() -> bool {
     }
 }
 
-/// Format, mount, run the workload, take the kernel's manifest, unmount.
-fn kernel_image(dir: &Path, seed: u64, mkfs: &[&str]) -> (PathBuf, Vec<daxray::manifest::ManifestEntry>) {
+/// Format, mount, run the workload, unmount; mount again read-only and take the kernel's
+/// manifest of what is on disk.
+fn kernel_image(
+    dir: &Path,
+    seed: u64,
+    size: u64,
+    mkfs: &[&str],
+) -> (PathBuf, Vec<daxray::manifest::ManifestEntry>) {
     let img = dir.join(format!("ext4-{seed}.img"));
-    oracle::make_image(&img, 256 * MIB, mkfs).expect("mkfs.ext4");
+    oracle::make_image(&img, size, mkfs).expect("mkfs.ext4");
     let m = Mount::new(&img, 0, "ext4", "").expect("loop mount");
     let spec = WorkloadSpec {
         seed,
@@ -39,8 +45,16 @@ fn kernel_image(dir: &Path, seed: u64, mkfs: &[&str]) -> (PathBuf, Vec<daxray::m
     };
     let stats = oracle::run_workload(m.path(), &spec).expect("workload");
     println!("seed {seed} {mkfs:?}: {stats:?}");
-    let kernel = oracle::kernel_manifest(m.path(), true).expect("kernel manifest");
+    let live = oracle::kernel_manifest(m.path(), true).expect("kernel manifest");
     m.unmount().expect("umount");
+    // What the kernel shows of the bytes on disk: mount them again (read-only) and look.
+    let m = Mount::new(&img, 0, "ext4", "ro").expect("loop mount ro");
+    let kernel = oracle::kernel_manifest(m.path(), true).expect("kernel manifest (remounted)");
+    m.unmount().expect("umount");
+    if let Err(e) = oracle::compare_manifests(&live, &kernel) {
+        // Not daxray's business, but worth seeing: the kernel's view changed across umount.
+        println!("seed {seed}: the kernel's own view changed across umount/mount:\n{e}");
+    }
     (img, kernel)
 }
 
@@ -59,12 +73,12 @@ fn compare(name: &str, fs: &dyn daxray::FileSystem, kernel: &[daxray::manifest::
     n
 }
 
-/// A kernel-made fsdax namespace header committed by the vm worker, if there is one: the first
-/// file under fixtures/pmem/ whose bytes hold "NVDIMM_PFN_INFO" at 0 or at 4096.
+/// The kernel-made fsdax namespace header of a 256 MiB namespace committed by the vm worker
+/// (`fixtures/pmem/pfn-info-256M.bin`, see its README), if it is there: the block holds
+/// "NVDIMM_PFN_INFO" at byte 0 (or 4096 for a whole-namespace dump).
 fn pfn_fixture() -> Option<(Vec<u8>, u64)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pmem");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).collect();
-    files.sort();
+    let files = [dir.join("pfn-info-256M.bin")];
     for f in files {
         let Ok(bytes) = std::fs::read(&f) else { continue };
         for at in [4096usize, 0] {
@@ -99,13 +113,18 @@ fn ext4_kernel_manifests() {
         (33, &["mkfs.ext4", "-q", "-F", "-b", "1024", "-O", "^64bit,^metadata_csum"]),
     ];
     let pfn = pfn_fixture();
+    assert!(pfn.is_some(), "fixtures/pmem/pfn-info-256M.bin (the kernel-made namespace header) is missing");
     let mut total = 0;
     let only: Option<u64> = std::env::var("DAXRAY_EXT4_SEED").ok().and_then(|s| s.parse().ok());
     for (seed, mkfs) in configs {
         if only.is_some_and(|o| o != seed) {
             continue;
         }
-        let (img, kernel) = kernel_image(&dir, seed, mkfs);
+        // The first image is sized to fill a 256 MiB namespace after its dataoff, exactly like
+        // the kernel-made namespace the pfn block comes from; the others are 256 MiB.
+        let wrap = pfn.as_ref().filter(|_| seed == configs[0].0);
+        let size = wrap.map_or(256 * MIB, |(_, dataoff)| 256 * MIB - dataoff);
+        let (img, kernel) = kernel_image(&dir, seed, size, mkfs);
         assert!(kernel.len() > 100, "seed {seed}: the kernel shows only {} files", kernel.len());
         let src: Arc<dyn BlockSource> = Arc::new(MmapSource::open(&img).expect("map"));
         let fs = Ext4::open(src).expect("open");
@@ -115,25 +134,25 @@ fn ext4_kernel_manifests() {
         let opened = daxray::open::open(&img, &Default::default()).expect("open pipeline");
         compare(&format!("seed {seed} via open()"), &*opened.fs, &kernel);
 
-        if let Some((sb, dataoff)) = &pfn {
+        if let Some((sb, dataoff)) = wrap.map(|(s, d)| (s, *d)) {
             let wrapped = dir.join(format!("pmem-{seed}.img"));
             let fsbytes = std::fs::read(&img).expect("read image");
-            let mut w = vec![0u8; *dataoff as usize];
+            let mut w = vec![0u8; dataoff as usize];
             w[4096..4096 + sb.len()].copy_from_slice(sb);
             w.extend_from_slice(&fsbytes);
             std::fs::write(&wrapped, &w).expect("write wrapped image");
+            let w_len = w.len() as u64;
             drop(w);
             let opened = daxray::open::open(&wrapped, &Default::default()).expect("open wrapped");
-            assert_eq!(opened.placement().fs_offset, *dataoff, "namespace offset");
+            assert_eq!(w_len, 256 * MIB, "namespace size");
+            assert_eq!(opened.placement().fs_offset, dataoff, "namespace offset");
+            assert_eq!(opened.placement().found_by, "fsdax namespace");
             compare(&format!("seed {seed} in an fsdax namespace"), &*opened.fs, &kernel);
             std::fs::remove_file(&wrapped).ok();
         }
         if _guard.is_some() {
             std::fs::remove_file(&img).ok();
         }
-    }
-    if pfn.is_none() {
-        println!("no kernel-made pfn info block under fixtures/pmem/ yet: namespace window not checked");
     }
     assert!(total > 300 || (only.is_some() && total > 100), "only {total} files compared");
 }

@@ -1,12 +1,25 @@
-//! Shared pieces of the daxray fuzz targets: a patched view over a real base image (so that the
-//! fuzzer mutates real metadata instead of random bytes that never pass a magic check), and a
-//! bounded exercise of the file-system model.
+//! Shared pieces of the daxray fuzz targets. Two families of inputs:
+//!
+//! - **Patched** (`image_bytes` aside, the `*_metadata`/`*_recovery` targets): small byte patches
+//!   over a committed kernel-made fixture, so that the fuzzer mutates real metadata instead of
+//!   random bytes that never pass a magic check. See [`Patched`].
+//! - **Sparse** (`sparse_*` targets): the input *is* an image, in sparse form: a header and its
+//!   non-zero 512-byte sectors only, so that seeds can be whole real images (XFS needs 300 MiB,
+//!   mostly zeros) and libFuzzer can splice structures between them. See [`SparseSource`].
+//!
+//! ```text
+//! "DXSP" | u64 LE image length | { u32 LE sector number | 512 bytes }*
+//! ```
+//!
+//! A sparse-family input that does not start with `DXSP` is a flat image (its bytes from offset
+//! 0). `tools/mkseed.py` writes the sparse form of an image.
 
 use daxray::FileSystem;
 use daxray::error::Result;
 use daxray::image::BlockSource;
 use daxray::image::check_range;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -96,5 +109,75 @@ pub fn exercise(fs: &dyn FileSystem) {
             let _ = fs.read(n.ino, 0, (st.size.min(1 << 16)) as usize);
             let _ = fs.read_link(n.ino);
         }
+    }
+}
+
+/// Sector size of the sparse encoding.
+pub const SECTOR: usize = 512;
+/// Largest image length a fuzz input may declare (1 GiB): bigger lengths are clamped.
+pub const MAX_LEN: u64 = 1 << 30;
+
+/// A read-only image made of explicit sectors over zeros.
+pub struct SparseSource {
+    len: u64,
+    sectors: BTreeMap<u64, [u8; SECTOR]>,
+}
+
+impl SparseSource {
+    /// Decode a fuzz input (see the crate docs).
+    pub fn decode(data: &[u8]) -> Self {
+        let mut sectors = BTreeMap::new();
+        let Some(rest) = data.strip_prefix(b"DXSP") else {
+            for (i, c) in data.chunks(SECTOR).enumerate() {
+                let mut s = [0u8; SECTOR];
+                s[..c.len()].copy_from_slice(c);
+                sectors.insert(i as u64, s);
+            }
+            return Self { len: data.len() as u64, sectors };
+        };
+        let (len, mut rest) = match rest.split_first_chunk::<8>() {
+            Some((l, r)) => (u64::from_le_bytes(*l).min(MAX_LEN), r),
+            None => (0, &[][..]),
+        };
+        while let Some((n, r)) = rest.split_first_chunk::<4>() {
+            let n = u64::from(u32::from_le_bytes(*n));
+            let take = r.len().min(SECTOR);
+            let mut s = [0u8; SECTOR];
+            s[..take].copy_from_slice(&r[..take]);
+            if (n + 1) * SECTOR as u64 <= len {
+                sectors.insert(n, s);
+            }
+            rest = &r[take..];
+        }
+        Self { len, sectors }
+    }
+
+    /// As a shared block source.
+    pub fn arc(self) -> Arc<dyn BlockSource> {
+        Arc::new(self)
+    }
+}
+
+impl BlockSource for SparseSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read_at(&self, offset: u64, len: usize) -> daxray::Result<Cow<'_, [u8]>> {
+        daxray::image::check_range("fuzz sparse image", offset, len, self.len)?;
+        let mut out = vec![0u8; len];
+        let end = offset + len as u64;
+        let first = offset / SECTOR as u64;
+        let last = end.div_ceil(SECTOR as u64);
+        for (&n, s) in self.sectors.range(first..last) {
+            let s_start = n * SECTOR as u64;
+            let from = s_start.max(offset);
+            let to = (s_start + SECTOR as u64).min(end);
+            out[(from - offset) as usize..(to - offset) as usize]
+                .copy_from_slice(&s[(from - s_start) as usize..(to - s_start) as usize]);
+        }
+        Ok(Cow::Owned(out))
+    }
+    fn describe(&self) -> String {
+        "fuzz input".into()
     }
 }

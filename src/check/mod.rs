@@ -26,5 +26,5 @@ mod claims;
 mod search;
 mod verdict;
 
-pub use claims::{Claim, read_claims, write_claims};
+pub use claims::{Claim, parse_claims, read_claims, write_claims};
 pub use verdict::{Evidence, RecoverySummary, Status, Verdict, check_claims, check_model, summarize};

@@ -5,12 +5,10 @@ use crate::image::BlockSource;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 
-/// At most this many blocks are reported per claim.
-const MAX_HITS: usize = 8;
-
 /// For each wanted `(claim index, offset in block, len, sha256)`, the physical blocks of `src`
-/// whose bytes at that in-block offset hash to the sha256. One pass over the media; all-zero
-/// blocks are skipped (a claim of zeros is never searched for).
+/// whose bytes at that in-block offset hash to the sha256: the first such block found for each.
+/// One pass over the media from its start, ending as soon as every claim has been found;
+/// all-zero blocks are skipped (a claim of zeros is never searched for).
 pub fn find_data(
     src: &dyn BlockSource,
     block_size: u32,
@@ -34,6 +32,7 @@ pub fn find_data(
     if by_shape.is_empty() {
         return out;
     }
+    let searched: usize = by_shape.values().flat_map(|m| m.values()).map(Vec::len).sum();
     let zero_block = vec![0u8; block_size as usize];
     let nblocks = src.len() / bs;
     for b in 0..nblocks {
@@ -48,12 +47,12 @@ pub fn find_data(
             let h = hex::encode(Sha256::digest(&data[off as usize..(off + len) as usize]));
             if let Some(idx) = shas.get(h.as_str()) {
                 for &i in idx {
-                    let hits = out.entry(i).or_default();
-                    if hits.len() < MAX_HITS {
-                        hits.push(b);
-                    }
+                    out.entry(i).or_insert_with(|| vec![b]);
                 }
             }
+        }
+        if out.len() >= searched {
+            break;
         }
     }
     out

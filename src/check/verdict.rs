@@ -192,9 +192,22 @@ fn transaction_evidence(r: &RecoveryReport) -> Option<serde_json::Value> {
     let mut out = serde_json::Map::new();
     for (k, v) in d {
         let k_l = k.to_ascii_lowercase();
-        if ["uncommit", "incomplete", "torn", "discard", "running", "sequence", "head", "tail", "last"]
-            .iter()
-            .any(|w| k_l.contains(w))
+        if [
+            "uncommit",
+            "incomplete",
+            "torn",
+            "discard",
+            "running",
+            "sequence",
+            "head",
+            "tail",
+            "transaction",
+            "commit",
+            "s_start",
+            "state",
+        ]
+        .iter()
+        .any(|w| k_l.contains(w))
             && !v.is_array()
         {
             out.insert(k.clone(), v.clone());
@@ -209,6 +222,17 @@ fn sha256_hex(b: &[u8]) -> String {
 }
 
 fn check_one(fs: &dyn FileSystem, c: &Claim) -> (Status, Evidence) {
+    let (status, mut ev) = check_one_inner(fs, c);
+    if let (Some(want), Some(got)) = (c.ino, ev.ino)
+        && want != got
+    {
+        ev.detail =
+            format!("{} (note: {} is inode {got} here, the writer saw inode {want})", ev.detail, c.path);
+    }
+    (status, ev)
+}
+
+fn check_one_inner(fs: &dyn FileSystem, c: &Claim) -> (Status, Evidence) {
     let bs = fs.block_size();
     let mut ev = Evidence { block_size: bs, ..Evidence::default() };
     let ino = match fs::lookup(fs, &c.path) {

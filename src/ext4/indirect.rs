@@ -88,10 +88,15 @@ impl Mapper<'_> {
             );
             return;
         }
-        let data = match self.src.read_at(blk * bs, self.block_size as usize) {
+        let data = match self.src.read_at(blk.saturating_mul(bs), self.block_size as usize) {
             Ok(d) => d,
             Err(e) => {
-                self.findings.error("ext4 indirect block", Some(blk), Some(blk * bs), e.to_string());
+                self.findings.error(
+                    "ext4 indirect block",
+                    Some(blk),
+                    Some(blk.saturating_mul(bs)),
+                    e.to_string(),
+                );
                 return;
             }
         };

@@ -235,7 +235,7 @@ impl Ext4 {
                     break;
                 }
                 let pblk = e.physical + k;
-                let off = pblk * bs as u64;
+                let off = pblk.saturating_mul(bs as u64);
                 let data = match self.src.read_at(off, bs) {
                     Ok(d) => d,
                     Err(err) => {

@@ -1,5 +1,542 @@
-//! The fault-replay campaign (host side). The campaign driver lands with the VM; here: the
-//! per-state checks ([`state`]) and the packed sparse images of fixtures ([`sparse`]).
+//! The fault-replay campaign (host side).
+//!
+//! For each run (file system × MAP_SYNC or control × scenario) the host boots the guest kernel on
+//! an emulated NVDIMM ([`crate::vm`]). The guest agent ([`crate::agent`]) makes stores through a
+//! shared mapping and reports each one when it is visible and flushed; the host then freezes the
+//! machine (QMP `stop`), checks the frozen media **in place** (the image file mapped read-only,
+//! the journal/log recovered in memory) against **every** store seen so far, resumes it (`cont`)
+//! and lets the agent go on. During the background-writer scenario the host also freezes the
+//! machine at random instants between stores and checks there too.
+//!
+//! With `MAP_SYNC` no state may lose a store. Without it (the control), states must lose some:
+//! that shows the checker sees a lost mapping. Every `N`-th state and every failing state is
+//! also checked by the kernel's own recovery (a loop mount of a sparse copy), and the two
+//! verdicts are compared. Failing states are kept (image, claims, verdicts) for `daxray check`.
 
+pub mod fixtures;
 pub mod sparse;
 pub mod state;
+
+use crate::agent::proto::{FaultSize, FsChoice, GuestMsg, HostMsg, Job, ProbeReport, Store, TraceCounts};
+use crate::check::Claim;
+use crate::error::{Error, Result};
+use crate::vm::{Assets, Vm, VmConfig};
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+use state::{KeptState, check_in_place, disagreements, keep_state, kernel_check};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Every scenario the guest agent knows.
+pub const SCENARIOS: &[&str] = &[
+    "seq-sparse",
+    "random-sparse",
+    "prealloc-written",
+    "fallocated-unwritten",
+    "pmd-sparse",
+    "multi-file",
+    "background-writer",
+    "msync-after",
+];
+
+/// The scenarios of the default campaign: first writes into an empty file (the synchronous
+/// fault path, NEEDDSYNC) and the background writer (a busy journal/log, random stops).
+pub const DEFAULT_SCENARIOS: &[&str] = &["seq-sparse", "background-writer"];
+
+/// The file systems of the default campaign.
+pub const DEFAULT_FS: &[FsChoice] = &[FsChoice::Ext4, FsChoice::Ext4NoJournal, FsChoice::Xfs];
+
+/// How to run a campaign.
+#[derive(Debug, Clone)]
+pub struct CampaignOptions {
+    /// File systems.
+    pub fs: Vec<FsChoice>,
+    /// Modes: `true` = MAP_SYNC, `false` = the control (plain MAP_SHARED).
+    pub sync: Vec<bool>,
+    /// Scenario names.
+    pub scenarios: Vec<String>,
+    /// Stores per run.
+    pub pages: u32,
+    /// Check every N-th state with the kernel's recovery too (0: only failing states).
+    pub oracle_every: u32,
+    /// Where to keep failing states (and, with `keep_all`, oracle-checked ones).
+    pub keep: PathBuf,
+    /// Keep every oracle-checked state, not only failing ones (to make fixtures).
+    pub keep_all: bool,
+    /// Random stops between two stores of the background-writer scenario.
+    pub random_stops: u32,
+    /// Seed for the guest's workloads and the host's random stops.
+    pub seed: u64,
+    /// Kernel and modules.
+    pub assets: Assets,
+    /// Scratch folder (images, consoles, oracle copies).
+    pub work: PathBuf,
+}
+
+/// The result of one run.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct RunReport {
+    /// File system.
+    pub fs: String,
+    /// MAP_SYNC (true) or the control.
+    pub sync: bool,
+    /// Scenario.
+    pub scenario: String,
+    /// Guest kernel release.
+    pub kernel: String,
+    /// Stores made (each a first write through the mapping: one page fault).
+    pub faults: u64,
+    /// Frozen states checked (one per store, plus random stops).
+    pub states_checked: u64,
+    /// States at random instants among them.
+    pub random_states: u64,
+    /// States daxray could not check (the model failed to read the media); the kernel oracle
+    /// still looked at them.
+    pub check_errors: u64,
+    /// The first such failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_check_error: Option<String>,
+    /// States in which at least one visible store was lost.
+    pub violations: u64,
+    /// Lost claims summed over all states.
+    pub lost_claims: u64,
+    /// Claims checked summed over all states.
+    pub claims_checked: u64,
+    /// Kernel trace: faults that returned NEEDDSYNC.
+    pub needdsync_faults: u64,
+    /// Kernel trace: PTE faults.
+    pub pte_faults: u64,
+    /// Kernel trace: PMD faults.
+    pub pmd_faults: u64,
+    /// Kernel trace: `dax_insert_pfn_mkwrite` events.
+    pub insert_pfn_mkwrite: u64,
+    /// States also checked by the kernel's recovery.
+    pub oracle_checked: u64,
+    /// Of those, states where every claim's verdict agreed.
+    pub oracle_agree: u64,
+    /// Of those, states where some verdict disagreed (a daxray bug).
+    pub oracle_disagree: u64,
+    /// Mean in-place check time per state (map, recover in memory, check every claim).
+    pub check_ms_per_state: f64,
+    /// Mean kernel-oracle time per oracle state (copy, mount with recovery, read, unmount).
+    pub oracle_ms_per_state: f64,
+    /// oracle_ms_per_state / check_ms_per_state.
+    pub oracle_to_check_ratio: f64,
+    /// MAP_SYNC accepted with `sf` in the guest (from the probe).
+    pub map_sync_works: Option<bool>,
+    /// Where the file system sat in the image.
+    pub dataoff: u64,
+    /// Folders of kept states.
+    pub kept: Vec<String>,
+    /// The kept console log of the guest (when states were kept or the run failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console_log: Option<String>,
+    /// Wall time of the run, seconds.
+    pub seconds: f64,
+    /// Why the run did not finish, if it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl RunReport {
+    /// "sync" or "control".
+    pub fn mode(&self) -> &'static str {
+        if self.sync { "MAP_SYNC" } else { "control" }
+    }
+
+    /// True when this run makes the campaign fail: a MAP_SYNC violation or an oracle
+    /// disagreement.
+    pub fn fails(&self) -> bool {
+        (self.sync && self.violations > 0) || self.oracle_disagree > 0
+    }
+}
+
+/// The whole campaign.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct CampaignReport {
+    /// One entry per run.
+    pub runs: Vec<RunReport>,
+    /// The MAP_SYNC flag semantics the guest saw (from the first run that probed).
+    pub probe: Option<ProbeReport>,
+    /// Where failing states were kept.
+    pub keep_dir: String,
+    /// Total wall time, seconds.
+    pub seconds: f64,
+}
+
+impl CampaignReport {
+    /// Exit code: 1 when a MAP_SYNC run lost a store or daxray disagreed with the kernel, 2 when a
+    /// run could not finish or a state could not be checked, else 0.
+    pub fn exit_code(&self) -> i32 {
+        if self.runs.iter().any(RunReport::fails) {
+            1
+        } else if self.runs.iter().any(|r| r.error.is_some() || r.check_errors > 0) {
+            2
+        } else {
+            0
+        }
+    }
+
+    /// Control runs that showed no violation (the checker could not see a lost mapping there).
+    pub fn silent_controls(&self) -> Vec<&RunReport> {
+        self.runs.iter().filter(|r| !r.sync && r.error.is_none() && r.violations == 0).collect()
+    }
+}
+
+/// The file-system type the host's `mount` uses.
+pub fn mount_type(fs: FsChoice) -> &'static str {
+    match fs {
+        FsChoice::Xfs => "xfs",
+        _ => "ext4",
+    }
+}
+
+/// The job for one run.
+pub fn job_for(fs: FsChoice, sync: bool, scenario: &str, pages: u32, seed: u64) -> Job {
+    let mut j = Job::new(fs, sync, scenario, pages);
+    j.seed = seed;
+    if scenario == "pmd-sparse" {
+        j.fault_size = FaultSize::Pmd;
+        j.namespace_align = 2 << 20;
+    }
+    j
+}
+
+fn claim_of(s: &Store) -> Claim {
+    Claim {
+        path: s.file.clone(),
+        ino: Some(s.ino),
+        offset: s.offset,
+        len: s.len,
+        sha256: s.sha256.to_ascii_lowercase(),
+        seq: Some(s.seq),
+    }
+}
+
+/// Add a store to the visible set; an earlier claim that the new store overwrites (in part) no
+/// longer holds and is dropped.
+fn add_claim(claims: &mut Vec<Claim>, c: Claim) {
+    let end = c.offset.saturating_add(c.len);
+    claims.retain(|o| o.path != c.path || o.offset.saturating_add(o.len) <= c.offset || o.offset >= end);
+    claims.push(c);
+}
+
+/// Per-run state while it goes on.
+struct RunCtx<'a> {
+    opts: &'a CampaignOptions,
+    job: Job,
+    report: RunReport,
+    check_ms: f64,
+    timed_states: u64,
+    oracle_ms: f64,
+    run_dir: PathBuf,
+    keep_dir: PathBuf,
+}
+
+impl RunCtx<'_> {
+    /// Check the frozen media now; `at` says after what.
+    fn check_state(
+        &mut self,
+        image: &Path,
+        dataoff: u64,
+        claims: &[Claim],
+        at: String,
+        random: bool,
+    ) -> Result<()> {
+        let n = self.report.states_checked;
+        self.report.states_checked += 1;
+        if random {
+            self.report.random_states += 1;
+        }
+        self.report.claims_checked += claims.len() as u64;
+        // daxray's check, in place. A failure to read the media is recorded (the state is then
+        // unverified) and the kernel oracle still looks at it.
+        let (verdicts, lost, check_error) = match check_in_place(image, claims) {
+            Ok(ip) if ip.dataoff != dataoff => (
+                vec![],
+                0,
+                Some(format!(
+                    "the namespace header says the file system starts at {} but the guest said {dataoff}",
+                    ip.dataoff
+                )),
+            ),
+            Ok(ip) => {
+                self.check_ms += ip.ms;
+                self.timed_states += 1;
+                let lost = ip.lost();
+                let err = ip.unreadable().map(|v| format!("{}: {}", v.claim.path, v.evidence.detail));
+                (ip.verdicts, lost, err)
+            }
+            Err(e) => (vec![], 0, Some(e.to_string())),
+        };
+        if let Some(e) = &check_error {
+            self.report.check_errors += 1;
+            if self.report.first_check_error.is_none() {
+                self.report.first_check_error = Some(format!("state {n} ({at}): {e}"));
+            }
+        }
+        self.report.lost_claims += lost as u64;
+        if lost > 0 {
+            self.report.violations += 1;
+        }
+        let every = u64::from(self.opts.oracle_every);
+        let sample = every > 0 && n.is_multiple_of(every);
+        let failing = lost > 0;
+        if !(sample || failing || check_error.is_some()) {
+            return Ok(());
+        }
+        let fs = self.job.fs;
+        let kv = kernel_check(image, dataoff, mount_type(fs), claims, &self.run_dir)?;
+        self.oracle_ms += kv.ms;
+        let dis = disagreements(&verdicts, &kv);
+        let why = if !dis.is_empty() {
+            self.report.oracle_checked += 1;
+            self.report.oracle_disagree += 1;
+            "disagreement"
+        } else if check_error.is_some() {
+            "check-error"
+        } else {
+            self.report.oracle_checked += 1;
+            self.report.oracle_agree += 1;
+            if failing { "violation" } else { "sample" }
+        };
+        if !dis.is_empty() || failing || check_error.is_some() || self.opts.keep_all {
+            let dir = self.keep_dir.join(format!("state-{n:04}-{why}"));
+            let info = KeptState {
+                why,
+                fs: fs.name(),
+                sync: self.job.sync,
+                scenario: &self.job.scenario,
+                state: n,
+                at: at.clone(),
+                dataoff,
+                kernel: &self.report.kernel,
+                daxray: &verdicts,
+                daxray_error: check_error.as_deref(),
+                kernel_durable: Some(&kv.durable),
+            };
+            keep_state(image, &dir, claims, &info)?;
+            self.report.kept.push(dir.display().to_string());
+        }
+        if !dis.is_empty() {
+            let mut msg = format!(
+                "\n!!!!!!!! ORACLE DISAGREEMENT: {} {} {} state {n} ({at}) !!!!!!!!\n",
+                fs.name(),
+                self.report.mode(),
+                self.job.scenario
+            );
+            for i in dis {
+                if let (Some(v), Some(k)) = (verdicts.get(i), kv.durable.get(i)) {
+                    msg.push_str(&format!(
+                        "  {} @{}+{}: daxray says {} ({}), the kernel's recovery says {}\n",
+                        v.claim.path,
+                        v.claim.offset,
+                        v.claim.len,
+                        v.verdict,
+                        v.evidence.detail,
+                        if *k { "durable" } else { "lost" }
+                    ));
+                }
+            }
+            msg.push_str(&format!("  image kept under {}\n", self.keep_dir.display()));
+            eprintln!("{msg}");
+        }
+        Ok(())
+    }
+}
+
+/// Run one (fs, sync, scenario). `on_state` is called after each checked state (progress).
+pub fn run_one(
+    opts: &CampaignOptions,
+    fs: FsChoice,
+    sync: bool,
+    scenario: &str,
+    probe_out: &mut Option<ProbeReport>,
+    on_state: &mut dyn FnMut(&RunReport),
+) -> RunReport {
+    let t = Instant::now();
+    let name = format!("{}-{}-{}", fs.name(), if sync { "sync" } else { "nosync" }, scenario);
+    let mut ctx = RunCtx {
+        opts,
+        job: job_for(fs, sync, scenario, opts.pages, opts.seed),
+        report: RunReport { fs: fs.name().into(), sync, scenario: scenario.into(), ..RunReport::default() },
+        check_ms: 0.0,
+        timed_states: 0,
+        oracle_ms: 0.0,
+        run_dir: opts.work.join(&name),
+        keep_dir: opts.keep.join(&name),
+    };
+    let r = drive(&mut ctx, probe_out, on_state);
+    let mut rep = ctx.report;
+    if let Err(e) = r {
+        rep.error = Some(e.to_string());
+    }
+    if ctx.timed_states > 0 {
+        rep.check_ms_per_state = ctx.check_ms / ctx.timed_states as f64;
+    }
+    let oracle_runs = rep.oracle_checked + rep.check_errors.min(rep.states_checked);
+    if oracle_runs > 0 {
+        rep.oracle_ms_per_state = ctx.oracle_ms / oracle_runs as f64;
+        if rep.check_ms_per_state > 0.0 {
+            rep.oracle_to_check_ratio = rep.oracle_ms_per_state / rep.check_ms_per_state;
+        }
+    }
+    // Keep the console when states were kept or the run failed; then drop the scratch image.
+    let console = ctx.run_dir.join("console.log");
+    if (!rep.kept.is_empty() || rep.error.is_some()) && console.exists() {
+        let _ = std::fs::create_dir_all(&ctx.keep_dir);
+        let dst = ctx.keep_dir.join("console.log");
+        if std::fs::copy(&console, &dst).is_ok() {
+            rep.console_log = Some(dst.display().to_string());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&ctx.run_dir);
+    rep.seconds = t.elapsed().as_secs_f64();
+    rep
+}
+
+fn drive(
+    ctx: &mut RunCtx<'_>,
+    probe_out: &mut Option<ProbeReport>,
+    on_state: &mut dyn FnMut(&RunReport),
+) -> Result<()> {
+    let opts = ctx.opts;
+    std::fs::create_dir_all(&ctx.run_dir).map_err(|e| Error::io(&ctx.run_dir, e))?;
+    let cfg = VmConfig::new(opts.assets.clone(), &ctx.run_dir, ctx.job.fs);
+    let mut vm = Vm::boot(&cfg, &ctx.job)?;
+    let dataoff = vm.ready().dataoff;
+    ctx.report.kernel = vm.ready().kernel.clone();
+    ctx.report.dataoff = dataoff;
+    let image = vm.image().to_path_buf();
+    let timeout = vm.event_timeout();
+    let background = ctx.job.scenario == "background-writer";
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5eed_da7a);
+    let mut claims: Vec<Claim> = Vec::new();
+    loop {
+        match vm.recv(timeout)? {
+            GuestMsg::Probe(p) => {
+                ctx.report.map_sync_works = Some(p.map_sync_works);
+                if probe_out.is_none() {
+                    *probe_out = Some(p);
+                }
+            }
+            GuestMsg::Store(s) => {
+                ctx.report.faults += 1;
+                let seq = s.seq;
+                add_claim(&mut claims, claim_of(&s));
+                vm.stop()?;
+                let r = ctx.check_state(&image, dataoff, &claims, format!("store {seq}"), false);
+                vm.cont()?;
+                r?;
+                on_state(&ctx.report);
+                // The background writer keeps appending and fsyncing while the agent waits for
+                // Go: stop at random instants there too (before Go, so that the last store's
+                // stops cannot race the guest's power-off).
+                if background {
+                    for _ in 0..opts.random_stops {
+                        std::thread::sleep(Duration::from_millis(rng.random_range(20..300)));
+                        vm.stop()?;
+                        let r = ctx.check_state(
+                            &image,
+                            dataoff,
+                            &claims,
+                            format!("random stop after store {seq}"),
+                            true,
+                        );
+                        vm.cont()?;
+                        r?;
+                        on_state(&ctx.report);
+                    }
+                }
+                vm.send(&HostMsg::Go)?;
+            }
+            GuestMsg::Done { stores, trace } => {
+                apply_trace(&mut ctx.report, &trace);
+                if stores != ctx.report.faults {
+                    return Err(Error::External(format!(
+                        "the guest says it made {stores} stores, the host saw {}",
+                        ctx.report.faults
+                    )));
+                }
+                break;
+            }
+            GuestMsg::Error { message } => {
+                return Err(Error::External(format!("the guest failed: {message}")));
+            }
+            GuestMsg::Ready { .. } => {
+                return Err(Error::External("the guest said Ready twice".into()));
+            }
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(Error::External(format!("unexpected message from the guest: {other:?}")));
+            }
+        }
+    }
+    // The final state, after the guest finished (nothing runs any more but its shutdown).
+    vm.finish(Duration::from_secs(120))?;
+    Ok(())
+}
+
+fn apply_trace(r: &mut RunReport, t: &TraceCounts) {
+    r.needdsync_faults = t.needdsync;
+    r.pte_faults = t.pte_faults;
+    r.pmd_faults = t.pmd_faults;
+    r.insert_pfn_mkwrite = t.insert_pfn_mkwrite;
+}
+
+/// Run the whole campaign. `on_run_start(i, name)` and `on_state` report progress.
+pub fn run_campaign(
+    opts: &CampaignOptions,
+    on_run_start: &mut dyn FnMut(usize, &str),
+    on_state: &mut dyn FnMut(&RunReport),
+    on_run_done: &mut dyn FnMut(&RunReport),
+) -> CampaignReport {
+    let t = Instant::now();
+    let mut rep = CampaignReport { keep_dir: opts.keep.display().to_string(), ..CampaignReport::default() };
+    let mut i = 0;
+    for &fs in &opts.fs {
+        for &sync in &opts.sync {
+            for sc in &opts.scenarios {
+                on_run_start(
+                    i,
+                    &format!("{} {} {}", fs.name(), if sync { "MAP_SYNC" } else { "control" }, sc),
+                );
+                let r = run_one(opts, fs, sync, sc, &mut rep.probe, on_state);
+                on_run_done(&r);
+                rep.runs.push(r);
+                i += 1;
+            }
+        }
+    }
+    rep.seconds = t.elapsed().as_secs_f64();
+    rep
+}
+
+/// The number of runs a campaign makes.
+pub fn run_count(opts: &CampaignOptions) -> usize {
+    opts.fs.len() * opts.sync.len() * opts.scenarios.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(path: &str, off: u64, len: u64) -> Claim {
+        Claim { path: path.into(), ino: None, offset: off, len, sha256: "0".repeat(64), seq: None }
+    }
+
+    #[test]
+    fn later_store_supersedes_overlapping_claims_only() {
+        let mut v = vec![c("/a", 0, 10), c("/a", 10, 10), c("/b", 0, 10)];
+        add_claim(&mut v, c("/a", 5, 6));
+        let kept: Vec<(String, u64)> = v.iter().map(|x| (x.path.clone(), x.offset)).collect();
+        assert_eq!(kept, vec![("/b".to_string(), 0), ("/a".to_string(), 5)]);
+    }
+
+    #[test]
+    fn pmd_scenario_asks_for_pmd_faults() {
+        let j = job_for(FsChoice::Xfs, true, "pmd-sparse", 2, 7);
+        assert_eq!((j.fault_size, j.namespace_align, j.seed), (FaultSize::Pmd, 2 << 20, 7));
+        assert_eq!(job_for(FsChoice::Ext4, false, "seq-sparse", 2, 7).fault_size, FaultSize::Pte);
+    }
+}

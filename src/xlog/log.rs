@@ -331,7 +331,9 @@ impl LogDev {
             let mut c = crc32c::crc32c_append(0, &hb[..REC_CRC_OFF]);
             c = crc32c::crc32c_append(c, &[0; 4]);
             c = crc32c::crc32c_append(c, &hb[REC_CRC_OFF + 4..size]);
-            for x in 0..(hblks as usize - 1) {
+            // The extended headers the data length needs (not all those h_size reserves).
+            let xheads = len.div_ceil(HEADER_CYCLE_SIZE).min(hblks as usize);
+            for x in 0..xheads.saturating_sub(1) {
                 c = crc32c::crc32c_append(c, &ext[x * BBSIZE..x * BBSIZE + size_of::<ExtHeader>()]);
             }
             c = crc32c::crc32c_append(c, &data[..len]);
@@ -383,9 +385,13 @@ impl LogDev {
 
     /// The records from `tail` up to `head`, in log order. Stops at the first record that cannot
     /// be read, returning it as the error beside the records read so far.
-    pub fn records(&self, tail: u64, head: u64) -> (Vec<Record>, Option<(u64, Error)>) {
+    /// With `full` and `tail == head`, the whole circle is read.
+    pub fn records(&self, tail: u64, head: u64, full: bool) -> (Vec<Record>, Option<(u64, Error)>) {
         let mut out = vec![];
-        let dist = (head + self.nbb - tail) % self.nbb;
+        let mut dist = (head + self.nbb - tail) % self.nbb;
+        if full && dist == 0 {
+            dist = self.nbb;
+        }
         let mut done = 0u64;
         let mut blk = tail;
         while done < dist {
@@ -495,7 +501,7 @@ pub fn find_bounds(log: &LogDev) -> Result<Option<Bounds>> {
         let orig = head;
         let (first, _, _) = log.rseek_header(head, tail, MAX_ICLOGS as usize)?;
         if let Some(first) = first {
-            let (recs, err) = log.records(first, head);
+            let (recs, err) = log.records(first, head, false);
             let first_bad = recs.iter().find(|r| !r.crc_ok).map(|r| r.blk).or(err.map(|(b, _)| b));
             if let Some(bad) = first_bad {
                 let (rb, n, _) = log.rseek_header(bad, tail, 1)?;

@@ -90,7 +90,7 @@ pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) ->
             );
         }
         let start = if all { oldest_record(&dev, b)?.unwrap_or(b.tail_blk) } else { b.tail_blk };
-        let (recs, err) = dev.records(start, b.head_blk);
+        let (recs, err) = dev.records(start, b.head_blk, all);
         if let Some((blk, e)) = err {
             findings.error("xfs log record", Some(blk), Some(base + blk * 512), e.to_string());
         }

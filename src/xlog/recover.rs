@@ -69,6 +69,7 @@ struct Geo {
     meta_uuid: [u8; 16],
     blocks_per_cluster: u64,
     inopblock: u64,
+    agcount: u64,
 }
 
 impl Geo {
@@ -94,6 +95,7 @@ impl Geo {
             meta_uuid: sb.meta_uuid(),
             blocks_per_cluster,
             inopblock: u64::from(sb.inopblock()),
+            agcount: u64::from(sb.agcount()),
         }
     }
     /// Size of the dinode core on disk.
@@ -208,7 +210,10 @@ impl<'a> Replayer<'a> {
     }
 
     fn write(&mut self, daddr: u64, data: &[u8]) -> Result<()> {
-        self.ov.write_bytes(daddr * 512, data)
+        let off = daddr
+            .checked_mul(512)
+            .ok_or_else(|| Error::corrupt("xfs log item", daddr, 0, "daddr overflow"))?;
+        self.ov.write_bytes(off, data)
     }
 
     /// A buffer item (`xlog_recover_buf_commit_pass2`).
@@ -400,11 +405,21 @@ impl<'a> Replayer<'a> {
     fn icreate(&mut self, it: &Item) -> Result<()> {
         let c = Icreate::parse(&it.regions[0])
             .ok_or_else(|| Error::corrupt("xfs log icreate item", 0, 0, "short icreate"))?;
-        let g = Geo { meta_uuid: self.geo.meta_uuid, ..self.geo };
+        let g = self.geo;
         let g = &g;
         let bad = |d: String| Error::corrupt("xfs log icreate item", u64::from(c.agbno), 0, d);
         let (agbno, length) = (u64::from(c.agbno), u64::from(c.length));
-        if length == 0 || agbno + length > g.agblocks || c.isize as usize != g.inodesize {
+        // One inode chunk at a time, as the kernel checks (ialloc_inos inodes, whole blocks).
+        let max_inos = 64u64.max(g.inopblock);
+        let count = u64::from(c.count);
+        if length == 0
+            || u64::from(c.ag) >= g.agcount
+            || agbno + length > g.agblocks
+            || c.isize as usize != g.inodesize
+            || count == 0
+            || count > max_inos
+            || count != length * g.inopblock
+        {
             return Err(bad(format!("agbno {agbno} length {length} isize {}", c.isize)));
         }
         let bpc = g.blocks_per_cluster;

@@ -48,12 +48,25 @@ pub fn make_dirty_then(
     durability: Durability,
     after: impl Fn(&Path),
 ) -> PathBuf {
+    make_dirty_mounted_with(dir, name, mkfs_opts, "", seed, durability, after)
+}
+
+/// Like [`make_dirty_then`], mounting with `mount_opts` (e.g. "data=journal").
+pub fn make_dirty_mounted_with(
+    dir: &Path,
+    name: &str,
+    mkfs_opts: &[&str],
+    mount_opts: &str,
+    seed: u64,
+    durability: Durability,
+    after: impl Fn(&Path),
+) -> PathBuf {
     let img = dir.join(format!("{name}.live.img"));
     let dirty = dir.join(format!("{name}.dirty.img"));
     let mut mkfs = vec!["mkfs.ext4", "-q", "-F", "-b", "4096"];
     mkfs.extend_from_slice(mkfs_opts);
     oracle::make_image(&img, 256 << 20, &mkfs).expect("mkfs.ext4");
-    let m = Mount::new(&img, 0, "ext4", "").expect("loop mount");
+    let m = Mount::new(&img, 0, "ext4", mount_opts).expect("loop mount");
     let spec = WorkloadSpec {
         seed,
         files: 150,
@@ -165,4 +178,33 @@ pub fn make_wrapped_dirty(dir: &Path, seed: u64, mkfs_opts: &[&str]) -> PathBuf 
     let _ = std::fs::remove_file(&img);
     assert!(found, "no crash copy had a live log wrapping the journal's end");
     dirty
+}
+
+/// Files whose every 4 KiB block starts with the jbd2 magic (big-endian 0xC03B3998), fsynced:
+/// on a `data=journal` mount their logged copies must be escaped and restored at replay.
+pub fn magic_files(root: &Path) -> usize {
+    use std::io::Write;
+    for i in 0..4u8 {
+        let mut buf = vec![i ^ 0x33; 4096 * 6];
+        for blk in buf.chunks_mut(4096) {
+            blk[..4].copy_from_slice(&0xC03B_3998u32.to_be_bytes());
+        }
+        let mut f = std::fs::File::create(root.join(format!("magic_{i}"))).expect("create");
+        f.write_all(&buf).expect("write");
+        f.sync_all().expect("fsync");
+    }
+    4
+}
+
+/// Make a directory of 300 entries, fsync it, then remove it and fsync the parent: in ordered
+/// mode the kernel revokes the freed directory blocks that are still in the live log.
+pub fn revoke_ops(root: &Path) {
+    let big = root.join("doomed");
+    std::fs::create_dir_all(&big).expect("mkdir");
+    for i in 0..300 {
+        std::fs::write(big.join(format!("entry-with-a-longish-name-{i:05}")), b"x").expect("write");
+    }
+    std::fs::File::open(&big).expect("open").sync_all().expect("fsync dir");
+    std::fs::remove_dir_all(&big).expect("rm -r");
+    std::fs::File::open(root).expect("open root").sync_all().expect("fsync root");
 }
