@@ -1,13 +1,7 @@
 #![no_main]
-<<<<<<< HEAD
-//! The XFS log: head/tail search, records, op headers, transaction reassembly and in-memory
-//! recovery. Patches over a real crash image made by the kernel (fixtures/xfs/kernel-dirty.img.gz:
-//! a dirty log), aimed at the log half of the time.
-=======
 //! The XFS log: patches over a real crash copy (fixtures/xfs/kernel-dirty.img.gz: a log the
 //! kernel would replay), aimed at the log half the time: head/tail search, records, ops,
 //! transaction reassembly, in-memory recovery, the listing and the recovered model.
->>>>>>> main
 use daxray::FsKind;
 use daxray::image::BlockSource;
 use daxray::open::{OpenOptions, open_source};
@@ -20,16 +14,6 @@ static BASE: OnceLock<(Arc<Vec<u8>>, (u64, u64))> = OnceLock::new();
 fuzz_target!(|data: &[u8]| {
     let (base, log) = BASE.get_or_init(|| {
         let bytes = Arc::new(gunzip(include_bytes!("../../fixtures/xfs/kernel-dirty.img.gz")));
-<<<<<<< HEAD
-        let src: Arc<dyn BlockSource> = Arc::new(MemSource::new(bytes.to_vec(), "base"));
-        let log = daxray::xlog::analyse(&src, None, false)
-            .map(|a| (a.base, a.bytes))
-            .unwrap_or((0, bytes.len() as u64));
-        (bytes, log)
-    });
-    let region = if data.first().is_some_and(|b| b & 1 == 0) { Some(*log) } else { None };
-    let src: Arc<dyn BlockSource> = Arc::new(Patched::new(base.clone(), data.get(1..).unwrap_or(&[]), region));
-=======
         // The internal log from the superblock (big-endian): sb_logstart at 48, sb_blocksize at 4,
         // sb_agblocks at 84, sb_logblocks at 96, sb_agblklog at 124.
         let be32 = |o: usize| u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as u64;
@@ -46,7 +30,6 @@ fuzz_target!(|data: &[u8]| {
     let region = if data.first().is_some_and(|b| b & 1 == 0) { Some(*log) } else { None };
     let src: Arc<dyn BlockSource> =
         Arc::new(Patched::new(base.clone(), data.get(1..).unwrap_or(&[]), region));
->>>>>>> main
     let _ = daxray::xlog::listing(src.clone(), None, true);
     if let Ok(m) = open_source(src, FsKind::Xfs, &OpenOptions::default()) {
         exercise(&*m.fs);
