@@ -90,7 +90,7 @@ fn io(path: &Path, e: std::io::Error) -> Error {
     Error::io(path, e)
 }
 
-fn open_target(dir: &Path, name: &str, len: u64, sync: bool, prep: Prep) -> Result<Target> {
+fn open_target(dir: &Path, name: &str, len: u64, sync: bool, prep: Prep, pmd_hint: bool) -> Result<Target> {
     let path = dir.join(name);
     let file = OpenOptions::new()
         .read(true)
@@ -99,6 +99,13 @@ fn open_target(dir: &Path, name: &str, len: u64, sync: bool, prep: Prep) -> Resu
         .truncate(true)
         .open(&path)
         .map_err(|e| io(&path, e))?;
+    if pmd_hint {
+        // XFS honours an extent size hint: 2 MiB-aligned 2 MiB extents make PMD faults possible
+        // on a sparse file. Other file systems refuse it; that is not an error.
+        if let Err(e) = sys::set_extsize_hint(&file, 2 << 20) {
+            eprintln!("daxray-agent: no 2 MiB extent size hint on {}: {e}", path.display());
+        }
+    }
     match prep {
         Prep::Sparse => file.set_len(len).map_err(|e| io(&path, e))?,
         Prep::Written => {
@@ -259,7 +266,7 @@ pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
     let file_len = per_file.checked_mul(stride).ok_or_else(|| Error::Usage("too many pages".into()))?;
     let mut targets = Vec::new();
     for i in 0..nfiles {
-        targets.push(open_target(dir, &format!("f{i}"), file_len, job.sync, prep)?);
+        targets.push(open_target(dir, &format!("f{i}"), file_len, job.sync, prep, fault == FaultSize::Pmd)?);
     }
     let bg = if job.scenario == "background-writer" { Some(Background::start(dir)?) } else { None };
     let order: Vec<u64> = if job.scenario == "random-sparse" {
@@ -322,7 +329,7 @@ fn latency_one(job: &Job, c: LatencyConfig, dir: &Path, link: Option<&mut dyn Li
     let pages = u64::from(job.pages);
     let file_len = pages.checked_mul(stride).ok_or_else(|| Error::Usage("too many pages".into()))?;
     let prep = if c.preallocated { Prep::Written } else { Prep::Sparse };
-    let t = open_target(dir, "latency", file_len, c.sync, prep)?;
+    let t = open_target(dir, "latency", file_len, c.sync, prep, job.fault_size == FaultSize::Pmd)?;
     let bg = if c.background_load { Some(Background::start(dir)?) } else { None };
     if bg.is_some() {
         // Let the writer get going before timing.

@@ -226,7 +226,14 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
                 .prefix("daxray-bench-")
                 .tempdir()
                 .map_err(|e| Error::External(format!("scratch folder: {e}")))?;
-            let runs = one_boot(opts, fs, work.path(), &mut kernel)?;
+            // One retry: a guest under software emulation on a busy host can fail to boot.
+            let runs = match one_boot(opts, fs, work.path(), &mut kernel) {
+                Ok(r) => r,
+                Err(e) => {
+                    progress(&format!("{} boot {} failed, retrying once: {e}", fs.name(), r + 1));
+                    one_boot(opts, fs, work.path(), &mut kernel)?
+                }
+            };
             for (c, ns, t) in runs {
                 let e = acc
                     .entry((fi as u8, c))

@@ -87,8 +87,12 @@ fn run_faults(a: &FaultsArgs, g: &Global) -> Result<i32> {
         indicatif::ProgressBar::hidden()
     };
     let report = faults::run(&opts, &mut |m| {
-        bar.inc(1);
-        bar.set_message(m.to_string());
+        if m.ends_with("done") {
+            bar.inc(1);
+            bar.set_message(m.to_string());
+        } else {
+            bar.suspend(|| eprintln!("daxray: {m}"));
+        }
     })?;
     bar.finish_and_clear();
     if let Some(p) = &a.plot {

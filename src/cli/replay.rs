@@ -63,8 +63,8 @@ pub struct Args {
     /// Kernel asset cache (default: daxray's cache folder).
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
-    /// After the campaign, pack kept states into test fixtures here (one MAP_SYNC pass and one
-    /// control violation per file system).
+    /// After the campaign, pack kept states into test fixtures here (per run: the last MAP_SYNC
+    /// state the kernel found fully durable, or the last control state where it lost a store).
     #[arg(long, value_name = "DIR", hide = true)]
     pub pack_fixtures: Option<PathBuf>,
 }

@@ -67,8 +67,9 @@ fn pick(states: &[String], want_all_durable: bool) -> Option<PathBuf> {
     })
 }
 
-/// Pack, for each file system, the last kept MAP_SYNC sample and the last kept control violation
-/// into `dir` (merging with an existing `manifest.json`). Returns the number packed.
+/// Pack, for each run, the last kept state in which the kernel found every store durable (a
+/// MAP_SYNC run) or some store lost (a control run) into `dir` (merging with an existing
+/// `manifest.json`). Returns the number packed.
 pub fn pack_from_report(report: &CampaignReport, dir: &Path) -> Result<usize> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mpath = dir.join("manifest.json");
@@ -84,7 +85,11 @@ pub fn pack_from_report(report: &CampaignReport, dir: &Path) -> Result<usize> {
     for run in &report.runs {
         let Some(state_dir) = pick(&run.kept, run.sync) else { continue };
         let kind = if run.sync { "sync" } else { "control" };
-        if manifest.fixtures.iter().any(|f| f.fs == run.fs && f.sync == run.sync) {
+        if manifest
+            .fixtures
+            .iter()
+            .any(|f| f.fs == run.fs && f.sync == run.sync && f.scenario == run.scenario)
+        {
             continue;
         }
         let vj: serde_json::Value = {

@@ -80,7 +80,7 @@ pub fn kernel_check(
 ) -> Result<KernelVerdicts> {
     let t = Instant::now();
     let copy = scratch.join("oracle-copy.img");
-    crate::oracle::copy_sparse(image, &copy)?;
+    super::sparse::copy_compact(image, &copy)?;
     let r = (|| {
         let m = crate::oracle::Mount::new(&copy, dataoff, fstype, "")?;
         let durable = claims.iter().map(|c| read_back(m.path(), c)).collect();
@@ -129,10 +129,10 @@ pub struct KeptState<'a> {
     pub kernel_durable: Option<&'a [bool]>,
 }
 
-/// Keep a state: a sparse copy of the image as `image.img`, `claims.jsonl`, `verdicts.json`.
+/// Keep a state: a compact sparse copy ([`super::sparse::copy_compact`]) of the image as `image.img`, `claims.jsonl`, `verdicts.json`.
 pub fn keep_state(image_path: &Path, dir: &Path, claims: &[Claim], info: &KeptState<'_>) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    crate::oracle::copy_sparse(image_path, &dir.join("image.img"))?;
+    super::sparse::copy_compact(image_path, &dir.join("image.img"))?;
     write_claims(&dir.join("claims.jsonl"), claims)?;
     let j = serde_json::to_string_pretty(info).map_err(|e| Error::External(format!("JSON: {e}")))?;
     let p = dir.join("verdicts.json");

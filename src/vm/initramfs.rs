@@ -397,5 +397,28 @@ pub fn build(assets: &Assets, cache_dir: &Path) -> Result<PathBuf> {
         .sync_all()
         .map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, &out).map_err(|e| Error::io(&out, e))?;
+    prune(cache_dir, KEEP);
     Ok(out)
+}
+
+/// How many cached archives to keep (each rebuild of daxray makes a new one).
+const KEEP: usize = 6;
+
+/// Remove all but the `keep` most recently modified `initramfs-*.cpio` in `dir`.
+fn prune(dir: &Path, keep: usize) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut v: Vec<(std::time::SystemTime, PathBuf)> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("initramfs-") && n.ends_with(".cpio"))
+        })
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .collect();
+    v.sort_by_key(|e| std::cmp::Reverse(e.0));
+    for (_, p) in v.into_iter().skip(keep) {
+        let _ = std::fs::remove_file(p);
+    }
 }

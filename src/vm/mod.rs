@@ -96,7 +96,7 @@ pub struct Vm {
 fn cmdline(job: &Job) -> Result<String> {
     let json = serde_json::to_vec(job).map_err(|e| Error::External(format!("encoding the job: {e}")))?;
     Ok(format!(
-        "console=ttyS0,115200 panic=-1 loglevel=5 mitigations=off tsc=reliable rdinit=/init daxray.job={}",
+        "console=ttyS0,115200 panic=-1 loglevel=5 mitigations=off tsc=reliable no_timer_check rdinit=/init daxray.job={}",
         hex::encode(json)
     ))
 }
@@ -153,7 +153,7 @@ impl Vm {
         cmd.args(["-machine", "pc,nvdimm=on"])
             .args(accel)
             .args(["-smp", "1", "-m"])
-            .arg(format!("{}M,slots=2,maxmem=4G", cfg.mem_mb))
+            .arg(format!("{}M,slots=2,maxmem=2G", cfg.mem_mb))
             .arg("-object")
             .arg(format!(
                 "memory-backend-file,id=mem1,share=on,mem-path={},size={}",
@@ -318,6 +318,7 @@ impl Vm {
             match self.agent.read(&mut chunk) {
                 Ok(0) => {
                     let st = self.wait_exit(Duration::from_secs(5));
+                    self.check_console()?;
                     return Err(self.fail(&format!("the guest's channel closed (QEMU {st})")));
                 }
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),

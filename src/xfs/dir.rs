@@ -228,6 +228,23 @@ impl Xfs {
                 ),
                 None => return Err(bad("short block".into())),
             }
+            let blkno = buf.get(8..16).map(|o| u64::from_be_bytes(o.try_into().unwrap_or([0; 8])));
+            if blkno != Some(off / 512) {
+                self.findings.error(
+                    "xfs directory block",
+                    Some(blk),
+                    Some(off),
+                    format!("inode {}: header says daddr {blkno:?}, the block is at {}", ino.ino, off / 512),
+                );
+            }
+            if buf.get(24..40) != Some(&self.sb.meta_uuid()[..]) {
+                self.findings.error(
+                    "xfs directory block",
+                    Some(blk),
+                    Some(off),
+                    format!("inode {}: uuid differs from the superblock", ino.ino),
+                );
+            }
             let owner = buf.get(40..48).map(|o| u64::from_be_bytes(o.try_into().unwrap_or([0; 8])));
             if owner != Some(ino.ino) {
                 self.findings.error(
