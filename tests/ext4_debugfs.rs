@@ -460,21 +460,25 @@ fn ext4_against_debugfs() {
     let tree = tmp.path().join("tree");
     std::fs::create_dir(&tree).expect("mkdir");
     make_tree(&tree, 0x5eed);
+    // Images under 512 MiB get 1 KiB blocks from mke2fs.conf unless told otherwise.
     let configs: &[(&str, &[&str])] = &[
-        ("default", &["-L", "daxray-test"]),
+        ("default-4k", &["-b", "4096", "-L", "daxray-test"]),
+        ("default-1k", &[]),
         ("indirect-1k", &["-O", "^extents,^64bit", "-b", "1024"]),
-        ("indirect-4k-ext3", &["-t", "ext3"]),
-        ("inline_data", &["-O", "inline_data"]),
-        ("1k", &["-b", "1024"]),
-        ("htree-4k", &[]),
+        ("indirect-4k-ext3", &["-t", "ext3", "-b", "4096"]),
+        ("inline_data-4k", &["-b", "4096", "-O", "inline_data"]),
+        ("inline_data-1k-512", &["-b", "1024", "-I", "512", "-O", "inline_data"]),
+        ("htree-4k", &["-b", "4096"]),
         ("htree-1k", &["-b", "1024"]),
         ("htree-1k-nocsum", &["-b", "1024", "-O", "^metadata_csum"]),
         ("64k", &["-b", "65536", "-O", "^has_journal"]),
-        ("32bit", &["-O", "^64bit"]),
-        ("meta_bg", &["-O", "64bit,meta_bg,^resize_inode"]),
+        ("32bit-4k", &["-b", "4096", "-O", "^64bit"]),
+        ("meta_bg-4k", &["-b", "4096", "-O", "64bit,meta_bg,^resize_inode"]),
+        ("meta_bg-1k-32bit", &["-b", "1024", "-O", "^64bit,meta_bg,^resize_inode"]),
         ("inode128", &["-I", "128", "-O", "^64bit"]),
-        ("gdt_csum", &["-O", "^metadata_csum,uninit_bg"]),
+        ("gdt_csum-4k", &["-b", "4096", "-O", "^metadata_csum,uninit_bg"]),
         ("csum_seed", &["-O", "metadata_csum_seed"]),
+        ("bigalloc-4k", &["-b", "4096", "-O", "bigalloc", "-C", "16384"]),
     ];
     let (mut inodes, mut bytes) = (0, 0);
     for (name, opts) in configs {
@@ -510,7 +514,7 @@ fn ext4_against_debugfs() {
                 fs.stat(many).expect("stat").flags & 0x1000 != 0,
                 "{name}: /many is not an htree after e2fsck -D"
             );
-            if name.contains("1k") {
+            if name.contains("-1k") {
                 // Block 0 is the root; its indirect_levels byte (offset 30) must be 1 here.
                 let huge = daxray::fs::lookup(&fs, "/huge").expect("lookup /huge");
                 let root = fs.map(huge).expect("map")[0].physical;
