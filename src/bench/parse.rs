@@ -34,6 +34,8 @@ pub struct Options {
     pub work_dir: PathBuf,
     /// The daxray binary to time.
     pub daxray: PathBuf,
+    /// File systems to run ("ext4", "xfs").
+    pub fs: Vec<&'static str>,
 }
 
 /// The XFS log size used beside an ext4 journal of `journal_mib` on an image of `size_mib`:
@@ -540,7 +542,7 @@ pub fn run(o: &Options, log: &mut dyn FnMut(&str)) -> Result<Report> {
     sizes.sort_unstable();
     sizes.dedup();
     sizes.push(o.size_mib);
-    for fs in ["ext4", "xfs"] {
+    for fs in o.fs.iter().copied() {
         // mkfs.xfs refuses file systems below 300 MB.
         let mut fs_sizes: Vec<u64> =
             sizes.iter().map(|&s| if fs == "xfs" { s.max(XFS_MIN_MIB) } else { s }).collect();

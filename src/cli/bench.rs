@@ -62,6 +62,9 @@ pub struct ParseArgs {
     /// Where to make the images (a unique subfolder is made and removed).
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+    /// File system(s) to run: ext4, xfs (repeatable; default both).
+    #[arg(long, value_parser = ["ext4", "xfs"])]
+    pub fs: Vec<String>,
 }
 
 /// Arguments of `bench faults`.
@@ -105,6 +108,11 @@ fn run_parse(a: &ParseArgs, g: &Global) -> Result<i32> {
         runs: a.runs.max(1),
         growth_mib: a.growth_mib.iter().copied().filter(|&s| s >= 64).collect(),
         work_dir: a.work_dir.clone().unwrap_or_else(std::env::temp_dir),
+        fs: if a.fs.is_empty() {
+            vec!["ext4", "xfs"]
+        } else {
+            a.fs.iter().map(|f| if f == "xfs" { "xfs" } else { "ext4" }).collect()
+        },
         daxray: std::env::current_exe().map_err(|e| Error::External(format!("current_exe: {e}")))?,
     };
     let report = crate::bench::parse::run(&opts, &mut |m| eprintln!("daxray: {m}"))?;
