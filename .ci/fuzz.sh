@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Short, bounded fuzz run of every daxray fuzz target (libFuzzer via cargo-fuzz).
 #   bash .ci/fuzz.sh                 # every target, FUZZ_SECONDS (default 25) each
-#   FUZZ_SECONDS=300 bash .ci/fuzz.sh ext4_meta xfs_meta   # longer, chosen targets
+#   FUZZ_SECONDS=300 bash .ci/fuzz.sh sparse_xfs xlog_recovery   # longer, chosen targets
 # Uses `cargo +nightly` when a nightly toolchain is installed, else the stable toolchain with
 # RUSTC_BOOTSTRAP=1 (cargo-fuzz needs -Z flags). Installs cargo-fuzz when absent. Seeds are made
 # at run time (mkfs-made images, the e2fsprogs test images, kernel-made dirty images when run as
@@ -41,7 +41,10 @@ cleanup() {
 }
 trap cleanup EXIT
 mkseed() { python3 fuzz/tools/mkseed.py "$@"; }
-for t in "${all_targets[@]}"; do mkdir -p "$seeds/$t" "fuzz/corpus/$t"; done
+# New inputs go to a scratch corpus (removed at exit), or to fuzz/corpus/ with FUZZ_KEEP_CORPUS=1
+# (long local runs: sparse-image inputs are up to megabytes each, mind the disk).
+if [ "${FUZZ_KEEP_CORPUS:-0}" = 1 ]; then corpus_root=$root/fuzz/corpus; else corpus_root=$seeds/corpus; fi
+for t in "${all_targets[@]}"; do mkdir -p "$seeds/$t" "$corpus_root/$t"; done
 scratch="$seeds/scratch"
 mkdir -p "$scratch/tree/d1/d2/d3" "$scratch/tree/big"
 printf 'hello\n' > "$scratch/tree/small"
@@ -66,12 +69,20 @@ if command -v mkfs.ext4 >/dev/null; then
     ext4_seed ext4-1k -b 1024
     ext4_seed ext4-nojournal -b 4096 -O ^has_journal
     ext4_seed ext4-inline -b 4096 -O inline_data
-    ext4_seed ext4-ext3 -b 1024 -O ^extent,^flex_bg,^metadata_csum
+    ext4_seed ext4-ext3 -b 1024 -O ^extent,^flex_bg,^metadata_csum,^64bit
 else
     echo "fuzz.sh: mkfs.ext4 not found (apt-get install e2fsprogs): no ext4 seeds from mkfs"
 fi
 
-corpus=${DAXRAY_CORPUS:-$root/../shared/corpus}
+# DAXRAY_CORPUS, else shared/corpus beside the crate or beside one of its parent folders.
+corpus=${DAXRAY_CORPUS:-}
+if [ -z "$corpus" ]; then
+    d=$root
+    while [ "$d" != / ]; do
+        d=$(dirname "$d")
+        if [ -d "$d/shared/corpus" ]; then corpus=$d/shared/corpus; break; fi
+    done
+fi
 if [ -d "$corpus/e2fsprogs" ]; then
     n=0
     for d in "$corpus"/e2fsprogs/*/; do
@@ -149,7 +160,7 @@ for t in "${targets[@]}"; do
     log="$seeds/$t.log"
     echo "== $t: ${secs}s, seeds: $(ls "$seeds/$t" | wc -l)"
     set +e
-    (cd fuzz && "${cargo[@]}" fuzz run -O --debug-assertions "$t" "corpus/$t" "$seeds/$t" -- \
+    (cd fuzz && "${cargo[@]}" fuzz run -O --debug-assertions "$t" "$corpus_root/$t" "$seeds/$t" -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
         -max_len="$(max_len "$t")" -print_final_stats=1 >"$log" 2>&1)
     rc=$?

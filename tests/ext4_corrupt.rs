@@ -112,3 +112,51 @@ fn ext4_random_damage() {
         "damage to metadata_csum images produced only {csum_findings} checksum findings"
     );
 }
+
+/// Features the reader cannot honour are refused by name; casefold (names stored as given)
+/// reads like any other image.
+#[test]
+fn ext4_feature_refusals() {
+    if daxray::oracle::find_tool("mkfs.ext4").is_none() {
+        if daxray::oracle::tests_may_skip() {
+            println!("skipped (DAXRAY_SKIP_ROOT_TESTS=1): mkfs.ext4 missing");
+            return;
+        }
+        panic!("mkfs.ext4 not found: apt-get install e2fsprogs");
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir(&tree).expect("mkdir");
+    std::fs::write(tree.join("MixedCase.txt"), b"casefold").expect("write");
+    let mk = |name: &str, opts: &[&str]| -> Arc<dyn BlockSource> {
+        let img = tmp.path().join(name);
+        std::fs::File::create(&img).and_then(|f| f.set_len(16 << 20)).expect("create");
+        let st = Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .args(opts)
+            .arg("-d")
+            .arg(&tree)
+            .arg(&img)
+            .status()
+            .expect("run mkfs.ext4");
+        assert!(st.success(), "mkfs.ext4 {opts:?}");
+        Arc::new(MemSource::new(std::fs::read(&img).expect("read"), name))
+    };
+    match Ext4::open(mk("enc", &["-O", "encrypt"])) {
+        Err(daxray::Error::Unsupported(m)) => {
+            assert!(m.contains("encrypt"), "refusal does not name the feature: {m}")
+        }
+        Err(e) => panic!("encrypt: wrong error {e}"),
+        Ok(_) => panic!("an encrypt image was accepted"),
+    }
+    let fs = Ext4::open(mk("cf", &["-O", "casefold"])).expect("casefold opens");
+    let names: Vec<String> = fs
+        .read_dir(2)
+        .expect("read_dir")
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.name).into_owned())
+        .collect();
+    assert!(names.contains(&"MixedCase.txt".to_string()), "casefold names: {names:?}");
+    let ino = daxray::fs::lookup(&fs, "/MixedCase.txt").expect("lookup");
+    assert_eq!(fs.read(ino, 0, 100).expect("read"), b"casefold");
+}

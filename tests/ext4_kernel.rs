@@ -108,8 +108,8 @@ fn ext4_kernel_manifests() {
         Some(tmp)
     };
     let configs: [(u64, &[&str]); 3] = [
-        (11, &["mkfs.ext4", "-q", "-F"]),
-        (22, &["mkfs.ext4", "-q", "-F", "-O", "inline_data", "-I", "256"]),
+        (11, &["mkfs.ext4", "-q", "-F", "-b", "4096"]),
+        (22, &["mkfs.ext4", "-q", "-F", "-b", "4096", "-O", "inline_data", "-I", "256"]),
         (33, &["mkfs.ext4", "-q", "-F", "-b", "1024", "-O", "^64bit,^metadata_csum"]),
     ];
     let pfn = pfn_fixture();

@@ -266,6 +266,7 @@ fn kernel_populated_v5_matches_xfs_db() {
         let (n, f, e) = compare_with_xfs_db(&img);
         eprintln!("{label} seed {seed}: {n} inodes, {f} stat fields, {e} extents equal to xfs_db");
         assert!(n > 500 && f > n * 40 && e > 2500, "too little compared: {n} inodes {f} fields {e} extents");
+        std::fs::remove_file(&img).ok();
         done += 1;
     }
     assert!(done >= 1);
@@ -378,6 +379,7 @@ fn protofile_images_match_xfs_db() {
             matches!(form, daxray::xfs::dir::DirForm::Node | daxray::xfs::dir::DirForm::Leaf),
             "{label}: /many is {form:?}"
         );
+        std::fs::remove_file(&img).ok();
         done += 1;
     }
     assert!(done >= 2);

@@ -73,6 +73,7 @@ impl Ext4 {
             );
         }
         let groups = group::read_all(&*src, &sb, &findings)?;
+        group::verify_bitmaps(&*src, &sb, &groups, &findings);
         Ok(Self { src, sb, groups, findings })
     }
 
@@ -375,6 +376,9 @@ impl FileSystem for Ext4 {
         extra.insert("version".into(), json!(i.raw.i_version.get()));
         extra.insert("inode_block".into(), json!(i.block));
         extra.insert("inode_offset".into(), json!(i.offset));
+        if i.has_flag(inode::INLINE_DATA_FL) {
+            extra.insert("inline_size".into(), json!(self.inline_data(&i).len()));
+        }
         if let Some(p) = i.projid() {
             extra.insert("projid".into(), json!(p));
         }

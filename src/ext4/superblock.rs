@@ -237,6 +237,8 @@ pub const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
 pub const RO_COMPAT_HUGE_FILE: u32 = 0x8;
 /// ro_compat: gdt_csum.
 pub const RO_COMPAT_GDT_CSUM: u32 = 0x10;
+/// ro_compat: bigalloc.
+pub const RO_COMPAT_BIGALLOC: u32 = 0x200;
 /// ro_compat: metadata_csum.
 pub const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
 /// incompat: filetype.
@@ -404,8 +406,18 @@ impl Superblock {
         if inode_size < 128 || inode_size > block_size || !inode_size.is_power_of_two() {
             return Err(bad(format!("s_inode_size {inode_size} invalid")));
         }
+        // With bigalloc a group covers 8 × block size clusters of 2^n blocks each.
+        let cluster_ratio = if raw.s_feature_ro_compat.get() & RO_COMPAT_BIGALLOC != 0 {
+            let lc = raw.s_log_cluster_size.get();
+            if lc < log || lc > log + 16 {
+                return Err(bad(format!("s_log_cluster_size {lc} invalid for block size {block_size}")));
+            }
+            1u32 << (lc - log)
+        } else {
+            1
+        };
         let bpg = raw.s_blocks_per_group.get();
-        if bpg == 0 || bpg > block_size.saturating_mul(8) {
+        if bpg == 0 || bpg > block_size.saturating_mul(8).saturating_mul(cluster_ratio) {
             return Err(bad(format!("s_blocks_per_group {bpg} invalid")));
         }
         let ipg = raw.s_inodes_per_group.get();

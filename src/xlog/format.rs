@@ -157,3 +157,27 @@ pub fn lsn_cmp(a: u64, b: u64) -> std::cmp::Ordering {
 pub fn lsn_str(lsn: u64) -> String {
     format!("{}:{}", lsn_cycle(lsn), lsn_block(lsn))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_header_parses_big_endian() {
+        let b = [0x12, 0x34, 0x56, 0x78, 0, 0, 0, 16, CLIENT_TRANSACTION, OP_START | OP_COMMIT, 0, 0, 0xff];
+        let (rest, h) = op_header(&b).unwrap(); // OK to unwrap because the buffer holds 12 bytes
+        assert_eq!(h, OpHeader { tid: 0x1234_5678, len: 16, clientid: CLIENT_TRANSACTION, flags: 3 });
+        assert_eq!(rest, &[0xff]);
+        assert!(op_header(&b[..11]).is_err());
+        assert_eq!(op_flag_names(h.flags), vec!["START", "COMMIT"]);
+    }
+
+    #[test]
+    fn lsn_order_is_cycle_then_block() {
+        let a = (1u64 << 32) | 900;
+        let b = 2u64 << 32;
+        assert_eq!(lsn_cmp(a, b), std::cmp::Ordering::Less);
+        assert_eq!(lsn_cmp(b, a), std::cmp::Ordering::Greater);
+        assert_eq!(lsn_str(a), "1:900");
+    }
+}

@@ -664,3 +664,72 @@ fn bmbt_to_bmdr(src: &[u8], dst: &mut [u8], crc: bool) -> std::result::Result<()
     dst[dp..dp + keys].copy_from_slice(&src[sp..sp + keys]);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(regions: Vec<Vec<u8>>) -> Item {
+        Item { total: regions.len(), regions }
+    }
+
+    #[test]
+    fn dirty_runs_follow_regions() {
+        // Chunks 0..4 dirty (one run), logged as two regions of 2 chunks; chunk 6 in a third.
+        let b = BufFormat { flags: 0, len: 8, blkno: 0, map: vec![0b100_1111] };
+        let it = item(vec![vec![], vec![1; 256], vec![2; 256], vec![3; 128]]);
+        assert_eq!(chunk_regions(&b, &it).unwrap(), vec![(0, 2, 1), (2, 2, 2), (6, 1, 3)]); // OK to unwrap: regions present
+        let short = item(vec![vec![], vec![1; 256]]);
+        assert!(chunk_regions(&b, &short).is_err());
+    }
+
+    #[test]
+    fn bmbt_root_moves_pointers() {
+        // A crc bmbt root (72-byte header) with room for 2 records, holding 1, into a 36-byte bmdr.
+        let mut src = vec![0u8; 72 + 32];
+        src[4..6].copy_from_slice(&1u16.to_be_bytes());
+        src[6..8].copy_from_slice(&1u16.to_be_bytes());
+        src[72..80].copy_from_slice(&7u64.to_be_bytes()); // key 0
+        src[72 + 16..72 + 24].copy_from_slice(&99u64.to_be_bytes()); // ptr 0 after 2 key slots
+        let mut dst = vec![0u8; 36];
+        bmbt_to_bmdr(&src, &mut dst, true).unwrap(); // OK to unwrap: sizes are consistent
+        assert_eq!(&dst[0..4], &[0, 1, 0, 1]);
+        assert_eq!(BigEndian::read_u64(&dst[4..12]), 7);
+        assert_eq!(BigEndian::read_u64(&dst[20..28]), 99); // dmxr = 2: ptrs at 4 + 16
+        let mut tiny = vec![0u8; 3];
+        assert!(bmbt_to_bmdr(&src, &mut tiny, true).is_err());
+    }
+
+    #[test]
+    fn log_dinode_converts_to_big_endian() {
+        let mut ld = vec![0u8; 176];
+        ld[0..2].copy_from_slice(&DINODE_MAGIC.to_le_bytes());
+        ld[2..4].copy_from_slice(&0o100644u16.to_le_bytes());
+        ld[4] = 3;
+        ld[5] = 2;
+        ld[56..64].copy_from_slice(&12345u64.to_le_bytes());
+        ld[32..36].copy_from_slice(&10u32.to_le_bytes()); // legacy timestamp: sec
+        ld[36..40].copy_from_slice(&20u32.to_le_bytes()); // nsec
+        ld[152..160].copy_from_slice(&131u64.to_le_bytes());
+        let mut d = vec![0u8; 512];
+        log_dinode_to_disk(&ld, &mut d, Native::Little, 0x0000_0002_0000_0010);
+        assert_eq!(BigEndian::read_u16(&d[0..2]), DINODE_MAGIC);
+        assert_eq!(BigEndian::read_u16(&d[2..4]), 0o100644);
+        assert_eq!(BigEndian::read_u64(&d[56..64]), 12345);
+        assert_eq!(BigEndian::read_u32(&d[32..36]), 10);
+        assert_eq!(BigEndian::read_u32(&d[36..40]), 20);
+        assert_eq!(BigEndian::read_u64(&d[152..160]), 131);
+        assert_eq!(BigEndian::read_u64(&d[112..120]), 0x0000_0002_0000_0010);
+    }
+
+    #[test]
+    fn stamping_sets_lsn_and_crc() {
+        let mut b = vec![0u8; 4096];
+        b[0..4].copy_from_slice(&0x424d_4133u32.to_be_bytes()); // BMA3
+        assert!(stamp(&mut b, 0x5_0000_0040));
+        assert_eq!(BigEndian::read_u64(&b[32..40]), 0x5_0000_0040);
+        assert!(crate::xfs::crc::verify(&b, 64).unwrap().0); // OK to unwrap: the block holds the field
+        let mut unknown = vec![0u8; 512];
+        assert!(!stamp(&mut unknown, 1));
+    }
+}

@@ -263,3 +263,71 @@ fn add_to_cont_trans(t: &mut Trans, dp: &[u8]) -> Result<(), String> {
     last.extend_from_slice(dp);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(tid: u32, flags: u8, data: &[u8]) -> Vec<u8> {
+        let mut v = tid.to_be_bytes().to_vec();
+        v.extend((data.len() as u32).to_be_bytes());
+        v.extend([CLIENT_TRANSACTION, flags, 0, 0]);
+        v.extend(data);
+        v
+    }
+
+    fn rec(blk: u64, ops: &[Vec<u8>]) -> Record {
+        let data: Vec<u8> = ops.concat();
+        Record {
+            blk,
+            cycle: 1,
+            version: 2,
+            len: data.len() as u32,
+            lsn: (1 << 32) | blk,
+            tail_lsn: 1 << 32,
+            prev_block: 0,
+            num_logops: ops.len() as u32,
+            size: 32768,
+            fmt: 1,
+            hblks: 1,
+            crc_stored: 0,
+            crc_calc: 0,
+            crc_ok: true,
+            uuid: [0; 16],
+            data,
+        }
+    }
+
+    #[test]
+    fn regions_split_across_records_are_joined() {
+        let mut th = TRANS_HEADER_MAGIC.to_le_bytes().to_vec();
+        th.extend([0u8; 12]);
+        // An item of 2 regions: a format (type 0x123c, size 2) and 300 bytes split 100 + 200.
+        let mut fmt = 0x123cu16.to_le_bytes().to_vec();
+        fmt.extend(2u16.to_le_bytes());
+        fmt.extend([0u8; 20]);
+        let body: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+        let r1 =
+            rec(2, &[op(7, OP_START, &[]), op(7, 0, &th), op(7, 0, &fmt), op(7, OP_CONTINUE, &body[..100])]);
+        let r2 = rec(
+            10,
+            &[op(7, OP_WAS_CONT | OP_END, &body[100..]), op(7, OP_COMMIT, &[]), op(9, OP_START, &[])],
+        );
+        let p = reassemble(&[r1, r2]);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert_eq!(p.committed.len(), 1);
+        assert_eq!(p.uncommitted.len(), 1);
+        let t = &p.committed[0];
+        assert_eq!((t.tid, t.lsn, t.commit_lsn), (7, (1 << 32) | 2, (1 << 32) | 10));
+        assert_eq!(t.items.len(), 1);
+        assert_eq!(t.items[0].regions[1], body);
+    }
+
+    #[test]
+    fn bad_trans_header_is_an_error() {
+        let r = rec(2, &[op(7, OP_START, &[]), op(7, 0, b"nonsense nonsense")]);
+        let p = reassemble(&[r]);
+        assert_eq!(p.errors.len(), 1);
+        assert!(p.committed.is_empty());
+    }
+}
