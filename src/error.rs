@@ -84,7 +84,7 @@ impl Error {
 }
 
 /// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing, not wrong (e.g. journal needs recovery).
@@ -94,7 +94,7 @@ pub enum Severity {
 }
 
 /// Something wrong that the reader noticed and went past.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Finding {
     /// Info or error.
     pub severity: Severity,
@@ -129,7 +129,16 @@ impl std::fmt::Display for Finding {
 /// number kept is bounded so that a hostile image cannot grow it without limit.
 #[derive(Debug, Default)]
 pub struct Findings {
-    inner: std::sync::Mutex<Vec<Finding>>,
+    inner: std::sync::Mutex<Kept>,
+}
+
+/// The kept findings in order, with a set for constant-time duplicate checks (a hostile image
+/// can produce thousands of findings; a linear scan per push would be quadratic).
+#[derive(Debug, Default)]
+struct Kept {
+    list: Vec<Finding>,
+    seen: std::collections::HashSet<Finding>,
+    dropped: u64,
 }
 
 /// At most this many findings are kept; later ones are counted in a final summary finding.
@@ -144,10 +153,15 @@ impl Findings {
     /// Record a finding (dropped if an identical one is already there).
     pub fn push(&self, f: Finding) {
         let mut v = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if v.len() >= MAX_FINDINGS || v.contains(&f) {
+        if v.seen.contains(&f) {
             return;
         }
-        v.push(f);
+        if v.list.len() >= MAX_FINDINGS {
+            v.dropped = v.dropped.saturating_add(1);
+            return;
+        }
+        v.seen.insert(f.clone());
+        v.list.push(f);
     }
 
     /// Record an error-severity finding.
@@ -186,11 +200,27 @@ impl Findings {
 
     /// A copy of everything recorded so far.
     pub fn snapshot(&self) -> Vec<Finding> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let v = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = v.list.clone();
+        if v.dropped > 0 {
+            out.push(Finding {
+                severity: Severity::Error,
+                structure: "findings".into(),
+                block: None,
+                offset: None,
+                message: format!("{} more findings not kept (limit {MAX_FINDINGS})", v.dropped),
+            });
+        }
+        out
     }
 
     /// True when any error-severity finding was recorded.
     pub fn has_errors(&self) -> bool {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|f| f.severity == Severity::Error)
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .list
+            .iter()
+            .any(|f| f.severity == Severity::Error)
     }
 }

@@ -129,6 +129,10 @@ fn open_target(dir: &Path, name: &str, len: u64, sync: bool, prep: Prep, pmd_hin
             if sync { "MAP_SHARED_VALIDATE|MAP_SYNC" } else { "MAP_SHARED" }
         ))
     })?;
+    if !pmd_hint {
+        // 4 KiB faults only: no PMD fault attempt may allocate 2 MiB at once.
+        map.no_huge_pages().map_err(|e| io(&path, e))?;
+    }
     let ino = file.metadata().map_err(|e| io(&path, e))?.ino();
     Ok(Target { name: format!("/{name}"), ino, file, map })
 }

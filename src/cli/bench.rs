@@ -1,4 +1,5 @@
-//! `daxray bench ...`: fault latency with and without MAP_SYNC in the real kernel.
+//! `daxray bench ...`: fault latency with and without MAP_SYNC in the real kernel; parsing
+//! speed against the peer tools.
 
 use super::Global;
 use super::output;
@@ -26,6 +27,44 @@ pub enum BenchCommand {
     /// JSON output: `{"note":"...","kernel":"...","accel":"tcg","fault_size":"pte","pages":N,"rows":[ROW...],"ratios":[{"fs","file","background_load","avg_ratio","median_ratio","series_avg_ratio"}]}`
     /// where ROW is `{"fs":"ext4|xfs","file":"preallocated|empty","sync":BOOL,"background_load":BOOL,"configuration":"...","min_us","avg_us","max_us","median_us","histogram":{"LO-HI":COUNT},"needdsync_faults","pte_faults","pmd_faults","insert_pfn_mkwrite","samples","repeats","series":{"min_us","avg_us","max_us"}|null}`.
     Faults(FaultsArgs),
+    /// daxray against its peers on large kernel-made crash images (needs root).
+    ///
+    /// Makes ext4 (data=journal, `-J size=JOURNAL`) and XFS images of `--size-mib` with the
+    /// kernel (thousands of fragmented files, fsync), copies each while mounted so that the
+    /// journal/log holds committed transactions, then times, median of `--runs`, side by side:
+    /// `daxray journal` vs `debugfs -c -R 'logdump -a'` / `xfs_logprint -t -f`; `daxray manifest
+    /// --hash` vs copy + loop mount + sha256sum of every file + umount; `daxray manifest` (every
+    /// file inode mapped) vs one `debugfs -f` run of `ex <INO>` / one `xfs_db -r` run of `inode
+    /// N; bmap`; `daxray check` of claims vs the kernel oracle (copy + mount + read back). The
+    /// journal and manifest pairs also run at the `--growth-mib` sizes. Peak RSS is the `wait4`
+    /// rusage of each subprocess.
+    ///
+    /// JSON output: `{"runs":N,"images":[...],"rows":[ROW...],"growth":[ROW...]}` where ROW is
+    /// `{"fs","size_mib","operation","daxray_cmd","peer_cmd","daxray_ms","peer_ms","ratio","daxray_rss_kib","peer_rss_kib","daxray_runs_ms","peer_runs_ms","note"}`.
+    Parse(ParseArgs),
+}
+
+/// Arguments of `bench parse`.
+#[derive(Debug, clap::Args)]
+pub struct ParseArgs {
+    /// Size of the main images, MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub size_mib: u64,
+    /// ext4 journal size of the main image, MiB (the XFS log gets half, at most one AG).
+    #[arg(long, default_value_t = 256)]
+    pub journal_mib: u64,
+    /// Timed runs per side (median reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Smaller image sizes for the growth figures, MiB (comma-separated; empty for none).
+    #[arg(long, value_delimiter = ',', default_value = "256,512")]
+    pub growth_mib: Vec<u64>,
+    /// Where to make the images (a unique subfolder is made and removed).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// File system(s) to run: ext4, xfs (repeatable; default both).
+    #[arg(long, value_parser = ["ext4", "xfs"])]
+    pub fs: Vec<String>,
 }
 
 /// Arguments of `bench faults`.
@@ -55,7 +94,34 @@ pub struct FaultsArgs {
 pub fn run(c: &BenchCommand, g: &Global) -> Result<i32> {
     match c {
         BenchCommand::Faults(a) => run_faults(a, g),
+        BenchCommand::Parse(a) => run_parse(a, g),
     }
+}
+
+fn run_parse(a: &ParseArgs, g: &Global) -> Result<i32> {
+    if a.size_mib < 64 || a.journal_mib < 4 || a.journal_mib >= a.size_mib {
+        return Err(Error::Usage("--size-mib must be >= 64 and --journal-mib between 4 and the size".into()));
+    }
+    let opts = crate::bench::parse::Options {
+        size_mib: a.size_mib,
+        journal_mib: a.journal_mib,
+        runs: a.runs.max(1),
+        growth_mib: a.growth_mib.iter().copied().filter(|&s| s >= 64).collect(),
+        work_dir: a.work_dir.clone().unwrap_or_else(std::env::temp_dir),
+        fs: if a.fs.is_empty() {
+            vec!["ext4", "xfs"]
+        } else {
+            a.fs.iter().map(|f| if f == "xfs" { "xfs" } else { "ext4" }).collect()
+        },
+        daxray: std::env::current_exe().map_err(|e| Error::External(format!("current_exe: {e}")))?,
+    };
+    let report = crate::bench::parse::run(&opts, &mut |m| eprintln!("daxray: {m}"))?;
+    if g.json {
+        output::print_json(&report)?;
+    } else {
+        output::write_stdout(crate::bench::parse::render_text(&report).as_bytes())?;
+    }
+    Ok(0)
 }
 
 fn run_faults(a: &FaultsArgs, g: &Global) -> Result<i32> {

@@ -159,6 +159,12 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         },
     );
     bar.finish_and_clear();
+    // A default keep folder that ended up empty is removed (remove_dir fails when it is not).
+    let mut report = report;
+    if a.keep.is_none() && std::fs::remove_dir(&opts.keep).is_ok() {
+        report.keep_dir = String::new();
+    }
+    let report = report;
     if let Some(dir) = &a.pack_fixtures {
         let n = replay::fixtures::pack_from_report(&report, dir)?;
         eprintln!("daxray replay: packed {n} fixture(s) into {}", dir.display());

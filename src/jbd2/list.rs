@@ -112,12 +112,15 @@ pub fn walk_transaction(j: &Journal, mut pos: u64, seq: u32, live: bool) -> Opti
                 if sb.csum_v2v3() {
                     tx.checksums.descriptors.push(block::tail_csum_ok(&bh, sb));
                 }
-                crc = csum::crc32_be(crc, &bh);
+                // The legacy crc32 is only checked on csum v1 journals: skip its cost elsewhere.
+                if sb.csum_v1() {
+                    crc = csum::crc32_be(crc, &bh);
+                }
                 pos = j.wrap(pos + 1);
                 tx.span += 1;
                 for tag in block::descriptor_tags(&bh, sb) {
                     let data = j.read(pos);
-                    if let Some(d) = &data {
+                    if let (Some(d), true) = (&data, sb.csum_v1()) {
                         crc = csum::crc32_be(crc, d);
                     }
                     tx.blocks.push(TxBlock {

@@ -49,7 +49,24 @@ impl Xfs {
             );
         }
         let mut ags = Vec::new();
+        let ag_bytes = u64::from(sb.agblocks()).saturating_mul(u64::from(sb.blocksize()));
         for agno in 0..sb.agcount() {
+            // AGs that start past the end of the image cannot be read; say so once rather than
+            // once per AG (a hostile agcount can be four billion).
+            let start = u64::from(agno).saturating_mul(ag_bytes);
+            if start >= src.len() {
+                findings.error(
+                    "xfs superblock",
+                    Some(0),
+                    Some(0),
+                    format!(
+                        "AGs {agno}..{} start past the end of the image ({} bytes); not read",
+                        sb.agcount(),
+                        src.len()
+                    ),
+                );
+                break;
+            }
             match ag::read_ag(&*src, &sb, agno, &findings) {
                 Ok(s) => ags.push(s),
                 Err(e) => findings.error(format!("xfs AG {agno} headers"), None, None, e.to_string()),

@@ -516,6 +516,9 @@ pub fn find_bounds(log: &LogDev) -> Result<Option<Bounds>> {
             }
         }
     }
+    if !clean {
+        verify_tail(log, head, &mut tail, u64::from(rh.size.get()).max(HEADER_CYCLE_SIZE as u64))?;
+    }
     // The cycle being written at the head: one more than the last record's when that record
     // lies at or past the head (it wrapped).
     let head_cycle = if rblk >= head { rh.cycle.get().wrapping_add(1) } else { rh.cycle.get() };
@@ -536,6 +539,61 @@ pub fn find_bounds(log: &LogDev) -> Result<Option<Bounds>> {
         log_bbs: log.nbb(),
         zeroed_tail: log.cycle(log.nbb() - 1)? == 0,
     }))
+}
+
+/// `xlog_seek_logrec_hdr`: the `count`-th record header searching forward from `tail` to `head`.
+fn seek_header(log: &LogDev, head: u64, tail: u64, count: usize) -> Result<Option<u64>> {
+    let mut found = 0;
+    let mut last = None;
+    let end = if head > tail { head } else { log.nbb() - 1 };
+    let mut i = tail;
+    while i <= end {
+        if log.is_header(i)? {
+            last = Some(i);
+            found += 1;
+            if found == count {
+                return Ok(last);
+            }
+        }
+        i += 1;
+    }
+    if tail > head {
+        for i in 0..head {
+            if log.is_header(i)? {
+                last = Some(i);
+                found += 1;
+                if found == count {
+                    return Ok(last);
+                }
+            }
+        }
+    }
+    Ok(if found == count { last } else { None })
+}
+
+/// `xlog_verify_tail`: the tail must point at a record, and records near the tail that fail their
+/// check (overwritten by a torn head that wrapped) are skipped, as far as the iclogs in flight
+/// could have reached.
+fn verify_tail(log: &LogDev, head: u64, tail: &mut u64, hsize: u64) -> Result<()> {
+    if let Some(t) = seek_header(log, head, *tail, 1)? {
+        *tail = t;
+    }
+    let reach = MAX_ICLOGS * hsize / BBSIZE as u64;
+    for _ in 0..MAX_ICLOGS * 4 {
+        let (recs, err) = log.records(*tail, head, false);
+        let Some(bad) = recs.iter().find(|r| !r.crc_ok).map(|r| r.blk).or(err.map(|(b, _)| b)) else {
+            return Ok(());
+        };
+        let distance = if head < bad { bad - head } else { bad + log.nbb() - head };
+        if distance > reach {
+            return Ok(());
+        }
+        match seek_header(log, head, bad, 2)? {
+            Some(t) => *tail = t,
+            None => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 /// `xlog_check_unmount_rec`: is the record at `rblk` an unmount record ending at `head`?

@@ -4,6 +4,18 @@
 //! Modules: [`format`] (record and op headers), [`log`] (the log device, head/tail search,
 //! records with crc and cycle restoration), [`trans`] (transaction reassembly), [`items`] (item
 //! decoders), [`recover`] (the replay passes into an overlay).
+//!
+//! `daxray journal --json` on XFS prints one object: `kind` ("xfs-log"), `device`,
+//! `log_start_byte`, `log_bytes`, `log_blocks`, `head` and `tail` (`block`, `cycle`, `lsn`),
+//! `state` ("clean", "dirty" or "empty"), `torn_head` (`original_head`, `new_head` or null),
+//! `records` (count) and `record_list` (per record: `block`, `lsn`, `tail_lsn`, `len`, `ops`,
+//! `header_blocks`, `crc` {`stored`, `computed`, `ok`}), `crc_errors`, `ops`, `unmount_records`,
+//! `transactions` (per transaction: `tid`, `lsn`, `commit_lsn`, `start_block`, `type`,
+//! `num_items` (the header's count, as xfs_logprint's `#items`), `byte_order`, `items` (per item:
+//! `type`, `regions`, `bytes` and its decoded fields), `checkpointed` (with `--all`)),
+//! `uncommitted`, `unfinished_intents` and `errors`. The recovery report's `details` carry
+//! `head`, `tail`, `state`, `records`, `transactions`, and `replay` with the counts of buffers
+//! replayed, cancelled and skipped by LSN, inodes replayed and skipped, icreates, and errors.
 
 pub mod format;
 pub mod items;
