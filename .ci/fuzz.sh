@@ -174,8 +174,9 @@ for t in "${targets[@]}"; do
     if [ $rc -ne 0 ]; then
         fail=1
         line="$line  FAILED (status $rc)"
-        grep -E 'panicked|ERROR: libFuzzer|SUMMARY|Test unit written|timeout|out-of-memory' "$log" | head -n 20 >&2 || true
-        tail -n 40 "$log" >&2
+        # Lines cut short: libFuzzer prints the whole failing input as a Debug list.
+        grep -E -A3 'panicked|ERROR: libFuzzer|SUMMARY|Test unit written|timeout|out-of-memory' "$log" | cut -c1-300 | head -n 30 >&2 || true
+        tail -n 25 "$log" | cut -c1-300 >&2
     fi
     echo "$line"
     summary+=("$line")

@@ -46,8 +46,18 @@ impl From<Extent> for ManifestExtent {
 /// Bytes hashed per read.
 const HASH_CHUNK: usize = 1 << 20;
 
+/// Files larger than this and than twice the file system are not hashed: a corrupt size field
+/// (2^60 bytes, mostly hole) would otherwise keep the hash running for hours.
+const MAX_HASH_BYTES: u64 = 2 << 30;
+
 /// sha256 of a file's contents, read through the model.
 pub fn hash_file(fsys: &dyn FileSystem, ino: u64, size: u64) -> Result<String> {
+    let limit = MAX_HASH_BYTES.max(fsys.source().len().saturating_mul(2));
+    if size > limit {
+        return Err(Error::Unsupported(format!(
+            "inode {ino}: size {size} bytes is over {limit} (2 GiB and twice the file system); not hashed"
+        )));
+    }
     let mut h = Sha256::new();
     let mut off = 0u64;
     while off < size {

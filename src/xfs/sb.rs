@@ -319,7 +319,13 @@ impl Superblock {
             return Err(bad("agblklog + inopblog too large for inode numbers".into()));
         }
         let agcount = raw.agcount.get();
-        if agcount == 0 || u64::from(agcount) * u64::from(agblocks) < raw.dblocks.get() {
+        // As the kernel's xfs_validate_sb_common: the last AG holds at least 64 blocks, so
+        // dblocks >= (agcount - 1) * agblocks + 64; this also bounds loops over the AGs.
+        let min_dblocks = u64::from(agcount.saturating_sub(1)) * u64::from(agblocks) + 64;
+        if agcount == 0
+            || u64::from(agcount) * u64::from(agblocks) < raw.dblocks.get()
+            || raw.dblocks.get() < min_dblocks
+        {
             return Err(bad(format!(
                 "{agcount} AGs of {agblocks} blocks cannot hold {} blocks",
                 raw.dblocks.get()
