@@ -250,7 +250,10 @@ struct Built {
     info: ImageInfo,
 }
 
-/// Collect up to `max` claims (first up to 16 KiB of non-empty regular files) through the mount.
+/// FIEMAP_EXTENT_UNWRITTEN | FIEMAP_EXTENT_DATA_INLINE | FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC.
+const FIEMAP_UNWRITTEN_OR_INLINE: u32 = 0x800 | 0x200 | 0x2 | 0x4;
+
+/// Collect up to `max` claims (up to 16 KiB of the first written extent of each non-empty regular file) through the mount.
 fn collect_claims(root: &Path, max: usize) -> Result<Vec<Claim>> {
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
@@ -271,24 +274,27 @@ fn collect_claims(root: &Path, max: usize) -> Result<Vec<Claim>> {
                 stack.push(r);
             } else if ft.is_file() && out.len() < max {
                 let p = root.join(&r);
-                let Ok(mut f) = std::fs::File::open(&p) else { continue };
-                let mut buf = vec![0u8; 16 << 10];
-                let mut n = 0;
-                while n < buf.len() {
-                    match f.read(&mut buf[n..]) {
-                        Ok(0) | Err(_) => break,
-                        Ok(k) => n += k,
-                    }
-                }
-                if n == 0 {
+                let Ok(f) = std::fs::File::open(&p) else { continue };
+                let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                // Claim bytes of the first written extent (not a hole, not unwritten space):
+                // a store the writer made, which is what the check judges.
+                let Ok(exts) = sys::fiemap(&f, 0, size.max(1), sys::FIEMAP_FLAG_SYNC) else { continue };
+                let Some(e) =
+                    exts.iter().find(|e| e.fe_flags & FIEMAP_UNWRITTEN_OR_INLINE == 0 && e.fe_logical < size)
+                else {
+                    continue;
+                };
+                let n = e.fe_length.min(size - e.fe_logical).min(16 << 10) as usize;
+                let mut buf = vec![0u8; n];
+                if n == 0 || std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, e.fe_logical).is_err() {
                     continue;
                 }
                 out.push(Claim {
                     path: format!("/{}", r.display()),
                     ino: None,
-                    offset: 0,
+                    offset: e.fe_logical,
                     len: n as u64,
-                    sha256: hex::encode(Sha256::digest(&buf[..n])),
+                    sha256: hex::encode(Sha256::digest(&buf)),
                     seq: None,
                 });
             }

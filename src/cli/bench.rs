@@ -56,7 +56,8 @@ pub struct ParseArgs {
     /// Timed runs per side (median reported).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
-    /// Smaller image sizes for the growth figures, MiB (comma-separated; empty for none).
+    /// Smaller image sizes for the growth figures, MiB (comma-separated; sizes not below
+    /// --size-mib are ignored, so `--growth-mib 99999` runs none).
     #[arg(long, value_delimiter = ',', default_value = "256,512")]
     pub growth_mib: Vec<u64>,
     /// Where to make the images (a unique subfolder is made and removed).
