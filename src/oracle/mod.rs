@@ -17,7 +17,7 @@ mod kmanifest;
 mod mount;
 mod workload;
 
-pub use copy::copy_sparse;
+pub use copy::{copy_compact, copy_sparse};
 pub use kmanifest::{compare_manifests, kernel_manifest};
 pub use mount::Mount;
 pub use workload::{WorkloadSpec, WorkloadStats, run_workload};

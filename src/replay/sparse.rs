@@ -49,53 +49,7 @@ pub fn pack(src: &Path, dst: &Path) -> Result<(u64, u64)> {
     Ok((stored, size))
 }
 
-/// Copy `src` to `dst` (created or truncated) so that every all-zero 4 KiB block becomes a hole:
-/// only the data ranges `SEEK_DATA`/`SEEK_HOLE` report are read, and of those only the non-zero
-/// blocks are written. The copy reads back byte for byte like `src`, but a freshly made file
-/// system whose journal or log was written with zeros takes a few MiB instead of tens.
-pub fn copy_compact(src: &Path, dst: &Path) -> Result<()> {
-    const CHUNK: usize = 1 << 20;
-    let s = std::fs::File::open(src).map_err(|e| Error::io(src, e))?;
-    let len = s.metadata().map_err(|e| Error::io(src, e))?.len();
-    let d = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(dst)
-        .map_err(|e| Error::io(dst, e))?;
-    d.set_len(len).map_err(|e| Error::io(dst, e))?;
-    let mut buf = vec![0u8; CHUNK];
-    let mut off = 0u64;
-    while off < len {
-        let Some(data) = crate::sys::seek_data(&s, off).map_err(|e| Error::io(src, e))? else { break };
-        if data >= len {
-            break;
-        }
-        let hole = crate::sys::seek_hole(&s, data).map_err(|e| Error::io(src, e))?.unwrap_or(len).min(len);
-        if hole <= data {
-            return Err(Error::External(format!("{}: SEEK_HOLE {hole} <= SEEK_DATA {data}", src.display())));
-        }
-        // Whole blocks: start at the block holding `data`.
-        let mut pos = data - data % u64::from(BLOCK);
-        while pos < hole {
-            // OK to cast: at most CHUNK.
-            let n = ((hole - pos) as usize).min(CHUNK);
-            let got = s.read_at(&mut buf[..n], pos).map_err(|e| Error::io(src, e))?;
-            if got == 0 {
-                break;
-            }
-            for (i, blk) in buf[..got].chunks(BLOCK as usize).enumerate() {
-                if blk.iter().any(|&x| x != 0) {
-                    let at = pos + (i * BLOCK as usize) as u64;
-                    d.write_all_at(blk, at).map_err(|e| Error::io(dst, e))?;
-                }
-            }
-            pos += got as u64;
-        }
-        off = hole.max(pos);
-    }
-    Ok(())
-}
+pub use crate::oracle::copy_compact;
 
 /// Unpack `src` (made by [`pack`]) into the sparse file `dst`. Returns the image size.
 pub fn unpack(src: &Path, dst: &Path) -> Result<u64> {
