@@ -110,11 +110,26 @@ impl Mount {
         if let Some(dev) = self.loopdev.take() {
             for attempt in 0..5 {
                 if run("losetup", &["-d", &dev], LOSETUP_TIMEOUT).is_ok() {
+                    wait_detached(&dev);
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(200 * (attempt + 1)));
             }
         }
+    }
+}
+
+/// `losetup -d` on a device the kernel still holds (a umount just finished) only marks it for
+/// auto-clear; wait, bounded, until the kernel has really let go of the backing file, so that the
+/// next attach or a `losetup -j` sees the device free.
+fn wait_detached(dev: &str) {
+    let Some(name) = dev.strip_prefix("/dev/") else { return };
+    let backing = Path::new("/sys/block").join(name).join("loop/backing_file");
+    for _ in 0..50 {
+        if !backing.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
