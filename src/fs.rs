@@ -61,6 +61,21 @@ impl FileType {
         }
     }
 
+    /// From the file-type byte of a directory entry. ext4 (`EXT4_FT_*`) and XFS (`XFS_DIR3_FT_*`)
+    /// use the same numbering; 0 (unknown) and anything above 7 give `None`.
+    pub fn from_dirent(ft: u8) -> Option<Self> {
+        Some(match ft {
+            1 => FileType::File,
+            2 => FileType::Dir,
+            3 => FileType::Char,
+            4 => FileType::Block,
+            5 => FileType::Fifo,
+            6 => FileType::Socket,
+            7 => FileType::Symlink,
+            _ => return None,
+        })
+    }
+
     /// One letter as `ls -l` shows it.
     pub fn letter(self) -> char {
         match self {

@@ -51,16 +51,7 @@ pub fn decode_rec_len(rec: u16, block_size: usize) -> usize {
 
 /// Map a dirent `file_type` byte.
 pub fn file_type(ft: u8) -> Option<FileType> {
-    Some(match ft {
-        1 => FileType::File,
-        2 => FileType::Dir,
-        3 => FileType::Char,
-        4 => FileType::Block,
-        5 => FileType::Fifo,
-        6 => FileType::Socket,
-        7 => FileType::Symlink,
-        _ => return None,
-    })
+    FileType::from_dirent(ft)
 }
 
 /// Where a block of entries lives, for findings.

@@ -27,16 +27,7 @@ pub const DIR3_CRC_OFF: usize = 4;
 
 /// The file type stored in a directory entry.
 pub fn ftype(v: u8) -> Option<FileType> {
-    Some(match v {
-        1 => FileType::File,
-        2 => FileType::Dir,
-        3 => FileType::Char,
-        4 => FileType::Block,
-        5 => FileType::Fifo,
-        6 => FileType::Socket,
-        7 => FileType::Symlink,
-        _ => return None,
-    })
+    FileType::from_dirent(v)
 }
 
 struct SfEnt<'a> {
