@@ -207,6 +207,8 @@ impl Vm {
         }
         std::fs::create_dir_all(&cfg.work_dir).map_err(|e| Error::io(&cfg.work_dir, e))?;
         let lock = exclusive_lock()?;
+        // The guest writes the image: never one that is mounted or behind a loop device.
+        crate::oracle::refuse_in_use(&cfg.image, "the VM's NVDIMM image")?;
         prepare_image(&cfg.image, cfg.image_size)?;
         let cache = assets::default_cache().unwrap_or_else(|_| cfg.work_dir.clone()).join("initramfs");
         let initrd = initramfs::build(&cfg.assets, &cache)?;
