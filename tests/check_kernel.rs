@@ -5,43 +5,14 @@
 //!
 //! Needs root, util-linux (`mount`, `losetup`), e2fsprogs, xfsprogs (`mkfs.xfs`, `xfs_io`).
 
+mod common;
+
+use common::ready;
 use daxray::check::{Claim, Status, Verdict, check_model, write_claims};
 use daxray::open::{Model, OpenOptions, open};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn skip_or_fail(what: &str) -> bool {
-    if std::env::var("DAXRAY_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        eprintln!("SKIPPED (DAXRAY_SKIP_ROOT_TESTS=1): {what}");
-        return true;
-    }
-    panic!("{what}");
-}
-
-/// True when the test can run; panics (or skips when allowed) otherwise.
-fn prerequisites() -> bool {
-    // Root? (the real uid from /proc/self/status; no unsafe getuid call in tests)
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    if !root {
-        return !skip_or_fail("this test needs root (loop mounts); run it as root");
-    }
-    for (tool, pkg) in [
-        ("mkfs.ext4", "e2fsprogs"),
-        ("mkfs.xfs", "xfsprogs"),
-        ("xfs_io", "xfsprogs"),
-        ("mount", "mount"),
-        ("losetup", "mount"),
-    ] {
-        let found =
-            ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].iter().any(|d| Path::new(d).join(tool).exists());
-        if !found {
-            return !skip_or_fail(&format!("{tool} is missing: apt-get install {pkg}"));
-        }
-    }
-    true
-}
 
 fn sh(prog: &str, args: &[&str]) {
     let out = Command::new(prog).args(args).output().unwrap_or_else(|e| panic!("{prog}: {e}"));
@@ -155,7 +126,7 @@ fn kernel_durable(image: &Path, dir: &Path, fstype: &str, claims: &[Claim]) -> V
 }
 
 fn run_case(fstype: &str, dirty: bool) {
-    if !prerequisites() {
+    if !ready(&["mkfs.ext4", "mkfs.xfs", "xfs_io", "mount", "losetup"], true) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

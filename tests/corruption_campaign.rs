@@ -24,6 +24,8 @@
 //! `DAXRAY_CAMPAIGN_VARIANTS` sets the variants per base image (default 340; 6 bases: 2040 variants, 8160 runs).
 //! `DAXRAY_CAMPAIGN_KEEP=DIR` keeps failing variants there.
 
+mod common;
+
 use daxray::oracle::{self, Mount, WorkloadSpec};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -93,14 +95,7 @@ fn ready() -> bool {
         "mount",
         "umount",
     ];
-    match oracle::require(&tools, true) {
-        Ok(()) => true,
-        Err(e) if oracle::tests_may_skip() => {
-            eprintln!("SKIPPED (DAXRAY_SKIP_ROOT_TESTS=1): {e}");
-            false
-        }
-        Err(e) => panic!("{e}"),
-    }
+    common::ready(&tools, true)
 }
 
 /// sha256 over the file's length and its non-zero 4 KiB pieces (offset and bytes), read from its

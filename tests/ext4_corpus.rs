@@ -2,59 +2,14 @@
 //! panics, and where e2fsck's own output (`expect.1`) names a damaged extent tree, directory
 //! block or htree node, daxray reports a finding or error about that same inode (and block).
 
+mod common;
+
+use common::unpack_e2fsprogs_case;
 use daxray::FileSystem;
 use daxray::ext4::Ext4;
 use daxray::image::{BlockSource, MmapSource};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
-
-fn corpus_dir() -> PathBuf {
-    // DAXRAY_CORPUS, else `shared/corpus` beside the crate (or beside a parent folder, for
-    // git worktrees kept one level deeper).
-    let p = match std::env::var_os("DAXRAY_CORPUS") {
-        Some(c) => PathBuf::from(c).join("e2fsprogs"),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .skip(1)
-            .map(|a| a.join("shared/corpus/e2fsprogs"))
-            .find(|p| p.is_dir())
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/e2fsprogs")),
-    };
-    assert!(
-        p.is_dir(),
-        "e2fsprogs corpus not found at {} (set DAXRAY_CORPUS to the folder holding e2fsprogs/)",
-        p.display()
-    );
-    p
-}
-
-/// Decompress the test's image into `tmp`; returns the image path.
-fn unpack(case: &Path, tmp: &Path) -> Option<PathBuf> {
-    let out = tmp.join("image");
-    let run = |cmd: &mut Command| {
-        let st =
-            cmd.status().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (install gzip, bzip2, tar)"));
-        assert!(st.success(), "{cmd:?} failed");
-    };
-    if case.join("image.gz").exists() {
-        let f = std::fs::File::create(&out).expect("create temp image");
-        run(Command::new("gzip").arg("-dc").arg(case.join("image.gz")).stdout(f));
-    } else if case.join("image.bz2").exists() {
-        let f = std::fs::File::create(&out).expect("create temp image");
-        run(Command::new("bzip2").arg("-dc").arg(case.join("image.bz2")).stdout(f));
-    } else if case.join("image.tar.bz2").exists() {
-        run(Command::new("tar").arg("-xjf").arg(case.join("image.tar.bz2")).arg("-C").arg(tmp));
-        // The tarball holds "image" (and sometimes a journal device beside it).
-        if !out.exists() {
-            let found = std::fs::read_dir(tmp).ok()?.flatten().map(|e| e.path()).find(|p| p.is_file())?;
-            return Some(found);
-        }
-    } else {
-        return None;
-    }
-    Some(out)
-}
 
 /// What e2fsck said is wrong, restricted to the damage kinds daxray checks: (inode, optional
 /// block that must be named too, the e2fsck line).
@@ -109,7 +64,7 @@ fn mentions(msg: &str, ino: u64, blk: Option<u64>) -> bool {
 
 #[test]
 fn e2fsprogs_corpus() {
-    let dir = corpus_dir();
+    let dir = common::e2fsprogs_corpus();
     let mut cases: Vec<PathBuf> =
         std::fs::read_dir(&dir).expect("read corpus").flatten().map(|e| e.path()).collect();
     cases.sort();
@@ -118,7 +73,7 @@ fn e2fsprogs_corpus() {
     for case in &cases {
         let name = case.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let tmp = tempfile::tempdir().expect("tempdir");
-        let Some(img) = unpack(case, tmp.path()) else { continue };
+        let Some((img, _)) = unpack_e2fsprogs_case(case, tmp.path()) else { continue };
         images += 1;
         let src: Arc<dyn BlockSource> = Arc::new(MmapSource::open(&img).expect("map image"));
         let expect = std::fs::read_to_string(case.join("expect.1")).unwrap_or_default();

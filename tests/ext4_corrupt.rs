@@ -3,6 +3,8 @@
 //! error) without panicking or hanging. Damage that hits a checksummed structure must show up:
 //! across all mutations of metadata_csum images, daxray must report checksum findings.
 
+mod common;
+
 use daxray::FileSystem;
 use daxray::ext4::Ext4;
 use daxray::fs::FileType;
@@ -47,12 +49,8 @@ fn exercise(fs: &Ext4) -> usize {
 
 #[test]
 fn ext4_random_damage() {
-    if daxray::oracle::find_tool("mkfs.ext4").is_none() {
-        if daxray::oracle::tests_may_skip() {
-            println!("skipped (DAXRAY_SKIP_ROOT_TESTS=1): mkfs.ext4 missing");
-            return;
-        }
-        panic!("mkfs.ext4 not found: apt-get install e2fsprogs");
+    if !common::ready(&["mkfs.ext4"], false) {
+        return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let tree = tmp.path().join("tree");
@@ -117,12 +115,8 @@ fn ext4_random_damage() {
 /// reads like any other image.
 #[test]
 fn ext4_feature_refusals() {
-    if daxray::oracle::find_tool("mkfs.ext4").is_none() {
-        if daxray::oracle::tests_may_skip() {
-            println!("skipped (DAXRAY_SKIP_ROOT_TESTS=1): mkfs.ext4 missing");
-            return;
-        }
-        panic!("mkfs.ext4 not found: apt-get install e2fsprogs");
+    if !common::ready(&["mkfs.ext4"], false) {
+        return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let tree = tmp.path().join("tree");

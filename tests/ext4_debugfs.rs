@@ -6,6 +6,8 @@
 //! The walk is also compared with the tree mkfs was given, and a clean image must give no error
 //! findings (every checksum verifies).
 
+mod common;
+
 use daxray::FileSystem;
 use daxray::ext4::Ext4;
 use daxray::fs::{Extent, FileType};
@@ -447,14 +449,8 @@ fn check_image(name: &str, img: &Path, tree: &Path, work: &Path) -> (usize, u64)
 
 #[test]
 fn ext4_against_debugfs() {
-    for tool in ["mkfs.ext4", "debugfs", "mkfifo"] {
-        if daxray::oracle::find_tool(tool).is_none() {
-            if daxray::oracle::tests_may_skip() {
-                println!("skipped (DAXRAY_SKIP_ROOT_TESTS=1): {tool} missing");
-                return;
-            }
-            panic!("{tool} not found: apt-get install e2fsprogs coreutils");
-        }
+    if !common::ready(&["mkfs.ext4", "debugfs", "mkfifo"], false) {
+        return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let tree = tmp.path().join("tree");

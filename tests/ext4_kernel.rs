@@ -4,6 +4,9 @@
 //! Also through an fsdax namespace window when a kernel-made pfn info block is committed
 //! under `fixtures/pmem/`.
 
+mod common;
+
+use common::ready;
 use daxray::ext4::Ext4;
 use daxray::image::{BlockSource, MmapSource};
 use daxray::oracle::{self, Mount, WorkloadSpec};
@@ -11,18 +14,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const MIB: u64 = 1 << 20;
-
-/// True when the test may run; panics with what to install otherwise (unless opted out).
-fn ready() -> bool {
-    match oracle::require(&["mkfs.ext4", "losetup", "mount", "umount"], true) {
-        Ok(()) => true,
-        Err(e) if oracle::tests_may_skip() => {
-            println!("skipped (DAXRAY_SKIP_ROOT_TESTS=1): {e}");
-            false
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
 
 /// Format, mount, run the workload, unmount; mount again read-only and take the kernel's
 /// manifest of what is on disk.
@@ -95,7 +86,7 @@ fn pfn_fixture() -> Option<(Vec<u8>, u64)> {
 
 #[test]
 fn ext4_kernel_manifests() {
-    if !ready() {
+    if !ready(&["mkfs.ext4", "losetup", "mount", "umount"], true) {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

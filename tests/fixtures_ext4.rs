@@ -3,46 +3,17 @@
 //! contents, `ex -l` for every extent map) and, for the dirty crash image, the kernel's own
 //! journal recovery (loop-mount a copy).
 
+mod common;
+
+use common::{ready, sha256_file, unpack_fixture};
 use daxray::fs::{Extent, merge_extents};
 use daxray::manifest::{ManifestEntry, ManifestExtent};
 use daxray::open::{OpenOptions, open};
 use daxray::oracle;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Whether a test may run; panics with what to install unless skipping was asked for.
-fn ready(tools: &[&str], root: bool) -> bool {
-    match oracle::require(tools, root) {
-        Ok(()) => true,
-        Err(e) if oracle::tests_may_skip() => {
-            eprintln!("SKIPPED (DAXRAY_SKIP_ROOT_TESTS=1): {e}");
-            false
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// Decompress `fixtures/ext4/NAME.img.gz` into a temporary folder.
-fn unpack(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ext4").join(format!("{name}.img.gz"));
-    let f = std::fs::File::open(&src)
-        .unwrap_or_else(|e| panic!("{}: {e} (remake with fixtures/make.sh)", src.display()));
-    let mut data = Vec::new();
-    flate2::read::GzDecoder::new(f).read_to_end(&mut data).expect("gunzip fixture");
-    let tmp = tempfile::tempdir().expect("temporary folder");
-    let img = tmp.path().join(format!("{name}.img"));
-    std::fs::write(&img, &data).expect("write unpacked image");
-    (tmp, img)
-}
-
-fn sha256_file(p: &Path) -> String {
-    let mut h = Sha256::new();
-    h.update(std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())));
-    hex::encode(h.finalize())
-}
 
 /// daxray's manifest of an image, failing on any per-file error.
 fn ours(img: &Path, raw: bool) -> Vec<ManifestEntry> {
@@ -218,7 +189,7 @@ fn mkfs_d_fixture_matches_debugfs() {
     if !ready(&["debugfs"], false) {
         return;
     }
-    let (_tmp, img) = unpack("mkfs-d");
+    let (_tmp, img) = unpack_fixture("ext4", "mkfs-d");
     let n = compare_with_debugfs(&img);
     // The source tree holds 1 + 1 + 8 tiny + medium + its hard link + large + sparse + bottom +
     // 300 entries = 315 regular file names.
@@ -231,7 +202,7 @@ fn kernel_fixture_matches_debugfs() {
     if !ready(&["debugfs"], false) {
         return;
     }
-    let (_tmp, img) = unpack("kernel");
+    let (_tmp, img) = unpack_fixture("ext4", "kernel");
     let n = compare_with_debugfs(&img);
     assert!(n > 400, "expected the workload's 400-entry directory and more, got {n}");
     eprintln!("kernel fixture: {n} files equal to debugfs (contents and extents)");
@@ -242,7 +213,7 @@ fn dirty_kernel_fixture_recovers_like_the_kernel() {
     if !ready(&["dumpe2fs", "losetup", "mount", "umount"], true) {
         return;
     }
-    let (tmp, img) = unpack("kernel-dirty");
+    let (tmp, img) = unpack_fixture("ext4", "kernel-dirty");
     // Independent evidence that the fixture is a crash state: e2fsprogs sees needs_recovery.
     let h = oracle::run("dumpe2fs", &["-h", img.to_str().expect("UTF-8")], Duration::from_secs(60))
         .expect("dumpe2fs");

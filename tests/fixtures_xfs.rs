@@ -2,39 +2,13 @@
 //! by the kernel on the same bytes, at test time: the clean image mounted read-only, and a copy of
 //! the crash image mounted so that the kernel replays its log.
 
+mod common;
+
+use common::{ready, sha256_file, unpack_fixture};
 use daxray::manifest::ManifestEntry;
 use daxray::open::{OpenOptions, open};
 use daxray::oracle;
-use sha2::{Digest, Sha256};
-use std::io::Read;
-use std::path::{Path, PathBuf};
-
-fn ready() -> bool {
-    match oracle::require(&["losetup", "mount", "umount"], true) {
-        Ok(()) => true,
-        Err(e) if oracle::tests_may_skip() => {
-            eprintln!("SKIPPED (DAXRAY_SKIP_ROOT_TESTS=1): {e}");
-            false
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn unpack(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/xfs").join(format!("{name}.img.gz"));
-    let f = std::fs::File::open(&src)
-        .unwrap_or_else(|e| panic!("{}: {e} (remake with fixtures/make.sh)", src.display()));
-    let mut data = Vec::new();
-    flate2::read::GzDecoder::new(f).read_to_end(&mut data).expect("gunzip fixture");
-    let tmp = tempfile::tempdir().expect("temporary folder");
-    let img = tmp.path().join(format!("{name}.img"));
-    std::fs::write(&img, &data).expect("write unpacked image");
-    (tmp, img)
-}
-
-fn sha256_file(p: &Path) -> String {
-    hex::encode(Sha256::digest(std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))))
-}
+use std::path::Path;
 
 fn ours(img: &Path, raw: bool) -> (Vec<ManifestEntry>, usize) {
     let before = sha256_file(img);
@@ -58,10 +32,10 @@ fn kernel(img: &Path, tmp: &Path, opts: &str) -> Vec<ManifestEntry> {
 
 #[test]
 fn clean_xfs_fixture_matches_the_kernel() {
-    if !ready() {
+    if !ready(&["losetup", "mount", "umount"], true) {
         return;
     }
-    let (tmp, img) = unpack("kernel");
+    let (tmp, img) = unpack_fixture("xfs", "kernel");
     let (ours, errors) = ours(&img, false);
     assert_eq!(errors, 0, "per-file errors");
     let k = kernel(&img, tmp.path(), "ro,nouuid");
@@ -73,10 +47,10 @@ fn clean_xfs_fixture_matches_the_kernel() {
 
 #[test]
 fn dirty_xfs_fixture_recovers_like_the_kernel() {
-    if !ready() {
+    if !ready(&["losetup", "mount", "umount"], true) {
         return;
     }
-    let (tmp, img) = unpack("kernel-dirty");
+    let (tmp, img) = unpack_fixture("xfs", "kernel-dirty");
     let (ours, errors) = ours(&img, false);
     assert_eq!(errors, 0, "per-file errors in the recovered view");
     let k = kernel(&img, tmp.path(), "nouuid");

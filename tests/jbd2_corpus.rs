@@ -2,58 +2,18 @@
 //! (`expect*` files), against `debugfs logdump` on the same bytes, and against `e2fsck -E
 //! journal_only` replaying a copy.
 
+mod common;
+
+use common::{e2fsprogs_corpus as corpus, unpack_e2fsprogs_case};
 use daxray::image::{self, BlockSource};
 use daxray::jbd2;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn corpus() -> PathBuf {
-    let p = match std::env::var_os("DAXRAY_CORPUS") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
-    };
-    let e = p.join("e2fsprogs");
-    assert!(
-        e.is_dir(),
-        "corpus not found at {}: set DAXRAY_CORPUS to the folder holding e2fsprogs/",
-        e.display()
-    );
-    e
-}
-
 fn require_tools() {
     if let Err(m) = daxray::oracle::require(&["debugfs", "e2fsck", "bzip2", "gzip", "tar"], false) {
         panic!("{m}");
-    }
-}
-
-/// Unpack a case: the image and, when the case ships one, its external journal.
-fn unpack(case: &Path, tmp: &Path) -> (PathBuf, Option<PathBuf>) {
-    let name = case.file_name().unwrap().to_string_lossy().to_string();
-    let img = tmp.join(format!("{name}.img"));
-    let run = |cmd: &str| {
-        let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
-        assert!(st.success(), "{cmd} failed");
-    };
-    if case.join("image.gz").exists() {
-        run(&format!("gzip -dc '{}' > '{}'", case.join("image.gz").display(), img.display()));
-        (img, None)
-    } else if case.join("image.bz2").exists() {
-        run(&format!("bzip2 -dc '{}' > '{}'", case.join("image.bz2").display(), img.display()));
-        (img, None)
-    } else {
-        run(&format!("tar -xjf '{}' -C '{}'", case.join("image.tar.bz2").display(), tmp.display()));
-        let mut imgs: Vec<PathBuf> = std::fs::read_dir(tmp)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "img"))
-            .collect();
-        imgs.sort();
-        let i = imgs.into_iter().next().expect("an .img in the tarball");
-        let jnl = PathBuf::from(format!("{}.jnl", i.display()));
-        let jnl = jnl.exists().then_some(jnl);
-        (i, jnl)
     }
 }
 
@@ -142,7 +102,7 @@ struct CaseResult {
 fn run_case(case: &Path) -> CaseResult {
     let name = case.file_name().unwrap().to_string_lossy().to_string();
     let tmp = tempfile::tempdir().unwrap();
-    let (img, jnl) = unpack(case, tmp.path());
+    let (img, jnl) = unpack_e2fsprogs_case(case, tmp.path()).expect("an image in the case");
     let expect = expect_text(case);
     let before = std::fs::read(&img).unwrap();
     let opened = image::open(&img, None).expect("an ext4 image");
@@ -345,7 +305,7 @@ fn corrupted_journals_never_panic() {
         "j_recover_fast_commit",
     ] {
         let tmp = tempfile::tempdir().unwrap();
-        let (img, _) = unpack(&dir.join(name), tmp.path());
+        let (img, _) = unpack_e2fsprogs_case(&dir.join(name), tmp.path()).expect("an image in the case");
         let bytes = std::fs::read(&img).unwrap();
         let fs: Arc<dyn BlockSource> = Arc::new(MemSource::new(bytes.clone(), name));
         let info = jbd2::fs_journal_info(&*fs).unwrap();

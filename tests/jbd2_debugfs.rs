@@ -2,6 +2,7 @@
 //! (root): the same committed transactions, with the same logged fs blocks at the same journal
 //! blocks, and the same revoke records.
 
+mod common;
 mod jbd2_common;
 
 use jbd2_common::{Durability, make_dirty, make_wrapped_dirty, prerequisites};

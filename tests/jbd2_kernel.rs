@@ -8,6 +8,7 @@
 //! Without a journal there is no recovery: that case syncs everything before the crash copy (an
 //! unsynced copy of a journal-less file system is torn, and the kernel itself fails to read it).
 
+mod common;
 mod jbd2_common;
 
 use daxray::open::{OpenOptions, open};

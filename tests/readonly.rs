@@ -13,16 +13,12 @@
 //! - every command, as a subprocess, on the immutable image, plain, `--raw` and `--json`: no
 //!   "permission" error, and the image's sha256, size and mtime are the same before and after.
 
-use sha2::{Digest, Sha256};
+mod common;
+
+use common::{fixture, gunzip, ready, sha256_file};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn fixture(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel);
-    assert!(p.exists(), "fixture {} is missing (it is committed in the repository)", p.display());
-    p
-}
 
 /// `chattr +i` on a file for as long as the guard lives (`chattr -i` on drop, also when a test
 /// fails, so that the temporary folder can be removed).
@@ -49,17 +45,6 @@ impl Drop for Immutable {
     }
 }
 
-fn ready() -> bool {
-    match daxray::oracle::require(&["chattr"], true) {
-        Ok(()) => true,
-        Err(e) if daxray::oracle::tests_may_skip() => {
-            eprintln!("SKIPPED (DAXRAY_SKIP_ROOT_TESTS=1): {e}");
-            false
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
-
 /// A scratch folder on the target directory's file system (which supports `chattr +i`).
 fn scratch() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -75,28 +60,11 @@ fn unpack(rel: &str, dir: &Path, name: &str) -> PathBuf {
     if rel.ends_with(".dxs.gz") {
         daxray::replay::sparse::unpack(&src, &dst).expect("unpack crash fixture");
     } else {
-        let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(&src).expect("open fixture"));
-        let mut out = std::fs::File::create(&dst).expect("create image");
-        std::io::copy(&mut gz, &mut out).expect("gunzip fixture");
+        gunzip(&src, &dst);
     }
     // Read-only for everyone (root still could write: the checks below do not rely on this).
     std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o444)).expect("chmod 0444");
     dst
-}
-
-fn sha256_file(p: &Path) -> String {
-    use std::io::Read;
-    let mut f = std::fs::File::open(p).expect("open for hashing");
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).expect("read for hashing");
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    hex::encode(h.finalize())
 }
 
 /// (sha256, size, mtime) of a file.
@@ -163,7 +131,7 @@ fn assert_readonly_handles(img: &Path, when: &str) -> (usize, usize) {
 /// the process's own handles on it.
 #[test]
 fn library_opens_and_maps_inputs_read_only() {
-    if !ready() {
+    if !ready(&["chattr"], true) {
         return;
     }
     let tmp = scratch();
@@ -212,7 +180,7 @@ fn library_opens_and_maps_inputs_read_only() {
 /// Every command as a subprocess on dirty images (recovery in memory), hashed before and after.
 #[test]
 fn every_command_leaves_the_image_unchanged() {
-    if !ready() {
+    if !ready(&["chattr"], true) {
         return;
     }
     let tmp = scratch();

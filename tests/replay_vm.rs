@@ -9,15 +9,10 @@
 //! `daxray replay` takes the cross-process VM lock itself, so guests never run two at once.
 //! Set DAXRAY_SKIP_ROOT_TESTS=1 to skip (it says so).
 
-use std::process::Command;
+mod common;
 
-fn skip_or_fail(what: &str) {
-    if std::env::var("DAXRAY_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        eprintln!("SKIPPED (DAXRAY_SKIP_ROOT_TESTS=1): {what}");
-        return;
-    }
-    panic!("{what}");
-}
+use common::{cannot_run, ready};
+use std::process::Command;
 
 fn campaign(args: &[&str]) -> (i32, serde_json::Value) {
     let keep = tempfile::tempdir().expect("tempdir");
@@ -41,15 +36,12 @@ fn campaign(args: &[&str]) -> (i32, serde_json::Value) {
 
 #[test]
 fn replay_map_sync_passes_and_control_loses_stores() {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    if !status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")) {
-        return skip_or_fail("replay_vm needs root (loop mounts for the kernel oracle)");
-    }
-    if let Err(e) = daxray::oracle::require(&["qemu-system-x86_64", "busybox", "losetup", "mount"], true) {
-        return skip_or_fail(&format!("replay_vm: {e}"));
+    if !ready(&["qemu-system-x86_64", "busybox", "losetup", "mount"], true) {
+        return;
     }
     if let Err(e) = daxray::vm::Assets::resolve(None, None, None) {
-        return skip_or_fail(&format!("replay_vm: no guest kernel ({e}); run `daxray vm setup`"));
+        cannot_run(&format!("replay_vm: no guest kernel ({e}); run `daxray vm setup`"));
+        return;
     }
 
     let pages = "4";

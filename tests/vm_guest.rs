@@ -7,26 +7,13 @@
 //! package (fetched by `daxray vm setup`). All guests run in this one test, one at a time, under
 //! the cross-process VM lock. Set DAXRAY_SKIP_ROOT_TESTS=1 to skip (it says so).
 
+mod common;
+
 use daxray::agent::proto::{FsChoice, GuestMsg, HostMsg, Job, Store, TraceCounts};
 use daxray::agent::scenario;
 use daxray::vm::{Vm, VmConfig};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
-
-fn prerequisites() -> Option<daxray::vm::Assets> {
-    if std::env::var("DAXRAY_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        eprintln!("vm_guest: SKIPPED (DAXRAY_SKIP_ROOT_TESTS=1): the real-kernel tests did not run");
-        return None;
-    }
-    assert!(daxray::sys::is_root(), "vm_guest needs root (the VM tests run as root in CI)");
-    match daxray::vm::setup(None) {
-        Ok(a) => Some(a),
-        Err(e) => panic!(
-            "vm_guest needs the guest kernel and tools: {e}\n(install: apt-get install qemu-system-x86 \
-             busybox-static e2fsprogs xfsprogs; then `daxray vm setup`)"
-        ),
-    }
-}
 
 struct Run {
     ready: daxray::vm::ReadyInfo,
@@ -124,7 +111,7 @@ fn check_common(r: &Run, job: &Job) {
 
 #[test]
 fn vm_guest_runs() {
-    let Some(assets) = prerequisites() else { return };
+    let Some(assets) = common::vm_assets("vm_guest") else { return };
     let _lock = daxray::vm::exclusive_lock().expect("VM lock");
     let t0 = Instant::now();
 

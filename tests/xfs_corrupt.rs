@@ -2,6 +2,7 @@
 //! or directory block must give a finding or an error naming that block, never a panic; random
 //! damage to metadata must never panic or hang.
 
+mod common;
 mod xfs_common;
 
 use daxray::error::{Error, Severity};

@@ -1,5 +1,6 @@
 //! Differential tests against `xfs_db -r` on the same bytes, for images made by mkfs.xfs.
 
+mod common;
 mod xfs_common;
 
 use daxray::image::MmapSource;

@@ -2,6 +2,7 @@
 //! seeded workload plus deliberate fragmentation), then every file read by daxray must equal
 //! what the kernel shows (stat size, FIEMAP extents, sha256 of the contents).
 
+mod common;
 mod xfs_common;
 
 use daxray::fs::{FileSystem, FileType};

@@ -3,6 +3,7 @@
 //! mkfs.xfs cannot put protofile data on the realtime device, so the realtime file is made by
 //! mkfs.xfs -r rtdev=... and flagged realtime with `xfs_db -x` on that image.)
 
+mod common;
 mod xfs_common;
 
 use daxray::fs::FileSystem;

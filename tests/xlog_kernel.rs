@@ -12,6 +12,9 @@
 //! One case uses a tiny log and a long workload, and asserts that the log wrapped (head cycle > 1);
 //! one mounts with `logbsize=256k` so that records carry extended headers.
 
+mod common;
+
+use common::ready;
 use daxray::manifest::{self, ManifestEntry};
 use daxray::open::{self, OpenOptions};
 use daxray::oracle::{self, Mount, WorkloadSpec};
@@ -20,17 +23,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const SIZE: u64 = 320 << 20;
-
-fn check_env() -> bool {
-    if let Err(e) = oracle::require(&["mkfs.xfs", "losetup", "mount", "umount"], true) {
-        if oracle::tests_may_skip() {
-            eprintln!("skipped (DAXRAY_SKIP_ROOT_TESTS=1): {e}");
-            return false;
-        }
-        panic!("{e}");
-    }
-    true
-}
 
 fn seed_base() -> u64 {
     std::env::var("DAXRAY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
@@ -259,7 +251,7 @@ fn spec(seed: u64, files: usize, ops: usize, max_file_bytes: u64) -> WorkloadSpe
 
 #[test]
 fn xfs_recovery_equals_kernel() {
-    if !check_env() {
+    if !ready(&["mkfs.xfs", "losetup", "mount", "umount"], true) {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

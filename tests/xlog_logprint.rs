@@ -3,6 +3,9 @@
 //! The crash images are made by the kernel: loop mount, seeded workload with fsync, copy of the
 //! backing file while still mounted.
 
+mod common;
+
+use common::ready;
 use daxray::oracle::{self, Mount, WorkloadSpec};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,17 +15,6 @@ const SIZE: u64 = 320 << 20;
 
 /// One transaction: tid, #items of its header, and (item type, regions) sorted.
 type Tx = (u32, u64, Vec<(String, u64)>);
-
-fn check_env() -> bool {
-    if let Err(e) = oracle::require(&["mkfs.xfs", "xfs_logprint", "losetup", "mount", "umount"], true) {
-        if oracle::tests_may_skip() {
-            eprintln!("skipped (DAXRAY_SKIP_ROOT_TESTS=1): {e}");
-            return false;
-        }
-        panic!("{e}");
-    }
-    true
-}
 
 fn crash_image(
     dir: &Path,
@@ -122,7 +114,7 @@ fn daxray(img: &Path) -> (Vec<Tx>, serde_json::Value) {
 
 #[test]
 fn journal_matches_xfs_logprint() {
-    if !check_env() {
+    if !ready(&["mkfs.xfs", "xfs_logprint", "losetup", "mount", "umount"], true) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -2,6 +2,8 @@
 //! log overwritten (record headers, op headers, item formats, inode cores), and every time
 //! `recover_view`, the model on top of it and `listing` must return (Ok or a clear error).
 
+mod common;
+
 use daxray::image::BlockSource;
 use daxray::oracle::{self, Mount, WorkloadSpec};
 use rand::{RngExt, SeedableRng};
@@ -9,12 +11,8 @@ use std::os::unix::fs::FileExt;
 
 #[test]
 fn damaged_logs_do_not_panic() {
-    if let Err(e) = oracle::require(&["mkfs.xfs", "losetup", "mount", "umount"], true) {
-        if oracle::tests_may_skip() {
-            eprintln!("skipped (DAXRAY_SKIP_ROOT_TESTS=1): {e}");
-            return;
-        }
-        panic!("{e}");
+    if !common::ready(&["mkfs.xfs", "losetup", "mount", "umount"], true) {
+        return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let base = dir.path().join("base.img");

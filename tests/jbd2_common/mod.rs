@@ -8,17 +8,7 @@ use std::process::Command;
 
 /// True when the test can run; panics with what to install, or skips when the user opted out.
 pub fn prerequisites(tools: &[&str]) -> bool {
-    match oracle::require(tools, true) {
-        Ok(()) => true,
-        Err(m) => {
-            if oracle::tests_may_skip() {
-                eprintln!("SKIPPED (DAXRAY_SKIP_ROOT_TESTS=1): {m}");
-                false
-            } else {
-                panic!("{m}")
-            }
-        }
-    }
+    crate::common::ready(tools, true)
 }
 
 /// How the workload makes its transactions durable before the crash copy.

@@ -9,14 +9,7 @@ use std::process::Command;
 /// install, unless DAXRAY_SKIP_ROOT_TESTS=1, in which case it prints that it skipped and
 /// returns false.
 pub fn need(tools: &[&str], root: bool) -> bool {
-    match daxray::oracle::require(tools, root) {
-        Ok(()) => true,
-        Err(why) if daxray::oracle::tests_may_skip() => {
-            eprintln!("skipped (DAXRAY_SKIP_ROOT_TESTS=1): {why}");
-            false
-        }
-        Err(why) => panic!("{why}"),
-    }
+    crate::common::ready(tools, root)
 }
 
 /// A sparse file of `size` bytes formatted with mkfs.xfs and `args`. False when mkfs refused
