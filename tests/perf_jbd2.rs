@@ -5,6 +5,7 @@
 //! - the streamed JSON is byte for byte the pretty print of the library's JSON tree;
 //! - the zero-copy recovery overlay reads the same bytes as the kernel's recovery (every file).
 
+mod common;
 mod jbd2_common;
 
 use jbd2_common::{Durability, kernel_view, magic_files, make_dirty_mounted_with, prerequisites};
