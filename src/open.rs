@@ -86,19 +86,30 @@ pub struct Model {
 
 /// Open a file system from raw bytes already windowed (the replay engine's paused media, tests).
 pub fn open_source(raw: Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) -> Result<Model> {
-    let (view, recovery) = if opts.raw {
-        (raw.clone(), RecoveryReport::none("--raw: the media as it is"))
-    } else {
-        match kind {
-            FsKind::Ext4 => crate::jbd2::recover_view(raw.clone(), opts.journal_dev.as_deref())?,
-            FsKind::Xfs => crate::xlog::recover_view(raw.clone(), opts.log_dev.as_deref())?,
+    if opts.raw {
+        let fs: Box<dyn FileSystem> = match kind {
+            FsKind::Ext4 => Box::new(crate::ext4::Ext4::open(raw.clone())?),
+            FsKind::Xfs => Box::new(crate::xfs::Xfs::open(raw.clone())?),
+        };
+        return Ok(Model { view: raw, recovery: RecoveryReport::none("--raw: the media as it is"), fs });
+    }
+    match kind {
+        FsKind::Ext4 => {
+            let run = crate::jbd2::recover_full(raw, opts.journal_dev.as_deref())?;
+            let mut recovery = run.report;
+            let mut ext4 = crate::ext4::Ext4::open(run.view.clone())?;
+            // Fast commits are replayed over the model of the jbd2-recovered view.
+            if let Some(fc) = &run.fast_commit {
+                ext4 = crate::jbd2::apply_fast_commit(ext4, fc, &mut recovery);
+            }
+            Ok(Model { view: run.view, recovery, fs: Box::new(ext4) })
         }
-    };
-    let fs: Box<dyn FileSystem> = match kind {
-        FsKind::Ext4 => Box::new(crate::ext4::Ext4::open(view.clone())?),
-        FsKind::Xfs => Box::new(crate::xfs::Xfs::open(view.clone())?),
-    };
-    Ok(Model { view, recovery, fs })
+        FsKind::Xfs => {
+            let (view, recovery) = crate::xlog::recover_view(raw.clone(), opts.log_dev.as_deref())?;
+            let fs = Box::new(crate::xfs::Xfs::open(view.clone())?);
+            Ok(Model { view, recovery, fs })
+        }
+    }
 }
 
 /// Open `path`: find the file system, recover it in memory unless `raw`, build the model.

@@ -197,12 +197,39 @@ fn run_case(case: &Path) -> CaseResult {
     // and every block e2fsck changed must be one we replayed (or the superblocks and journal).
     let fc_valid = details["fast_commit"]["valid_tags"].as_u64().unwrap_or(0);
     if fc_valid > 0 {
-        // e2fsck replays fast commits and daxray does not: the report must say so, and the
-        // block comparison below would compare different things.
-        assert_eq!(details["fast_commit"]["replay_applied"], false);
-        assert!(
-            run.report.findings.iter().any(|f| f.message.contains("does not replay fast commits")),
-            "{name}: unreplayed fast-commit tags must be reported"
+        // e2fsck replays fast commits too: daxray's view (jbd2 then fast-commit replay) must show
+        // the same files as daxray reading e2fsck's replayed copy as it is.
+        assert_eq!(run.fast_commit.as_ref().map(|f| f.valid_tags as u64), Some(fc_valid), "{name}");
+        let opts = daxray::open::OpenOptions { journal_dev: jnl.clone(), ..Default::default() };
+        let ours = daxray::open::open_source(fs.clone(), daxray::FsKind::Ext4, &opts).unwrap();
+        assert_eq!(ours.recovery.details["fast_commit"]["replay_applied"], true, "{name}");
+        let applied: u64 = ours.recovery.details["fast_commit"]["replay"]["applied"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap_or(0))
+            .sum();
+        assert!(applied > 0, "{name}: no fast-commit tag replayed: {}", ours.recovery.details);
+        let copy = tmp.path().join("fc_copy.img");
+        std::fs::copy(&img, &copy).unwrap();
+        let o = Command::new("e2fsck").args(["-y", "-E", "journal_only"]).arg(&copy).output().unwrap();
+        let theirs =
+            daxray::open::open(&copy, &daxray::open::OpenOptions { raw: true, ..Default::default() })
+                .unwrap();
+        let (a, _) = daxray::manifest::build(&*ours.fs, true).unwrap();
+        let (b, _) = daxray::manifest::build(&*theirs.fs, true).unwrap();
+        let n = daxray::oracle::compare_manifests(&a, &b).unwrap_or_else(|e| {
+            panic!(
+                "{name}: daxray's fast-commit replay differs from e2fsck's:\n{e}\ne2fsck: {}",
+                String::from_utf8_lossy(&o.stdout)
+            )
+        });
+        // Without the replay the view differs (the comparison can fail).
+        let jbd2_only = daxray::ext4::Ext4::open(run.view.clone()).unwrap();
+        let (c, _) = daxray::manifest::build(&jbd2_only, true).unwrap();
+        assert!(daxray::oracle::compare_manifests(&c, &b).is_err(), "{name}: jbd2-only view equals e2fsck's");
+        println!(
+            "{name}: {applied} fast-commit tags replayed, {n} files equal to e2fsck's fast-commit replay"
         );
     }
     let replay_ran = run.error.is_none_or(|(p, _)| p == jbd2::recover::Pass::Replay);

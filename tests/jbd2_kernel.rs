@@ -1,10 +1,9 @@
 //! daxray's in-memory jbd2 recovery against the kernel's own recovery, on kernel-made crash
 //! images (root): for every regular file, size, sha256 and merged extents must be equal.
 //!
-//! Fast commits: daxray parses the fast-commit area but does not replay it. The fast_commit case
-//! therefore makes its transactions durable with one syncfs (a full jbd2 commit, no fast commits)
-//! and compares everything; a second fast_commit case with fsync checks that daxray reports the
-//! fast-commit tags the kernel replays, and that every file that differs is named by one of them.
+//! Fast commits: one fast_commit case makes its transactions durable with one syncfs (a full jbd2
+//! commit, no fast commits); a second one leaves fast-commit-eligible operations with fsync in the
+//! fast-commit area, and daxray's replay of it must equal the kernel's.
 //! Without a journal there is no recovery: that case syncs everything before the crash copy (an
 //! unsynced copy of a journal-less file system is torn, and the kernel itself fails to read it).
 
@@ -16,7 +15,6 @@ use jbd2_common::{
     Durability, fast_commit_ops, kernel_view, magic_files, make_dirty, make_dirty_mounted_with,
     make_dirty_then, make_wrapped_dirty, prerequisites, revoke_ops,
 };
-use std::collections::HashSet;
 
 const TOOLS: &[&str] = &["mkfs.ext4", "losetup", "mount", "umount", "sync"];
 
@@ -72,82 +70,80 @@ fn recovered_view_equals_kernel_recovery() {
     }
 }
 
+/// Fast commits: after a syncfs (a full jbd2 commit), fast-commit-eligible operations with
+/// fsync (appends, overwrites, truncates, fallocate, punched holes, unlinks, renames, hard links,
+/// new files and directories) leave their changes only in the fast-commit area. daxray's view
+/// (jbd2 replay, then fast-commit replay) must equal the kernel's recovery for every file, tags
+/// of several types must have been replayed, and the jbd2-only view must differ (so the
+/// comparison can fail).
 #[test]
-fn fast_commit_tags_are_reported_and_explain_every_difference() {
+fn fast_commit_replay_equals_kernel_recovery() {
     if !prerequisites(TOOLS) {
         return;
     }
     let s = seed();
-    println!("seed {s}");
+    println!("seed {s} (set DAXRAY_SEED to repeat)");
     let tmp = tempfile::tempdir().unwrap();
-    // Workload with fsync, everything committed by syncfs, then fast-commit-eligible appends and
-    // creates with fsync just before the crash copy.
-    let dirty = make_dirty_then(
+    // commit=300: no timer-driven full commit in the middle of the operations.
+    let dirty = make_dirty_mounted_with(
         tmp.path(),
         "fast_commit_fsync",
         &["-O", "fast_commit"],
+        "commit=300",
         s,
         Durability::FsyncSyncfs,
-        |root| assert!(fast_commit_ops(root) > 0),
+        |root| {
+            let ops = fast_commit_ops(root, s);
+            println!("fast-commit operations: {ops:?}");
+            assert!(ops.total() >= 30, "{ops:?}");
+        },
     );
-    let (res, rep) = compare(&dirty);
+    let before = std::fs::read(&dirty).unwrap();
+    let kernel = kernel_view(&dirty);
+    let opened = open(&dirty, &OpenOptions::default()).expect("daxray opens the dirty image");
+    let (ours, errs) = daxray::manifest::build(&*opened.fs, true).expect("manifest");
+    assert!(errs.is_empty(), "manifest errors: {errs:?}");
+    assert_eq!(std::fs::read(&dirty).unwrap(), before, "the input image was written");
+    let rep = opened.recovery.clone();
     let fc = &rep.details["fast_commit"];
-    let valid = fc["valid_tags"].as_u64().unwrap_or(0);
     println!("fast commit: {fc}");
-    assert!(valid > 0, "the appends and creates with fsync must leave valid fast-commit tags: {fc}");
-    match res {
-        Ok(n) => {
-            // Nothing differs: then no fast commit needed replaying beyond what jbd2 had.
-            println!("{n} files equal");
-            assert!(n >= 100);
-        }
-        Err(diff) => {
-            assert!(valid > 0, "files differ but daxray found no valid fast-commit tags:\n{diff}");
-            assert!(
-                rep.findings.iter().any(|f| f.message.contains("does not replay fast commits")),
-                "the unreplayed fast commit must be a finding"
-            );
-            // Every differing file must be an inode a valid fast-commit tag names.
-            let listing = daxray::jbd2::listing(
-                daxray::image::open(&dirty, None).unwrap().fs_bytes.clone(),
-                None,
-                false,
-            )
-            .unwrap();
-            let inos: HashSet<u64> = listing.json["fast_commit"]["tags"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|t| t["valid"] == true)
-                .filter_map(|t| t["ino"].as_u64())
-                .collect();
-            let opened = open(&dirty, &OpenOptions::default()).unwrap();
-            let (ours, _) = daxray::manifest::build(&*opened.fs, false).unwrap();
-            let kernel = kernel_view(&dirty);
-            let by_path: std::collections::HashMap<_, _> =
-                ours.iter().map(|e| (e.path.clone(), e.ino)).collect();
-            let kpaths: std::collections::HashMap<_, _> =
-                kernel.iter().map(|e| (e.path.clone(), e.ino)).collect();
-            let mut unexplained = vec![];
-            for line in diff.lines() {
-                let Some(path) = line.split_whitespace().find(|w| w.starts_with('/')) else { continue };
-                let path = path.trim_end_matches(':');
-                let ino = by_path.get(path).or_else(|| kpaths.get(path));
-                if !ino.is_some_and(|i| inos.contains(i)) {
-                    unexplained.push(line.to_string());
-                }
-            }
-            assert!(
-                unexplained.is_empty(),
-                "differences no fast-commit tag explains:\n{}",
-                unexplained.join("\n")
-            );
-            println!(
-                "{} difference lines, all on inodes named by the {valid} valid fast-commit tags",
-                diff.lines().filter(|l| l.starts_with('/')).count()
-            );
-        }
+    let n = daxray::oracle::compare_manifests(&ours, &kernel).unwrap_or_else(|e| {
+        panic!("fast_commit (seed {s}): daxray differs from the kernel:\n{e}\nrecovery: {}", rep.details)
+    });
+    assert!(n >= 100, "only {n} files compared");
+    assert_eq!(fc["replay_applied"], true, "{fc}");
+    assert!(
+        !rep.findings.iter().any(|f| f.message.contains("does not replay")),
+        "no finding may say fast commits are not replayed: {:?}",
+        rep.findings
+    );
+    let applied = &fc["replay"]["applied"];
+    let count = |t: &str| applied[t].as_u64().unwrap_or(0);
+    let types: Vec<&str> = ["INODE", "ADD_RANGE", "DEL_RANGE", "CREAT", "LINK", "UNLINK"]
+        .into_iter()
+        .filter(|t| count(t) > 0)
+        .collect();
+    println!("replayed tag types with an effect: {types:?}; {applied}");
+    for t in ["INODE", "ADD_RANGE", "DEL_RANGE", "CREAT"] {
+        assert!(count(t) > 0, "no {t} tag was replayed: {fc}");
     }
+    assert!(types.len() >= 5, "only {types:?} tag types were replayed: {fc}");
+    // The jbd2-only view (no fast-commit replay) differs from the kernel's.
+    let image = daxray::image::open(&dirty, None).unwrap();
+    let run = daxray::jbd2::recover_full(image.fs_bytes.clone(), None).unwrap();
+    assert!(run.fast_commit.is_some(), "recover_full must hand over the fast-commit area");
+    let jbd2_only = daxray::ext4::Ext4::open(run.view.clone()).unwrap();
+    let (theirs, _) = daxray::manifest::build(&jbd2_only, true).unwrap();
+    let diff = daxray::oracle::compare_manifests(&theirs, &kernel)
+        .expect_err("without fast-commit replay the view must differ from the kernel's");
+    println!(
+        "{n} files equal to the kernel's; without fast-commit replay: {}",
+        diff.lines().next().unwrap_or("")
+    );
+    // The raw media differs too.
+    let raw = open(&dirty, &OpenOptions { raw: true, ..Default::default() }).unwrap();
+    let (raw_man, _) = daxray::manifest::build(&*raw.fs, true).unwrap();
+    assert!(daxray::oracle::compare_manifests(&raw_man, &kernel).is_err(), "--raw must differ");
 }
 
 /// Recovery of a live log that wraps around the end of the journal equals the kernel's.

@@ -7,6 +7,7 @@
 pub mod csum;
 pub mod dir;
 pub mod extent;
+pub mod fcreplay;
 pub mod group;
 pub mod htree;
 pub mod indirect;
@@ -34,6 +35,8 @@ pub struct Ext4 {
     sb: Superblock,
     groups: Vec<GroupDesc>,
     findings: Findings,
+    /// What fast-commit replay changed (inodes, extent maps, directories), read over the media.
+    fc: Option<Arc<fcreplay::FcPatch>>,
 }
 
 impl Ext4 {
@@ -74,7 +77,54 @@ impl Ext4 {
         }
         let groups = group::read_all(&*src, &sb, &findings)?;
         group::verify_bitmaps(&*src, &sb, &groups, &findings);
-        Ok(Self { src, sb, groups, findings })
+        Ok(Self { src, sb, groups, findings, fc: None })
+    }
+
+    /// The same model with a fast-commit replay patch layered over the media: inodes, extent
+    /// maps and directories the replay changed are read from `patch` (see [`fcreplay`]).
+    pub fn with_fast_commit(mut self, patch: fcreplay::FcPatch) -> Self {
+        self.fc = Some(Arc::new(patch));
+        self
+    }
+
+    /// The fast-commit replay patch in use, if any.
+    pub fn fast_commit_patch(&self) -> Option<&fcreplay::FcPatch> {
+        self.fc.as_deref()
+    }
+
+    /// The raw bytes of inode `ino` as the media (the view) holds them, ignoring any fast-commit
+    /// patch.
+    pub fn raw_inode_bytes(&self, ino: u64) -> Result<Vec<u8>> {
+        let (_, offset) = self.inode_location(ino)?;
+        Ok(self.src.read_at(offset, self.sb.inode_size as usize)?.to_vec())
+    }
+
+    /// Inode table block and byte offset of inode `ino`.
+    fn inode_location(&self, ino: u64) -> Result<(u64, u64)> {
+        let sb = &self.sb;
+        let count = u64::from(sb.raw.s_inodes_count.get());
+        if ino == 0 || ino > count {
+            return Err(Error::NotFound(format!(
+                "ext4 inode {ino} (the file system has inodes 1..={count})"
+            )));
+        }
+        let ipg = u64::from(sb.inodes_per_group);
+        let g = (ino - 1) / ipg;
+        let idx = (ino - 1) % ipg;
+        let gd = self.groups.get(g as usize).ok_or_else(|| {
+            Error::corrupt("ext4 inode", 0, 0, format!("inode {ino} is in group {g}, beyond the group count"))
+        })?;
+        let bs = u64::from(sb.block_size);
+        let rel = idx * u64::from(sb.inode_size);
+        if gd.inode_table == 0 || gd.inode_table >= sb.blocks_count {
+            return Err(Error::corrupt(
+                "ext4 group descriptor",
+                g,
+                0,
+                format!("group {g}: inode table at block {} is out of range (inode {ino})", gd.inode_table),
+            ));
+        }
+        Ok((gd.inode_table.saturating_add(rel / bs), gd.inode_table.saturating_mul(bs).saturating_add(rel)))
     }
 
     /// Open and return the findings of opening alongside.
@@ -123,6 +173,10 @@ impl Ext4 {
                 format!("group {g}: inode table at block {} is out of range (inode {ino})", gd.inode_table),
             ));
         }
+        if let Some(raw) = self.fc.as_ref().and_then(|p| p.inodes.get(&ino)) {
+            // Rewritten by fast-commit replay, which also recomputed its checksum.
+            return Ok(Inode::parse(ino, raw, block, offset));
+        }
         let csums = sb.metadata_csum() || sb.has_ro_compat(superblock::RO_COMPAT_GDT_CSUM);
         let unused = csums
             && (gd.flags & BG_INODE_UNINIT != 0 || idx >= ipg.saturating_sub(u64::from(gd.itable_unused)));
@@ -161,6 +215,9 @@ impl Ext4 {
         let ft = FileType::from_mode(i.mode());
         if matches!(ft, FileType::Char | FileType::Block | FileType::Fifo | FileType::Socket) {
             return Ok(vec![]);
+        }
+        if let Some(m) = self.fc.as_ref().and_then(|p| p.maps.get(&i.ino)) {
+            return Ok(m.clone());
         }
         if i.has_flag(inode::EXTENTS_FL) {
             let w = extent::Walker {
@@ -206,6 +263,9 @@ impl Ext4 {
     }
 
     fn read_dir_inode(&self, i: &Inode) -> Result<Vec<DirEntry>> {
+        if let Some(d) = self.fc.as_ref().and_then(|p| p.dirs.get(&i.ino)) {
+            return Ok(d.clone());
+        }
         let mut out = Vec::new();
         let bs = self.sb.block_size as usize;
         if i.has_flag(inode::INLINE_DATA_FL) {

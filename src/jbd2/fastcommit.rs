@@ -2,7 +2,8 @@
 //!
 //! daxray parses and lists every tag and decides, as the kernel's `ext4_fc_replay_scan` does,
 //! which tags form a valid fast commit for the expected transaction (HEAD with the expected tid,
-//! running crc32c closed by a TAIL with that tid and a matching crc). It does not replay them.
+//! value lengths the kernel accepts, running crc32c closed by a TAIL with that tid and a matching
+//! crc). The replay itself, on the file-system model, is [`crate::ext4::fcreplay`].
 
 use super::csum;
 use byteorder::{ByteOrder, LE};
@@ -89,6 +90,12 @@ pub struct FcTag {
     pub crc_ok: Option<bool>,
     /// Whether the kernel would replay this tag (part of a valid fast commit for the expected tid).
     pub valid: bool,
+    /// The tag type number.
+    #[serde(skip)]
+    pub kind: u16,
+    /// The value bytes (what follows the 4-byte tag header), as stored.
+    #[serde(skip)]
+    pub value: Vec<u8>,
 }
 
 /// The fast-commit area, parsed.
@@ -102,130 +109,212 @@ pub struct FastCommitArea {
     pub expected_tid: u32,
     /// Tags found, in order.
     pub tags: Vec<FcTag>,
-    /// Tags the kernel would replay.
+    /// Tags the kernel would replay (HEAD, PAD and TAIL not counted).
     pub valid_tags: usize,
+    /// How the kernel's scan pass ends: "no fast commit" (the area does not start with a HEAD),
+    /// "stop" (a valid fast commit was found, then the scan stopped), or the kernel error that
+    /// makes the scan, and so the jbd2 recovery and the mount, fail.
+    pub scan_end: String,
+    /// The scan ends with an error: the kernel's recovery, and the mount, fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan_error: Option<String>,
 }
 
-/// Parse the fast-commit blocks `blocks` (journal block number, bytes), in order.
-pub fn parse(blocks: &[(u64, &[u8])], expected_tid: u32) -> FastCommitArea {
+/// `EXT4_FC_SUPPORTED_FEATURES`: no HEAD feature bits are known.
+const SUPPORTED_FEATURES: u32 = 0;
+/// `EXT4_NAME_LEN`.
+const NAME_LEN: usize = 255;
+/// `EXT4_GOOD_OLD_INODE_SIZE`.
+const GOOD_OLD_INODE_SIZE: usize = 128;
+
+/// The kernel's `ext4_fc_value_len_isvalid`: whether a value of `len` bytes is acceptable for `tag`.
+fn value_len_ok(tag: u16, len: usize, inode_size: usize) -> bool {
+    match tag {
+        TAG_ADD_RANGE => len == 16,
+        TAG_DEL_RANGE => len == 12,
+        TAG_CREAT | TAG_LINK | TAG_UNLINK => len.checked_sub(8).is_some_and(|n| (1..=NAME_LEN).contains(&n)),
+        TAG_INODE => len.checked_sub(4).is_some_and(|n| n >= GOOD_OLD_INODE_SIZE && n <= inode_size),
+        TAG_PAD => true,
+        TAG_TAIL => len >= 8,
+        TAG_HEAD => len == 8,
+        _ => false,
+    }
+}
+
+/// How one block's scan ended.
+enum BlockEnd {
+    /// Go on with the next block.
+    Continue,
+    /// Stop scanning: what was valid so far is replayed.
+    Stop,
+    /// The kernel's scan fails with this error.
+    Error(&'static str),
+}
+
+/// Parse the fast-commit blocks `blocks` (journal block number, bytes), in order, as the kernel's
+/// scan pass does for transaction `expected_tid`; `inode_size` is the file system's inode size
+/// (an INODE tag's raw inode may not be longer).
+pub fn parse(blocks: &[(u64, &[u8])], expected_tid: u32, inode_size: u16) -> FastCommitArea {
     let mut area = FastCommitArea {
         first_block: blocks.first().map(|b| b.0).unwrap_or(0),
         blocks: blocks.len() as u64,
         expected_tid,
         ..Default::default()
     };
+    let inode_size = usize::from(inode_size);
     let mut crc = 0u32;
-    let mut valid_upto = 0usize; // tags[..valid_upto] are replayable
-    let mut stop = false;
-    for (bi, &(jblk, data)) in blocks.iter().enumerate() {
-        if stop {
+    // tags[..valid_upto] are replayable (the kernel's fc_replay_num_tags).
+    let mut valid_upto = 0usize;
+    // The kernel's fc_replay_expected_off: 0 until a block starting with HEAD was seen.
+    let mut expected_off = 0usize;
+    let mut end = BlockEnd::Continue;
+    for (off, &(jblk, data)) in blocks.iter().enumerate() {
+        let first_tag = data.get(..2).map(LE::read_u16);
+        if expected_off == 0 {
+            // The kernel resets its state and gives up on this block unless it starts with HEAD.
+            crc = 0;
+            if first_tag != Some(TAG_HEAD) {
+                continue;
+            }
+        }
+        if off != expected_off {
+            end = BlockEnd::Error("EFSCORRUPTED (a HEAD tag in a later fast-commit block than the first)");
             break;
         }
-        // The kernel stops early when the first block does not start with a HEAD.
-        if bi == 0 && data.len() >= 2 && LE::read_u16(data) != TAG_HEAD {
+        expected_off += 1;
+        end = scan_block(jblk, data, expected_tid, inode_size, &mut crc, &mut valid_upto, &mut area.tags);
+        if !matches!(end, BlockEnd::Continue) || area.tags.len() > 1_000_000 {
             break;
         }
-        let mut cur = 0usize;
-        let mut seen_any = false;
-        while cur + TL_BYTES <= data.len() {
-            let tag = LE::read_u16(&data[cur..]);
-            let len = LE::read_u16(&data[cur + 2..]);
-            if tag == 0 {
-                // Zeroed space: no tag type 0 exists; the kernel stops here too.
-                stop = true;
-                break;
-            }
-            let val_start = cur + TL_BYTES;
-            let val_end = val_start + usize::from(len);
-            let val = data.get(val_start..val_end.min(data.len())).unwrap_or(&[]);
-            let whole = data.get(cur..val_end.min(data.len())).unwrap_or(&[]);
-            let mut t = FcTag {
-                journal_block: jblk,
-                offset: cur,
-                tag: tag_name(tag),
-                len,
-                ino: None,
-                parent: None,
-                name: None,
-                lblk: None,
-                pblk: None,
-                blocks: None,
-                unwritten: None,
-                tid: None,
-                features: None,
-                crc_ok: None,
-                valid: false,
-            };
-            let u32_at = |o: usize| val.get(o..o + 4).map(LE::read_u32);
-            match tag {
-                TAG_ADD_RANGE => {
-                    t.ino = u32_at(0);
-                    if let Some(ex) = val.get(4..16) {
-                        t.lblk = Some(LE::read_u32(ex));
-                        let raw_len = LE::read_u16(&ex[4..]);
-                        let hi = u64::from(LE::read_u16(&ex[6..]));
-                        t.pblk = Some((hi << 32) | u64::from(LE::read_u32(&ex[8..])));
-                        t.unwritten = Some(raw_len > 32768);
-                        t.blocks = Some(u32::from(if raw_len > 32768 { raw_len - 32768 } else { raw_len }));
-                    }
-                    crc = csum::raw(crc, whole);
-                }
-                TAG_DEL_RANGE => {
-                    t.ino = u32_at(0);
-                    t.lblk = u32_at(4);
-                    t.blocks = u32_at(8);
-                    crc = csum::raw(crc, whole);
-                }
-                TAG_CREAT | TAG_LINK | TAG_UNLINK => {
-                    t.parent = u32_at(0);
-                    t.ino = u32_at(4);
-                    t.name = val.get(8..).map(|n| String::from_utf8_lossy(n).into_owned());
-                    crc = csum::raw(crc, whole);
-                }
-                TAG_INODE => {
-                    t.ino = u32_at(0);
-                    crc = csum::raw(crc, whole);
-                }
-                TAG_PAD => {
-                    crc = csum::raw(crc, whole);
-                }
-                TAG_HEAD => {
-                    t.features = u32_at(0);
-                    t.tid = u32_at(4);
-                    if t.tid != Some(expected_tid) {
-                        stop = true;
-                    }
-                    crc = csum::raw(crc, whole);
-                }
-                TAG_TAIL => {
-                    t.tid = u32_at(0);
-                    let upto = (val_start + 4).min(data.len());
-                    crc = csum::raw(crc, &data[cur..upto]);
-                    let ok = u32_at(4) == Some(crc);
-                    t.crc_ok = Some(ok);
-                    if ok && t.tid == Some(expected_tid) {
-                        valid_upto = area.tags.len() + 1;
-                        crc = 0;
-                    } else {
-                        stop = true;
-                    }
-                }
-                _ => stop = true,
-            }
-            seen_any = true;
-            area.tags.push(t);
-            if stop || area.tags.len() > 1_000_000 {
-                break;
-            }
-            cur = val_end;
+    }
+    area.scan_end = match end {
+        BlockEnd::Continue if expected_off == 0 => {
+            "no fast commit (the area does not start with a HEAD tag)".into()
         }
-        if !seen_any {
-            break;
+        BlockEnd::Continue => "end of the fast-commit area".into(),
+        BlockEnd::Stop => "stop".into(),
+        BlockEnd::Error(e) => {
+            area.scan_error = Some(e.to_string());
+            format!("error {e}")
         }
+    };
+    if area.scan_error.is_some() {
+        valid_upto = 0;
     }
     for t in &mut area.tags[..valid_upto] {
         t.valid = true;
     }
-    area.valid_tags = area.tags[..valid_upto].iter().filter(|t| t.tag != "PAD").count();
+    area.valid_tags =
+        area.tags[..valid_upto].iter().filter(|t| !matches!(t.kind, TAG_PAD | TAG_HEAD | TAG_TAIL)).count();
     area
+}
+
+/// Scan the tags of one fast-commit block (the body of the kernel's `ext4_fc_replay_scan`).
+fn scan_block(
+    jblk: u64,
+    data: &[u8],
+    expected_tid: u32,
+    inode_size: usize,
+    crc: &mut u32,
+    valid_upto: &mut usize,
+    tags: &mut Vec<FcTag>,
+) -> BlockEnd {
+    let mut cur = 0usize;
+    let stop_or = |valid: usize, e: &'static str| if valid > 0 { BlockEnd::Stop } else { BlockEnd::Error(e) };
+    while cur + TL_BYTES <= data.len() {
+        let tag = LE::read_u16(&data[cur..]);
+        let len = LE::read_u16(&data[cur + 2..]);
+        let val_start = cur + TL_BYTES;
+        let val_end = val_start + usize::from(len);
+        if val_end > data.len() || !value_len_ok(tag, usize::from(len), inode_size) {
+            return stop_or(*valid_upto, "ECANCELED (a tag with a bad type or value length)");
+        }
+        let val = &data[val_start..val_end];
+        let whole = &data[cur..val_end];
+        let mut t = FcTag {
+            journal_block: jblk,
+            offset: cur,
+            tag: tag_name(tag),
+            len,
+            ino: None,
+            parent: None,
+            name: None,
+            lblk: None,
+            pblk: None,
+            blocks: None,
+            unwritten: None,
+            tid: None,
+            features: None,
+            crc_ok: None,
+            valid: false,
+            kind: tag,
+            value: val.to_vec(),
+        };
+        let u32_at = |o: usize| val.get(o..o + 4).map(LE::read_u32);
+        let mut end = BlockEnd::Continue;
+        match tag {
+            TAG_ADD_RANGE => {
+                t.ino = u32_at(0);
+                if let Some(ex) = val.get(4..16) {
+                    t.lblk = Some(LE::read_u32(ex));
+                    let raw_len = LE::read_u16(&ex[4..]);
+                    let hi = u64::from(LE::read_u16(&ex[6..]));
+                    t.pblk = Some((hi << 32) | u64::from(LE::read_u32(&ex[8..])));
+                    t.unwritten = Some(raw_len > 32768);
+                    t.blocks = Some(u32::from(if raw_len > 32768 { raw_len - 32768 } else { raw_len }));
+                }
+                *crc = csum::raw(*crc, whole);
+            }
+            TAG_DEL_RANGE => {
+                t.ino = u32_at(0);
+                t.lblk = u32_at(4);
+                t.blocks = u32_at(8);
+                *crc = csum::raw(*crc, whole);
+            }
+            TAG_CREAT | TAG_LINK | TAG_UNLINK => {
+                t.parent = u32_at(0);
+                t.ino = u32_at(4);
+                t.name = val.get(8..).map(|n| String::from_utf8_lossy(n).into_owned());
+                *crc = csum::raw(*crc, whole);
+            }
+            TAG_INODE => {
+                t.ino = u32_at(0);
+                *crc = csum::raw(*crc, whole);
+            }
+            TAG_PAD => *crc = csum::raw(*crc, whole),
+            TAG_HEAD => {
+                t.features = u32_at(0);
+                t.tid = u32_at(4);
+                if t.features.unwrap_or(0) & !SUPPORTED_FEATURES != 0 {
+                    end = BlockEnd::Error("EOPNOTSUPP (HEAD names unknown fast-commit features)");
+                } else if t.tid != Some(expected_tid) {
+                    end = BlockEnd::Stop;
+                } else {
+                    *crc = csum::raw(*crc, whole);
+                }
+            }
+            TAG_TAIL => {
+                t.tid = u32_at(0);
+                *crc = csum::raw(*crc, &data[cur..val_start + 4]);
+                let ok = u32_at(4) == Some(*crc);
+                t.crc_ok = Some(ok);
+                if ok && t.tid == Some(expected_tid) {
+                    *valid_upto = tags.len() + 1;
+                } else {
+                    end =
+                        stop_or(*valid_upto, "EFSBADCRC (a TAIL with a bad crc or tid before any valid one)");
+                }
+                *crc = 0;
+            }
+            // OK: value_len_ok rejected every other tag type above.
+            _ => end = stop_or(*valid_upto, "ECANCELED (unknown tag)"),
+        }
+        // A HEAD with another tid or unknown features is not counted by the kernel either.
+        tags.push(t);
+        if !matches!(end, BlockEnd::Continue) {
+            return end;
+        }
+        cur = val_end;
+    }
+    BlockEnd::Continue
 }

@@ -5,8 +5,9 @@
 //! - [`recover`]: the kernel's three recovery passes, into memory.
 //! - [`list`]: transaction listing for `daxray journal`.
 //!
-//! Fast commits are parsed and listed, and the tags the kernel would replay are identified, but
-//! they are not replayed: the report says so whenever such tags exist.
+//! Fast commits are parsed and listed, the tags the kernel would replay are identified
+//! ([`fastcommit`]), and they are replayed over the file-system model by
+//! [`crate::ext4::fcreplay`] (see [`apply_fast_commit`]).
 
 pub mod block;
 pub mod csum;
@@ -61,6 +62,8 @@ pub struct FsJournalInfo {
     pub journal_uuid: [u8; 16],
     /// s_uuid.
     pub uuid: [u8; 16],
+    /// s_inode_size (128 for revision 0).
+    pub inode_size: u16,
 }
 
 /// Read the ext4 superblock fields about the journal from byte 1024 of `src`.
@@ -98,6 +101,7 @@ pub fn fs_journal_info(src: &dyn BlockSource) -> Result<FsJournalInfo> {
         journal_devnum: LE::read_u32(&sb[228..]),
         journal_uuid,
         uuid,
+        inode_size: if LE::read_u32(&sb[76..]) == 0 { 128 } else { LE::read_u16(&sb[88..]) },
     })
 }
 
@@ -206,7 +210,7 @@ fn finding(sev: Severity, structure: &str, block: Option<u64>, msg: String) -> F
     Finding { severity: sev, structure: structure.into(), block, offset: None, message: msg }
 }
 
-fn fc_area(j: &Journal, expected_tid: u32) -> Option<fastcommit::FastCommitArea> {
+fn fc_area(j: &Journal, expected_tid: u32, inode_size: u16) -> Option<fastcommit::FastCommitArea> {
     if !j.sb.fast_commit() || j.fc_first == 0 {
         return None;
     }
@@ -220,7 +224,7 @@ fn fc_area(j: &Journal, expected_tid: u32) -> Option<fastcommit::FastCommitArea>
         n += 1;
     }
     let refs: Vec<(u64, &[u8])> = blocks.iter().map(|(n, b)| (*n, &b[..])).collect();
-    Some(fastcommit::parse(&refs, expected_tid))
+    Some(fastcommit::parse(&refs, expected_tid, inode_size))
 }
 
 /// What recovery did, for one opened journal.
@@ -295,7 +299,7 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> 
             ),
         ));
     }
-    let fc = fc_area(j, out.end_transaction);
+    let fc = fc_area(j, out.end_transaction, info.inode_size);
     let mut d = base;
     let replayed_any = out.error.is_none_or(|(p, _)| p == recover::Pass::Replay);
     d["transactions"] = json!({
@@ -322,17 +326,16 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> 
             "tags": fc.tags.len(),
             "valid_tags": fc.valid_tags,
             "expected_tid": fc.expected_tid,
+            "scan_end": fc.scan_end,
             "replay_applied": false,
-            "note": "fast-commit replay is not implemented: valid tags are listed, not applied",
         });
-        if fc.valid_tags > 0 {
+        if let Some(e) = &fc.scan_error {
             findings.push(finding(
                 Severity::Error,
                 "jbd2 fast-commit area",
                 Some(fc.first_block),
                 format!(
-                    "{} fast-commit tags for transaction {} would be replayed by the kernel; daxray does not replay fast commits, so the view may lack those changes",
-                    fc.valid_tags, fc.expected_tid
+                    "the kernel's fast-commit scan fails with {e}: its journal recovery, and the mount, fail; the view holds the jbd2 replay only"
                 ),
             ));
         }
@@ -357,6 +360,10 @@ pub struct RecoveryRun {
     pub start_transaction: Option<u32>,
     /// First transaction not replayed, when recovery ran.
     pub end_transaction: Option<u32>,
+    /// The fast-commit area as the kernel's scan pass sees it (valid tags marked), when the
+    /// journal has fast commits and recovery ran. The replay itself needs the file-system model:
+    /// see [`apply_fast_commit`].
+    pub fast_commit: Option<fastcommit::FastCommitArea>,
 }
 
 /// Recover in memory and return everything about it (see [`recover_view`]).
@@ -369,6 +376,7 @@ pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result
         failed_commit: None,
         start_transaction: None,
         end_transaction: None,
+        fast_commit: None,
     };
     let info = fs_journal_info(&*fs)?;
     if info.journal_dev {
@@ -399,6 +407,10 @@ pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result
     let rec = run_recovery(&j, &info, recover::DataCheck::Verify);
     let Some(out) = rec.outcome else { return Ok(run(fs, rec.report)) };
     let mut result = run(fs.clone(), rec.report);
+    let replay_ok = out.error.is_none_or(|(p, _)| p == recover::Pass::Replay);
+    // The kernel replays fast commits after the jbd2 passes, when those succeeded and the scan
+    // of the area did not fail.
+    result.fast_commit = rec.fc.filter(|fc| replay_ok && fc.scan_error.is_none() && fc.valid_tags > 0);
     result.error = out.error;
     result.failed_commit = out.failed_commit;
     result.start_transaction = Some(out.start_transaction);
@@ -445,6 +457,54 @@ pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result
     }
     result.view = Arc::new(ov);
     Ok(result)
+}
+
+/// Replay the valid fast-commit tags of `fc` over `ext4` (the model of the jbd2-recovered view),
+/// as the kernel does at mount after the jbd2 passes, and say what it did in `report`
+/// (`details.fast_commit.replay`, findings). Returns the model with the replay layered over it.
+pub fn apply_fast_commit(
+    ext4: crate::ext4::Ext4,
+    fc: &fastcommit::FastCommitArea,
+    report: &mut RecoveryReport,
+) -> crate::ext4::Ext4 {
+    let (patch, rep) = crate::ext4::fcreplay::replay(&ext4, &fc.tags);
+    let applied: usize = rep.applied.values().sum();
+    let counts = rep.applied.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ");
+    report.findings.push(finding(
+        Severity::Info,
+        "jbd2 fast-commit area",
+        Some(fc.first_block),
+        format!(
+            "fast commits for transaction {} replayed: {applied} of {} tags changed the view ({}), {} inodes touched",
+            fc.expected_tid,
+            fc.valid_tags,
+            if counts.is_empty() { "none".into() } else { counts },
+            rep.inodes_touched.len()
+        ),
+    ));
+    report.findings.push(finding(
+        Severity::Info,
+        "jbd2 fast-commit area",
+        Some(fc.first_block),
+        format!("fast-commit replay: not emulated: {}", rep.not_emulated.join("; ")),
+    ));
+    if let Some(e) = &rep.error {
+        report.findings.push(finding(
+            Severity::Error,
+            "jbd2 fast-commit area",
+            Some(fc.first_block),
+            format!("the kernel's fast-commit replay fails at {e}; the mount fails; the view holds what was replayed before"),
+        ));
+    }
+    for p in rep.problems.iter().take(32) {
+        report.findings.push(finding(Severity::Error, "jbd2 fast-commit replay", None, p.clone()));
+    }
+    if let Some(obj) = report.details.get_mut("fast_commit").and_then(|v| v.as_object_mut()) {
+        obj.insert("replay_applied".into(), json!(true));
+        obj.insert("replay".into(), json!(rep));
+    }
+    report.applied = true;
+    ext4.with_fast_commit(patch)
 }
 
 /// Recover the jbd2 journal of the file system in `fs` in memory; returns the view to read through
@@ -594,7 +654,7 @@ pub fn list_journal(
     txs.extend(live);
     let expected =
         rec.as_ref().and_then(|r| r.outcome.as_ref()).map(|o| o.end_transaction).unwrap_or(j.sb.sequence);
-    let fc = rec.as_ref().and_then(|r| r.fc.clone()).or_else(|| fc_area(&j, expected));
+    let fc = rec.as_ref().and_then(|r| r.fc.clone()).or_else(|| fc_area(&j, expected, info.inode_size));
     let mut findings = rec.as_ref().map(|r| r.report.findings.clone()).unwrap_or_default();
     for t in &txs {
         for b in &t.blocks {
@@ -611,8 +671,25 @@ pub fn list_journal(
             }
         }
     }
-    let rec = rec.map(|r| r.report);
-    Ok(JournalListing { j, txs, fc, rec, findings })
+    // With valid fast commits, the report says what replaying them does to the model. That
+    // needs the recovered view, so only then is recovery run in full.
+    let mut rec_report = rec.as_ref().map(|r| r.report.clone());
+    let fc_replays = rec.as_ref().and_then(|r| r.outcome.as_ref()).is_some_and(|o| {
+        o.error.is_none_or(|(p, _)| p == recover::Pass::Replay)
+            && fc.as_ref().is_some_and(|f| f.scan_error.is_none() && f.valid_tags > 0)
+    });
+    if fc_replays
+        && let Some(rep) = rec_report.as_mut()
+        && let Ok(run) = recover_full(fs.clone(), external)
+        && let Some(fc) = &run.fast_commit
+        && let Ok(e) = crate::ext4::Ext4::open(run.view.clone())
+    {
+        let mut r = run.report.clone();
+        let _ = apply_fast_commit(e, fc, &mut r);
+        findings.extend(r.findings.iter().filter(|f| !rep.findings.contains(f)).cloned());
+        *rep = r;
+    }
+    Ok(JournalListing { j, txs, fc, rec: rec_report, findings })
 }
 
 fn ok_str(v: Option<bool>) -> &'static str {
@@ -704,12 +781,13 @@ fn render_text(
     if let Some(fc) = fc {
         writeln!(
             w,
-            "Fast-commit area: blocks {}.. ({} blocks), {} tags, {} valid for tid {} (not replayed by daxray)",
+            "Fast-commit area: blocks {}.. ({} blocks), {} tags, {} valid for tid {}; scan: {}",
             fc.first_block,
             fc.blocks,
             fc.tags.len(),
             fc.valid_tags,
-            fc.expected_tid
+            fc.expected_tid,
+            fc.scan_end
         )?;
         for t in &fc.tags {
             let mut line = format!("  block {} +{}: {}", t.journal_block, t.offset, t.tag);

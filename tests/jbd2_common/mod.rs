@@ -89,32 +89,210 @@ pub fn kernel_view(dirty: &Path) -> Vec<daxray::manifest::ManifestEntry> {
     man
 }
 
-/// Operations that ext4 commits as fast commits: append to some existing regular files and create
-/// a few new ones in the root directory, each followed by fsync. Returns how many files it touched.
-pub fn fast_commit_ops(root: &Path) -> usize {
+/// What [`fast_commit_ops`] did.
+#[derive(Debug, Default, Clone)]
+pub struct FcOps {
+    /// Appends.
+    pub appends: usize,
+    /// New files (in existing and in new directories).
+    pub creates: usize,
+    /// New directories.
+    pub mkdirs: usize,
+    /// Unlinks.
+    pub unlinks: usize,
+    /// Renames of files (same or other directory).
+    pub renames: usize,
+    /// Hard links.
+    pub links: usize,
+    /// Truncates (shrink and grow).
+    pub truncates: usize,
+    /// fallocate calls (plain, KEEP_SIZE).
+    pub fallocates: usize,
+    /// Punched holes.
+    pub punches: usize,
+    /// Overwrites inside a file.
+    pub overwrites: usize,
+}
+
+impl FcOps {
+    /// All operations.
+    pub fn total(&self) -> usize {
+        self.appends
+            + self.creates
+            + self.mkdirs
+            + self.unlinks
+            + self.renames
+            + self.links
+            + self.truncates
+            + self.fallocates
+            + self.punches
+            + self.overwrites
+    }
+}
+
+fn regular_files(root: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+    let Ok(rd) = std::fs::read_dir(root) else { return };
+    let mut v: Vec<_> = rd.filter_map(|e| e.ok()).collect();
+    v.sort_by_key(|e| e.path());
+    for e in v {
+        let Ok(t) = e.file_type() else { continue };
+        if t.is_file() {
+            out.push(e.path());
+        } else if t.is_dir() && depth < 8 && e.file_name() != "lost+found" {
+            regular_files(&e.path(), out, depth + 1);
+        }
+    }
+}
+
+/// Operations that ext4 commits as fast commits, each followed by fsync (of the file, or of the
+/// parent directory for namespace changes), chosen with `seed`: appends, overwrites, new files
+/// (in existing and new directories), new directories, unlinks, renames, hard links, truncates
+/// (shrink and grow), fallocate (plain and KEEP_SIZE) and punched holes.
+pub fn fast_commit_ops(root: &Path, seed: u64) -> FcOps {
+    use rand::{RngExt, SeedableRng};
     use std::io::Write;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root)
-        .expect("read root")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    let mut n = 0;
-    for p in files.iter().take(10) {
-        let mut f = std::fs::OpenOptions::new().append(true).open(p).expect("open for append");
-        f.write_all(&[0x5a; 8192]).expect("append");
+    use std::os::unix::fs::FileExt;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xfa57_c0de);
+    let mut files = Vec::new();
+    regular_files(root, &mut files, 0);
+    // Files inside the one large directory are many; keep a mix.
+    files.retain(|p| !p.starts_with(root.join("big")) || rng.random_range(0..20) == 0);
+    assert!(files.len() > 20, "the workload left only {} files", files.len());
+    let mut ops = FcOps::default();
+    let pick = |rng: &mut rand_chacha::ChaCha8Rng, files: &mut Vec<PathBuf>| {
+        let i = rng.random_range(0..files.len());
+        files.swap_remove(i)
+    };
+    let bs = 4096u64;
+    let debug = |what: &str| {
+        if std::env::var_os("DAXRAY_FC_DEBUG").is_none() {
+            return;
+        }
+        for e in std::fs::read_dir("/proc/fs/ext4").into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with("loop") {
+                let t = std::fs::read_to_string(e.path().join("fc_info")).unwrap_or_default();
+                let t: Vec<&str> = t.lines().filter(|l| !l.ends_with(":\t0") && !l.ends_with(" 0")).collect();
+                eprintln!("after {what}: {}", t.join(" | "));
+            }
+        }
+    };
+    // Appends and overwrites.
+    for _ in 0..8 {
+        let p = pick(&mut rng, &mut files);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).expect("open for append");
+        let n = rng.random_range(1..6) * 4096 + rng.random_range(0..4096);
+        f.write_all(&vec![rng.random::<u8>(); n]).expect("append");
         f.sync_all().expect("fsync");
-        n += 1;
+        ops.appends += 1;
     }
-    for i in 0..5 {
-        let p = root.join(format!("fc_new_{i}"));
+    for _ in 0..4 {
+        let p = pick(&mut rng, &mut files);
+        let f = std::fs::OpenOptions::new().write(true).open(&p).expect("open");
+        let len = f.metadata().unwrap().len();
+        let off = if len > 0 { rng.random_range(0..len) } else { 0 };
+        f.write_all_at(&vec![rng.random::<u8>(); 5000], off).expect("overwrite");
+        f.sync_all().expect("fsync");
+        ops.overwrites += 1;
+    }
+    debug("appends/overwrites");
+    // Truncates: shrink, and grow (a hole at the end).
+    for k in 0..6 {
+        let p = pick(&mut rng, &mut files);
+        let f = std::fs::OpenOptions::new().write(true).open(&p).expect("open");
+        let len = f.metadata().unwrap().len();
+        let to = if k % 2 == 0 { len / 3 } else { len + rng.random_range(1..40) * bs + 123 };
+        f.set_len(to).expect("truncate");
+        f.sync_all().expect("fsync");
+        ops.truncates += 1;
+    }
+    debug("truncates");
+    // fallocate (plain grows the size, KEEP_SIZE does not) and punched holes.
+    for k in 0..4 {
+        let p = pick(&mut rng, &mut files);
+        let f = std::fs::OpenOptions::new().write(true).open(&p).expect("open");
+        let len = f.metadata().unwrap().len();
+        let mode = if k % 2 == 0 { 0 } else { libc::FALLOC_FL_KEEP_SIZE };
+        daxray::sys::fallocate(&f, mode, len.div_ceil(bs) * bs, rng.random_range(1..16) * bs)
+            .expect("fallocate");
+        f.sync_all().expect("fsync");
+        ops.fallocates += 1;
+    }
+    debug("fallocate");
+    for _ in 0..4 {
+        let p = pick(&mut rng, &mut files);
+        let f = std::fs::OpenOptions::new().write(true).open(&p).expect("open");
+        let len = f.metadata().unwrap().len();
+        if len < 3 * bs {
+            continue;
+        }
+        let off = rng.random_range(0..len / bs - 1) * bs;
+        daxray::sys::fallocate(
+            &f,
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            off,
+            rng.random_range(1..4) * bs,
+        )
+        .expect("punch hole");
+        f.sync_all().expect("fsync");
+        ops.punches += 1;
+    }
+    debug("punch");
+    // Unlinks, renames (same directory, and into another one), hard links.
+    // Directories are never fsynced: an fsync of a changed directory makes a full commit, which
+    // empties the fast-commit area. The fsync of a changed file commits every queued entry change.
+    let carrier = pick(&mut rng, &mut files);
+    let carry = |rng: &mut rand_chacha::ChaCha8Rng| {
+        let mut f = std::fs::OpenOptions::new().append(true).open(&carrier).expect("open for append");
+        f.write_all(&vec![rng.random::<u8>(); 3000]).expect("append");
+        f.sync_all().expect("fsync");
+    };
+    for _ in 0..5 {
+        let p = pick(&mut rng, &mut files);
+        std::fs::remove_file(&p).expect("unlink");
+        ops.unlinks += 1;
+    }
+    carry(&mut rng);
+    debug("unlinks");
+    for k in 0..4 {
+        let p = pick(&mut rng, &mut files);
+        let to = if k % 2 == 0 {
+            p.with_file_name(format!("fc_renamed_{k}"))
+        } else {
+            root.join(format!("fc_moved_{k}"))
+        };
+        std::fs::rename(&p, &to).expect("rename");
+        std::fs::File::open(&to).expect("open").sync_all().expect("fsync renamed");
+        ops.renames += 1;
+    }
+    debug("renames");
+    for k in 0..3 {
+        let p = pick(&mut rng, &mut files);
+        let to = root.join(format!("fc_link_{k}"));
+        std::fs::hard_link(&p, &to).expect("link");
+        std::fs::File::open(&to).expect("open").sync_all().expect("fsync link");
+        ops.links += 1;
+    }
+    debug("links");
+    // New files in the root, and new directories with files in them.
+    let mut dirs = vec![root.to_path_buf()];
+    for d in 0..2 {
+        let nd = root.join(format!("fc_dir_{d}"));
+        std::fs::create_dir(&nd).expect("mkdir");
+        dirs.push(nd);
+        ops.mkdirs += 1;
+    }
+    debug("mkdirs");
+    for i in 0..8 {
+        let d = &dirs[i % dirs.len()];
+        let p = d.join(format!("fc_new_{i}"));
         let mut f = std::fs::File::create(&p).expect("create");
-        f.write_all(&vec![i as u8 + 1; 12288]).expect("write");
+        let n = rng.random_range(0..8) * 4096 + rng.random_range(1..4096);
+        f.write_all(&vec![i as u8 + 1; n]).expect("write");
         f.sync_all().expect("fsync");
-        n += 1;
+        ops.creates += 1;
     }
-    n
+    debug("creates");
+    ops
 }
 
 /// Whether the live log of the journal in `img` wraps around the end of the journal.
