@@ -101,10 +101,19 @@ pub struct FcReplay {
 struct State<'a> {
     base: &'a Ext4,
     patch: FcPatch,
+    /// Extent maps being edited, keyed by logical block (range edits in O(log n) each).
+    maps: BTreeMap<u64, ExtentMap>,
+    /// Directories being edited: name -> (order, entry); the order keeps the media's listing
+    /// order, with additions after it.
+    dirs: BTreeMap<u64, BTreeMap<Vec<u8>, (u64, DirEntry)>>,
+    next_order: u64,
     out: FcReplay,
     touched: BTreeSet<u64>,
     dirs_touched: BTreeSet<u64>,
 }
+
+/// An extent map keyed by first logical block; extents never overlap.
+type ExtentMap = BTreeMap<u64, Extent>;
 
 /// Replay the valid tags of `tags` (those with `valid` set, in order) over `base`, the model of
 /// the jbd2-recovered view. Returns the patch to install with [`Ext4::with_fast_commit`] and the
@@ -113,6 +122,9 @@ pub fn replay(base: &Ext4, tags: &[FcTag]) -> (FcPatch, FcReplay) {
     let mut st = State {
         base,
         patch: FcPatch::default(),
+        maps: BTreeMap::new(),
+        dirs: BTreeMap::new(),
+        next_order: 0,
         out: FcReplay::default(),
         touched: BTreeSet::new(),
         dirs_touched: BTreeSet::new(),
@@ -137,6 +149,14 @@ pub fn replay(base: &Ext4, tags: &[FcTag]) -> (FcPatch, FcReplay) {
                 break;
             }
         }
+    }
+    for (ino, m) in std::mem::take(&mut st.maps) {
+        st.patch.maps.insert(ino, m.into_values().collect());
+    }
+    for (ino, d) in std::mem::take(&mut st.dirs) {
+        let mut v: Vec<(u64, DirEntry)> = d.into_values().collect();
+        v.sort_by_key(|(o, _)| *o);
+        st.patch.dirs.insert(ino, v.into_iter().map(|(_, e)| e).collect());
     }
     st.out.inodes_touched = st.touched.iter().copied().collect();
     st.out.dirs_touched = st.dirs_touched.iter().copied().collect();
@@ -164,37 +184,38 @@ fn dentry(v: &[u8]) -> Option<(u64, u64, Vec<u8>)> {
     Some((u64::from(u32_at(v, 0)?), u64::from(u32_at(v, 4)?), v.get(8..)?.to_vec()))
 }
 
-/// Map `[lblk, lblk + len)` to `to` (physical start, unwritten), or unmap it (`None`), in a
-/// sorted, non-overlapping extent list.
-fn set_range(map: &mut Vec<Extent>, lblk: u64, len: u64, to: Option<(u64, bool)>) {
+/// Map `[lblk, lblk + len)` to `to` (physical start, unwritten), or unmap it (`None`).
+fn set_range(map: &mut ExtentMap, lblk: u64, len: u64, to: Option<(u64, bool)>) {
     let end = lblk.saturating_add(len);
-    let mut out = Vec::with_capacity(map.len() + 2);
-    for e in map.drain(..) {
+    let mut hit: Vec<u64> = vec![];
+    if let Some((&k, e)) = map.range(..lblk).next_back()
+        && e.logical.saturating_add(e.length) > lblk
+    {
+        hit.push(k);
+    }
+    hit.extend(map.range(lblk..end).map(|(&k, _)| k));
+    for k in hit {
+        let Some(e) = map.remove(&k) else { continue };
         let e_end = e.logical.saturating_add(e.length);
-        if e_end <= lblk || e.logical >= end {
-            out.push(e);
-            continue;
-        }
         if e.logical < lblk {
-            out.push(Extent { length: lblk - e.logical, ..e });
+            map.insert(e.logical, Extent { length: lblk - e.logical, ..e });
         }
         if e_end > end {
             let skip = end - e.logical;
-            out.push(Extent {
+            let tail = Extent {
                 logical: end,
                 physical: e.physical.saturating_add(skip),
                 length: e_end - end,
                 unwritten: e.unwritten,
-            });
+            };
+            map.insert(end, tail);
         }
     }
     if let Some((physical, unwritten)) = to
         && len > 0
     {
-        out.push(Extent { logical: lblk, physical, length: len, unwritten });
+        map.insert(lblk, Extent { logical: lblk, physical, length: len, unwritten });
     }
-    out.sort_by_key(|e| e.logical);
-    *map = out;
 }
 
 impl State<'_> {
@@ -234,40 +255,37 @@ impl State<'_> {
         raw.get(..2).map(LE::read_u16).unwrap_or(0)
     }
 
-    /// The current extent map of `ino` (patched, else the media's through the recovered view).
-    fn map(&mut self, ino: u64) -> Vec<Extent> {
-        if let Some(m) = self.patch.maps.get(&ino) {
-            return m.clone();
+    /// The extent map of `ino` being edited (loaded from the media's through the recovered view
+    /// on first use).
+    fn map_mut(&mut self, ino: u64) -> &mut ExtentMap {
+        if !self.maps.contains_key(&ino) {
+            let m = match self.base.inode(ino) {
+                Ok(i) => match self.base.map_inode(&i) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        self.out
+                            .problems
+                            .push(format!("inode {ino}: extent map unreadable, taken as empty: {e}"));
+                        vec![]
+                    }
+                },
+                Err(_) => vec![],
+            };
+            // Overlapping extents (corrupt media) keep the first one per logical block.
+            let mut map = ExtentMap::new();
+            for e in m {
+                map.entry(e.logical).or_insert(e);
+            }
+            self.maps.insert(ino, map);
         }
-        let m = match self.base.inode(ino) {
-            Ok(i) if i.has_flag(EXTENTS_FL) && !i.has_flag(INLINE_DATA_FL) => match self.base.map_inode(&i) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.out
-                        .problems
-                        .push(format!("inode {ino}: extent map unreadable, taken as empty: {e}"));
-                    vec![]
-                }
-            },
-            Ok(i) => self.base.map_inode(&i).unwrap_or_default(),
-            Err(_) => vec![],
-        };
-        let mut m = m;
-        m.sort_by_key(|e| e.logical);
-        m
-    }
-
-    fn set_map(&mut self, ino: u64, m: Vec<Extent>) {
         self.touched.insert(ino);
-        self.patch.maps.insert(ino, m);
+        // OK to unwrap because the map was inserted just above when missing.
+        self.maps.get_mut(&ino).unwrap()
     }
 
-    /// Store new raw bytes for `ino` (keeping its map, read first, consistent).
+    /// Store new raw bytes for `ino` (its map, read from the media first, stays consistent).
     fn set_raw(&mut self, ino: u64, raw: Vec<u8>) {
-        if !self.patch.maps.contains_key(&ino) {
-            let m = self.map(ino);
-            self.patch.maps.insert(ino, m);
-        }
+        self.map_mut(ino);
         self.touched.insert(ino);
         self.patch.inodes.insert(ino, raw);
     }
@@ -280,26 +298,32 @@ impl State<'_> {
         self.set_raw(ino, raw);
     }
 
-    /// The current entries of directory `dir`.
-    fn entries(&mut self, dir: u64) -> Vec<DirEntry> {
-        if let Some(d) = self.patch.dirs.get(&dir) {
-            return d.clone();
-        }
-        match self.base.read_dir(dir) {
-            Ok(d) => d,
-            Err(e) => {
-                self.out
-                    .problems
-                    .push(format!("directory inode {dir}: entries unreadable, taken as empty: {e}"));
-                vec![]
+    /// The entries of directory `dir` being edited (loaded from the media on first use).
+    fn dir_mut(&mut self, dir: u64) -> &mut BTreeMap<Vec<u8>, (u64, DirEntry)> {
+        if !self.dirs.contains_key(&dir) {
+            let d = match self.base.read_dir(dir) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.out
+                        .problems
+                        .push(format!("directory inode {dir}: entries unreadable, taken as empty: {e}"));
+                    vec![]
+                }
+            };
+            let mut m = BTreeMap::new();
+            for e in d {
+                self.next_order += 1;
+                m.entry(e.name.clone()).or_insert((self.next_order, e));
             }
+            self.dirs.insert(dir, m);
         }
+        // OK to unwrap because the directory was inserted just above when missing.
+        self.dirs.get_mut(&dir).unwrap()
     }
 
-    fn set_entries(&mut self, dir: u64, d: Vec<DirEntry>) {
+    fn dir_changed(&mut self, dir: u64) {
         self.dirs_touched.insert(dir);
         self.touched.insert(dir);
-        self.patch.dirs.insert(dir, d);
     }
 
     /// `ext4_fc_replay_inode`.
@@ -311,8 +335,8 @@ impl State<'_> {
             return Ok(false);
         }
         let Some(disk) = self.raw(ino) else { return Ok(false) };
-        let before = self.map(ino);
-        let mut raw = disk.clone();
+        self.map_mut(ino);
+        let mut raw = disk;
         let n = fc.len().min(raw.len());
         if n < I_GENERATION {
             return Ok(false);
@@ -320,34 +344,28 @@ impl State<'_> {
         raw[..I_BLOCK].copy_from_slice(&fc[..I_BLOCK]);
         raw[I_GENERATION..n].copy_from_slice(&fc[I_GENERATION..n]);
         let flags = Self::flags(&raw);
-        let map = if flags & EXTENTS_FL != 0 {
+        if flags & EXTENTS_FL != 0 {
             if LE::read_u16(&raw[I_BLOCK..]) != EXT_MAGIC {
                 // An empty extent root: magic, 0 entries, eh_max 4, depth 0.
                 raw[I_BLOCK..I_BLOCK + 12].fill(0);
                 LE::write_u16(&mut raw[I_BLOCK..], EXT_MAGIC);
                 LE::write_u16(&mut raw[I_BLOCK + 4..], 4);
-                vec![]
-            } else {
-                before
+                self.map_mut(ino).clear();
             }
         } else if flags & INLINE_DATA_FL != 0 {
             raw[I_BLOCK..I_GENERATION].copy_from_slice(&fc[I_BLOCK..I_GENERATION]);
-            vec![]
-        } else {
-            before
-        };
+            self.map_mut(ino).clear();
+        }
         // The kernel reads the inode back; failing that, the replay stops with EFSCORRUPTED.
         if LE::read_u16(&raw[I_LINKS..]) == 0 || (ino < self.first_ino() && ino != super::ROOT_INO) {
-            self.patch.inodes.insert(ino, raw);
-            self.patch.maps.insert(ino, map);
-            self.touched.insert(ino);
+            self.set_raw(ino, raw);
             return Err(format!(
                 "inode {ino} cannot be read back after the INODE tag (no links): the kernel's replay fails with EFSCORRUPTED"
             ));
         }
         // i_blocks: the kernel recounts it from the extent tree (ext4_ext_replay_set_iblocks).
         if flags & INLINE_DATA_FL == 0 {
-            let data: u64 = map.iter().map(|e| e.length).sum();
+            let data: u64 = self.map_mut(ino).values().map(|e| e.length).sum();
             let bs = u64::from(self.base.superblock().block_size);
             let sectors = data.saturating_mul(bs / 512);
             LE::write_u32(&mut raw[I_BLOCKS_LO..], sectors as u32);
@@ -356,7 +374,6 @@ impl State<'_> {
             }
         }
         self.set_checksum(ino, &mut raw);
-        self.patch.maps.insert(ino, map);
         self.set_raw(ino, raw);
         Ok(true)
     }
@@ -405,12 +422,11 @@ impl State<'_> {
         if len == 0 {
             return Ok(false);
         }
-        let mut m = self.map(ino);
+        let m = self.map_mut(ino);
         if m.len() >= MAX_EXTENTS {
             return Ok(false);
         }
-        set_range(&mut m, start, len, Some((pblk, unwritten)));
-        self.set_map(ino, m);
+        set_range(m, start, len, Some((pblk, unwritten)));
         Ok(true)
     }
 
@@ -429,9 +445,7 @@ impl State<'_> {
         if len == 0 || last < lblk {
             return Ok(false);
         }
-        let mut m = self.map(ino);
-        set_range(&mut m, u64::from(lblk), u64::from(last - lblk) + 1, None);
-        self.set_map(ino, m);
+        set_range(self.map_mut(ino), u64::from(lblk), u64::from(last - lblk) + 1, None);
         Ok(true)
     }
 
@@ -443,13 +457,19 @@ impl State<'_> {
             return false;
         }
         let Some(raw) = self.iget(ino) else { return false };
-        let mut d = self.entries(dir);
-        if d.iter().any(|e| e.name == name) {
+        if self.dir_mut(dir).contains_key(&name) {
             return false;
         }
         let ft = self.base.superblock().has_incompat(super::superblock::INCOMPAT_FILETYPE);
-        d.push(DirEntry { name, ino, file_type: ft.then(|| FileType::from_mode(Self::mode(&raw))) });
-        self.set_entries(dir, d);
+        let e = DirEntry {
+            name: name.clone(),
+            ino,
+            file_type: ft.then(|| FileType::from_mode(Self::mode(&raw))),
+        };
+        self.next_order += 1;
+        let order = self.next_order;
+        self.dir_mut(dir).insert(name, (order, e));
+        self.dir_changed(dir);
         let links = LE::read_u16(&raw[I_LINKS..]);
         self.set_links(ino, raw, links.saturating_add(1));
         true
@@ -468,12 +488,12 @@ impl State<'_> {
         if self.iget(dir).is_none() {
             return Ok(false);
         }
-        let mut d = self.entries(dir);
-        let Some(pos) = d.iter().position(|e| e.name == name) else { return Ok(false) };
+        let d = self.dir_mut(dir);
+        let Some((_, e)) = d.get(&name) else { return Ok(false) };
         // A name now pointing at another inode (renamed over) stays; the link is dropped anyway.
-        if d[pos].ino == ino {
-            d.remove(pos);
-            self.set_entries(dir, d);
+        if e.ino == ino {
+            d.remove(&name);
+            self.dir_changed(dir);
         }
         let links = LE::read_u16(&raw[I_LINKS..]).saturating_sub(1);
         let mut raw = raw;
@@ -483,7 +503,7 @@ impl State<'_> {
             if let Some(b) = raw.get_mut(I_SIZE_HI..I_SIZE_HI + 4) {
                 LE::write_u32(b, 0);
             }
-            self.set_map(ino, vec![]);
+            self.map_mut(ino).clear();
         }
         self.set_links(ino, raw, links);
         Ok(true)
@@ -510,9 +530,10 @@ impl State<'_> {
             if let Some(b) = raw.get_mut(I_SIZE_HI..I_SIZE_HI + 4) {
                 LE::write_u32(b, 0);
             }
-            self.set_map(ino, vec![]);
+            self.map_mut(ino).clear();
             self.set_raw(ino, raw);
-            self.set_entries(ino, vec![]);
+            self.dir_mut(ino).clear();
+            self.dir_changed(ino);
             self.patch.new_dirs.insert(ino);
         }
         let added = self.link(dir, name, ino);
@@ -533,12 +554,14 @@ mod tests {
 
     #[test]
     fn set_range_splits_replaces_and_punches() {
-        let mut m = vec![ex(0, 100, 10, false), ex(20, 300, 5, true)];
+        let mut m: ExtentMap = [ex(0, 100, 10, false), ex(20, 300, 5, true)].map(|e| (e.logical, e)).into();
         set_range(&mut m, 5, 17, Some((500, false)));
-        assert_eq!(m, vec![ex(0, 100, 5, false), ex(5, 500, 17, false), ex(22, 302, 3, true)]);
+        let v: Vec<Extent> = m.values().copied().collect();
+        assert_eq!(v, vec![ex(0, 100, 5, false), ex(5, 500, 17, false), ex(22, 302, 3, true)]);
         set_range(&mut m, 2, 2, None);
-        assert_eq!(m[0], ex(0, 100, 2, false));
-        assert_eq!(m[1], ex(4, 104, 1, false));
+        let v: Vec<Extent> = m.values().copied().collect();
+        assert_eq!(v[0], ex(0, 100, 2, false));
+        assert_eq!(v[1], ex(4, 104, 1, false));
         set_range(&mut m, 0, u64::MAX, None);
         assert!(m.is_empty());
     }
