@@ -36,6 +36,8 @@ pub struct Options {
     pub daxray: PathBuf,
     /// File systems to run ("ext4", "xfs").
     pub fs: Vec<&'static str>,
+    /// Keep the work folder with the crash images and claims (for profiling on the same bytes).
+    pub keep_images: bool,
 }
 
 /// The XFS log size used beside an ext4 journal of `journal_mib` on an image of `size_mib`:
@@ -487,7 +489,7 @@ fn map_and_check(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Row>> {
     drop(opened);
 
     // The in-place check vs the kernel oracle, on the same claims.
-    let claims_path = scratch.join("claims.jsonl");
+    let claims_path = scratch.join(format!("claims-{}-{}.jsonl", b.fs, b.info.size_mib));
     write_claims(&claims_path, &b.claims)?;
     let cp = claims_path.to_str().unwrap_or_default().to_string();
     let fstype = b.fs;
@@ -566,8 +568,16 @@ pub fn run(o: &Options, log: &mut dyn FnMut(&str)) -> Result<Report> {
                 report.rows.extend(map_and_check(&b, o, dir.path())?);
             }
             report.growth.extend(rows);
-            let _ = std::fs::remove_file(&b.image);
+            if o.keep_images {
+                log(&format!("kept {}", b.image.display()));
+            } else {
+                let _ = std::fs::remove_file(&b.image);
+            }
         }
+    }
+    if o.keep_images {
+        let kept = dir.keep();
+        log(&format!("images and claims kept in {}", kept.display()));
     }
     Ok(report)
 }

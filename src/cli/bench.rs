@@ -66,6 +66,10 @@ pub struct ParseArgs {
     /// File system(s) to run: ext4, xfs (repeatable; default both).
     #[arg(long, value_parser = ["ext4", "xfs"])]
     pub fs: Vec<String>,
+    /// Keep the crash images and the claims file in the work folder (printed at the end), to
+    /// profile on the same bytes again.
+    #[arg(long)]
+    pub keep_images: bool,
 }
 
 /// Arguments of `bench faults`.
@@ -114,6 +118,7 @@ fn run_parse(a: &ParseArgs, g: &Global) -> Result<i32> {
         } else {
             a.fs.iter().map(|f| if f == "xfs" { "xfs" } else { "ext4" }).collect()
         },
+        keep_images: a.keep_images,
         daxray: std::env::current_exe().map_err(|e| Error::External(format!("current_exe: {e}")))?,
     };
     let report = crate::bench::parse::run(&opts, &mut |m| eprintln!("daxray: {m}"))?;

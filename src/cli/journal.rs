@@ -2,6 +2,7 @@
 
 use super::{Global, output};
 use crate::fs::FsKind;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Arguments of `journal`.
@@ -12,6 +13,12 @@ pub struct Args {
     /// Also list old, checkpointed transactions still in the journal/log.
     #[arg(long)]
     pub all: bool,
+    /// Also read every logged block and verify its tag checksum (jbd2 csum v2/v3), as the
+    /// kernel's replay pass does. Without it the superblock, descriptor, revoke and commit
+    /// checksums are verified and logged blocks are not read (`csum_ok` is null), like
+    /// `debugfs logdump`, which verifies none.
+    #[arg(long)]
+    pub verify_data: bool,
 }
 
 /// What a journal listing produces, for either journal kind.
@@ -27,10 +34,17 @@ pub struct Listing {
 /// Run `journal`.
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     let img = crate::image::open(&a.image, g.offset)?;
-    let listing = match img.placement.fs {
-        FsKind::Ext4 => crate::jbd2::listing(img.fs_bytes.clone(), g.journal_dev.as_deref(), a.all)?,
-        FsKind::Xfs => crate::xlog::listing(img.fs_bytes.clone(), g.log_dev.as_deref(), a.all)?,
-    };
+    if img.placement.fs == FsKind::Ext4 {
+        // Written straight to standard output: no JSON tree or text copy of thousands of tags.
+        let l =
+            crate::jbd2::list_journal(img.fs_bytes.clone(), g.journal_dev.as_deref(), a.all, a.verify_data)?;
+        stream(|w| if g.json { l.write_json(w) } else { l.write_text(w) })?;
+        if !g.json {
+            output::print_findings(l.findings());
+        }
+        return Ok(output::exit_code(l.findings()));
+    }
+    let listing = crate::xlog::listing(img.fs_bytes.clone(), g.log_dev.as_deref(), a.all)?;
     if g.json {
         output::print_json(&listing.json)?;
     } else {
@@ -38,4 +52,15 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         output::print_findings(&listing.findings);
     }
     Ok(output::exit_code(&listing.findings))
+}
+
+/// Run `f` over buffered, locked standard output; a closed pipe (`| head`) is not an error.
+fn stream(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> crate::Result<()> {
+    let out = std::io::stdout().lock();
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
+    match f(&mut w).and_then(|_| w.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(crate::Error::io("<stdout>", e)),
+    }
 }

@@ -135,7 +135,10 @@ pub enum Command {
     ///
     /// Reads the journal (ext4: internal inode or --journal-dev) or the log (XFS: internal or
     /// --log-dev) as it is on the media and lists what recovery would see, verifying every
-    /// checksum.
+    /// checksum of the log's own structures. ext4: superblock, descriptor, revoke and commit
+    /// checksums always; the tag checksum of every logged data block (csum v2/v3, which means
+    /// reading the whole log) only with --verify-data, else the tag's `csum_ok` is null and the
+    /// recovery details say `"data_checksums_verified":false`. Recovery is not applied.
     ///
     /// JSON output for ext4: `{"kind":"jbd2",...}` with the journal superblock (start, sequence,
     /// features, checksum type), the transactions found from the start (sequence, blocks,

@@ -9,11 +9,37 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// A replacement granule: owned bytes, or a reference to one granule of another source (a
+/// journal block in the mapped image: zero-copy, the last writer wins per granule).
+enum Entry {
+    /// Bytes assembled in memory (escaped journal blocks, XFS read-modify-write).
+    Owned(Box<[u8]>),
+    /// `granule` bytes of `src` at byte `offset`, checked to exist when put.
+    Ref(Arc<dyn BlockSource>, u64),
+}
+
+impl Entry {
+    /// `len` bytes of this granule at byte `within` (`within + len <= granule`).
+    fn slice(&self, within: usize, len: usize) -> Result<Cow<'_, [u8]>> {
+        match self {
+            Entry::Owned(b) => {
+                b.get(within..within.saturating_add(len)).map(Cow::Borrowed).ok_or(Error::OutOfRange {
+                    what: "overlay granule",
+                    offset: within as u64,
+                    end: (within + len) as u64,
+                    len: b.len() as u64,
+                })
+            }
+            Entry::Ref(src, off) => src.read_at(off.saturating_add(within as u64), len),
+        }
+    }
+}
+
 /// A base source plus replacement granules (fs blocks for jbd2, 512-byte sectors for the XFS log).
 pub struct Overlay {
     base: Arc<dyn BlockSource>,
     granule: u32,
-    blocks: BTreeMap<u64, Box<[u8]>>,
+    blocks: BTreeMap<u64, Entry>,
     name: String,
 }
 
@@ -44,7 +70,7 @@ impl Overlay {
     /// The current bytes of granule `index` (overlay first, then base).
     pub fn granule_bytes(&self, index: u64) -> Result<Cow<'_, [u8]>> {
         if let Some(b) = self.blocks.get(&index) {
-            return Ok(Cow::Borrowed(b));
+            return b.slice(0, self.granule as usize);
         }
         let off = index.checked_mul(u64::from(self.granule)).ok_or(Error::OutOfRange {
             what: "overlay granule",
@@ -64,6 +90,21 @@ impl Overlay {
                 self.granule
             )));
         }
+        self.check_index(index)?;
+        self.blocks.insert(index, Entry::Owned(data));
+        Ok(())
+    }
+
+    /// Replace granule `index` by the granule of `src` at byte `offset`, without copying: reads
+    /// of the granule borrow from `src` (a journal block in the mapped image).
+    pub fn put_ref(&mut self, index: u64, src: Arc<dyn BlockSource>, offset: u64) -> Result<()> {
+        check_range("overlay reference", offset, self.granule as usize, src.len())?;
+        self.check_index(index)?;
+        self.blocks.insert(index, Entry::Ref(src, offset));
+        Ok(())
+    }
+
+    fn check_index(&self, index: u64) -> Result<()> {
         let off = index.checked_mul(u64::from(self.granule));
         match off {
             Some(o) if o.checked_add(u64::from(self.granule)).is_some_and(|e| e <= self.base.len()) => {}
@@ -76,7 +117,6 @@ impl Overlay {
                 });
             }
         }
-        self.blocks.insert(index, data);
         Ok(())
     }
 
@@ -92,7 +132,7 @@ impl Overlay {
             let n = (self.granule as usize - within).min(data.len() - pos);
             let mut buf = self.granule_bytes(idx)?.into_owned().into_boxed_slice();
             buf[within..within + n].copy_from_slice(&data[pos..pos + n]);
-            self.blocks.insert(idx, buf);
+            self.blocks.insert(idx, Entry::Owned(buf));
             pos += n;
         }
         Ok(())
@@ -119,7 +159,7 @@ impl BlockSource for Overlay {
             && let Some(b) = self.blocks.get(&first)
         {
             let s = (offset % g) as usize;
-            return Ok(Cow::Borrowed(&b[s..s + len]));
+            return b.slice(s, len);
         }
         let mut out = Vec::with_capacity(len);
         let mut pos = offset;
@@ -129,7 +169,7 @@ impl BlockSource for Overlay {
             let within = pos % g;
             let n = (g - within).min(end - pos);
             match self.blocks.get(&idx) {
-                Some(b) => out.extend_from_slice(&b[within as usize..(within + n) as usize]),
+                Some(b) => out.extend_from_slice(&b.slice(within as usize, n as usize)?),
                 None => out.extend_from_slice(&self.base.read_at(pos, n as usize)?),
             }
             pos += n;

@@ -19,6 +19,9 @@ pub const FLAG_DELETED: u16 = 4;
 /// Tag flag: last tag in this descriptor block.
 pub const FLAG_LAST_TAG: u16 = 8;
 
+/// The jbd2 magic as it is stored (big-endian): what an escaped block's first bytes were.
+pub const JBD2_MAGIC_BYTES: [u8; 4] = super::superblock::JBD2_MAGIC.to_be_bytes();
+
 /// Size of the descriptor/revoke block tail (csum v2/v3).
 pub const TAIL_BYTES: usize = 4;
 

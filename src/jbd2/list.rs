@@ -4,79 +4,101 @@
 use super::block::{self, FLAG_ESCAPE};
 use super::csum;
 use super::journal::Journal;
+use super::recover::TagChecks;
 use super::superblock::{BT_COMMIT, BT_DESCRIPTOR, BT_REVOKE, JBD2_MAGIC};
 use serde::Serialize;
 
-/// A logged block.
+/// A logged block. Fields are in alphabetical order, as JSON listings print them.
 #[derive(Debug, Clone, Serialize)]
 pub struct TxBlock {
-    /// Where it belongs in the file system.
-    pub fs_block: u64,
-    /// Where its copy sits in the journal.
-    pub journal_block: u64,
-    /// Tag flags.
-    pub flags: u16,
     /// Tag checksum matches (None without csum v2/v3).
     pub csum_ok: Option<bool>,
     /// The copy's magic was escaped.
     pub escaped: bool,
+    /// Tag flags.
+    pub flags: u16,
+    /// Where it belongs in the file system.
+    pub fs_block: u64,
+    /// Where its copy sits in the journal.
+    pub journal_block: u64,
 }
 
-/// Checksum results of one transaction.
+/// Checksum results of one transaction. Fields are in alphabetical order, as JSON listings print them.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct TxChecksums {
-    /// Descriptor block tails (csum v2/v3), in order.
-    pub descriptors: Vec<bool>,
-    /// Revoke block tails (csum v2/v3), in order.
-    pub revokes: Vec<bool>,
     /// Commit block checksum (csum v2/v3).
     pub commit: Option<bool>,
     /// Legacy crc32 over descriptor and data blocks (journal_checksum), when present.
     pub crc32: Option<bool>,
+    /// Descriptor block tails (csum v2/v3), in order.
+    pub descriptors: Vec<bool>,
     /// Legacy checksum type named in the commit block (crc32, md5, sha1), if any.
     pub legacy_type: Option<&'static str>,
+    /// Revoke block tails (csum v2/v3), in order.
+    pub revokes: Vec<bool>,
 }
 
-/// One transaction found in the log.
+/// One transaction found in the log. Fields are in alphabetical order, as JSON listings print them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Transaction {
-    /// Sequence number.
-    pub sequence: u32,
+    /// Revoke blocks whose r_count exceeds the block.
+    pub bad_r_count: usize,
+    /// Logged blocks.
+    pub blocks: Vec<TxBlock>,
+    /// Checksums.
+    pub checksums: TxChecksums,
+    /// Commit time, nanoseconds.
+    pub commit_nsec: Option<u32>,
+    /// Commit time, seconds.
+    pub commit_time: Option<u64>,
     /// A commit block with this sequence was found.
     pub committed: bool,
+    /// Descriptor block numbers.
+    pub descriptor_blocks: Vec<u64>,
     /// First journal block.
     pub first_block: u64,
     /// Last journal block (the commit block when committed).
     pub last_block: u64,
-    /// Descriptor block numbers.
-    pub descriptor_blocks: Vec<u64>,
-    /// Logged blocks.
-    pub blocks: Vec<TxBlock>,
-    /// Revoke block numbers.
-    pub revoke_blocks: Vec<u64>,
-    /// Revoked fs blocks.
-    pub revokes: Vec<u64>,
-    /// Revoke blocks whose r_count exceeds the block.
-    pub bad_r_count: usize,
-    /// Commit time, seconds.
-    pub commit_time: Option<u64>,
-    /// Commit time, nanoseconds.
-    pub commit_nsec: Option<u32>,
-    /// Checksums.
-    pub checksums: TxChecksums,
     /// In the live region (from s_start); false for old, checkpointed ones (`--all`).
     pub live: bool,
     /// Whether the kernel's recovery replays it (live transactions only).
     pub replayed: Option<bool>,
+    /// Revoke block numbers.
+    pub revoke_blocks: Vec<u64>,
+    /// Revoked fs blocks.
+    pub revokes: Vec<u64>,
+    /// Sequence number.
+    pub sequence: u32,
     /// Journal blocks this transaction occupies.
     #[serde(skip)]
     pub span: u64,
 }
 
-/// Walk one transaction with sequence `seq` starting at journal block `pos`. Returns the
-/// transaction (None if the block at `pos` is not a jbd2 block of that sequence) and the position
-/// after it.
-pub fn walk_transaction(j: &Journal, mut pos: u64, seq: u32, live: bool) -> Option<(Transaction, u64)> {
+/// Whether and how a listing verifies the logged blocks' tag checksums (csum v2/v3).
+#[derive(Debug, Clone, Copy)]
+pub enum DataTags<'a> {
+    /// Read every logged block and verify its tag checksum, reusing results that recovery's
+    /// replay pass already computed.
+    Verify(Option<&'a TagChecks>),
+    /// Do not read logged blocks: their `csum_ok` is None (not verified).
+    Skip,
+}
+
+/// Walk one transaction with sequence `seq` starting at journal block `pos`, verifying every
+/// tag checksum. Returns the transaction (None if the block at `pos` is not a jbd2 block of that
+/// sequence) and the position after it.
+pub fn walk_transaction(j: &Journal, pos: u64, seq: u32, live: bool) -> Option<(Transaction, u64)> {
+    walk_transaction_with(j, pos, seq, live, DataTags::Verify(None))
+}
+
+/// [`walk_transaction`], with the tag checksums of logged blocks verified or not per `data`.
+pub fn walk_transaction_with(
+    j: &Journal,
+    mut pos: u64,
+    seq: u32,
+    live: bool,
+    data: DataTags<'_>,
+) -> Option<(Transaction, u64)> {
     let sb = &j.sb;
     let mut tx = Transaction {
         sequence: seq,
@@ -118,18 +140,28 @@ pub fn walk_transaction(j: &Journal, mut pos: u64, seq: u32, live: bool) -> Opti
                 }
                 pos = j.wrap(pos + 1);
                 tx.span += 1;
-                for tag in block::descriptor_tags(&bh, sb) {
-                    let data = j.read(pos);
-                    if let (Some(d), true) = (&data, sb.csum_v1()) {
-                        crc = csum::crc32_be(crc, d);
+                let tags = block::descriptor_tags(&bh, sb);
+                tx.blocks.reserve(tags.len());
+                for tag in tags {
+                    if sb.csum_v1()
+                        && let Some(d) = j.read(pos)
+                    {
+                        crc = csum::crc32_be(crc, &d);
                     }
+                    let csum_ok = match data {
+                        _ if !sb.csum_v2v3() => None,
+                        DataTags::Skip => None,
+                        DataTags::Verify(known) => {
+                            Some(known.and_then(|k| k.get(pos)).unwrap_or_else(|| {
+                                j.read(pos).is_some_and(|d| block::tag_csum_ok(&d, &tag, seq, sb))
+                            }))
+                        }
+                    };
                     tx.blocks.push(TxBlock {
                         fs_block: tag.fs_block,
                         journal_block: pos,
                         flags: tag.flags,
-                        csum_ok: sb
-                            .csum_v2v3()
-                            .then(|| data.as_ref().is_some_and(|d| block::tag_csum_ok(d, &tag, seq, sb))),
+                        csum_ok,
                         escaped: tag.flags & FLAG_ESCAPE != 0,
                     });
                     tx.last_block = pos;
@@ -189,6 +221,11 @@ pub fn walk_transaction(j: &Journal, mut pos: u64, seq: u32, live: bool) -> Opti
 
 /// The live transactions, from s_start/s_sequence, and the position after them.
 pub fn live(j: &Journal) -> (Vec<Transaction>, u64) {
+    live_with(j, DataTags::Verify(None))
+}
+
+/// [`live`], with the tag checksums of logged blocks verified or not per `data`.
+pub fn live_with(j: &Journal, data: DataTags<'_>) -> (Vec<Transaction>, u64) {
     let mut out = vec![];
     let mut pos = u64::from(j.sb.start);
     if pos == 0 {
@@ -198,7 +235,7 @@ pub fn live(j: &Journal) -> (Vec<Transaction>, u64) {
     let mut used = 0u64;
     let lap = j.lap();
     while used <= lap {
-        let Some((tx, next)) = walk_transaction(j, pos, seq, true) else { break };
+        let Some((tx, next)) = walk_transaction_with(j, pos, seq, true, data) else { break };
         used += tx.span.max(1);
         let committed = tx.committed;
         out.push(tx);
@@ -218,6 +255,11 @@ fn tid_gt(x: u32, y: u32) -> bool {
 /// Old transactions still in the log outside the live region: one lap from `from` until `stop`,
 /// transactions with sequences older than s_sequence and increasing.
 pub fn old(j: &Journal, from: u64, stop: u64) -> Vec<Transaction> {
+    old_with(j, from, stop, DataTags::Verify(None))
+}
+
+/// [`old`], with the tag checksums of logged blocks verified or not per `data`.
+pub fn old_with(j: &Journal, from: u64, stop: u64, data: DataTags<'_>) -> Vec<Transaction> {
     let mut out: Vec<Transaction> = vec![];
     let lap = j.lap();
     if lap == 0 {
@@ -233,7 +275,7 @@ pub fn old(j: &Journal, from: u64, stop: u64) -> Vec<Transaction> {
             && (h.blocktype == BT_DESCRIPTOR || h.blocktype == BT_REVOKE)
             && tid_gt(j.sb.sequence, h.sequence)
             && out.last().is_none_or(|l| tid_gt(h.sequence, l.sequence))
-            && let Some((tx, next)) = walk_transaction(j, pos, h.sequence, false)
+            && let Some((tx, next)) = walk_transaction_with(j, pos, h.sequence, false, data)
         {
             let span = tx.span.max(1);
             if scanned + span <= lap {

@@ -234,7 +234,7 @@ struct Recovered {
     fc: Option<fastcommit::FastCommitArea>,
 }
 
-fn run_recovery(j: &Journal, info: &FsJournalInfo) -> Recovered {
+fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> Recovered {
     let sb = &j.sb;
     let dirty = sb.start != 0;
     let mut findings = vec![];
@@ -279,7 +279,7 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo) -> Recovered {
         d["note"] = json!("not replayed: ext4 needs_recovery flag is clear, the kernel wipes the journal");
         return Recovered { report: mk(false, false, d, findings), outcome: None, fc: None };
     }
-    let out = recover::recover(j);
+    let out = recover::recover_with(j, data);
     for p in &out.problems {
         findings.push(finding(
             Severity::Error,
@@ -315,6 +315,12 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo) -> Recovered {
     d["failed_commit"] = json!(out.failed_commit);
     d["error"] = json!(out.error.map(|(p, e)| format!("{p:?}: {}", e.name())));
     d["replayed"] = json!(replayed_any);
+    d["data_checksums_verified"] = json!(out.data_verified);
+    if !out.data_verified {
+        d["data_checksums_note"] = json!(
+            "logged blocks were not read: replay counts assume every tag checksum matches (daxray journal --verify-data verifies them)"
+        );
+    }
     if let Some(fc) = &fc {
         d["fast_commit"] = json!({
             "tags": fc.tags.len(),
@@ -398,7 +404,7 @@ pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result
             return Ok(run(fs, r));
         }
     };
-    let rec = run_recovery(&j, &info);
+    let rec = run_recovery(&j, &info, recover::DataCheck::Verify);
     let Some(out) = rec.outcome else { return Ok(run(fs, rec.report)) };
     let mut result = run(fs.clone(), rec.report);
     let replay_ok = out.error.is_none_or(|(p, _)| p == recover::Pass::Replay);
@@ -414,8 +420,30 @@ pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result
         return Ok(result);
     }
     let mut ov = Overlay::new(fs, info.block_size, "jbd2 recovery overlay")?;
+    let bs = u64::from(j.bs);
     for (blk, w) in out.writes {
-        match ov.put(blk, w.data) {
+        // Zero-copy: the overlay reads the journal's copy in place; only an escaped block (its
+        // magic zeroed in the log) needs bytes of its own.
+        let put = if w.escaped {
+            match j.read(w.journal_block) {
+                Some(b) => {
+                    let mut data = b.into_owned().into_boxed_slice();
+                    if let Some(m) = data.get_mut(..4) {
+                        m.copy_from_slice(&block::JBD2_MAGIC_BYTES);
+                    }
+                    ov.put(blk, data)
+                }
+                None => Err(Error::OutOfRange {
+                    what: "jbd2 logged block",
+                    offset: w.journal_block.saturating_mul(bs),
+                    end: u64::MAX,
+                    len: j.src.len(),
+                }),
+            }
+        } else {
+            ov.put_ref(blk, j.src.clone(), w.journal_block.saturating_mul(bs))
+        };
+        match put {
             Ok(()) => {
                 result.replayed.insert(blk, (w.sequence, w.journal_block));
             }
@@ -489,17 +517,115 @@ pub fn recover_view(
     Ok((r.view, r.report))
 }
 
-/// List the transactions (for `daxray journal`); `all` includes checkpointed ones.
+/// List the transactions (for `daxray journal`); `all` includes checkpointed ones. Every
+/// checksum is verified, the tag checksum of every logged block included.
 pub fn listing(
     fs: Arc<dyn BlockSource>,
     external: Option<&Path>,
     all: bool,
 ) -> Result<crate::cli::journal::Listing> {
+    listing_with(fs, external, all, true)
+}
+
+/// A journal listing, kept structured so that it can be written out (text or JSON) without
+/// building a JSON tree of every logged block first.
+pub struct JournalListing {
+    j: Journal,
+    txs: Vec<list::Transaction>,
+    fc: Option<fastcommit::FastCommitArea>,
+    rec: Option<RecoveryReport>,
+    findings: Vec<Finding>,
+}
+
+/// The top-level JSON document of a listing. Its fields, and those of the types inside it, are
+/// in alphabetical order: serialized directly they give the same bytes as the `serde_json::Value`
+/// of [`JournalListing::json_value`] (whose maps sort their keys).
+#[derive(serde::Serialize)]
+struct ListingDoc<'a> {
+    fast_commit: serde_json::Value,
+    geometry: serde_json::Value,
+    journal: &'a str,
+    kind: &'static str,
+    recovery: serde_json::Value,
+    refused: &'a [String],
+    superblock: serde_json::Value,
+    transactions: &'a [list::Transaction],
+}
+
+impl JournalListing {
+    fn doc(&self) -> ListingDoc<'_> {
+        let j = &self.j;
+        ListingDoc {
+            fast_commit: json!(self.fc),
+            geometry: json!({"first": j.first, "last": j.last, "total_len": j.total_len, "fc_first": j.fc_first, "fc_last": j.fc_last, "tag_bytes": j.sb.tag_bytes()}),
+            journal: &j.location,
+            kind: "jbd2",
+            recovery: json!(self.rec),
+            refused: &j.refusal,
+            superblock: json!(&j.sb),
+            transactions: &self.txs,
+        }
+    }
+
+    /// The JSON document (`{"kind":"jbd2",...}`) as a tree.
+    pub fn json_value(&self) -> serde_json::Value {
+        json!(self.doc())
+    }
+
+    /// Write the JSON document, pretty-printed, to `w`.
+    pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, &self.doc())?;
+        w.write_all(b"\n")
+    }
+
+    /// Write the text form to `w`.
+    pub fn write_text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        render_text(w, &self.j, &self.txs, self.fc.as_ref(), self.rec.as_ref())
+    }
+
+    /// Problems found (bad checksums, refusals...).
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+}
+
+/// List the transactions; `all` includes checkpointed ones. Superblock, descriptor, revoke and
+/// commit checksums are always verified; the tag checksums of the logged blocks (csum v2/v3),
+/// which need every logged block read, only when `verify_data` (otherwise their `csum_ok` is
+/// None, and recovery's replay pass is only counted). Recovery is never applied: a listing
+/// needs only the kernel's scan and revoke passes and the replay pass's bookkeeping.
+pub fn listing_with(
+    fs: Arc<dyn BlockSource>,
+    external: Option<&Path>,
+    all: bool,
+    verify_data: bool,
+) -> Result<crate::cli::journal::Listing> {
+    let l = list_journal(fs, external, all, verify_data)?;
+    let mut text = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = l.write_text(&mut text);
+    Ok(crate::cli::journal::Listing {
+        json: l.json_value(),
+        text: String::from_utf8_lossy(&text).into_owned(),
+        findings: l.findings,
+    })
+}
+
+/// The listing of [`listing_with`], structured (see [`JournalListing`]).
+pub fn list_journal(
+    fs: Arc<dyn BlockSource>,
+    external: Option<&Path>,
+    all: bool,
+    verify_data: bool,
+) -> Result<JournalListing> {
     let Some((j, info)) = open_journal(&fs, external)? else {
         return Err(Error::NotFound("the file system has no journal (has_journal is off)".into()));
     };
-    let rec = if info.journal_dev { None } else { Some(run_recovery(&j, &info)) };
-    let (mut live, end_pos) = list::live(&j);
+    let check = if verify_data { recover::DataCheck::Verify } else { recover::DataCheck::Skip };
+    let rec = if info.journal_dev { None } else { Some(run_recovery(&j, &info, check)) };
+    let known = rec.as_ref().and_then(|r| r.outcome.as_ref()).map(|o| &o.tag_checks);
+    let tags = if verify_data { list::DataTags::Verify(known) } else { list::DataTags::Skip };
+    let (mut live, end_pos) = list::live_with(&j, tags);
     if let Some(out) = rec.as_ref().and_then(|r| r.outcome.as_ref()) {
         let ok = out.error.is_none_or(|(p, _)| p == recover::Pass::Replay);
         for t in &mut live {
@@ -523,7 +649,7 @@ pub fn listing(
             j.first
         };
         let from = if dirty { end_pos } else { stop };
-        txs.extend(list::old(&j, from, stop));
+        txs.extend(list::old_with(&j, from, stop, tags));
     }
     txs.extend(live);
     let expected =
@@ -545,9 +671,15 @@ pub fn listing(
             }
         }
     }
-    // With valid fast commits, the report says what replaying them does to the model.
+    // With valid fast commits, the report says what replaying them does to the model. That
+    // needs the recovered view, so only then is recovery run in full.
     let mut rec_report = rec.as_ref().map(|r| r.report.clone());
-    if let Some(rep) = rec_report.as_mut()
+    let fc_replays = rec.as_ref().and_then(|r| r.outcome.as_ref()).is_some_and(|o| {
+        o.error.is_none_or(|(p, _)| p == recover::Pass::Replay)
+            && fc.as_ref().is_some_and(|f| f.scan_error.is_none() && f.valid_tags > 0)
+    });
+    if fc_replays
+        && let Some(rep) = rec_report.as_mut()
         && let Ok(run) = recover_full(fs.clone(), external)
         && let Some(fc) = &run.fast_commit
         && let Ok(e) = crate::ext4::Ext4::open(run.view.clone())
@@ -557,18 +689,7 @@ pub fn listing(
         findings.extend(r.findings.iter().filter(|f| !rep.findings.contains(f)).cloned());
         *rep = r;
     }
-    let json = json!({
-        "kind": "jbd2",
-        "journal": j.location,
-        "superblock": &j.sb,
-        "geometry": {"first": j.first, "last": j.last, "total_len": j.total_len, "fc_first": j.fc_first, "fc_last": j.fc_last, "tag_bytes": j.sb.tag_bytes()},
-        "refused": j.refusal,
-        "recovery": rec_report.as_ref(),
-        "transactions": txs,
-        "fast_commit": fc,
-    });
-    let text = render_text(&j, &txs, fc.as_ref(), rec_report.as_ref());
-    Ok(crate::cli::journal::Listing { json, text, findings })
+    Ok(JournalListing { j, txs, fc, rec: rec_report, findings })
 }
 
 fn ok_str(v: Option<bool>) -> &'static str {
@@ -580,16 +701,16 @@ fn ok_str(v: Option<bool>) -> &'static str {
 }
 
 fn render_text(
+    w: &mut dyn std::io::Write,
     j: &Journal,
     txs: &[list::Transaction],
     fc: Option<&fastcommit::FastCommitArea>,
     rec: Option<&RecoveryReport>,
-) -> String {
+) -> std::io::Result<()> {
     let sb = &j.sb;
-    let mut s = String::new();
-    let _ = writeln!(s, "Journal: {} (jbd2 superblock v{})", j.location, sb.version);
-    let _ = writeln!(
-        s,
+    writeln!(w, "Journal: {} (jbd2 superblock v{})", j.location, sb.version)?;
+    writeln!(
+        w,
         "  block size {}, s_maxlen {}, s_first {}, log blocks {}..{}, fast-commit blocks {}",
         sb.block_size,
         sb.maxlen,
@@ -597,26 +718,26 @@ fn render_text(
         j.first,
         j.last,
         sb.fc_blocks()
-    );
-    let _ = writeln!(
-        s,
+    )?;
+    writeln!(
+        w,
         "  features: {}",
         if sb.features.is_empty() { "(none)".into() } else { sb.features.join(" ") }
-    );
-    let _ = writeln!(s, "  superblock checksum: {}", ok_str(sb.checksum_ok));
-    let _ = writeln!(
-        s,
+    )?;
+    writeln!(w, "  superblock checksum: {}", ok_str(sb.checksum_ok))?;
+    writeln!(
+        w,
         "Journal starts at block {}, transaction {}{}",
         sb.start,
         sb.sequence,
         if sb.start == 0 { " (clean)" } else { "" }
-    );
+    )?;
     for r in &j.refusal {
-        let _ = writeln!(s, "  REFUSED by the kernel: {r}");
+        writeln!(w, "  REFUSED by the kernel: {r}")?;
     }
     for t in txs {
-        let _ = writeln!(
-            s,
+        writeln!(
+            w,
             "Transaction {} ({}{}{}): journal blocks {}..{}{}",
             t.sequence,
             if t.committed { "committed" } else { "NOT committed" },
@@ -631,35 +752,35 @@ fn render_text(
             t.commit_time
                 .map(|c| format!(", commit time {c}.{:09}", t.commit_nsec.unwrap_or(0)))
                 .unwrap_or_default()
-        );
+        )?;
         for b in &t.blocks {
-            let _ = writeln!(
-                s,
+            writeln!(
+                w,
                 "  FS block {} logged at journal block {} (flags {:#x}) csum {}",
                 b.fs_block,
                 b.journal_block,
                 b.flags,
                 ok_str(b.csum_ok)
-            );
+            )?;
         }
         for r in &t.revokes {
-            let _ = writeln!(s, "  Revoke FS block {r}");
+            writeln!(w, "  Revoke FS block {r}")?;
         }
         let c = &t.checksums;
         if sb.csum_v2v3() || sb.csum_v1() {
-            let _ = writeln!(
-                s,
+            writeln!(
+                w,
                 "  checksums: descriptors [{}] revokes [{}] commit {} crc32 {}",
                 c.descriptors.iter().map(|b| ok_str(Some(*b))).collect::<Vec<_>>().join(" "),
                 c.revokes.iter().map(|b| ok_str(Some(*b))).collect::<Vec<_>>().join(" "),
                 ok_str(c.commit),
                 ok_str(c.crc32)
-            );
+            )?;
         }
     }
     if let Some(fc) = fc {
-        let _ = writeln!(
-            s,
+        writeln!(
+            w,
             "Fast-commit area: blocks {}.. ({} blocks), {} tags, {} valid for tid {}; scan: {}",
             fc.first_block,
             fc.blocks,
@@ -667,7 +788,7 @@ fn render_text(
             fc.valid_tags,
             fc.expected_tid,
             fc.scan_end
-        );
+        )?;
         for t in &fc.tags {
             let mut line = format!("  block {} +{}: {}", t.journal_block, t.offset, t.tag);
             if let Some(v) = t.ino {
@@ -697,11 +818,11 @@ fn render_text(
             if t.valid {
                 line.push_str(" [valid]");
             }
-            let _ = writeln!(s, "{line}");
+            writeln!(w, "{line}")?;
         }
     }
     if let Some(r) = rec {
-        let _ = writeln!(s, "Recovery: needed {}, applied {}: {}", r.needed, r.applied, r.details);
+        writeln!(w, "Recovery: needed {}, applied {}: {}", r.needed, r.applied, r.details)?;
     }
-    s
+    Ok(())
 }

@@ -46,15 +46,49 @@ impl KernelError {
     }
 }
 
-/// One block written by replay (the last writer of each fs block wins).
+/// One block written by replay (the last writer of each fs block wins). The bytes are not
+/// copied: they are journal block `journal_block`, with the jbd2 magic restored in the first
+/// four bytes when `escaped`.
 #[derive(Debug, Clone)]
 pub struct Write {
     /// Transaction that logged it.
     pub sequence: u32,
     /// Journal block it was read from.
     pub journal_block: u64,
-    /// The bytes (escape undone).
-    pub data: Box<[u8]>,
+    /// The copy's first four bytes were the jbd2 magic, zeroed in the log (FLAG_ESCAPE).
+    pub escaped: bool,
+}
+
+/// How [`recover_with`] treats the logged data blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataCheck {
+    /// Verify every replayed block's tag checksum (csum v2/v3) as the kernel's replay pass
+    /// does: a bad one is not replayed and fails recovery. This reads every logged block.
+    Verify,
+    /// Do not read the logged blocks: the replay pass only counts what it would write, as if
+    /// every tag checksum matched. For listings; the outcome says the data was not verified.
+    Skip,
+}
+
+/// Tag checksum results per journal block, from the replay pass (0 not checked, 1 good, 2 bad).
+#[derive(Debug, Default, Clone)]
+pub struct TagChecks(Vec<u8>);
+
+impl TagChecks {
+    /// The result recorded for journal block `n`, if the replay pass checked it.
+    pub fn get(&self, n: u64) -> Option<bool> {
+        match self.0.get(usize::try_from(n).ok()?) {
+            Some(1) => Some(true),
+            Some(2) => Some(false),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, n: u64, ok: bool) {
+        if let Some(v) = usize::try_from(n).ok().and_then(|i| self.0.get_mut(i)) {
+            *v = if ok { 1 } else { 2 };
+        }
+    }
 }
 
 /// A problem met during recovery.
@@ -93,6 +127,10 @@ pub struct Outcome {
     pub problems: Vec<Problem>,
     /// Where the next transaction would start (`head_block`).
     pub head_block: u64,
+    /// Whether the replay pass verified the logged blocks' tag checksums.
+    pub data_verified: bool,
+    /// Tag checksum results of the logged blocks the replay pass verified.
+    pub tag_checks: TagChecks,
 }
 
 fn tid_gt(x: u32, y: u32) -> bool {
@@ -105,6 +143,7 @@ fn tid_geq(x: u32, y: u32) -> bool {
 
 struct Recovery<'a> {
     j: &'a Journal,
+    data: DataCheck,
     out: Outcome,
     /// Revoked fs block -> the newest revoking transaction.
     revoked: HashMap<u64, u32>,
@@ -231,7 +270,14 @@ impl<'a> Recovery<'a> {
                         let io = next_log_block;
                         next_log_block = j.wrap(next_log_block + 1);
                         consumed += 1;
-                        let Some(obh) = j.read(io) else {
+                        // Skip: the block is not read, only checked to be inside the journal.
+                        let obh = match self.data {
+                            DataCheck::Verify => j.read(io),
+                            DataCheck::Skip => {
+                                (io < j.total_len).then_some(std::borrow::Cow::Borrowed(&[][..]))
+                            }
+                        };
+                        let Some(obh) = obh else {
                             success = Some(KernelError::Corrupted);
                             self.problem(pass, io, next_commit, "logged block outside the journal".into());
                             continue;
@@ -240,7 +286,15 @@ impl<'a> Recovery<'a> {
                             self.out.nr_revoke_hits += 1;
                             continue;
                         }
-                        if !block::tag_csum_ok(&obh, tag, h.sequence, sb) {
+                        let csum_ok = match self.data {
+                            DataCheck::Skip => true,
+                            DataCheck::Verify => {
+                                let ok = block::tag_csum_ok(&obh, tag, h.sequence, sb);
+                                self.out.tag_checks.set(io, ok);
+                                ok
+                            }
+                        };
+                        if !csum_ok {
                             success = Some(KernelError::BadCrc);
                             block_error = true;
                             self.problem(
@@ -254,13 +308,11 @@ impl<'a> Recovery<'a> {
                             );
                             continue;
                         }
-                        let mut data = obh.into_owned().into_boxed_slice();
-                        if tag.flags & FLAG_ESCAPE != 0 && data.len() >= 4 {
-                            data[..4].copy_from_slice(&JBD2_MAGIC.to_be_bytes());
-                        }
-                        self.out
-                            .writes
-                            .insert(tag.fs_block, Write { sequence: next_commit, journal_block: io, data });
+                        let escaped = tag.flags & FLAG_ESCAPE != 0;
+                        self.out.writes.insert(
+                            tag.fs_block,
+                            Write { sequence: next_commit, journal_block: io, escaped },
+                        );
                         self.out.nr_replays += 1;
                     }
                     continue;
@@ -395,9 +447,21 @@ impl<'a> Recovery<'a> {
     }
 }
 
-/// Run the kernel's recovery over a journal whose `s_start` is non-zero.
+/// Run the kernel's recovery over a journal whose `s_start` is non-zero, verifying every
+/// replayed block's tag checksum as the kernel does.
 pub fn recover(j: &Journal) -> Outcome {
-    let mut r = Recovery { j, out: Outcome::default(), revoked: HashMap::new() };
+    recover_with(j, DataCheck::Verify)
+}
+
+/// Run the kernel's recovery passes; `data` says whether the replay pass reads and verifies
+/// the logged blocks (the kernel does) or only counts them (listings).
+pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
+    let mut out = Outcome { data_verified: data == DataCheck::Verify, ..Outcome::default() };
+    if data == DataCheck::Verify {
+        // One byte per journal block: bounded by the journal, which is bounded by the image.
+        out.tag_checks = TagChecks(vec![0; usize::try_from(j.total_len).unwrap_or(0)]);
+    }
+    let mut r = Recovery { j, data, out, revoked: HashMap::new() };
     for pass in [Pass::Scan, Pass::Revoke, Pass::Replay] {
         if let Err(e) = r.pass(pass) {
             r.out.error = Some((pass, e));

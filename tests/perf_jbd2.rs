@@ -1,0 +1,122 @@
+//! The fast jbd2 paths keep their answers (root, kernel-made `data=journal` crash images):
+//! - `daxray journal` without `--verify-data` lists the same transactions and tags as with it
+//!   (and as `debugfs logdump`), leaving the data tag checksums unverified (null);
+//! - `--verify-data` verifies every live tag (all good in a kernel-written log);
+//! - the streamed JSON is byte for byte the pretty print of the library's JSON tree;
+//! - the zero-copy recovery overlay reads the same bytes as the kernel's recovery (every file).
+
+mod common;
+mod jbd2_common;
+
+use jbd2_common::{Durability, kernel_view, magic_files, make_dirty_mounted_with, prerequisites};
+use std::process::Command;
+
+const TOOLS: &[&str] = &["mkfs.ext4", "debugfs", "losetup", "mount", "umount"];
+
+fn daxray(args: &[&str], img: &std::path::Path) -> Vec<u8> {
+    let o = Command::new(env!("CARGO_BIN_EXE_daxray")).args(args).arg(img).output().unwrap();
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "daxray {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.stdout
+}
+
+/// (sequence, fs block, journal block, csum_ok) of every logged block.
+fn tags(v: &serde_json::Value) -> Vec<(u64, u64, u64, serde_json::Value)> {
+    let mut out = vec![];
+    for t in v["transactions"].as_array().unwrap() {
+        for b in t["blocks"].as_array().unwrap() {
+            out.push((
+                t["sequence"].as_u64().unwrap(),
+                b["fs_block"].as_u64().unwrap(),
+                b["journal_block"].as_u64().unwrap(),
+                b["csum_ok"].clone(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dirty = make_dirty_mounted_with(
+        tmp.path(),
+        "perf_data_journal",
+        &["-O", "metadata_csum,64bit"],
+        "data=journal",
+        23,
+        Durability::Fsync,
+        |root| assert_eq!(magic_files(root), 4),
+    );
+
+    // Streamed JSON == pretty print of the library's tree (same keys, same order, same bytes).
+    let fs = daxray::image::open(&dirty, None).unwrap().fs_bytes.clone();
+    let lib = daxray::jbd2::listing(fs.clone(), None, true).unwrap();
+    let streamed = daxray(&["--json", "journal", "--all", "--verify-data"], &dirty);
+    let pretty = serde_json::to_string_pretty(&lib.json).unwrap() + "\n";
+    assert_eq!(String::from_utf8_lossy(&streamed), pretty, "streamed JSON differs from the library's tree");
+    // And the text form.
+    let text = daxray(&["journal", "--all", "--verify-data"], &dirty);
+    assert_eq!(String::from_utf8_lossy(&text), lib.text, "streamed text differs from the library's");
+
+    // Default listing: same tags as --verify-data, data checksums not verified.
+    let verified: serde_json::Value =
+        serde_json::from_slice(&daxray(&["--json", "journal", "--verify-data"], &dirty)).unwrap();
+    let quick: serde_json::Value = serde_json::from_slice(&daxray(&["--json", "journal"], &dirty)).unwrap();
+    let tv = tags(&verified);
+    let tq = tags(&quick);
+    assert!(tv.len() > 100, "a data=journal log holds many logged blocks: {}", tv.len());
+    assert_eq!(
+        tv.iter().map(|t| (t.0, t.1, t.2)).collect::<Vec<_>>(),
+        tq.iter().map(|t| (t.0, t.1, t.2)).collect::<Vec<_>>(),
+        "the quick listing lists other tags"
+    );
+    assert!(tv.iter().all(|t| t.3 == serde_json::Value::Bool(true)), "a kernel-written log has good tags");
+    assert!(tq.iter().all(|t| t.3.is_null()), "without --verify-data data tags are not verified");
+    assert_eq!(verified["recovery"]["details"]["data_checksums_verified"], true);
+    assert_eq!(quick["recovery"]["details"]["data_checksums_verified"], false);
+    for k in ["blocks_replayed", "replay_writes", "revoke_hits", "transactions"] {
+        assert_eq!(verified["recovery"]["details"][k], quick["recovery"]["details"][k], "{k}");
+    }
+    // Descriptor and commit checksums are verified either way.
+    for t in quick["transactions"].as_array().unwrap() {
+        assert_eq!(t["checksums"]["commit"], true, "{}", t["sequence"]);
+        assert!(!t["checksums"]["descriptors"].as_array().unwrap().is_empty());
+    }
+
+    // debugfs logdump lists the same (fs block, journal block) pairs for the live log.
+    let o = Command::new("debugfs").args(["-c", "-R", "logdump -a"]).arg(&dirty).output().unwrap();
+    let dump = String::from_utf8_lossy(&o.stdout);
+    let theirs: Vec<(u64, u64)> = dump
+        .lines()
+        .filter_map(|l| {
+            let r = l.trim().strip_prefix("FS block ")?;
+            let fs: u64 = r.split_whitespace().next()?.parse().ok()?;
+            let jb: u64 = r.split("journal block ").nth(1)?.split_whitespace().next()?.parse().ok()?;
+            Some((fs, jb))
+        })
+        .collect();
+    let ours: Vec<(u64, u64)> = tq.iter().map(|t| (t.1, t.2)).collect();
+    assert_eq!(ours, theirs, "quick listing differs from debugfs logdump");
+
+    // The zero-copy overlay (escaped blocks included) reads what the kernel's recovery shows.
+    let opened = daxray::open::open(&dirty, &Default::default()).unwrap();
+    assert!(opened.recovery.applied, "{}", opened.recovery.details);
+    let (mine, _) = daxray::manifest::build(&*opened.fs, true).unwrap();
+    let kernel = kernel_view(&dirty);
+    assert!(kernel.len() > 10, "the workload made files: {}", kernel.len());
+    let strip = |v: &[daxray::manifest::ManifestEntry]| {
+        let mut v: Vec<(String, Option<String>)> =
+            v.iter().map(|e| (e.path.clone(), e.sha256.clone())).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(strip(&mine), strip(&kernel), "recovered files differ from the kernel's");
+    println!("{} logged blocks, {} files equal to the kernel's recovery", tv.len(), kernel.len());
+}
