@@ -140,6 +140,12 @@ fn paths_in_use_are_refused_and_inspection_warns() {
         f["severity"] == "info" && f["message"].as_str().is_some_and(|m| m.contains("mounted read-write"))
     });
     assert_eq!(found.count(), 1, "{v}");
+    let (code, out) = daxray(&["--json", "journal", img.to_str().expect("utf-8")]);
+    assert!(code == 0 || code == 1, "{out}");
+    assert!(out.contains("mounted read-write"), "{out}");
+    let (code, out) = daxray(&["ls", img.to_str().expect("utf-8"), "/"]);
+    assert!(code == 0 || code == 1, "{out}");
+    assert!(out.contains("mounted read-write"), "{out}");
 
     // 4. Unmounted and detached: free again.
     drop(mounted);
