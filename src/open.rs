@@ -113,8 +113,22 @@ pub fn open_source(raw: Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) 
 }
 
 /// Open `path`: find the file system, recover it in memory unless `raw`, build the model.
+///
+/// An image that is mounted read-write (a block device, or a file behind a loop device) is read
+/// all the same, with an info finding: the kernel may change it while it is read.
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<Opened> {
     let image = image::open(path, opts.offset)?;
-    let Model { view, recovery, fs } = open_source(image.fs_bytes.clone(), image.placement.fs, opts)?;
+    let Model { view, mut recovery, fs } = open_source(image.fs_bytes.clone(), image.placement.fs, opts)?;
+    if let Some(at) = crate::oracle::mounted_read_write(path) {
+        recovery.findings.push(Finding {
+            severity: crate::error::Severity::Info,
+            structure: "image".into(),
+            block: None,
+            offset: None,
+            message: format!(
+                "mounted read-write at {at}: the view may be inconsistent (the kernel may be changing it)"
+            ),
+        });
+    }
     Ok(Opened { image, view, recovery, fs })
 }

@@ -8,6 +8,7 @@
 //! `Done` with the trace counts, syncs and powers off. On any error it sends `Error` and powers
 //! off: the guest never hangs waiting for nobody.
 
+pub mod misbehave;
 pub mod namespace;
 pub mod probe;
 pub mod proto;
@@ -31,6 +32,8 @@ pub trait Link {
     fn send(&mut self, m: &GuestMsg) -> Result<()>;
     /// Wait for the next message.
     fn recv(&mut self) -> Result<HostMsg>;
+    /// Send bytes as they are (test misbehaviour only: [`misbehave`]).
+    fn send_raw(&mut self, bytes: &[u8]) -> Result<()>;
 }
 
 /// The serial channel to the host.
@@ -58,8 +61,12 @@ impl Channel {
 impl Link for Channel {
     fn send(&mut self, m: &GuestMsg) -> Result<()> {
         let b = proto::encode(m)?;
+        self.send_raw(&b)
+    }
+
+    fn send_raw(&mut self, b: &[u8]) -> Result<()> {
         self.writer
-            .write_all(&b)
+            .write_all(b)
             .and_then(|_| self.writer.flush())
             .and_then(|_| crate::sys::tcdrain(&self.writer))
             .map_err(|e| Error::io(CHANNEL, e))
@@ -172,6 +179,9 @@ pub fn run_guest(link: &mut dyn Link) -> Result<()> {
             return Ok(());
         }
         other => return Err(Error::Usage(format!("expected the job from the host, got {other:?}"))),
+    }
+    if let Some(m) = job.misbehave {
+        return misbehave::act(m, link);
     }
     let bench = job.scenario.starts_with("latency-");
     // Bench jobs trace each configuration themselves.

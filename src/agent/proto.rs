@@ -102,6 +102,70 @@ pub struct Job {
     pub fault_size: FaultSize,
     /// The fsdax namespace's `align` (4096 or 2097152).
     pub namespace_align: u64,
+    /// Tests of the host only: the guest misbehaves this way once it has the job (never set by
+    /// the replay engine or the bench; `daxray vm run` has a hidden option for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misbehave: Option<Misbehave>,
+}
+
+/// Ways a (test) guest breaks the protocol after it confirmed the job, to show that the host
+/// ends the run with a clear error, kills QEMU and removes its files.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Misbehave {
+    /// A line of non-JSON bytes, then silence.
+    Garbage,
+    /// More than [`MAX_LINE`] bytes without a newline, then silence.
+    LongLine,
+    /// A well-formed JSON line that is no defined message, then silence.
+    UnknownMessage,
+    /// A `Store` for a file the job never made (`/etc/passwd`), then silence.
+    ForeignStore,
+    /// Stop talking (the agent sleeps for ever; the machine stays up).
+    Hang,
+    /// A real kernel panic (`echo c > /proc/sysrq-trigger`).
+    Panic,
+    /// Write to the console without end (and an empty line to the channel every 10 ms).
+    Flood,
+    /// Send an empty line every 100 ms without end: bytes, but never a message.
+    Trickle,
+    /// Send one defined message (`Probe`) over and over without end.
+    FloodValid,
+}
+
+impl Misbehave {
+    /// Every kind, in the order the tests run them.
+    pub const ALL: [Misbehave; 9] = [
+        Misbehave::Garbage,
+        Misbehave::LongLine,
+        Misbehave::UnknownMessage,
+        Misbehave::ForeignStore,
+        Misbehave::Hang,
+        Misbehave::Panic,
+        Misbehave::Flood,
+        Misbehave::Trickle,
+        Misbehave::FloodValid,
+    ];
+
+    /// The name used in JSON and on the command line (`long-line`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Misbehave::Garbage => "garbage",
+            Misbehave::LongLine => "long-line",
+            Misbehave::UnknownMessage => "unknown-message",
+            Misbehave::ForeignStore => "foreign-store",
+            Misbehave::Hang => "hang",
+            Misbehave::Panic => "panic",
+            Misbehave::Flood => "flood",
+            Misbehave::Trickle => "trickle",
+            Misbehave::FloodValid => "flood-valid",
+        }
+    }
+
+    /// Parse a name given by [`Misbehave::name`].
+    pub fn parse(s: &str) -> Option<Misbehave> {
+        Misbehave::ALL.into_iter().find(|m| m.name() == s)
+    }
 }
 
 impl Job {
@@ -115,6 +179,7 @@ impl Job {
             seed: 1,
             fault_size: FaultSize::Pte,
             namespace_align: 2 << 20,
+            misbehave: None,
         }
     }
 }
@@ -266,6 +331,65 @@ pub fn decode<T: for<'de> Deserialize<'de>>(line: &[u8], who: &str) -> crate::Re
     })
 }
 
+/// Splits the bytes a peer sends into protocol lines, with bounded memory: at most
+/// [`MAX_LINE`] bytes may pass without a message (an over-long line, or a stream of empty lines,
+/// is an error), `\r\n` endings are accepted, and whitespace-only lines are skipped.
+#[derive(Debug, Default)]
+pub struct LineFramer {
+    buf: Vec<u8>,
+    /// Bytes consumed since the last non-empty line (empty lines included).
+    idle: usize,
+}
+
+impl LineFramer {
+    /// An empty framer.
+    pub fn new() -> LineFramer {
+        LineFramer::default()
+    }
+
+    /// Append received bytes. Call [`LineFramer::next_line`] until it returns `Ok(None)` before
+    /// pushing more, so that the buffer stays under [`MAX_LINE`] plus one read.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes held, not yet returned as a line.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next complete non-empty line (without its line ending), `Ok(None)` when more bytes
+    /// are needed, or an error when the peer sent more than [`MAX_LINE`] bytes without a message.
+    pub fn next_line(&mut self) -> crate::Result<Option<Vec<u8>>> {
+        loop {
+            let Some(nl) = self.buf.iter().position(|&c| c == b'\n') else {
+                if self.idle.saturating_add(self.buf.len()) > MAX_LINE {
+                    return Err(crate::Error::External(format!(
+                        "the peer flooded its channel: more than {MAX_LINE} bytes without a newline or a message"
+                    )));
+                }
+                return Ok(None);
+            };
+            let mut line: Vec<u8> = self.buf.drain(..=nl).collect();
+            self.idle = self.idle.saturating_add(line.len());
+            if self.idle > MAX_LINE {
+                return Err(crate::Error::External(format!(
+                    "the peer flooded its channel: more than {MAX_LINE} bytes without a message"
+                )));
+            }
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            if line.iter().all(|c| c.is_ascii_whitespace()) {
+                continue;
+            }
+            self.idle = 0;
+            return Ok(Some(line));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +405,111 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(decode::<GuestMsg>(b"{\"Nope\":1}", "guest").is_err());
+    }
+
+    #[test]
+    fn misbehave_names_round_trip_and_jobs_without_it_are_unchanged() {
+        for m in Misbehave::ALL {
+            assert_eq!(Misbehave::parse(m.name()), Some(m));
+            let v = serde_json::to_value(m).unwrap();
+            assert_eq!(v, serde_json::Value::String(m.name().into()));
+        }
+        let j = Job::new(FsChoice::Ext4, true, "seq-sparse", 4);
+        let s = String::from_utf8(encode(&j).unwrap()).unwrap();
+        assert!(!s.contains("misbehave"), "{s}");
+        let old = br#"{"fs":"ext4","sync":true,"scenario":"seq-sparse","pages":4,"seed":1,"fault_size":"pte","namespace_align":2097152}"#;
+        assert_eq!(decode::<Job>(old, "test").unwrap(), j);
+    }
+
+    #[test]
+    fn framer_splits_lines_and_bounds_idle_bytes() {
+        let mut f = LineFramer::new();
+        f.push(b"\n \r\n{\"a\":1}\r\nxy");
+        assert_eq!(f.next_line().unwrap().as_deref(), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(f.next_line().unwrap(), None);
+        f.push(b"z\n");
+        assert_eq!(f.next_line().unwrap().as_deref(), Some(&b"xyz"[..]));
+        // An over-long line without a newline.
+        let mut f = LineFramer::new();
+        for _ in 0..=MAX_LINE / 4096 {
+            f.push(&[b'x'; 4096]);
+            if f.next_line().is_err() {
+                return framer_blank_flood();
+            }
+        }
+        panic!("an over-long line was accepted");
+    }
+
+    fn framer_blank_flood() {
+        let mut f = LineFramer::new();
+        let mut n = 0usize;
+        loop {
+            f.push(&[b' ', b'\n'].repeat(2048));
+            n += 4096;
+            match f.next_line() {
+                Ok(None) => assert!(n <= MAX_LINE + 4096, "empty lines never ended the wait"),
+                Ok(Some(l)) => panic!("an empty line came out: {l:?}"),
+                Err(e) => {
+                    assert!(e.to_string().contains("flooded"), "{e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Arbitrary bytes (seeded, reproducible) in arbitrary pieces: the framer never panics,
+    /// never holds more than MAX_LINE plus one piece, and every line it returns is a whole
+    /// non-empty line of the input; decoding what it returns never panics either.
+    #[test]
+    fn framer_and_decoder_on_arbitrary_bytes() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        let mut lines_seen = 0usize;
+        let mut errors = 0usize;
+        for round in 0..400 {
+            let mut f = LineFramer::new();
+            let total = if round % 40 == 0 { 3 * MAX_LINE / 2 } else { rng.random_range(0..20_000) };
+            // Now and then a long run without a message: no newline at all, or only empty lines.
+            let alphabet: &[u8] = match round % 40 {
+                0 => b"{}\":x \r",
+                20 => b" \t\r\n",
+                r if r % 3 == 0 => b"{}\":,[]0123456789abStoreProbe \n\r",
+                _ => b"",
+            };
+            let total = if round % 20 == 0 { 3 * MAX_LINE / 2 } else { total };
+            let mut sent = 0;
+            'feed: while sent < total {
+                let n = rng.random_range(1..9000usize).min(total - sent);
+                let piece: Vec<u8> = (0..n)
+                    .map(|_| {
+                        if alphabet.is_empty() {
+                            rng.random::<u8>()
+                        } else {
+                            alphabet[rng.random_range(0..alphabet.len())]
+                        }
+                    })
+                    .collect();
+                sent += n;
+                f.push(&piece);
+                loop {
+                    match f.next_line() {
+                        Ok(Some(l)) => {
+                            lines_seen += 1;
+                            assert!(!l.contains(&b'\n') && !l.iter().all(u8::is_ascii_whitespace));
+                            let _ = decode::<GuestMsg>(&l, "guest");
+                            let _ = decode::<HostMsg>(&l, "host");
+                        }
+                        Ok(None) => break,
+                        Err(_) => {
+                            errors += 1;
+                            break 'feed;
+                        }
+                    }
+                }
+                assert!(f.pending() <= MAX_LINE + 9000, "framer holds {} bytes", f.pending());
+            }
+        }
+        assert!(lines_seen > 1000, "only {lines_seen} lines framed");
+        assert!(errors > 0, "no input was long enough to be refused");
     }
 }

@@ -236,6 +236,44 @@ fn store(
     }
 }
 
+/// Where a (non-bench) scenario stores: the files it makes and the size of each store. The host
+/// checks every `Store` the guest reports against this ([`files`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// The fault size the stores aim for.
+    pub fault: FaultSize,
+    /// Bytes between stores in a file (one page, or one 2 MiB extent).
+    pub stride: u64,
+    /// How many files (`/f0`, `/f1`, ...).
+    pub nfiles: u64,
+    /// Length of each file.
+    pub file_len: u64,
+    /// Bytes written by one store.
+    pub store_len: u64,
+}
+
+/// The layout of a store scenario's files (not the `latency-*` benches, which report no stores).
+pub fn layout(job: &Job) -> Result<Layout> {
+    if job.scenario.starts_with("latency-") {
+        return Err(Error::Usage(format!("scenario {:?} makes no stores", job.scenario)));
+    }
+    let fault = if job.scenario == "pmd-sparse" { FaultSize::Pmd } else { job.fault_size };
+    if fault == FaultSize::Pmd && job.namespace_align < (2 << 20) {
+        return Err(Error::Usage("PMD faults need a namespace align of 2 MiB".into()));
+    }
+    let stride = fault.bytes();
+    let nfiles: u64 = if job.scenario == "multi-file" { 3 } else { 1 };
+    let per_file = u64::from(job.pages).div_ceil(nfiles);
+    let file_len = per_file.checked_mul(stride).ok_or_else(|| Error::Usage("too many pages".into()))?;
+    Ok(Layout { fault, stride, nfiles, file_len, store_len: 4096 })
+}
+
+/// The absolute names (`/f0`, ...) of the files a store scenario maps.
+pub fn files(job: &Job) -> Result<Vec<String>> {
+    let l = layout(job)?;
+    Ok((0..l.nfiles).map(|i| format!("/f{i}")).collect())
+}
+
 /// Run the job's scenario in `dir`; returns the number of stores made.
 pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
     if !is_known(&job.scenario) {
@@ -252,12 +290,8 @@ pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
     if job.scenario.starts_with("latency-") {
         return latency(job, dir, link);
     }
-    let fault = if job.scenario == "pmd-sparse" { FaultSize::Pmd } else { job.fault_size };
-    if fault == FaultSize::Pmd && job.namespace_align < (2 << 20) {
-        return Err(Error::Usage("PMD faults need a namespace align of 2 MiB".into()));
-    }
-    let stride = fault.bytes();
-    let len = 4096usize;
+    let Layout { fault, stride, nfiles, file_len, store_len } = layout(job)?;
+    let len = usize::try_from(store_len).map_err(|_| Error::Usage("store too large".into()))?;
     let pages = u64::from(job.pages);
     let msync = job.scenario == "msync-after";
     let prep = match job.scenario.as_str() {
@@ -265,9 +299,6 @@ pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
         "fallocated-unwritten" => Prep::Fallocated,
         _ => Prep::Sparse,
     };
-    let nfiles: u64 = if job.scenario == "multi-file" { 3 } else { 1 };
-    let per_file = pages.div_ceil(nfiles);
-    let file_len = per_file.checked_mul(stride).ok_or_else(|| Error::Usage("too many pages".into()))?;
     let mut targets = Vec::new();
     for i in 0..nfiles {
         targets.push(open_target(dir, &format!("f{i}"), file_len, job.sync, prep, fault == FaultSize::Pmd)?);

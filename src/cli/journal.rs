@@ -34,6 +34,10 @@ pub struct Listing {
 /// Run `journal`.
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     let img = crate::image::open(&a.image, g.offset)?;
+    if let Some(at) = crate::oracle::mounted_read_write(&a.image) {
+        // On standard error, so that the JSON stream stays one document.
+        eprintln!("info: image: mounted read-write at {at}: the view may be inconsistent");
+    }
     if img.placement.fs == FsKind::Ext4 {
         // Written straight to standard output: no JSON tree or text copy of thousands of tags.
         let l =

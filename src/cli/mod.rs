@@ -27,7 +27,8 @@ pub mod vm;
 /// block device, or an fsdax namespace (NVDIMM_PFN_INFO at byte 4096; the file system starts at
 /// its dataoff), which is found by itself. Unless --raw is given, the jbd2 journal or XFS log is
 /// replayed in memory first, so that every command shows what the kernel would show after
-/// mounting a copy of the image.
+/// mounting a copy of the image. On ext4 with fast commits, the valid fast-commit tags are
+/// replayed after the jbd2 passes, as the kernel does at mount.
 ///
 /// JSON output (--json): every inspection command prints one pretty-printed JSON object (manifest
 /// prints JSON Lines). Each object carries "findings": a list of problems noticed and skipped,
@@ -88,7 +89,9 @@ pub enum Command {
     /// "log", free counts, checksum state. RECOVERY is
     /// `{"kind":"jbd2|xfs-log|none","needed":BOOL,"applied":BOOL,"details":{...},"findings":[FINDING...]}`,
     /// where needed is true when the journal or log holds work the kernel would replay at mount;
-    /// applied is true when the view includes it (false with --raw).
+    /// applied is true when the view includes it (false with --raw). For jbd2 with fast commits,
+    /// details has `"fast_commit":{"tags":N,"valid_tags":N,"expected_tid":N,"scan_end":"...","replay_applied":BOOL,"replay":{"applied":{"INODE":N,...},"no_effect":{...},"inodes_touched":[N...],"dirs_touched":[N...],"not_emulated":["..."],"problems":["..."]}}`
+    /// (replay_applied false and no "replay" when no valid tag exists or the kernel's scan fails).
     Info(info::Args),
     /// List a directory.
     ///
@@ -140,7 +143,9 @@ pub enum Command {
     /// JSON output for ext4: `{"kind":"jbd2",...}` with the journal superblock (start, sequence,
     /// features, checksum type), the transactions found from the start (sequence, blocks,
     /// descriptor, revoke and commit blocks, tags with their target blocks) and the status of
-    /// each checksum. For XFS: `{"kind":"xfs-log","head":...,"tail":...,"transactions":[...]}`
+    /// each checksum, the fast-commit area (`"fast_commit":{"tags":[{"tag":"INODE|ADD_RANGE|...","valid":BOOL,...}],"valid_tags":N,"expected_tid":N,"scan_end":"..."}`)
+    /// and the recovery report, which says what the fast-commit replay applied (as in `info`).
+    /// For XFS: `{"kind":"xfs-log","head":...,"tail":...,"transactions":[...]}`
     /// with the records, their CRC status, and each transaction's items, the way
     /// `xfs_logprint -t` shows them. Both carry "findings".
     Journal(journal::Args),

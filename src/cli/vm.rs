@@ -2,7 +2,7 @@
 
 use super::Global;
 use super::output;
-use crate::agent::proto::{FaultSize, FsChoice, GuestMsg, HostMsg, Job};
+use crate::agent::proto::{FaultSize, FsChoice, GuestMsg, HostMsg, Job, Misbehave};
 use crate::error::{Error, Result};
 use crate::vm::{Assets, Vm, VmConfig};
 use std::path::PathBuf;
@@ -115,6 +115,10 @@ pub struct RunArgs {
     /// Keep the console log here.
     #[arg(long, value_name = "FILE")]
     pub console: Option<PathBuf>,
+    /// Tests of the host only: make the guest break the protocol (garbage, long-line,
+    /// unknown-message, foreign-store, hang, panic, flood, trickle, flood-valid).
+    #[arg(long, hide = true, value_name = "HOW")]
+    pub misbehave: Option<String>,
 }
 
 /// Run a `vm` subcommand.
@@ -170,6 +174,10 @@ fn run_once(a: &RunArgs) -> Result<i32> {
         seed: a.seed,
         fault_size: if a.fault_size == "pmd" { FaultSize::Pmd } else { FaultSize::Pte },
         namespace_align: a.align,
+        misbehave: match &a.misbehave {
+            None => None,
+            Some(m) => Some(Misbehave::parse(m).ok_or_else(|| Error::Usage(format!("--misbehave {m}?")))?),
+        },
     };
     let mut vm = Vm::boot(&cfg, &job)?;
     let r = vm.ready().clone();

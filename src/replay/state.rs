@@ -80,6 +80,7 @@ pub fn kernel_check(
 ) -> Result<KernelVerdicts> {
     let t = Instant::now();
     let copy = scratch.join("oracle-copy.img");
+    crate::oracle::refuse_in_use(&copy, "the oracle's copy")?;
     super::sparse::copy_compact(image, &copy)?;
     let r = (|| {
         let m = crate::oracle::Mount::new(&copy, dataoff, fstype, "")?;
@@ -132,6 +133,9 @@ pub struct KeptState<'a> {
 /// Keep a state: a compact sparse copy ([`super::sparse::copy_compact`]) of the image as `image.img`, `claims.jsonl`, `verdicts.json`.
 pub fn keep_state(image_path: &Path, dir: &Path, claims: &[Claim], info: &KeptState<'_>) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for name in ["image.img", "claims.jsonl", "verdicts.json"] {
+        crate::oracle::refuse_in_use(&dir.join(name), "a kept state's file")?;
+    }
     super::sparse::copy_compact(image_path, &dir.join("image.img"))?;
     write_claims(&dir.join("claims.jsonl"), claims)?;
     let j = serde_json::to_string_pretty(info).map_err(|e| Error::External(format!("JSON: {e}")))?;

@@ -7,22 +7,29 @@
 //! place, and [`Vm::cont`] resumes the guest.
 
 pub mod assets;
+pub mod guard;
 pub mod initramfs;
 pub mod qmp;
 
 pub use assets::{Assets, setup};
 
-use crate::agent::proto::{self, FsChoice, GuestMsg, HostMsg, Job, MAX_LINE};
+use crate::agent::proto::{self, FsChoice, GuestMsg, HostMsg, Job};
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The console log may not grow beyond this: a guest that floods it is stopped.
 pub const CONSOLE_LIMIT: u64 = 64 << 20;
+/// What is kept of the console log after a flood: its last bytes.
+pub const CONSOLE_KEEP: u64 = 1 << 20;
+/// How often the console watchdog looks at the console log's size.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
 
 /// How to run the guest.
 #[derive(Debug, Clone)]
@@ -45,11 +52,19 @@ pub struct VmConfig {
     pub event_timeout: Duration,
     /// A folder for the initramfs cache fallback and scratch files.
     pub work_dir: PathBuf,
+    /// Longest life of the whole guest, from the start of QEMU: however the guest talks, the
+    /// host gives up (and kills QEMU) after this.
+    pub run_timeout: Duration,
+    /// The console log may not grow beyond this many bytes: a watchdog kills QEMU when it does.
+    pub console_limit: u64,
+    /// After a flood, only the last this many bytes of the console log are kept.
+    pub console_keep: u64,
 }
 
 impl VmConfig {
     /// A configuration with the usual values: image `work_dir/pmem.img` sized for `fs`,
-    /// 512 MiB RAM, TCG, console `work_dir/console.log`, 300 s boot and 120 s event timeouts.
+    /// 512 MiB RAM, TCG, console `work_dir/console.log`, 300 s boot and 120 s event timeouts,
+    /// 12 h for the whole run, console capped at [`CONSOLE_LIMIT`] (keeping [`CONSOLE_KEEP`]).
     pub fn new(assets: Assets, work_dir: &Path, fs: FsChoice) -> VmConfig {
         VmConfig {
             assets,
@@ -61,6 +76,9 @@ impl VmConfig {
             boot_timeout: Duration::from_secs(300),
             event_timeout: Duration::from_secs(120),
             work_dir: work_dir.to_path_buf(),
+            run_timeout: Duration::from_secs(12 * 3600),
+            console_limit: CONSOLE_LIMIT,
+            console_keep: CONSOLE_KEEP,
         }
     }
 }
@@ -76,19 +94,76 @@ pub struct ReadyInfo {
     pub dataoff: u64,
 }
 
-/// A running guest. Dropping it kills QEMU and removes the sockets.
+/// QEMU, shared with the console watchdog (which may kill it).
+type Shared = Arc<Mutex<Option<Child>>>;
+
+/// Watches the console log's size while the guest runs: past the limit it kills QEMU at once,
+/// so that a flooding guest cannot fill the disk while the host is busy elsewhere.
+struct Watchdog {
+    stop: Arc<AtomicBool>,
+    flooded: Arc<AtomicU64>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    fn start(child: Shared, console: PathBuf, limit: u64) -> Watchdog {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flooded = Arc::new(AtomicU64::new(0));
+        let (s, f) = (stop.clone(), flooded.clone());
+        let handle = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let len = std::fs::metadata(&console).map(|m| m.len()).unwrap_or(0);
+                if len > limit {
+                    f.store(len, Ordering::Relaxed);
+                    if let Some(c) = child.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                        // Kill on an already reaped child signals nothing (std keeps its status).
+                        let _ = c.kill();
+                    }
+                    return;
+                }
+                std::thread::sleep(WATCH_EVERY);
+            }
+        });
+        Watchdog { stop, flooded, handle: Some(handle) }
+    }
+
+    /// The console's size when the watchdog found it over the limit (and killed QEMU), else 0.
+    fn flooded(&self) -> u64 {
+        self.flooded.load(Ordering::Relaxed)
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A running guest. Dropping it kills QEMU and removes the sockets and QEMU's log.
+///
+/// Every message goes through [`guard::Guard`]; any error from [`Vm::recv`] (malformed or
+/// undefined message, timeout, panic, flood, QEMU's exit) kills QEMU before it is returned.
 pub struct Vm {
-    child: Option<Child>,
+    child: Shared,
+    pid: u32,
     agent: UnixStream,
-    buf: Vec<u8>,
+    framer: proto::LineFramer,
+    guard: guard::Guard,
     qmp: qmp::Qmp,
     image: PathBuf,
     console_log: PathBuf,
     console_scanned: u64,
+    console_limit: u64,
+    console_keep: u64,
     qemu_log: PathBuf,
     ready: ReadyInfo,
     event_timeout: Duration,
-    _sockets: tempfile::TempDir,
+    run_deadline: Instant,
+    run_timeout: Duration,
+    watchdog: Watchdog,
+    sockets: Option<tempfile::TempDir>,
+    sockets_path: PathBuf,
     _lock: VmLock,
 }
 
@@ -132,6 +207,8 @@ impl Vm {
         }
         std::fs::create_dir_all(&cfg.work_dir).map_err(|e| Error::io(&cfg.work_dir, e))?;
         let lock = exclusive_lock()?;
+        // The guest writes the image: never one that is mounted or behind a loop device.
+        crate::oracle::refuse_in_use(&cfg.image, "the VM's NVDIMM image")?;
         prepare_image(&cfg.image, cfg.image_size)?;
         let cache = assets::default_cache().unwrap_or_else(|_| cfg.work_dir.clone()).join("initramfs");
         let initrd = initramfs::build(&cfg.assets, &cache)?;
@@ -180,6 +257,7 @@ impl Vm {
         let log2 = log.try_clone().map_err(|e| Error::io(&qemu_log, e))?;
         cmd.stdout(log).stderr(log2);
         let mut child = cmd.spawn().map_err(|e| Error::External(format!("starting QEMU: {e}")))?;
+        let run_deadline = Instant::now() + cfg.run_timeout;
 
         // Connect the agent channel before the guest boots (bytes to a port no one holds are lost).
         let t0 = Instant::now();
@@ -216,35 +294,48 @@ impl Vm {
         agent
             .set_read_timeout(Some(Duration::from_millis(200)))
             .map_err(|e| Error::External(format!("agent socket: {e}")))?;
+        let pid = child.id();
+        let child: Shared = Arc::new(Mutex::new(Some(child)));
+        let watchdog = Watchdog::start(child.clone(), cfg.console_log.clone(), cfg.console_limit);
+        let sockets_path = sockets.path().to_path_buf();
         let mut vm = Vm {
-            child: Some(child),
+            child,
+            pid,
             agent,
-            buf: Vec::new(),
+            framer: proto::LineFramer::new(),
+            guard: guard::Guard::new(job),
             qmp,
             image: cfg.image.clone(),
             console_log: cfg.console_log.clone(),
             console_scanned: 0,
+            console_limit: cfg.console_limit,
+            console_keep: cfg.console_keep,
             qemu_log,
             ready: ReadyInfo { kernel: String::new(), fs: job.fs, dataoff: 0 },
             event_timeout: cfg.event_timeout,
-            _sockets: sockets,
+            run_deadline,
+            run_timeout: cfg.run_timeout,
+            watchdog,
+            sockets: Some(sockets),
+            sockets_path,
             _lock: lock,
         };
         match vm.recv(cfg.boot_timeout)? {
             GuestMsg::Ready { kernel, fs, dataoff } => {
                 if fs != job.fs {
-                    return Err(Error::External(format!(
-                        "the guest made {} but the job asked for {}",
-                        fs.name(),
-                        job.fs.name()
-                    )));
+                    let what =
+                        format!("the guest made {} but the job asked for {}", fs.name(), job.fs.name());
+                    return Err(vm.abort(&what));
                 }
                 vm.ready = ReadyInfo { kernel, fs, dataoff };
             }
             GuestMsg::Error { message } => {
-                return Err(vm.fail(&format!("the guest failed before it was ready: {message}")));
+                return Err(vm.abort(&format!("the guest failed before it was ready: {message}")));
             }
-            other => return Err(vm.fail(&format!("expected Ready from the guest, got {other:?}"))),
+            other => {
+                let what = format!("expected Ready from the guest, got {}", guard::kind(&other));
+                return Err(vm.abort(&what));
+            }
         }
         vm.send(&HostMsg::Job(job.clone()))?;
         Ok(vm)
@@ -268,79 +359,164 @@ impl Vm {
         ))
     }
 
+    /// End the run: kill QEMU, cap the console log, and return the error for `what` with the
+    /// console's tail.
+    fn abort(&mut self, what: &str) -> Error {
+        self.kill();
+        self.trim_console();
+        self.fail(what)
+    }
+
+    /// Kill QEMU (if it still runs) and reap it; stop the console watchdog.
+    fn kill(&mut self) {
+        self.watchdog.stop();
+        if let Some(mut c) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Keep only the last `console_keep` bytes of a console log over `console_limit`.
+    fn trim_console(&mut self) {
+        let len = std::fs::metadata(&self.console_log).map(|m| m.len()).unwrap_or(0);
+        if len <= self.console_limit {
+            return;
+        }
+        let Ok(mut f) = std::fs::OpenOptions::new().read(true).write(true).open(&self.console_log) else {
+            return;
+        };
+        let keep = self.console_keep.min(len);
+        let mut tail = Vec::new();
+        let header = format!("[daxray: console log cut: {len} bytes written, the last {keep} kept]\n");
+        if f.seek(SeekFrom::Start(len - keep)).is_ok()
+            && Read::by_ref(&mut f).take(keep).read_to_end(&mut tail).is_ok()
+        {
+            let _ = f.set_len(0);
+            let _ = f.seek(SeekFrom::Start(0));
+            let _ = f.write_all(header.as_bytes()).and_then(|_| f.write_all(&tail));
+        }
+    }
+
+    /// QEMU's process id (it may have exited: see [`Vm::qemu_running`]).
+    pub fn qemu_pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Whether QEMU still runs (it is killed by any error from [`Vm::recv`]).
+    pub fn qemu_running(&self) -> bool {
+        self.child
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// The private folder of this guest (sockets, QEMU's log), removed when the `Vm` is dropped.
+    pub fn scratch_dir(&self) -> &Path {
+        &self.sockets_path
+    }
+
     /// Scan the console log written since the last call: panics and floods end the run.
     fn check_console(&mut self) -> Result<()> {
         let len = std::fs::metadata(&self.console_log).map(|m| m.len()).unwrap_or(0);
-        if len > CONSOLE_LIMIT {
-            return Err(self.fail(&format!("the guest flooded its console ({len} bytes); stopped")));
+        let flooded = self.watchdog.flooded().max(if len > self.console_limit { len } else { 0 });
+        if flooded > 0 {
+            let what = format!(
+                "the guest flooded its console ({flooded} bytes, over the {}-byte limit); QEMU killed",
+                self.console_limit
+            );
+            return Err(self.abort(&what));
         }
         if len > self.console_scanned {
             let from = self.console_scanned.saturating_sub(64);
+            let mut panicked = None;
             if let Ok(mut f) = File::open(&self.console_log) {
                 let _ = f.seek(SeekFrom::Start(from));
                 let mut v = Vec::new();
                 let _ = f.take(len - from).read_to_end(&mut v);
                 let text = String::from_utf8_lossy(&v);
-                if text.contains("Kernel panic") {
-                    return Err(self.fail("the guest kernel panicked"));
+                if let Some(at) = text.find("Kernel panic") {
+                    // The kernel's own panic line, named in the error's first line.
+                    let line: String = text[at..].lines().next().unwrap_or("").chars().take(200).collect();
+                    panicked = Some(line);
                 }
             }
             self.console_scanned = len;
+            if let Some(line) = panicked {
+                // Let the kernel finish its panic report before QEMU is killed.
+                self.wait_exit(Duration::from_secs(2));
+                return Err(self.abort(&format!("the guest kernel panicked ({}); QEMU killed", line.trim())));
+            }
         }
         Ok(())
     }
 
-    /// The next message from the guest, waiting at most `timeout`. Times out, reports garbage,
-    /// a panic, a console flood or QEMU's exit as an error with the console's tail. A
-    /// [`GuestMsg::Error`] is returned as a message.
+    /// The next message from the guest, waiting at most `timeout` (and never past the run's
+    /// deadline). Only defined messages, in the order the protocol allows ([`guard::Guard`]),
+    /// are returned; garbage, an undefined or out-of-place message, a timeout, a panic, a console
+    /// flood or QEMU's exit is an error with the console's tail, and QEMU is killed before it is
+    /// returned. A [`GuestMsg::Error`] is returned as a message.
     pub fn recv(&mut self, timeout: Duration) -> Result<GuestMsg> {
-        let deadline = Instant::now() + timeout;
+        let start = Instant::now();
+        let deadline = (start + timeout).min(self.run_deadline);
         loop {
-            if let Some(nl) = self.buf.iter().position(|&c| c == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=nl).collect();
-                let line = line.strip_suffix(b"\n").unwrap_or(&line);
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if line.iter().all(|c| c.is_ascii_whitespace()) {
-                    continue;
+            match self.framer.next_line() {
+                Ok(Some(line)) => {
+                    let m = match proto::decode::<GuestMsg>(&line, "guest") {
+                        Ok(m) => m,
+                        Err(e) => return Err(self.abort(&e.to_string())),
+                    };
+                    if let Err(e) = self.guard.check(&m) {
+                        return Err(self.abort(&e.to_string()));
+                    }
+                    return Ok(m);
                 }
-                return match proto::decode::<GuestMsg>(line, "guest") {
-                    Ok(m) => Ok(m),
-                    Err(e) => Err(self.fail(&e.to_string())),
-                };
-            }
-            if self.buf.len() > MAX_LINE {
-                return Err(
-                    self.fail(&format!("the guest sent more than {MAX_LINE} bytes without a newline"))
-                );
+                Ok(None) => {}
+                Err(e) => {
+                    let what = e.to_string().replace("the peer", "the guest");
+                    return Err(self.abort(&what));
+                }
             }
             self.check_console()?;
+            // Checked on every pass, not only when the channel is quiet: a guest that streams
+            // bytes without end must not keep the host here.
+            let now = Instant::now();
+            if now >= deadline {
+                let what = if now >= self.run_deadline {
+                    format!("the guest ran past the run's limit of {:?}; QEMU killed", self.run_timeout)
+                } else {
+                    format!("no message from the guest within {timeout:?}; QEMU killed")
+                };
+                return Err(self.abort(&what));
+            }
             let mut chunk = [0u8; 8192];
             match self.agent.read(&mut chunk) {
                 Ok(0) => {
                     let st = self.wait_exit(Duration::from_secs(5));
                     self.check_console()?;
-                    return Err(self.fail(&format!("the guest's channel closed (QEMU {st})")));
+                    return Err(self.abort(&format!("the guest's channel closed (QEMU {st})")));
                 }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => self.framer.push(&chunk[..n]),
                 Err(e)
                     if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
                 {
-                    if let Some(c) = self.child.as_mut()
-                        && let Ok(Some(st)) = c.try_wait()
-                    {
+                    let exited = self
+                        .child
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .as_mut()
+                        .and_then(|c| c.try_wait().ok().flatten());
+                    if let Some(st) = exited {
                         self.check_console()?;
                         let ql = log_tail(&self.qemu_log, 2000);
-                        return Err(self.fail(&format!(
+                        return Err(self.abort(&format!(
                             "QEMU exited ({st}) while waiting for the guest. {}",
                             ql.trim()
                         )));
                     }
-                    if Instant::now() >= deadline {
-                        return Err(self.fail(&format!("no message from the guest within {timeout:?}")));
-                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.fail(&format!("reading the guest's channel: {e}"))),
+                Err(e) => return Err(self.abort(&format!("reading the guest's channel: {e}"))),
             }
         }
     }
@@ -381,14 +557,18 @@ impl Vm {
 
     fn wait_exit(&mut self, timeout: Duration) -> String {
         let t0 = Instant::now();
-        let Some(c) = self.child.as_mut() else { return "already reaped".into() };
         loop {
+            let mut g = self.child.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(c) = g.as_mut() else { return "already reaped".into() };
             match c.try_wait() {
                 Ok(Some(st)) => {
-                    self.child = None;
+                    *g = None;
                     return format!("exited: {st}");
                 }
-                Ok(None) if t0.elapsed() < timeout => std::thread::sleep(Duration::from_millis(50)),
+                Ok(None) if t0.elapsed() < timeout => {
+                    drop(g);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
                 Ok(None) => return "still running".into(),
                 Err(e) => return format!("unknown state: {e}"),
             }
@@ -400,21 +580,19 @@ impl Vm {
         let st = self.wait_exit(timeout);
         if st.starts_with("exited") {
             self.check_console()?;
+            self.kill();
             return Ok(());
         }
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        Err(self.fail(&format!("the guest did not power off within {timeout:?}; QEMU killed")))
+        Err(self.abort(&format!("the guest did not power off within {timeout:?}; QEMU killed")))
     }
 }
 
 impl Drop for Vm {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        self.kill();
+        self.trim_console();
+        if let Some(d) = self.sockets.take() {
+            let _ = d.close();
         }
     }
 }

@@ -273,6 +273,32 @@ pub fn fast_commit_ops(root: &Path, seed: u64) -> FcOps {
         ops.links += 1;
     }
     debug("links");
+    // Renames over existing files (the target's inode loses its name), dropping one of two
+    // names, a truncate to nothing then new data, and a file created then removed again.
+    for _ in 0..2 {
+        let p = pick(&mut rng, &mut files);
+        let over = pick(&mut rng, &mut files);
+        std::fs::rename(&p, &over).expect("rename over");
+        std::fs::File::open(&over).expect("open").sync_all().expect("fsync renamed");
+        ops.renames += 1;
+    }
+    {
+        let l = root.join("fc_link_0");
+        std::fs::remove_file(&l).expect("unlink one of two names");
+        ops.unlinks += 1;
+        let p = pick(&mut rng, &mut files);
+        let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(&p).expect("open truncate");
+        f.write_all(&vec![rng.random::<u8>(); 9000]).expect("write");
+        f.sync_all().expect("fsync");
+        ops.truncates += 1;
+        let t = root.join("fc_short_lived");
+        std::fs::write(&t, vec![7u8; 10000]).expect("create");
+        std::fs::File::open(&t).expect("open").sync_all().expect("fsync");
+        std::fs::remove_file(&t).expect("unlink");
+        ops.creates += 1;
+        ops.unlinks += 1;
+        carry(&mut rng);
+    }
     // New files in the root, and new directories with files in them.
     let mut dirs = vec![root.to_path_buf()];
     for d in 0..2 {
