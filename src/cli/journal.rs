@@ -48,14 +48,13 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         }
         return Ok(output::exit_code(l.findings()));
     }
-    let listing = crate::xlog::listing(img.fs_bytes.clone(), g.log_dev.as_deref(), a.all)?;
-    if g.json {
-        output::print_json(&listing.json)?;
-    } else {
-        output::write_stdout(listing.text.as_bytes())?;
-        output::print_findings(&listing.findings);
+    let l = crate::xlog::list_log(img.fs_bytes.clone(), g.log_dev.as_deref(), a.all)?;
+    stream(|w| if g.json { l.write_json(w) } else { l.write_text(w) })?;
+    let findings = l.findings();
+    if !g.json {
+        output::print_findings(&findings);
     }
-    Ok(output::exit_code(&listing.findings))
+    Ok(output::exit_code(&findings))
 }
 
 /// Run `f` over buffered, locked standard output; a closed pipe (`| head`) is not an error.

@@ -315,7 +315,19 @@ pub fn describe(it: &Item, n: Native) -> Value {
         "regions": it.regions.len(),
         "bytes": it.regions.iter().map(Vec::len).sum::<usize>(),
     });
-    let extra = match t {
+    if let (Some(Value::Object(m)), Value::Object(o)) = (describe_fields(it, n), &mut v) {
+        o.extend(m);
+    }
+    v
+}
+
+/// The item's type name and its decoded fields (what [`describe`] adds to type, type code,
+/// regions and bytes): None for an item without regions or fields. The listing's text form
+/// prints these without building the whole description.
+pub fn describe_fields(it: &Item, n: Native) -> Option<Value> {
+    let r0 = it.regions.first()?;
+    let t = n.u16(r0, 0).unwrap_or(0);
+    match t {
         LI_BUF => BufFormat::parse(r0, n).map(|b| {
             json!({
                 "blkno": b.blkno, "len": b.len, "flags": format!("{:#x}", b.flags),
@@ -369,9 +381,10 @@ pub fn describe(it: &Item, n: Native) -> Value {
         })),
         LI_QUOTAOFF => Some(json!({"flags": n.u64(r0, 8).map(|x| format!("{x:#x}"))})),
         _ => None,
-    };
-    if let (Some(Value::Object(m)), Value::Object(o)) = (extra, &mut v) {
-        o.extend(m);
     }
-    v
+}
+
+/// The type name of an item with regions (from its first region's type code).
+pub fn item_type_name(it: &Item, n: Native) -> Option<&'static str> {
+    Some(type_name(n.u16(it.regions.first()?, 0).unwrap_or(0)))
 }

@@ -30,7 +30,6 @@ use crate::xfs::Superblock;
 use format::{lsn_cmp, lsn_str};
 use log::{Bounds, LogDev, Record};
 use serde_json::{Value, json};
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use trans::{Parsed, Trans};
@@ -259,81 +258,204 @@ fn trans_json(t: &Trans, tail_lsn: Option<u64>) -> Value {
     })
 }
 
+/// An XFS log listing, kept structured so that it can be written out (text or JSON) one
+/// transaction at a time instead of as one JSON tree of every item.
+pub struct LogListing {
+    a: Analysis,
+    all: bool,
+}
+
+/// Calls its argument with each element of a JSON array, in order, until it returns false.
+type EachValue<'a> = Box<dyn Fn(&mut dyn FnMut(Value) -> bool) + 'a>;
+
+/// A JSON value made on demand while serializing: large arrays are built one element at a time.
+enum Lazy<'a> {
+    Value(Value),
+    Seq(EachValue<'a>),
+}
+
+impl serde::Serialize for Lazy<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match self {
+            Lazy::Value(v) => v.serialize(s),
+            Lazy::Seq(each) => {
+                let mut seq = s.serialize_seq(None)?;
+                let mut err = None;
+                each(&mut |v| match seq.serialize_element(&v) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        err = Some(e);
+                        false
+                    }
+                });
+                if let Some(e) = err {
+                    return Err(e);
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+impl LogListing {
+    /// The JSON document as a map with sorted keys (like `serde_json::Value`'s), whose large
+    /// arrays are produced element by element.
+    fn doc(&self) -> std::collections::BTreeMap<&'static str, Lazy<'_>> {
+        use std::collections::BTreeMap;
+        let a = &self.a;
+        let mut m: BTreeMap<&'static str, Lazy<'_>> = BTreeMap::new();
+        let v = |x: Value| Lazy::Value(x);
+        m.insert("kind", v(json!("xfs-log")));
+        m.insert("device", v(json!(a.device)));
+        let Some(b) = &a.bounds else {
+            m.insert("state", v(json!("empty")));
+            m.insert("records", v(json!(0)));
+            m.insert("transactions", v(json!([])));
+            return m;
+        };
+        let tail_lsn = (u64::from(b.tail_cycle) << 32) | b.tail_blk;
+        let all = self.all;
+        m.insert("log_start_byte", v(json!(a.base)));
+        m.insert("log_bytes", v(json!(a.bytes)));
+        m.insert("log_blocks", v(json!(b.log_bbs)));
+        m.insert(
+            "head",
+            v(json!({"block": b.head_blk, "cycle": b.head_cycle, "lsn": lsn_str((u64::from(b.head_cycle) << 32) | b.head_blk)})),
+        );
+        m.insert("tail", v(json!({"block": b.tail_blk, "cycle": b.tail_cycle, "lsn": lsn_str(tail_lsn)})));
+        m.insert("state", v(json!(if b.clean { "clean" } else { "dirty" })));
+        m.insert("torn_head", v(json!(b.torn.map(|(o, n)| json!({"original_head": o, "new_head": n})))));
+        m.insert("records", v(json!(a.records.len())));
+        m.insert(
+            "record_list",
+            Lazy::Seq(Box::new(move |f| {
+                for r in &a.records {
+                    if !f(record_json(r)) {
+                        return;
+                    }
+                }
+            })),
+        );
+        m.insert("crc_errors", v(json!(a.records.iter().filter(|r| !r.crc_ok).count())));
+        m.insert("ops", v(json!(a.parsed.ops)));
+        m.insert(
+            "unmount_records",
+            v(json!(a.parsed.unmounts.iter().map(|l| lsn_str(*l)).collect::<Vec<_>>())),
+        );
+        m.insert(
+            "transactions",
+            Lazy::Seq(Box::new(move |f| {
+                for t in &a.parsed.committed {
+                    if !f(trans_json(t, all.then_some(tail_lsn))) {
+                        return;
+                    }
+                }
+            })),
+        );
+        m.insert(
+            "uncommitted",
+            Lazy::Seq(Box::new(move |f| {
+                for t in &a.parsed.uncommitted {
+                    if !f(trans_json(t, None)) {
+                        return;
+                    }
+                }
+            })),
+        );
+        m.insert("unfinished_intents", v(json!(unfinished_intents(&a.parsed.committed))));
+        m.insert(
+            "errors",
+            v(json!(
+                a.parsed.errors.iter().map(|(b, e)| json!({"block": b, "error": e})).collect::<Vec<_>>()
+            )),
+        );
+        m
+    }
+
+    /// The JSON document (`{"kind":"xfs-log",...}`) as a tree.
+    pub fn json_value(&self) -> Value {
+        json!(self.doc())
+    }
+
+    /// Write the JSON document, pretty-printed, to `w`.
+    pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, &self.doc())?;
+        w.write_all(b"\n")
+    }
+
+    /// Write the text form (like `xfs_logprint -t`) to `w`.
+    pub fn write_text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let a = &self.a;
+        writeln!(w, "xfs log: {} at byte {}, {} bytes", a.device, a.base, a.bytes)?;
+        let Some(b) = &a.bounds else {
+            return w.write_all(b"state: empty (all zeroes)\n");
+        };
+        let state = if b.clean { "clean" } else { "dirty" };
+        writeln!(
+            w,
+            "head: block {} cycle {}   tail: block {} cycle {}   state: {state}",
+            b.head_blk, b.head_cycle, b.tail_blk, b.tail_cycle
+        )?;
+        if let Some((o, n)) = b.torn {
+            writeln!(w, "torn head: records from block {n} fail their check (head was {o})")?;
+        }
+        let bad = a.records.iter().filter(|r| !r.crc_ok).count();
+        writeln!(w, "records: {} (crc ok {}, bad {bad})", a.records.len(), a.records.len() - bad)?;
+        let rule = "=".repeat(76);
+        for t in &a.parsed.committed {
+            writeln!(w, "{rule}")?;
+            writeln!(
+                w,
+                "TRANS: tid:{:#x}  lsn:{}  commit:{}  #items:{}",
+                t.tid,
+                lsn_str(t.lsn),
+                lsn_str(t.commit_lsn),
+                t.items.iter().filter(|i| !i.regions.is_empty()).count()
+            )?;
+            for (k, it) in t.items.iter().filter(|i| !i.regions.is_empty()).enumerate() {
+                // The fields describe() adds to type, type code, regions and bytes.
+                let ty = items::item_type_name(it, t.native).unwrap_or("?");
+                match items::describe_fields(it, t.native) {
+                    Some(Value::Object(o)) => writeln!(w, "  item {k}: {ty} {}", Value::Object(o))?,
+                    _ => writeln!(w, "  item {k}: {ty} {{}}")?,
+                }
+            }
+        }
+        for t in &a.parsed.uncommitted {
+            writeln!(w, "UNCOMMITTED: tid:{:#x} lsn:{} #items:{}", t.tid, lsn_str(t.lsn), t.items.len())?;
+        }
+        let intents = unfinished_intents(&a.parsed.committed);
+        if !intents.is_empty() {
+            writeln!(w, "unfinished intents: {}", intents.len())?;
+        }
+        Ok(())
+    }
+
+    /// Problems found (bad record CRCs, torn head, reassembly errors...).
+    pub fn findings(&self) -> Vec<crate::Finding> {
+        self.a.findings.snapshot()
+    }
+}
+
+/// The listing of [`listing`], structured (see [`LogListing`]).
+pub fn list_log(fs: Arc<dyn BlockSource>, external: Option<&Path>, all: bool) -> Result<LogListing> {
+    Ok(LogListing { a: analyse(&fs, external, all)?, all })
+}
+
 /// List the transactions (for `daxray journal`); `all` includes checkpointed ones.
 pub fn listing(
     fs: Arc<dyn BlockSource>,
     external: Option<&Path>,
     all: bool,
 ) -> Result<crate::cli::journal::Listing> {
-    let a = analyse(&fs, external, all)?;
-    let mut text = String::new();
-    let _ = writeln!(text, "xfs log: {} at byte {}, {} bytes", a.device, a.base, a.bytes);
-    let Some(b) = &a.bounds else {
-        let json = json!({"kind": "xfs-log", "device": a.device, "state": "empty", "records": 0, "transactions": []});
-        text.push_str("state: empty (all zeroes)\n");
-        return Ok(crate::cli::journal::Listing { json, text, findings: a.findings.snapshot() });
-    };
-    let tail_lsn = (u64::from(b.tail_cycle) << 32) | b.tail_blk;
-    let state = if b.clean { "clean" } else { "dirty" };
-    let _ = writeln!(
-        text,
-        "head: block {} cycle {}   tail: block {} cycle {}   state: {state}",
-        b.head_blk, b.head_cycle, b.tail_blk, b.tail_cycle
-    );
-    if let Some((o, n)) = b.torn {
-        let _ = writeln!(text, "torn head: records from block {n} fail their check (head was {o})");
-    }
-    let bad = a.records.iter().filter(|r| !r.crc_ok).count();
-    let _ = writeln!(text, "records: {} (crc ok {}, bad {bad})", a.records.len(), a.records.len() - bad);
-    for t in &a.parsed.committed {
-        let _ = writeln!(text, "{}", "=".repeat(76));
-        let _ = writeln!(
-            text,
-            "TRANS: tid:{:#x}  lsn:{}  commit:{}  #items:{}",
-            t.tid,
-            lsn_str(t.lsn),
-            lsn_str(t.commit_lsn),
-            t.items.iter().filter(|i| !i.regions.is_empty()).count()
-        );
-        for (k, it) in t.items.iter().filter(|i| !i.regions.is_empty()).enumerate() {
-            let d = items::describe(it, t.native);
-            let ty = d.get("type").and_then(Value::as_str).unwrap_or("?").to_string();
-            let mut rest = d.clone();
-            if let Value::Object(o) = &mut rest {
-                for key in ["type", "type_code", "regions", "bytes"] {
-                    o.remove(key);
-                }
-            }
-            let _ = writeln!(text, "  item {k}: {ty} {rest}");
-        }
-    }
-    for t in &a.parsed.uncommitted {
-        let _ =
-            writeln!(text, "UNCOMMITTED: tid:{:#x} lsn:{} #items:{}", t.tid, lsn_str(t.lsn), t.items.len());
-    }
-    let intents = unfinished_intents(&a.parsed.committed);
-    if !intents.is_empty() {
-        let _ = writeln!(text, "unfinished intents: {}", intents.len());
-    }
-    let json = json!({
-        "kind": "xfs-log",
-        "device": a.device,
-        "log_start_byte": a.base,
-        "log_bytes": a.bytes,
-        "log_blocks": b.log_bbs,
-        "head": {"block": b.head_blk, "cycle": b.head_cycle, "lsn": lsn_str((u64::from(b.head_cycle) << 32) | b.head_blk)},
-        "tail": {"block": b.tail_blk, "cycle": b.tail_cycle, "lsn": lsn_str(tail_lsn)},
-        "state": state,
-        "torn_head": b.torn.map(|(o, n)| json!({"original_head": o, "new_head": n})),
-        "records": a.records.len(),
-        "record_list": a.records.iter().map(record_json).collect::<Vec<_>>(),
-        "crc_errors": bad,
-        "ops": a.parsed.ops,
-        "unmount_records": a.parsed.unmounts.iter().map(|l| lsn_str(*l)).collect::<Vec<_>>(),
-        "transactions": a.parsed.committed.iter().map(|t| trans_json(t, all.then_some(tail_lsn))).collect::<Vec<_>>(),
-        "uncommitted": a.parsed.uncommitted.iter().map(|t| trans_json(t, None)).collect::<Vec<_>>(),
-        "unfinished_intents": intents,
-        "errors": a.parsed.errors.iter().map(|(b, e)| json!({"block": b, "error": e})).collect::<Vec<_>>(),
-    });
-    Ok(crate::cli::journal::Listing { json, text, findings: a.findings.snapshot() })
+    let l = list_log(fs, external, all)?;
+    let mut text = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = l.write_text(&mut text);
+    Ok(crate::cli::journal::Listing {
+        json: l.json_value(),
+        text: String::from_utf8_lossy(&text).into_owned(),
+        findings: l.findings(),
+    })
 }
