@@ -75,7 +75,8 @@ fn recovered_view_equals_kernel_recovery() {
 /// new files and directories) leave their changes only in the fast-commit area. daxray's view
 /// (jbd2 replay, then fast-commit replay) must equal the kernel's recovery for every file, tags
 /// of several types must have been replayed, and the jbd2-only view must differ (so the
-/// comparison can fail).
+/// comparison can fail). `DAXRAY_FC_FEATURES` sets the mkfs `-O` list (default `fast_commit`;
+/// e.g. `fast_commit,inline_data`).
 #[test]
 fn fast_commit_replay_equals_kernel_recovery() {
     if !prerequisites(TOOLS) {
@@ -85,10 +86,11 @@ fn fast_commit_replay_equals_kernel_recovery() {
     println!("seed {s} (set DAXRAY_SEED to repeat)");
     let tmp = tempfile::tempdir().unwrap();
     // commit=300: no timer-driven full commit in the middle of the operations.
+    let features = std::env::var("DAXRAY_FC_FEATURES").unwrap_or_else(|_| "fast_commit".into());
     let dirty = make_dirty_mounted_with(
         tmp.path(),
         "fast_commit_fsync",
-        &["-O", "fast_commit"],
+        &["-O", &features],
         "commit=300",
         s,
         Durability::FsyncSyncfs,

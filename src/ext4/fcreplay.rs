@@ -237,14 +237,20 @@ impl State<'_> {
     }
 
     /// Whether the kernel's `ext4_iget(ino, EXT4_IGET_NORMAL)` succeeds: a normal inode number in
-    /// range with a link count (inodes without links are "stale" outside orphan processing).
+    /// range with a link count (inodes without links are "stale" outside orphan processing) and a
+    /// known file type; returns the inode's current raw bytes then.
     fn iget(&self, ino: u64) -> Option<Vec<u8>> {
         if ino == 0 || ino > self.inodes_count() || (ino < self.first_ino() && ino != super::ROOT_INO) {
             return None;
         }
         let raw = self.raw(ino)?;
-        let links = raw.get(I_LINKS..I_LINKS + 2).map(LE::read_u16)?;
-        (links != 0).then_some(raw)
+        Self::readable(&raw).then_some(raw)
+    }
+
+    /// A link count and a known file type (`ext4_iget` refuses a "bogus i_mode").
+    fn readable(raw: &[u8]) -> bool {
+        let links = raw.get(I_LINKS..I_LINKS + 2).map(LE::read_u16).unwrap_or(0);
+        links != 0 && !matches!(FileType::from_mode(Self::mode(raw)), FileType::Unknown)
     }
 
     fn flags(raw: &[u8]) -> u32 {
@@ -357,10 +363,10 @@ impl State<'_> {
             self.map_mut(ino).clear();
         }
         // The kernel reads the inode back; failing that, the replay stops with EFSCORRUPTED.
-        if LE::read_u16(&raw[I_LINKS..]) == 0 || (ino < self.first_ino() && ino != super::ROOT_INO) {
+        if !Self::readable(&raw) || (ino < self.first_ino() && ino != super::ROOT_INO) {
             self.set_raw(ino, raw);
             return Err(format!(
-                "inode {ino} cannot be read back after the INODE tag (no links): the kernel's replay fails with EFSCORRUPTED"
+                "inode {ino} cannot be read back after the INODE tag (no links, or no known file type): the kernel's replay fails with EFSCORRUPTED"
             ));
         }
         // i_blocks: the kernel recounts it from the extent tree (ext4_ext_replay_set_iblocks).

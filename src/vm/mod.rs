@@ -521,11 +521,11 @@ impl Vm {
         }
     }
 
-    /// Send a message to the guest.
+    /// Send a message to the guest. A failure kills QEMU.
     pub fn send(&mut self, m: &HostMsg) -> Result<()> {
         let bytes = proto::encode(m)?;
         if let Err(e) = self.agent.write_all(&bytes).and_then(|_| self.agent.flush()) {
-            return Err(self.fail(&format!("sending to the guest: {e}")));
+            return Err(self.abort(&format!("sending to the guest: {e}")));
         }
         Ok(())
     }
