@@ -123,7 +123,7 @@ fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
     // A corrupt logged block: recovery (whose tag checksums are verified ahead, in threads, on a
     // log this large) fails in the replay pass with EFSBADCRC and skips exactly that block, and
     // the tag checksums equal those computed one by one by the listing walker.
-    let last = tv.iter().filter(|t| t.3 == serde_json::Value::Bool(true)).next_back().unwrap();
+    let last = tv.iter().rfind(|t| t.3 == serde_json::Value::Bool(true)).unwrap();
     let bad_jb = last.2;
     let e4 = daxray::ext4::Ext4::open(fs.clone()).unwrap();
     use daxray::fs::FileSystem;
