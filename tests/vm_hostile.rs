@@ -101,6 +101,12 @@ fn hostile(m: Misbehave) -> Option<Outcome> {
         m.name()
     );
     assert_eq!(probes, 1, "{}: the guest's Probe did not arrive before the misbehaviour", m.name());
+    // Guest text in the error (console tail, quoted lines) is printable: no raw escapes.
+    assert!(
+        !error.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+        "{}: control characters in the error: {error:?}",
+        m.name()
+    );
     // Every case but silence ends well before the event timeout; silence ends at it.
     let limit = EVENT_TIMEOUT + Duration::from_secs(10);
     assert!(took < limit, "{}: the host needed {took:?} to give up (limit {limit:?})", m.name());
@@ -126,6 +132,9 @@ fn garbage_bytes_end_the_run() {
     let Some(o) = hostile(Misbehave::Garbage) else { return };
     assert!(first_line(&o).contains("malformed message from the guest"), "{}", o.error);
     assert!(o.took < Duration::from_secs(10), "{:?}", o.took);
+    // The guest wrote terminal escapes to its console: the error shows them escaped.
+    assert!(o.console_tail.contains('\x1b'), "the console has no escape sequence");
+    assert!(o.error.contains("\\u{1b}[2J"), "{}", o.error);
 }
 
 #[test]

@@ -32,6 +32,8 @@ pub fn act(m: Misbehave, link: &mut dyn Link) -> Result<()> {
     log(m.name());
     match m {
         Misbehave::Garbage => {
+            // Terminal escapes on the console too: the host must not print them raw.
+            eprintln!("daxray-agent: \x1b[2J\x1b]0;owned\x07 escape sequences");
             link.send_raw(b"\x00\xff\xfe not json at all {{{ \x1b[2J\n")?;
             silence()
         }

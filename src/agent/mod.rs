@@ -107,22 +107,13 @@ fn log(msg: &str) {
     eprintln!("daxray-agent: {msg}");
 }
 
-/// Run a command, failing with its output.
+/// How long one command in the guest (mkfs, mount, sync, umount) may take under emulation.
+pub const GUEST_CMD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// Run a command under [`GUEST_CMD_TIMEOUT`], failing with its output (or killing it and saying
+/// so when it runs over).
 pub(crate) fn run_cmd(prog: &str, args: &[&str]) -> Result<()> {
-    let out = std::process::Command::new(prog)
-        .args(args)
-        .output()
-        .map_err(|e| Error::External(format!("{prog}: cannot run: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::External(format!(
-            "{prog} {} failed ({}): {}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout).trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
+    crate::oracle::run(prog, args, GUEST_CMD_TIMEOUT).map(|_| ())
 }
 
 /// Format the namespace and mount it with `-o dax` at [`MOUNT_POINT`].
@@ -222,7 +213,9 @@ pub fn agent_main() -> Result<i32> {
         log(&format!("error: {e}"));
         let _ = c.send(&GuestMsg::Error { message: e.to_string() });
     }
-    let _ = std::process::Command::new("/bin/umount").arg(MOUNT_POINT).status();
+    if let Err(e) = run_cmd("/bin/umount", &[MOUNT_POINT]) {
+        log(&format!("umount: {e}"));
+    }
     let e = crate::sys::sync_and_power_off();
     log(&format!("power off failed: {e}"));
     loop {

@@ -113,7 +113,7 @@ pub struct Job {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum Misbehave {
-    /// A line of non-JSON bytes, then silence.
+    /// A line of non-JSON bytes (and terminal escapes on the console), then silence.
     Garbage,
     /// More than [`MAX_LINE`] bytes without a newline, then silence.
     LongLine,

@@ -109,15 +109,25 @@ pub struct CmdOutput {
 /// the command and shows its stderr.
 pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<CmdOutput> {
     let shown = format!("{program} {}", args.join(" "));
-    let mut child = Command::new(program)
-        .args(args)
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    run_command(&mut cmd, &shown, timeout).map_err(|e| match e {
+        Error::External(m) if m.starts_with("cannot run") => {
+            Error::External(format!("{m} (is {} installed?)", package_for(program)))
+        }
+        other => other,
+    })
+}
+
+/// Like [`run`] for a prepared `Command` (arguments, folder, environment set by the caller);
+/// `shown` names it in errors.
+pub fn run_command(cmd: &mut Command, shown: &str, timeout: Duration) -> Result<CmdOutput> {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| {
-            Error::External(format!("cannot run `{shown}`: {e} (is {} installed?)", package_for(program)))
-        })?;
+        .map_err(|e| Error::External(format!("cannot run `{shown}`: {e}")))?;
     // Drain both pipes on threads so that a chatty child cannot block on a full pipe.
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();

@@ -27,16 +27,11 @@ pub fn default_cache() -> Result<PathBuf> {
     }
 }
 
+/// How long one host command of the setup (apt-cache, apt-get download, dpkg-deb) may take.
+const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 fn run(cmd: &mut Command, what: &str) -> Result<String> {
-    let out = cmd.output().map_err(|e| Error::External(format!("{what}: cannot run: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::External(format!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(crate::oracle::run_command(cmd, what, SETUP_TIMEOUT)?.stdout)
 }
 
 /// Find an executable on `PATH` (plus the sbin folders, which root's PATH may lack).

@@ -152,25 +152,20 @@ impl Tree {
     }
 }
 
+/// How long ldd or objcopy may take.
+const TOOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The shared libraries (and the program interpreter) `ldd` names for a dynamic executable.
 /// A static executable has none.
 pub fn ldd(program: &Path) -> Result<Vec<PathBuf>> {
     if super::assets::is_static(program)? {
         return Ok(Vec::new());
     }
-    let out = Command::new("ldd")
-        .arg(program)
-        .output()
-        .map_err(|e| Error::External(format!("ldd {}: {e} (apt-get install libc-bin)", program.display())))?;
-    if !out.status.success() {
-        return Err(Error::External(format!(
-            "ldd {} failed: {}",
-            program.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
+    let shown = format!("ldd {}", program.display());
+    let out = crate::oracle::run_command(Command::new("ldd").arg(program), &shown, TOOL_TIMEOUT)
+        .map_err(|e| Error::External(format!("{e} (apt-get install libc-bin)")))?;
     let mut libs = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in out.stdout.lines() {
         let line = line.trim();
         let path = match line.split_once("=>") {
             Some((_, rest)) => rest.split_whitespace().next().unwrap_or(""),
@@ -377,13 +372,9 @@ pub fn build(assets: &Assets, cache_dir: &Path) -> Result<PathBuf> {
     // Strip debug info from the agent to keep the archive small (when objcopy is there).
     if let Some(objcopy) = which("objcopy") {
         let tmp = cache_dir.join(format!(".agent-{}", std::process::id()));
-        let ok = Command::new(objcopy)
-            .arg("--strip-debug")
-            .arg(&agent)
-            .arg(&tmp)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
+        let mut cmd = Command::new(objcopy);
+        cmd.arg("--strip-debug").arg(&agent).arg(&tmp);
+        let ok = crate::oracle::run_command(&mut cmd, "objcopy --strip-debug", TOOL_TIMEOUT).is_ok();
         if ok && let Ok(data) = std::fs::read(&tmp) {
             t.add("bin/daxray", Node::File { data, mode: 0o755 });
         }

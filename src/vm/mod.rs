@@ -469,7 +469,7 @@ impl Vm {
                     if let Err(e) = self.guard.check(&m) {
                         return Err(self.abort(&e.to_string()));
                     }
-                    return Ok(m);
+                    return Ok(sanitize_msg(m));
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -508,7 +508,7 @@ impl Vm {
                         .and_then(|c| c.try_wait().ok().flatten());
                     if let Some(st) = exited {
                         self.check_console()?;
-                        let ql = log_tail(&self.qemu_log, 2000);
+                        let ql = sanitize(&log_tail(&self.qemu_log, 2000), 2000);
                         return Err(self.abort(&format!(
                             "QEMU exited ({st}) while waiting for the guest. {}",
                             ql.trim()
@@ -521,11 +521,11 @@ impl Vm {
         }
     }
 
-    /// Send a message to the guest.
+    /// Send a message to the guest. A failure kills QEMU.
     pub fn send(&mut self, m: &HostMsg) -> Result<()> {
         let bytes = proto::encode(m)?;
         if let Err(e) = self.agent.write_all(&bytes).and_then(|_| self.agent.flush()) {
-            return Err(self.fail(&format!("sending to the guest: {e}")));
+            return Err(self.abort(&format!("sending to the guest: {e}")));
         }
         Ok(())
     }
@@ -599,7 +599,43 @@ impl Drop for Vm {
 
 fn last_lines(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    sanitize(&lines[lines.len().saturating_sub(n)..].join("\n"), usize::MAX)
+}
+
+/// Text from the guest made safe to print: control characters other than newline and tab
+/// (terminal escape sequences, carriage returns) are shown escaped, and at most `max` characters
+/// are kept.
+pub fn sanitize(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max));
+    for (i, c) in s.chars().enumerate() {
+        if i >= max {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Guest-chosen strings in a message made safe to print ([`sanitize`]).
+fn sanitize_msg(m: GuestMsg) -> GuestMsg {
+    const MAX: usize = 4096;
+    match m {
+        GuestMsg::Ready { kernel, fs, dataoff } => {
+            GuestMsg::Ready { kernel: sanitize(&kernel, 256), fs, dataoff }
+        }
+        GuestMsg::Error { message } => GuestMsg::Error { message: sanitize(&message, MAX) },
+        GuestMsg::Probe(mut p) => {
+            p.path = sanitize(&p.path, 256);
+            p.kernel = sanitize(&p.kernel, 256);
+            GuestMsg::Probe(p)
+        }
+        other => other,
+    }
 }
 
 /// Create the image sparse if absent, size it, and clear an old namespace info block (at byte
@@ -657,4 +693,22 @@ pub fn exclusive_lock() -> Result<VmLock> {
     }
     g.0 += 1;
     Ok(VmLock(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_text_is_sanitized() {
+        let s = sanitize("ok\tline\n\x1b[2Jclear\r\x07bell", 100);
+        assert!(!s.chars().any(|c| c.is_control() && c != '\n' && c != '\t'), "{s:?}");
+        assert!(s.contains("\\u{1b}[2J") && s.contains("ok\tline\n"), "{s:?}");
+        assert_eq!(sanitize(&"x".repeat(10), 4), "xxxx...");
+        let m = sanitize_msg(GuestMsg::Error { message: "\x1b]0;owned\x07".into() });
+        match m {
+            GuestMsg::Error { message } => assert!(!message.contains('\x1b'), "{message:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }
