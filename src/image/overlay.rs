@@ -130,6 +130,12 @@ impl Overlay {
             let idx = abs / g;
             let within = (abs % g) as usize;
             let n = (self.granule as usize - within).min(data.len() - pos);
+            if n == self.granule as usize {
+                // A whole granule: no need to read what it replaces.
+                self.blocks.insert(idx, Entry::Owned(data[pos..pos + n].into()));
+                pos += n;
+                continue;
+            }
             let mut buf = self.granule_bytes(idx)?.into_owned().into_boxed_slice();
             buf[within..within + n].copy_from_slice(&data[pos..pos + n]);
             self.blocks.insert(idx, Entry::Owned(buf));

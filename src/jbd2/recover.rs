@@ -5,7 +5,9 @@
 use super::block::{self, FLAG_ESCAPE};
 use super::csum;
 use super::journal::Journal;
-use super::superblock::{BT_COMMIT, BT_DESCRIPTOR, BT_REVOKE, INCOMPAT_ASYNC_COMMIT, JBD2_MAGIC};
+use super::superblock::{
+    BT_COMMIT, BT_DESCRIPTOR, BT_REVOKE, INCOMPAT_ASYNC_COMMIT, INCOMPAT_CSUM_V3, JBD2_MAGIC,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -144,6 +146,11 @@ fn tid_geq(x: u32, y: u32) -> bool {
 struct Recovery<'a> {
     j: &'a Journal,
     data: DataCheck,
+    /// Tag checksum results computed ahead of the replay pass (in parallel), per journal block:
+    /// (sequence, stored tag checksum, 0 unknown / 1 good / 2 bad).
+    pre: Vec<(u32, u32, u8)>,
+    /// Replay writes in pass order (fs block, write); the last writer of a block wins.
+    pending: Vec<(u64, Write)>,
     out: Outcome,
     /// Revoked fs block -> the newest revoking transaction.
     revoked: HashMap<u64, u32>,
@@ -289,7 +296,13 @@ impl<'a> Recovery<'a> {
                         let csum_ok = match self.data {
                             DataCheck::Skip => true,
                             DataCheck::Verify => {
-                                let ok = block::tag_csum_ok(&obh, tag, h.sequence, sb);
+                                let pre = usize::try_from(io).ok().and_then(|i| self.pre.get(i));
+                                let ok = match pre {
+                                    Some(&(s, c, r)) if r != 0 && s == h.sequence && c == tag.checksum => {
+                                        r == 1
+                                    }
+                                    _ => block::tag_csum_ok(&obh, tag, h.sequence, sb),
+                                };
                                 self.out.tag_checks.set(io, ok);
                                 ok
                             }
@@ -309,10 +322,10 @@ impl<'a> Recovery<'a> {
                             continue;
                         }
                         let escaped = tag.flags & FLAG_ESCAPE != 0;
-                        self.out.writes.insert(
+                        self.pending.push((
                             tag.fs_block,
                             Write { sequence: next_commit, journal_block: io, escaped },
-                        );
+                        ));
                         self.out.nr_replays += 1;
                     }
                     continue;
@@ -461,12 +474,106 @@ pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
         // One byte per journal block: bounded by the journal, which is bounded by the image.
         out.tag_checks = TagChecks(vec![0; usize::try_from(j.total_len).unwrap_or(0)]);
     }
-    let mut r = Recovery { j, data, out, revoked: HashMap::new() };
+    let mut r = Recovery { j, data, pre: vec![], pending: vec![], out, revoked: HashMap::new() };
     for pass in [Pass::Scan, Pass::Revoke, Pass::Replay] {
-        if let Err(e) = r.pass(pass) {
+        if pass == Pass::Replay && data == DataCheck::Verify {
+            r.pre = preverify(j, r.out.end_transaction);
+        }
+        let res = r.pass(pass);
+        if pass == Pass::Replay {
+            r.out.writes = last_writers(std::mem::take(&mut r.pending));
+        }
+        if let Err(e) = res {
             r.out.error = Some((pass, e));
             break;
         }
     }
     r.out
+}
+
+/// The last write of each fs block, from writes in pass order (a stable sort keeps pass order
+/// among the writes of one block; the map is bulk-built from sorted keys).
+fn last_writers(mut pending: Vec<(u64, Write)>) -> BTreeMap<u64, Write> {
+    pending.sort_by_key(|w| w.0);
+    let mut out: Vec<(u64, Write)> = Vec::with_capacity(pending.len());
+    for w in pending {
+        match out.last_mut() {
+            Some(last) if last.0 == w.0 => *last = w,
+            _ => out.push(w),
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Logged bytes below which tag checksums are verified inline rather than ahead in threads.
+const PARALLEL_MIN_BYTES: u64 = 8 << 20;
+
+/// Verify the tag checksums of the live log's logged blocks ahead of the replay pass, spread
+/// over the available cores (crc32c of every logged block is most of recovery's work). Walks the
+/// log as the replay pass does, from s_start until transaction `end` or the first block that is
+/// not the next expected one; the replay pass uses a result only when its sequence and stored
+/// checksum match the tag it is replaying, and computes any other itself.
+fn preverify(j: &Journal, end: u32) -> Vec<(u32, u32, u8)> {
+    let sb = &j.sb;
+    if !sb.csum_v2v3() {
+        return vec![];
+    }
+    let mut todo: Vec<(u64, u32, u32)> = vec![];
+    let mut seq = sb.sequence;
+    let mut pos = u64::from(sb.start);
+    let budget = j.lap().saturating_add(2);
+    let mut consumed = 0u64;
+    while consumed <= budget && tid_gt(end, seq) {
+        let Some(bh) = j.read(pos) else { break };
+        consumed += 1;
+        pos = j.wrap(pos + 1);
+        let Some(h) = block::header(&bh) else { break };
+        if h.magic != JBD2_MAGIC || h.sequence != seq {
+            break;
+        }
+        match h.blocktype {
+            BT_DESCRIPTOR => {
+                for tag in block::descriptor_tags(&bh, sb) {
+                    todo.push((pos, seq, tag.checksum));
+                    pos = j.wrap(pos + 1);
+                    consumed += 1;
+                }
+            }
+            BT_COMMIT => seq = seq.wrapping_add(1),
+            BT_REVOKE => {}
+            _ => break,
+        }
+    }
+    let bytes = (todo.len() as u64).saturating_mul(u64::from(j.bs));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    if bytes < PARALLEL_MIN_BYTES || threads < 2 {
+        return vec![];
+    }
+    let v3 = sb.has_incompat(INCOMPAT_CSUM_V3);
+    let seed = sb.csum_seed();
+    let check = |part: &[(u64, u32, u32)]| -> Vec<u8> {
+        part.iter()
+            .map(|&(io, seq, stored)| {
+                let Some(data) = j.read(io) else { return 0 };
+                let c = csum::raw(csum::raw(seed, &seq.to_be_bytes()), &data);
+                let c = if v3 { c } else { c & 0xFFFF };
+                if c == stored { 1 } else { 2 }
+            })
+            .collect()
+    };
+    let chunk = todo.len().div_ceil(threads).max(1);
+    let results: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let handles: Vec<_> = todo.chunks(chunk).map(|part| s.spawn(move || check(part))).collect();
+        // A worker that panicked leaves its results unknown (0): the replay pass computes them.
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut table = vec![(0u32, 0u32, 0u8); usize::try_from(j.total_len).unwrap_or(0)];
+    for (part, res) in todo.chunks(chunk).zip(results) {
+        for (&(io, seq, stored), r) in part.iter().zip(res) {
+            if let Some(slot) = usize::try_from(io).ok().and_then(|i| table.get_mut(i)) {
+                *slot = (seq, stored, r);
+            }
+        }
+    }
+    table
 }

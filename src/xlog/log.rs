@@ -388,6 +388,18 @@ impl LogDev {
     /// With `full` and `tail == head`, the whole circle is read.
     pub fn records(&self, tail: u64, head: u64, full: bool) -> (Vec<Record>, Option<(u64, Error)>) {
         let mut out = vec![];
+        let err = self.records_each(tail, head, full, |r| out.push(r));
+        (out, err)
+    }
+
+    /// [`LogDev::records`], handing each record to `each` as it is read instead of keeping them.
+    pub fn records_each(
+        &self,
+        tail: u64,
+        head: u64,
+        full: bool,
+        mut each: impl FnMut(Record),
+    ) -> Option<(u64, Error)> {
         let mut dist = (head + self.nbb - tail) % self.nbb;
         if full && dist == 0 {
             dist = self.nbb;
@@ -400,26 +412,18 @@ impl LogDev {
                     let step = r.hblks + u64::from(r.len).div_ceil(BBSIZE as u64);
                     done += step;
                     blk = (blk + step) % self.nbb;
-                    out.push(r);
+                    each(r);
                     if done > dist {
-                        return (
-                            out,
-                            Some((
-                                blk,
-                                Error::corrupt(
-                                    "xfs log",
-                                    blk,
-                                    self.byte_of(blk),
-                                    "record runs past the head",
-                                ),
-                            )),
-                        );
+                        return Some((
+                            blk,
+                            Error::corrupt("xfs log", blk, self.byte_of(blk), "record runs past the head"),
+                        ));
                     }
                 }
-                Err(e) => return (out, Some((blk, e))),
+                Err(e) => return Some((blk, e)),
             }
         }
-        (out, None)
+        None
     }
 }
 

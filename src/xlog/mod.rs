@@ -46,7 +46,8 @@ pub struct Analysis {
     pub bytes: u64,
     /// Head, tail, state (None: the log is all zeroes).
     pub bounds: Option<Bounds>,
-    /// Records between tail and head (or the whole log with `all`).
+    /// Records between tail and head (or the whole log with `all`), without their data (it
+    /// is dropped once reassembled into `parsed`).
     pub records: Vec<Record>,
     /// The transactions in them.
     pub parsed: Parsed,
@@ -89,6 +90,7 @@ pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) ->
     let findings = Findings::new();
     let bounds = log::find_bounds(&dev)?;
     let mut records = vec![];
+    let mut reasm = trans::Reassembler::default();
     if let Some(b) = &bounds {
         if let Some((orig, bad)) = b.torn {
             findings.info(
@@ -101,7 +103,13 @@ pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) ->
             );
         }
         let start = if all { oldest_record(&dev, b)?.unwrap_or(b.tail_blk) } else { b.tail_blk };
-        let (recs, err) = dev.records(start, b.head_blk, all);
+        // Records are reassembled as they are read, and their data dropped right after.
+        let mut recs = vec![];
+        let err = dev.records_each(start, b.head_blk, all, |mut r| {
+            reasm.feed(&r);
+            r.data = Vec::new();
+            recs.push(r);
+        });
         if let Some((blk, e)) = err {
             findings.error("xfs log record", Some(blk), Some(base + blk * 512), e.to_string());
         }
@@ -125,7 +133,7 @@ pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) ->
         }
         records = recs;
     }
-    let parsed = trans::reassemble(&records);
+    let parsed = reasm.finish();
     for (blk, e) in &parsed.errors {
         findings.error("xfs log transaction", Some(*blk), Some(base + blk * 512), e.clone());
     }
@@ -209,7 +217,7 @@ pub fn recover_view(
     for t in &a.parsed.committed {
         rp.pass2(t)?;
     }
-    let (ov, stats) = rp.finish()?;
+    let (ov, stats, sectors) = rp.finish()?;
     for e in &stats.errors {
         a.findings.error("xfs log recovery", None, None, e.clone());
     }
@@ -224,7 +232,7 @@ pub fn recover_view(
     }
     if let Value::Object(o) = &mut details {
         o.insert("replay".into(), serde_json::to_value(&stats).unwrap_or(Value::Null));
-        o.insert("sectors_replaced".into(), json!(ov.replaced()));
+        o.insert("sectors_replaced".into(), json!(sectors));
         o.insert("unfinished_intents".into(), json!(intents));
     }
     let report = RecoveryReport {

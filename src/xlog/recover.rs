@@ -112,6 +112,8 @@ pub struct Replayer<'a> {
     /// Buffers replayed since the last LSN change: (daddr, BBs) → LSN to stamp.
     pending: BTreeMap<(u64, u32), u64>,
     recovery_lsn: Option<u64>,
+    /// Sector ranges written (first 512-byte sector, count), for the count of sectors replaced.
+    written: Vec<(u64, u64)>,
     /// Counters.
     pub stats: Stats,
     _sb: &'a Superblock,
@@ -121,11 +123,14 @@ impl<'a> Replayer<'a> {
     /// A replayer writing into a fresh overlay over `base`.
     pub fn new(base: std::sync::Arc<dyn BlockSource>, sb: &'a Superblock) -> Result<Self> {
         Ok(Self {
-            ov: Overlay::new(base, 512, "xfs log recovery")?,
+            // The overlay replaces whole fs blocks (read-modify-write for smaller buffers), so
+            // that the model's block reads borrow one granule instead of assembling sectors.
+            ov: Overlay::new(base, overlay_granule(sb.blocksize()), "xfs log recovery")?,
             geo: Geo::new(sb),
             cancel: HashMap::new(),
             pending: BTreeMap::new(),
             recovery_lsn: None,
+            written: Vec::new(),
             stats: Stats::default(),
             _sb: sb,
         })
@@ -213,6 +218,7 @@ impl<'a> Replayer<'a> {
         let off = daddr
             .checked_mul(512)
             .ok_or_else(|| Error::corrupt("xfs log item", daddr, 0, "daddr overflow"))?;
+        self.written.push((daddr, (data.len() as u64).div_ceil(512)));
         self.ov.write_bytes(off, data)
     }
 
@@ -474,11 +480,29 @@ impl<'a> Replayer<'a> {
         Ok(())
     }
 
-    /// Finish: flush and hand back the overlay.
-    pub fn finish(mut self) -> Result<(Overlay, Stats)> {
+    /// Finish: flush and hand back the overlay, the counters and the number of distinct
+    /// 512-byte sectors replaced.
+    pub fn finish(mut self) -> Result<(Overlay, Stats, u64)> {
         self.flush()?;
-        Ok((self.ov, self.stats))
+        let mut w = std::mem::take(&mut self.written);
+        w.sort_unstable();
+        let mut sectors = 0u64;
+        let mut end = 0u64;
+        for (start, n) in w {
+            let e = start.saturating_add(n);
+            if e > end {
+                sectors += e - start.max(end);
+                end = e;
+            }
+        }
+        Ok((self.ov, self.stats, sectors))
     }
+}
+
+/// The overlay granule for an XFS file system of block size `bs`: the block, when it is a
+/// power of two from 512 bytes to 64 KiB, else the 512-byte sector.
+fn overlay_granule(bs: u32) -> u32 {
+    if bs.is_power_of_two() && (512..=65536).contains(&bs) { bs } else { 512 }
 }
 
 /// The kernel's walk of a buffer item's dirty bitmap: (first chunk, chunks, region index) for

@@ -120,17 +120,38 @@ pub struct Parsed {
 
 /// Put the transactions of `records` (tail to head) back together.
 pub fn reassemble(records: &[Record]) -> Parsed {
-    let mut p = Parsed::default();
-    let mut open: HashMap<u32, Trans> = HashMap::new();
-    let mut order: Vec<u32> = vec![];
-    'recs: for r in records {
+    let mut r = Reassembler::default();
+    for rec in records {
+        r.feed(rec);
+    }
+    r.finish()
+}
+
+/// Reassembly one record at a time (tail to head), so that a record's data can be dropped as
+/// soon as its ops are taken: [`reassemble`] over records fed in order.
+#[derive(Default)]
+pub struct Reassembler {
+    p: Parsed,
+    open: HashMap<u32, Trans>,
+    order: Vec<u32>,
+    stopped: bool,
+}
+
+impl Reassembler {
+    /// Take the ops of the next record. After an error, later records are ignored.
+    pub fn feed(&mut self, r: &Record) {
+        if self.stopped {
+            return;
+        }
+        let (p, open, order) = (&mut self.p, &mut self.open, &mut self.order);
         let data = &r.data[..];
         let mut pos = 0usize;
         let mut left = r.num_logops;
         while pos < data.len() && left > 0 {
             let Ok((_, oh)) = op_header(&data[pos..]) else {
                 p.errors.push((r.blk, format!("op header at byte {pos} runs past the record")));
-                break 'recs;
+                self.stopped = true;
+                return;
             };
             pos += OP_HEADER_SIZE;
             p.ops += 1;
@@ -140,13 +161,15 @@ pub fn reassemble(records: &[Record]) -> Parsed {
                     r.blk,
                     format!("op header at byte {} has client id {:#x}", pos - 12, oh.clientid),
                 ));
-                break 'recs;
+                self.stopped = true;
+                return;
             }
             let len = oh.len as usize;
             let Some(region) = pos.checked_add(len).and_then(|e| data.get(pos..e)) else {
                 p.errors
                     .push((r.blk, format!("op region of {len} bytes at byte {pos} runs past the record")));
-                break 'recs;
+                self.stopped = true;
+                return;
             };
             pos += len;
             if oh.flags & OP_UNMOUNT != 0 {
@@ -184,16 +207,21 @@ pub fn reassemble(records: &[Record]) -> Parsed {
             };
             if let Err(e) = res {
                 p.errors.push((r.blk, e));
-                break 'recs;
+                self.stopped = true;
+                return;
             }
         }
     }
-    for tid in order {
-        if let Some(t) = open.remove(&tid) {
-            p.uncommitted.push(t);
+
+    /// The transactions: committed in commit order, then those still open, in start order.
+    pub fn finish(mut self) -> Parsed {
+        for tid in std::mem::take(&mut self.order) {
+            if let Some(t) = self.open.remove(&tid) {
+                self.p.uncommitted.push(t);
+            }
         }
+        self.p
     }
-    p
 }
 
 /// `xlog_recover_add_to_trans`.
