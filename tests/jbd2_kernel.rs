@@ -130,6 +130,70 @@ fn fast_commit_replay_equals_kernel_recovery() {
         assert!(count(t) > 0, "no {t} tag was replayed: {fc}");
     }
     assert!(types.len() >= 5, "only {types:?} tag types were replayed: {fc}");
+    // Inode fields the fast-commit tags carry or change (mode, owner, links, size, mtime) equal
+    // what the kernel shows after its own recovery of another copy, for every file.
+    {
+        use std::os::unix::fs::MetadataExt;
+        let k = dirty.with_extension("kstat.img");
+        daxray::oracle::copy_sparse(&dirty, &k).unwrap();
+        let m = daxray::oracle::Mount::new(&k, 0, "ext4", "").expect("mount a copy");
+        let mut diffs = vec![];
+        for e in &kernel {
+            let md = std::fs::symlink_metadata(m.path().join(e.path.trim_start_matches('/'))).unwrap();
+            let st = opened.fs.stat(e.ino).unwrap();
+            let theirs = (md.mode(), md.nlink(), md.uid(), md.gid(), md.size(), md.mtime(), md.mtime_nsec());
+            let mine = (
+                u32::from(st.mode),
+                u64::from(st.nlink),
+                st.uid,
+                st.gid,
+                st.size,
+                st.mtime.sec,
+                i64::from(st.mtime.nsec),
+            );
+            if theirs != mine {
+                diffs.push(format!(
+                    "{}: (mode, nlink, uid, gid, size, mtime) ours {mine:?} kernel {theirs:?}",
+                    e.path
+                ));
+            }
+        }
+        // Every name of every type (directories, symlinks...) with its inode number.
+        fn kernel_names(
+            dir: &std::path::Path,
+            rel: &str,
+            out: &mut std::collections::BTreeSet<(String, u64)>,
+        ) {
+            use std::os::unix::fs::DirEntryExt;
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = format!("{rel}/{}", e.file_name().to_string_lossy());
+                out.insert((path.clone(), e.ino()));
+                if e.file_type().unwrap().is_dir() {
+                    kernel_names(&e.path(), &path, out);
+                }
+            }
+        }
+        let mut theirs = std::collections::BTreeSet::new();
+        kernel_names(m.path(), "", &mut theirs);
+        m.unmount().unwrap();
+        let _ = std::fs::remove_file(&k);
+        let mut errs = vec![];
+        let ours: std::collections::BTreeSet<(String, u64)> = daxray::fs::walk(&*opened.fs, "/", &mut errs)
+            .unwrap()
+            .into_iter()
+            .map(|w| (w.path, w.ino))
+            .collect();
+        assert!(errs.is_empty(), "{errs:?}");
+        let only_ours: Vec<_> = ours.difference(&theirs).collect();
+        let only_theirs: Vec<_> = theirs.difference(&ours).collect();
+        assert!(
+            only_ours.is_empty() && only_theirs.is_empty(),
+            "names differ: only in ours {only_ours:?}, only in the kernel's {only_theirs:?}"
+        );
+        println!("{} names (all types) equal to the kernel's", ours.len());
+        assert!(diffs.is_empty(), "{} inodes differ:\n{}", diffs.len(), diffs.join("\n"));
+        println!("{} inodes: mode, links, owner, size and mtime equal to the kernel's", kernel.len());
+    }
     // The jbd2-only view (no fast-commit replay) differs from the kernel's.
     let image = daxray::image::open(&dirty, None).unwrap();
     let run = daxray::jbd2::recover_full(image.fs_bytes.clone(), None).unwrap();
