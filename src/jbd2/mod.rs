@@ -692,6 +692,37 @@ pub fn list_journal(
     Ok(JournalListing { j, txs, fc, rec: rec_report, findings })
 }
 
+/// Append `v` in decimal, as `{}` prints it.
+fn push_dec(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Append `v` in hexadecimal with a 0x prefix, as `{:#x}` prints it.
+fn push_hex(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b"0123456789abcdef"[(v & 15) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(b"0x");
+    out.extend_from_slice(&buf[i..]);
+}
+
 fn ok_str(v: Option<bool>) -> &'static str {
     match v {
         Some(true) => "ok",
@@ -753,19 +784,25 @@ fn render_text(
                 .map(|c| format!(", commit time {c}.{:09}", t.commit_nsec.unwrap_or(0)))
                 .unwrap_or_default()
         )?;
+        // Tens of thousands of these lines: formatted by hand into one buffer per transaction.
+        let mut line = Vec::with_capacity(t.blocks.len() * 72 + t.revokes.len() * 32);
         for b in &t.blocks {
-            writeln!(
-                w,
-                "  FS block {} logged at journal block {} (flags {:#x}) csum {}",
-                b.fs_block,
-                b.journal_block,
-                b.flags,
-                ok_str(b.csum_ok)
-            )?;
+            line.extend_from_slice(b"  FS block ");
+            push_dec(&mut line, b.fs_block);
+            line.extend_from_slice(b" logged at journal block ");
+            push_dec(&mut line, b.journal_block);
+            line.extend_from_slice(b" (flags ");
+            push_hex(&mut line, u64::from(b.flags));
+            line.extend_from_slice(b") csum ");
+            line.extend_from_slice(ok_str(b.csum_ok).as_bytes());
+            line.push(b'\n');
         }
         for r in &t.revokes {
-            writeln!(w, "  Revoke FS block {r}")?;
+            line.extend_from_slice(b"  Revoke FS block ");
+            push_dec(&mut line, *r);
+            line.push(b'\n');
         }
+        w.write_all(&line)?;
         let c = &t.checksums;
         if sb.csum_v2v3() || sb.csum_v1() {
             writeln!(
