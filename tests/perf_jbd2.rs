@@ -8,20 +8,11 @@
 mod common;
 mod jbd2_common;
 
+use common::daxray_stdout;
 use jbd2_common::{Durability, kernel_view, magic_files, make_dirty_mounted_with, prerequisites};
 use std::process::Command;
 
 const TOOLS: &[&str] = &["mkfs.ext4", "debugfs", "losetup", "mount", "umount"];
-
-fn daxray(args: &[&str], img: &std::path::Path) -> Vec<u8> {
-    let o = Command::new(env!("CARGO_BIN_EXE_daxray")).args(args).arg(img).output().unwrap();
-    assert!(
-        o.status.code().is_some_and(|c| c <= 1),
-        "daxray {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o.stdout
-}
 
 /// (sequence, fs block, journal block, csum_ok) of every logged block.
 fn tags(v: &serde_json::Value) -> Vec<(u64, u64, u64, serde_json::Value)> {
@@ -58,17 +49,18 @@ fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
     // Streamed JSON == pretty print of the library's tree (same keys, same order, same bytes).
     let fs = daxray::image::open(&dirty, None).unwrap().fs_bytes.clone();
     let lib = daxray::jbd2::listing(fs.clone(), None, true).unwrap();
-    let streamed = daxray(&["--json", "journal", "--all", "--verify-data"], &dirty);
+    let streamed = daxray_stdout(&["--json", "journal", "--all", "--verify-data"], &dirty);
     let pretty = serde_json::to_string_pretty(&lib.json).unwrap() + "\n";
     assert_eq!(String::from_utf8_lossy(&streamed), pretty, "streamed JSON differs from the library's tree");
     // And the text form.
-    let text = daxray(&["journal", "--all", "--verify-data"], &dirty);
+    let text = daxray_stdout(&["journal", "--all", "--verify-data"], &dirty);
     assert_eq!(String::from_utf8_lossy(&text), lib.text, "streamed text differs from the library's");
 
     // Default listing: same tags as --verify-data, data checksums not verified.
     let verified: serde_json::Value =
-        serde_json::from_slice(&daxray(&["--json", "journal", "--verify-data"], &dirty)).unwrap();
-    let quick: serde_json::Value = serde_json::from_slice(&daxray(&["--json", "journal"], &dirty)).unwrap();
+        serde_json::from_slice(&daxray_stdout(&["--json", "journal", "--verify-data"], &dirty)).unwrap();
+    let quick: serde_json::Value =
+        serde_json::from_slice(&daxray_stdout(&["--json", "journal"], &dirty)).unwrap();
     let tv = tags(&verified);
     let tq = tags(&quick);
     assert!(tv.len() > 100, "a data=journal log holds many logged blocks: {}", tv.len());

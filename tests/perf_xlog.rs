@@ -4,19 +4,10 @@
 
 mod common;
 
+use common::daxray_stdout;
 use common::ready;
 use daxray::oracle::{self, Mount, WorkloadSpec};
 use std::process::Command;
-
-fn daxray(args: &[&str], img: &std::path::Path) -> Vec<u8> {
-    let o = Command::new(env!("CARGO_BIN_EXE_daxray")).args(args).arg(img).output().unwrap();
-    assert!(
-        o.status.code().is_some_and(|c| c <= 1),
-        "daxray {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o.stdout
-}
 
 #[test]
 fn streamed_xfs_listing_equals_the_library_listing() {
@@ -52,12 +43,12 @@ fn streamed_xfs_listing_equals_the_library_listing() {
         let flags: &[&str] = if all { &["--all"] } else { &[] };
         let mut args = vec!["--json", "journal"];
         args.extend(flags);
-        let streamed = daxray(&args, &dirty);
+        let streamed = daxray_stdout(&args, &dirty);
         let pretty = serde_json::to_string_pretty(&lib.json).unwrap() + "\n";
         assert_eq!(String::from_utf8_lossy(&streamed), pretty, "streamed JSON differs (all: {all})");
         let mut args = vec!["journal"];
         args.extend(flags);
-        let text = daxray(&args, &dirty);
+        let text = daxray_stdout(&args, &dirty);
         assert_eq!(String::from_utf8_lossy(&text), lib.text, "streamed text differs (all: {all})");
         let items = lib.text.lines().filter(|l| l.starts_with("  item ")).count();
         assert!(items > n, "every transaction lists its items: {items} items, {n} transactions");

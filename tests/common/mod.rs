@@ -162,3 +162,19 @@ pub fn sha256_file(p: &Path) -> String {
     }
     hex::encode(h.finalize())
 }
+
+/// Run the daxray binary with `args` and then `img`; its standard output. Fails the test unless
+/// it exits 0 or 1 (1: findings).
+pub fn daxray_stdout(args: &[&str], img: &Path) -> Vec<u8> {
+    let o = Command::new(env!("CARGO_BIN_EXE_daxray"))
+        .args(args)
+        .arg(img)
+        .output()
+        .unwrap_or_else(|e| panic!("run daxray: {e}"));
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "daxray {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.stdout
+}
