@@ -95,15 +95,68 @@ pub type PathErrors = Vec<(String, Error)>;
 pub fn build(fsys: &dyn FileSystem, hash: bool) -> Result<(Vec<ManifestEntry>, PathErrors)> {
     let mut errors = Vec::new();
     let nodes = fs::walk(fsys, "/", &mut errors)?;
-    let mut out = Vec::new();
+    // Entry or error per regular file, in walk order; entries first without hashes.
+    let mut made: Vec<std::result::Result<ManifestEntry, (String, Error)>> = Vec::new();
     for n in nodes {
         if n.file_type != FileType::File {
             continue;
         }
-        match entry(fsys, &n.path, n.ino, hash) {
+        made.push(entry(fsys, &n.path, n.ino, false).map_err(|e| (n.path, e)));
+    }
+    if hash {
+        // Hashing is most of the work: spread the files over the cores, in walk order.
+        let ok: Vec<&ManifestEntry> = made.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let mut hashes = hash_all(fsys, &ok).into_iter();
+        for r in made.iter_mut() {
+            if let Ok(e) = r {
+                match hashes.next() {
+                    Some(Ok(h)) => e.sha256 = Some(h),
+                    Some(Err(err)) => *r = Err((e.path.clone(), err)),
+                    None => {}
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for r in made {
+        match r {
             Ok(e) => out.push(e),
-            Err(e) => errors.push((n.path, e)),
+            Err(pe) => errors.push(pe),
         }
     }
     Ok((out, errors))
+}
+
+/// sha256 of every entry's file, computed on up to 4 threads, in the order of `entries`.
+fn hash_all(fsys: &dyn FileSystem, entries: &[&ManifestEntry]) -> Vec<Result<String>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    if threads < 2 || entries.len() < 2 {
+        return entries.iter().map(|e| hash_file(fsys, e.ino, e.size)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let parts: Vec<Vec<(usize, Result<String>)>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(e) = entries.get(i) else { break };
+                        done.push((i, hash_file(fsys, e.ino, e.size)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
+    });
+    let mut out: Vec<Option<Result<String>>> = (0..entries.len()).map(|_| None).collect();
+    for (i, r) in parts.into_iter().flatten() {
+        if let Some(slot) = out.get_mut(i) {
+            *slot = Some(r);
+        }
+    }
+    // A slot left empty means its worker panicked: hash that file here, which reports the error.
+    out.into_iter().zip(entries).map(|(r, e)| r.unwrap_or_else(|| hash_file(fsys, e.ino, e.size))).collect()
 }

@@ -412,3 +412,96 @@ fn external_journal_recovery_equals_kernel() {
     assert_eq!(mine, theirs, "committed transactions differ from debugfs logdump -f");
     println!("{} committed transactions equal to logdump -f", mine.len());
 }
+
+/// A torn fast-commit area, against the kernel: (a) the last fast commit's TAIL crc broken, so
+/// the kernel replays only up to the TAIL before it: daxray's view must equal the kernel's
+/// recovery of that copy, with fewer valid tags; (b) the first fast commit's TAIL crc broken, so
+/// the kernel's scan fails before any valid tag (EFSBADCRC) and the mount fails: daxray must
+/// report that the kernel's recovery fails.
+#[test]
+fn torn_fast_commit_equals_kernel() {
+    use daxray::jbd2::fastcommit::TAG_TAIL;
+    use std::io::{Seek, SeekFrom, Write};
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let s = seed();
+    println!("seed {s}");
+    let tmp = tempfile::tempdir().unwrap();
+    let dirty = make_dirty_mounted_with(
+        tmp.path(),
+        "fc_torn",
+        &["-O", "fast_commit"],
+        "commit=300",
+        s,
+        Durability::FsyncSyncfs,
+        |root| {
+            fast_commit_ops(root, s);
+        },
+    );
+    let base: std::sync::Arc<dyn daxray::image::BlockSource> =
+        std::sync::Arc::new(daxray::image::MmapSource::open(&dirty).unwrap());
+    let (_, info) = daxray::jbd2::open_journal(&base, None).unwrap().unwrap();
+    let ext4 = daxray::ext4::Ext4::open(base.clone()).unwrap();
+    let jmap = daxray::FileSystem::map(&ext4, u64::from(info.journal_inum)).unwrap();
+    let bs = u64::from(info.block_size);
+    // Byte offset in the image of byte `off` of journal block `n`.
+    let at = |n: u64, off: usize| {
+        let e = jmap.iter().find(|e| n >= e.logical && n < e.logical + e.length).unwrap();
+        (e.physical + (n - e.logical)) * bs + off as u64
+    };
+    let run = daxray::jbd2::recover_full(base.clone(), None).unwrap();
+    let fc = run.fast_commit.clone().expect("valid fast commits");
+    let tails: Vec<_> = fc.tags.iter().filter(|t| t.valid && t.kind == TAG_TAIL).collect();
+    println!("{} valid tags, {} fast commits", fc.valid_tags, tails.len());
+    assert!(tails.len() >= 2, "need at least two fast commits");
+    drop(ext4);
+    drop(run);
+    drop(base);
+    let break_crc = |src: &std::path::Path, dst: &std::path::Path, tail: &daxray::jbd2::fastcommit::FcTag| {
+        daxray::oracle::copy_sparse(src, dst).unwrap();
+        let mut f = std::fs::OpenOptions::new().write(true).open(dst).unwrap();
+        // The crc is the second word of the TAIL's value (after the 4-byte tag header and tid).
+        let pos = at(tail.journal_block, tail.offset + 8);
+        f.seek(SeekFrom::Start(pos)).unwrap();
+        let crc = u32::from_le_bytes(tail.value[4..8].try_into().unwrap());
+        f.write_all(&(crc ^ 0x5a5a_5a5a).to_le_bytes()).unwrap();
+        f.sync_all().unwrap();
+    };
+    // (a) The last fast commit torn.
+    let torn = tmp.path().join("torn_last.img");
+    break_crc(&dirty, &torn, tails.last().unwrap());
+    let (res, rep) = compare(&torn);
+    let tfc = &rep.details["fast_commit"];
+    let n = res
+        .unwrap_or_else(|e| panic!("torn last fast commit (seed {s}): differs from the kernel:\n{e}\n{tfc}"));
+    let valid = tfc["valid_tags"].as_u64().unwrap();
+    assert!(valid > 0 && (valid as usize) < fc.valid_tags, "valid tags {valid}, before {}", fc.valid_tags);
+    assert_eq!(tfc["replay_applied"], true);
+    println!(
+        "torn last fast commit: {n} files equal to the kernel's; {valid} of {} tags valid",
+        fc.valid_tags
+    );
+    let _ = std::fs::remove_file(&torn);
+    // (b) The first fast commit torn: the kernel's scan fails, and so does the mount.
+    let torn = tmp.path().join("torn_first.img");
+    break_crc(&dirty, &torn, tails[0]);
+    let opened = open(&torn, &OpenOptions::default()).expect("daxray opens it");
+    let tfc = &opened.recovery.details["fast_commit"];
+    println!("torn first fast commit: {tfc}");
+    assert!(tfc["scan_end"].as_str().unwrap_or("").contains("EFSBADCRC"), "{tfc}");
+    assert!(
+        opened.recovery.findings.iter().any(|f| f.message.contains("the mount, fail")),
+        "{:?}",
+        opened.recovery.findings
+    );
+    let k = tmp.path().join("torn_first.kernel.img");
+    daxray::oracle::copy_sparse(&torn, &k).unwrap();
+    match daxray::oracle::Mount::new(&k, 0, "ext4", "") {
+        Ok(m) => {
+            m.unmount().unwrap();
+            panic!("the kernel mounted a journal whose first fast commit is torn; daxray said it fails");
+        }
+        Err(e) => println!("the kernel refuses it too: {e}"),
+    }
+}

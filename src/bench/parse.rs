@@ -406,10 +406,26 @@ fn journal_and_manifest(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Ro
             peer_cmd: peer.1.into(),
         },
         Side::Proc(cmd(&o.daxray, &["journal", img])),
-        Side::Proc(peer.0),
+        Side::Proc(peer.0.clone()),
         o.runs,
         scratch,
     )?);
+    if b.fs == "ext4" {
+        // Also every logged block's tag checksum (the whole journal read), which logdump skips.
+        rows.push(measure(
+            Pair {
+                fs: b.fs,
+                size_mib: b.info.size_mib,
+                operation: "journal --verify-data",
+                daxray_cmd: "daxray journal --verify-data IMG".into(),
+                peer_cmd: peer.1.into(),
+            },
+            Side::Proc(cmd(&o.daxray, &["journal", "--verify-data", img])),
+            Side::Proc(peer.0),
+            o.runs,
+            scratch,
+        )?);
+    }
     let copy = scratch.join("kernel-route.img");
     let mnt = scratch.join("mnt");
     std::fs::create_dir_all(&mnt).map_err(|e| Error::io(&mnt, e))?;

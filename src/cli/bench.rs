@@ -32,7 +32,8 @@ pub enum BenchCommand {
     /// Makes ext4 (data=journal, `-J size=JOURNAL`) and XFS images of `--size-mib` with the
     /// kernel (thousands of fragmented files, fsync), copies each while mounted so that the
     /// journal/log holds committed transactions, then times, median of `--runs`, side by side:
-    /// `daxray journal` vs `debugfs -c -R 'logdump -a'` / `xfs_logprint -t -f`; `daxray manifest
+    /// `daxray journal` (and on ext4 also `daxray journal --verify-data`, which reads every logged
+    /// block to verify its tag checksum) vs `debugfs -c -R 'logdump -a'` / `xfs_logprint -t`; `daxray manifest
     /// --hash` vs copy + loop mount + sha256sum of every file + umount; `daxray manifest` (every
     /// file inode mapped) vs one `debugfs -f` run of `ex <INO>` / one `xfs_db -r` run of `inode
     /// N; bmap`; `daxray check` of claims vs the kernel oracle (copy + mount + read back). The

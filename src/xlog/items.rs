@@ -4,6 +4,7 @@
 
 use super::trans::{Item, Native};
 use byteorder::{BigEndian, ByteOrder};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// Extent-free intent.
@@ -328,25 +329,7 @@ pub fn describe_fields(it: &Item, n: Native) -> Option<Value> {
     let r0 = it.regions.first()?;
     let t = n.u16(r0, 0).unwrap_or(0);
     match t {
-        LI_BUF => BufFormat::parse(r0, n).map(|b| {
-            json!({
-                "blkno": b.blkno, "len": b.len, "flags": format!("{:#x}", b.flags),
-                "cancel": b.flags & BLF_CANCEL != 0, "inode_buf": b.flags & BLF_INODE_BUF != 0,
-                "blf_type": b.blft(), "dirty_chunks": b.runs().iter().map(|r| r.1).sum::<usize>(),
-                "magic": it.regions.get(1).and_then(|d| d.get(..4)).map(|m| format!("{:#010x}", BigEndian::read_u32(m))),
-            })
-        }),
-        LI_INODE => InodeFormat::parse(r0, n).map(|f| {
-            let core = it.regions.get(1);
-            json!({
-                "ino": f.ino, "fields": format!("{:#x}", f.fields), "dsize": f.dsize, "asize": f.asize,
-                "blkno": f.blkno, "len": f.len, "boffset": f.boffset,
-                "mode": core.and_then(|c| n.u16(c, 2)).map(|m| format!("{m:o}")),
-                "size": core.and_then(|c| n.u64(c, 56)),
-                "nextents": core.and_then(|c| n.u32(c, 76)),
-                "format": core.and_then(|c| c.get(5)).copied(),
-            })
-        }),
+        LI_BUF | LI_INODE => common_fields(it, n).map(|f| serde_json::to_value(f).unwrap_or(Value::Null)),
         LI_ICREATE => Icreate::parse(r0).map(|c| {
             json!({"agno": c.ag, "agbno": c.agbno, "count": c.count, "isize": c.isize, "length": c.length, "gen": c.generation})
         }),
@@ -380,6 +363,86 @@ pub fn describe_fields(it: &Item, n: Native) -> Option<Value> {
             "id": n.u32(r0, 4), "blkno": n.u64(r0, 8), "len": n.u32(r0, 16), "boffset": n.u32(r0, 20),
         })),
         LI_QUOTAOFF => Some(json!({"flags": n.u64(r0, 8).map(|x| format!("{x:#x}"))})),
+        _ => None,
+    }
+}
+
+/// The decoded fields of a buffer item. Fields in alphabetical order: serialized directly they
+/// print as the sorted JSON object of [`describe_fields`].
+#[derive(Serialize)]
+pub struct BufFields {
+    blf_type: u16,
+    blkno: u64,
+    cancel: bool,
+    dirty_chunks: usize,
+    flags: String,
+    inode_buf: bool,
+    len: u16,
+    magic: Option<String>,
+}
+
+/// The decoded fields of an inode item, in alphabetical order (see [`BufFields`]).
+#[derive(Serialize)]
+pub struct InodeFields {
+    asize: u16,
+    blkno: u64,
+    boffset: u32,
+    dsize: u16,
+    fields: String,
+    format: Option<u8>,
+    ino: u64,
+    len: u32,
+    mode: Option<String>,
+    nextents: Option<u32>,
+    size: Option<u64>,
+}
+
+/// The fields of the two most common items, decoded without building a JSON tree.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum CommonFields {
+    /// A buffer item.
+    Buf(BufFields),
+    /// An inode item.
+    Inode(InodeFields),
+}
+
+/// The fields of a buffer or inode item (None for other items, or when they do not parse).
+pub fn common_fields(it: &Item, n: Native) -> Option<CommonFields> {
+    let r0 = it.regions.first()?;
+    match n.u16(r0, 0).unwrap_or(0) {
+        LI_BUF => BufFormat::parse(r0, n).map(|b| {
+            CommonFields::Buf(BufFields {
+                blkno: b.blkno,
+                len: b.len,
+                flags: format!("{:#x}", b.flags),
+                cancel: b.flags & BLF_CANCEL != 0,
+                inode_buf: b.flags & BLF_INODE_BUF != 0,
+                blf_type: b.blft(),
+                dirty_chunks: b.runs().iter().map(|r| r.1).sum::<usize>(),
+                magic: it
+                    .regions
+                    .get(1)
+                    .and_then(|d| d.get(..4))
+                    .map(|m| format!("{:#010x}", BigEndian::read_u32(m))),
+            })
+        }),
+        LI_INODE => InodeFormat::parse(r0, n).map(|f| {
+            let core = it.regions.get(1);
+            CommonFields::Inode(InodeFields {
+                ino: f.ino,
+                fields: format!("{:#x}", f.fields),
+                dsize: f.dsize,
+                asize: f.asize,
+                blkno: f.blkno,
+                len: f.len,
+                boffset: f.boffset,
+                mode: core.and_then(|c| n.u16(c, 2)).map(|m| format!("{m:o}")),
+                size: core.and_then(|c| n.u64(c, 56)),
+                nextents: core.and_then(|c| n.u32(c, 76)),
+                format: core.and_then(|c| c.get(5)).copied(),
+            })
+        }),
         _ => None,
     }
 }

@@ -67,6 +67,25 @@ impl LogDev {
         Ok(out)
     }
 
+    /// crc32c `c` extended over `len` bytes from log block `blk`, wrapping at the end of the
+    /// log, read in place (no copy).
+    fn crc_wrapped(&self, mut c: u32, blk: u64, len: usize) -> Result<u32> {
+        let n = len.div_ceil(BBSIZE) as u64;
+        if n > self.nbb {
+            return Err(Error::corrupt("xfs log", blk, self.byte_of(blk), format!("read of {n} blocks")));
+        }
+        let mut b = blk % self.nbb;
+        let mut left = len;
+        while left > 0 {
+            let run = (left.div_ceil(BBSIZE) as u64).min(self.nbb - b);
+            let bytes = ((run as usize) * BBSIZE).min(left);
+            c = crc32c::crc32c_append(c, &self.src.read_at(self.byte_of(b), bytes)?);
+            left -= bytes;
+            b = (b + run) % self.nbb;
+        }
+        Ok(c)
+    }
+
     /// The first word of a block as a big-endian number.
     fn word(&self, blk: u64, at: usize) -> Result<u32> {
         let b = self.bb(blk)?;
@@ -295,6 +314,12 @@ impl LogDev {
 
     /// Read the record whose header is at `blk`: check it, verify its crc, restore its data.
     pub fn read_record(&self, blk: u64) -> Result<Record> {
+        self.read_record_opt(blk, true)
+    }
+
+    /// [`LogDev::read_record`]; without `want_data` the crc is verified in place and the
+    /// record's `data` is left empty (no copy).
+    fn read_record_opt(&self, blk: u64, want_data: bool) -> Result<Record> {
         let off = self.byte_of(blk);
         let bad = |d: String| Error::corrupt("xfs log record header", blk, off, d);
         let hb = self.bb(blk)?.into_owned();
@@ -321,7 +346,6 @@ impl LogDev {
             return Err(bad("record longer than the log".into()));
         }
         let ext = if hblks > 1 { self.read_wrapped(blk + 1, hblks - 1)? } else { vec![] };
-        let mut data = self.read_wrapped(blk + hblks, dbbs)?;
         // crc over the header (the 64-bit C struct, or the packed i386 one), the extended
         // headers, then the data as written (still cycle-stamped).
         let crc_stored = h.crc.get();
@@ -336,7 +360,7 @@ impl LogDev {
             for x in 0..xheads.saturating_sub(1) {
                 c = crc32c::crc32c_append(c, &ext[x * BBSIZE..x * BBSIZE + size_of::<ExtHeader>()]);
             }
-            c = crc32c::crc32c_append(c, &data[..len]);
+            c = self.crc_wrapped(c, blk + hblks, len)?;
             if size == REC_CRC_SIZES[0] {
                 crc_calc = c;
             }
@@ -346,8 +370,9 @@ impl LogDev {
                 break;
             }
         }
+        let mut data = if want_data { self.read_wrapped(blk + hblks, dbbs)? } else { vec![] };
         // Restore the first word of every data block.
-        for i in 0..dbbs as usize {
+        for i in 0..if want_data { dbbs as usize } else { 0 } {
             let (hdr_i, word_i) = (i / CYCLE_WORDS, i % CYCLE_WORDS);
             let w = if hdr_i == 0 {
                 h.cycle_data[word_i].get()
@@ -392,6 +417,20 @@ impl LogDev {
         (out, err)
     }
 
+    /// The first record from `tail` up to `head` that fails its crc, or the block where reading
+    /// stopped with an error; None when every record reads and checks. Reads in place.
+    pub fn first_bad_record(&self, tail: u64, head: u64) -> Option<u64> {
+        let mut bad = None;
+        let err = self.walk(tail, head, false, false, &mut |r: Record| {
+            if r.crc_ok {
+                return true;
+            }
+            bad = Some(r.blk);
+            false
+        });
+        bad.or(err.map(|(b, _)| b))
+    }
+
     /// [`LogDev::records`], handing each record to `each` as it is read instead of keeping them.
     pub fn records_each(
         &self,
@@ -400,6 +439,22 @@ impl LogDev {
         full: bool,
         mut each: impl FnMut(Record),
     ) -> Option<(u64, Error)> {
+        self.walk(tail, head, full, true, &mut |r| {
+            each(r);
+            true
+        })
+    }
+
+    /// Walk the records from `tail` up to `head` (the whole circle with `full` and `tail ==
+    /// head`), with or without their data, while `each` returns true.
+    fn walk(
+        &self,
+        tail: u64,
+        head: u64,
+        full: bool,
+        want_data: bool,
+        each: &mut dyn FnMut(Record) -> bool,
+    ) -> Option<(u64, Error)> {
         let mut dist = (head + self.nbb - tail) % self.nbb;
         if full && dist == 0 {
             dist = self.nbb;
@@ -407,12 +462,14 @@ impl LogDev {
         let mut done = 0u64;
         let mut blk = tail;
         while done < dist {
-            match self.read_record(blk) {
+            match self.read_record_opt(blk, want_data) {
                 Ok(r) => {
                     let step = r.hblks + u64::from(r.len).div_ceil(BBSIZE as u64);
                     done += step;
                     blk = (blk + step) % self.nbb;
-                    each(r);
+                    if !each(r) {
+                        return None;
+                    }
                     if done > dist {
                         return Some((
                             blk,
@@ -584,8 +641,7 @@ fn verify_tail(log: &LogDev, head: u64, tail: &mut u64, hsize: u64) -> Result<()
     }
     let reach = MAX_ICLOGS * hsize / BBSIZE as u64;
     for _ in 0..MAX_ICLOGS * 4 {
-        let (recs, err) = log.records(*tail, head, false);
-        let Some(bad) = recs.iter().find(|r| !r.crc_ok).map(|r| r.blk).or(err.map(|(b, _)| b)) else {
+        let Some(bad) = log.first_bad_record(*tail, head) else {
             return Ok(());
         };
         let distance = if head < bad { bad - head } else { bad + log.nbb() - head };

@@ -424,6 +424,12 @@ impl LogListing {
             for (k, it) in t.items.iter().filter(|i| !i.regions.is_empty()).enumerate() {
                 // The fields describe() adds to type, type code, regions and bytes.
                 let ty = items::item_type_name(it, t.native).unwrap_or("?");
+                if let Some(f) = items::common_fields(it, t.native) {
+                    write!(w, "  item {k}: {ty} ")?;
+                    serde_json::to_writer(&mut *w, &f)?;
+                    w.write_all(b"\n")?;
+                    continue;
+                }
                 match items::describe_fields(it, t.native) {
                     Some(Value::Object(o)) => writeln!(w, "  item {k}: {ty} {}", Value::Object(o))?,
                     _ => writeln!(w, "  item {k}: {ty} {{}}")?,
