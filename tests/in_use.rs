@@ -34,6 +34,9 @@ impl Drop for Mounted {
     }
 }
 
+/// The tests here attach loop devices and mount: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn daxray(args: &[&str]) -> (i32, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_daxray")).args(args).output().expect("run daxray");
     let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
@@ -45,6 +48,7 @@ fn paths_in_use_are_refused_and_inspection_warns() {
     if !common::ready(&["mkfs.ext4", "losetup", "mount", "umount"], true) {
         return;
     }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().expect("tempdir");
     let img = tmp.path().join("in-use.img");
     oracle::make_image(&img, 64 << 20, &["mkfs.ext4", "-q", "-F", "-b", "4096"]).expect("mkfs");
@@ -163,4 +167,66 @@ fn paths_in_use_are_refused_and_inspection_warns() {
     let (code, out) = daxray(&["info", img.to_str().expect("utf-8")]);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("mounted read-write"), "{out}");
+}
+
+/// A whole disk whose partition is mounted is in use, and says which partition. The disk is a
+/// loop device with partition scanning (`losetup -P`, and `partx -a` where the kernel leaves
+/// that to user space); its one-entry MBR partition table is written here (the kernel reads it),
+/// the partition formatted by mkfs.
+#[test]
+fn a_disk_with_a_mounted_partition_is_in_use() {
+    if !common::ready(&["mkfs.ext4", "losetup", "mount", "umount", "mknod", "partx"], true) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let disk = tmp.path().join("disk.img");
+    let f = std::fs::File::create(&disk).expect("create");
+    f.set_len(64 << 20).expect("size");
+    // MBR: one Linux partition (type 0x83) from sector 2048 to the end, and the 0x55AA signature.
+    let mut mbr = [0u8; 512];
+    mbr[446 + 4] = 0x83;
+    mbr[446 + 8..446 + 12].copy_from_slice(&2048u32.to_le_bytes());
+    mbr[446 + 12..446 + 16].copy_from_slice(&((64u32 << 11) - 2048).to_le_bytes());
+    mbr[510] = 0x55;
+    mbr[511] = 0xAA;
+    std::os::unix::fs::FileExt::write_all_at(&f, &mbr, 0).expect("write MBR");
+    drop(f);
+    let dev = sh("losetup", &["-P", "--find", "--show", disk.to_str().expect("utf-8")]);
+    let _lp = Loop(dev.clone());
+    // The kernel lists the partition in sysfs; without udev (containers) nobody makes its node
+    // in /dev, so make one from sysfs' device number.
+    let name = format!("{}p1", dev.trim_start_matches("/dev/"));
+    let sys = Path::new("/sys/class/block").join(&name).join("dev");
+    for i in 0..50 {
+        if sys.exists() {
+            break;
+        }
+        if i == 10 {
+            // Some kernels leave the scan to user space: ask for the partitions (BLKPG).
+            let _ = Command::new("partx").args(["-a", &dev]).status();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let majmin = std::fs::read_to_string(&sys).unwrap_or_else(|e| panic!("the kernel made no {name}: {e}"));
+    let (ma, mi) = majmin.trim().split_once(':').expect("major:minor");
+    let part = format!("/dev/{name}");
+    let node = if Path::new(&part).exists() {
+        part.clone()
+    } else {
+        let n = tmp.path().join(&name).to_str().expect("utf-8").to_string();
+        sh("mknod", &[&n, "b", ma, mi]);
+        n
+    };
+    let part = node;
+    sh("mkfs.ext4", &["-q", "-F", &part]);
+    assert_eq!(in_use(Path::new(&dev)), None, "a disk with an unmounted partition is free");
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    let mnt_s = mnt.to_str().expect("utf-8").to_string();
+    sh("mount", &[&part, &mnt_s]);
+    let _m = Mounted(mnt_s.clone());
+    let why = in_use(Path::new(&dev)).expect("a disk with a mounted partition is in use");
+    assert!(why.contains(&format!("has partition {name} mounted at {mnt_s}")), "{why}");
+    assert!(refuse_in_use(Path::new(&dev), "a test target").is_err());
 }

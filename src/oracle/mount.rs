@@ -247,9 +247,23 @@ fn devices_behind(path: &Path) -> Vec<(String, u32, u32)> {
     }
 }
 
+/// The partitions of the whole disk `major:minor` (name, major, minor), from sysfs.
+fn partitions(major: u32, minor: u32) -> Vec<(String, u32, u32)> {
+    let Ok(dir) = std::fs::read_dir(format!("/sys/dev/block/{major}:{minor}")) else { return vec![] };
+    dir.flatten()
+        .filter(|e| e.path().join("partition").is_file())
+        .filter_map(|e| {
+            let dev = std::fs::read_to_string(e.path().join("dev")).ok()?;
+            let (a, b) = dev.trim().split_once(':')?;
+            Some((e.file_name().to_string_lossy().into_owned(), a.parse().ok()?, b.parse().ok()?))
+        })
+        .collect()
+}
+
 /// Why `path` must not be written to or loop-mounted, when it is in use: a block device that
-/// is mounted (`/proc/self/mountinfo`), held by another device (`holders/`) or opened
-/// exclusively by someone (`O_EXCL` gives `EBUSY`); a regular file that backs a loop device
+/// is mounted, or one of whose partitions is (`/proc/self/mountinfo`), held by another device
+/// (`holders/`) or opened exclusively by someone (`O_EXCL` gives `EBUSY`); a regular file that
+/// backs a loop device
 /// (`/sys/block/loop*/loop/backing_file`), mounted or not. `None` when it is free (or absent).
 pub fn in_use(path: &Path) -> Option<String> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -274,6 +288,11 @@ pub fn in_use(path: &Path) -> Option<String> {
                 .unwrap_or_default();
             if !holders.is_empty() {
                 why.push(format!("is held by {}", holders.join(", ")));
+            }
+            for (part, pma, pmi) in partitions(ma, mi) {
+                for l in all.iter().filter(|l| l.major == pma && l.minor == pmi) {
+                    why.push(format!("has partition {part} mounted at {}", l.mount_point));
+                }
             }
         }
     }
