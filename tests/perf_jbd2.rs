@@ -155,3 +155,43 @@ fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
     assert_eq!(out.tag_checks.get(bad_jb), Some(false), "the corrupted block {bad_jb} fails its checksum");
     assert!(!run.replayed.values().any(|&(_, jb)| jb == bad_jb), "the corrupt copy is not replayed");
 }
+
+/// An external journal device whose s_maxlen is far larger than the device (found by the
+/// `sparse_jbd2` fuzz target): the kernel refuses it, and `journal --all` must not scan one lap
+/// of the corrupt length for old transactions (it took 1.5 s in release builds; bounded by the
+/// device's blocks it is immediate).
+#[test]
+fn corrupt_maxlen_does_not_drive_the_old_transaction_scan() {
+    if !common::ready(&["mkfs.ext4"], false) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dev = tmp.path().join("jdev.img");
+    std::fs::File::create(&dev).unwrap().set_len(2 << 20).unwrap();
+    let o = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-O", "journal_dev", "-b", "1024"])
+        .arg(&dev)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "mkfs.ext4: {}", String::from_utf8_lossy(&o.stderr));
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(&dev).unwrap();
+        let mut magic = [0u8; 4];
+        f.read_exact_at(&mut magic, 2048).unwrap();
+        assert_eq!(u32::from_be_bytes(magic), 0xC03B_3998, "jbd2 superblock at byte 2048");
+        // s_maxlen (byte 16 of the jbd2 superblock), as in the fuzz finding.
+        f.write_all_at(&1_560_283_136u32.to_be_bytes(), 2048 + 16).unwrap();
+    }
+    let fs = daxray::image::open(&dev, None).unwrap().fs_bytes.clone();
+    let t = std::time::Instant::now();
+    let l = daxray::jbd2::listing(fs, None, true).unwrap();
+    let took = t.elapsed();
+    let refused = l.json["refused"].as_array().unwrap();
+    assert!(
+        refused.iter().any(|r| r.as_str().unwrap_or("").contains("journal file too short")),
+        "the kernel refuses this journal: {refused:?}"
+    );
+    assert!(took.as_millis() < 500, "listing --all took {took:?}");
+    println!("corrupt s_maxlen: refused ({} reasons), listing --all in {took:?}", refused.len());
+}

@@ -261,7 +261,10 @@ pub fn old(j: &Journal, from: u64, stop: u64) -> Vec<Transaction> {
 /// [`old`], with the tag checksums of logged blocks verified or not per `data`.
 pub fn old_with(j: &Journal, from: u64, stop: u64, data: DataTags<'_>) -> Vec<Transaction> {
     let mut out: Vec<Transaction> = vec![];
-    let lap = j.lap();
+    // One lap, but never more blocks than the container holds: a corrupt s_maxlen (larger than
+    // the device, which the kernel refuses) must not make the scan step through billions of
+    // unreadable blocks.
+    let lap = j.lap().min(j.total_len.saturating_sub(j.first));
     if lap == 0 {
         return out;
     }
