@@ -109,6 +109,14 @@ fn paths_in_use_are_refused_and_inspection_warns() {
             assert!(e.to_string().contains("NVDIMM image") && e.to_string().contains("mounted at"), "{e}")
         }
     }
+    cfg.image = tmp.path().join("pmem.img");
+    cfg.console_log = img.clone();
+    match daxray::vm::Vm::boot(&cfg, &job) {
+        Ok(_) => panic!("Vm::boot wrote its console over a mounted image"),
+        Err(e) => {
+            assert!(e.to_string().contains("console log") && e.to_string().contains("mounted at"), "{e}")
+        }
+    }
     // A kept replay state is never written over a file in use.
     let keep = tmp.path().join("keep");
     std::fs::create_dir(&keep).expect("mkdir");

@@ -209,6 +209,7 @@ impl Vm {
         let lock = exclusive_lock()?;
         // The guest writes the image: never one that is mounted or behind a loop device.
         crate::oracle::refuse_in_use(&cfg.image, "the VM's NVDIMM image")?;
+        crate::oracle::refuse_in_use(&cfg.console_log, "the VM's console log")?;
         prepare_image(&cfg.image, cfg.image_size)?;
         let cache = assets::default_cache().unwrap_or_else(|_| cfg.work_dir.clone()).join("initramfs");
         let initrd = initramfs::build(&cfg.assets, &cache)?;
