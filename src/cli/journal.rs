@@ -33,7 +33,16 @@ pub struct Listing {
 
 /// Run `journal`.
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
+    // Without --verify-data an ext4 listing reads only the journal's descriptor, revoke and
+    // commit blocks: positioned reads of those beat faulting them in through the mapping (with
+    // fault-around mapping their neighbours: 82 MiB resident against 8 MiB on a 256 MiB
+    // journal). XFS reads the whole active log, through the mapping.
     let img = crate::image::open(&a.image, g.offset)?;
+    let img = if img.placement.fs == FsKind::Ext4 && !a.verify_data {
+        crate::image::open_pread(&a.image, g.offset)?
+    } else {
+        img
+    };
     if let Some(at) = crate::oracle::mounted_read_write(&a.image) {
         // On standard error, so that the JSON stream stays one document.
         eprintln!("info: image: mounted read-write at {at}: the view may be inconsistent");
