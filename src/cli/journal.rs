@@ -55,7 +55,10 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         if !g.json {
             output::print_findings(l.findings());
         }
-        return Ok(output::exit_code(l.findings()));
+        let code = output::exit_code(l.findings());
+        // The process ends here: freeing tens of thousands of tags one by one is wasted work.
+        std::mem::forget(l);
+        return Ok(code);
     }
     let l = crate::xlog::list_log(img.fs_bytes.clone(), g.log_dev.as_deref(), a.all)?;
     stream(|w| if g.json { l.write_json(w) } else { l.write_text(w) })?;
@@ -63,6 +66,8 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     if !g.json {
         output::print_findings(&findings);
     }
+    // The process ends here: freeing every record, transaction and region is wasted work.
+    std::mem::forget(l);
     Ok(output::exit_code(&findings))
 }
 

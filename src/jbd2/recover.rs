@@ -478,7 +478,8 @@ pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
     let mut r = Recovery { j, data, pre: vec![], pending: vec![], out, revoked: HashMap::new() };
     for pass in [Pass::Scan, Pass::Revoke, Pass::Replay] {
         if pass == Pass::Replay && data == DataCheck::Verify {
-            r.pre = preverify(j, r.out.end_transaction);
+            let pre = preverify(j, r.out.end_transaction, |blk, seq| r.test_revoke(blk, seq));
+            r.pre = pre;
         }
         let res = r.pass(pass);
         if pass == Pass::Replay {
@@ -547,8 +548,10 @@ const PARALLEL_MIN_BYTES: u64 = 8 << 20;
 /// over the available cores (crc32c of every logged block is most of recovery's work). Walks the
 /// log as the replay pass does, from s_start until transaction `end` or the first block that is
 /// not the next expected one; the replay pass uses a result only when its sequence and stored
-/// checksum match the tag it is replaying, and computes any other itself.
-fn preverify(j: &Journal, end: u32) -> Vec<(u32, u32, u8)> {
+/// checksum match the tag it is replaying, and computes any other itself. Copies that
+/// `revoked(fs block, sequence)` says are revoked are skipped: the kernel's replay pass tests
+/// the revoke table before the tag checksum and never verifies them.
+fn preverify(j: &Journal, end: u32, revoked: impl Fn(u64, u32) -> bool) -> Vec<(u32, u32, u8)> {
     let sb = &j.sb;
     if !sb.csum_v2v3() {
         return vec![];
@@ -569,7 +572,10 @@ fn preverify(j: &Journal, end: u32) -> Vec<(u32, u32, u8)> {
         match h.blocktype {
             BT_DESCRIPTOR => {
                 for tag in block::descriptor_tags(&bh, sb) {
-                    todo.push((pos, seq, tag.checksum));
+                    // The kernel tests the revoke table first and never verifies a revoked copy.
+                    if !revoked(tag.fs_block, seq) {
+                        todo.push((pos, seq, tag.checksum));
+                    }
                     pos = j.wrap(pos + 1);
                     consumed += 1;
                 }
