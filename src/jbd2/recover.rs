@@ -499,7 +499,8 @@ pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
 fn last_writers(pending: Vec<(u64, Write)>) -> Vec<(u64, Write)> {
     let mut order: Vec<(u64, usize)> = pending.iter().enumerate().map(|(i, w)| (w.0, i)).collect();
     radix_sort_stable(&mut order);
-    let mut out: Vec<(u64, Write)> = Vec::new();
+    // Reserved once (pages never written are never touched): no regrowth copies.
+    let mut out: Vec<(u64, Write)> = Vec::with_capacity(order.len());
     for run in order.chunk_by(|a, b| a.0 == b.0) {
         if let Some(&(blk, i)) = run.last()
             && let Some(w) = pending.get(i)
