@@ -154,6 +154,23 @@ fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
     assert!(compared > 100, "recovery verified the tags: {compared}");
     assert_eq!(out.tag_checks.get(bad_jb), Some(false), "the corrupted block {bad_jb} fails its checksum");
     assert!(!run.replayed.values().any(|&(_, jb)| jb == bad_jb), "the corrupt copy is not replayed");
+
+    // The JSON listing carries the findings at the top level (streamed and as a tree), and they
+    // are the ones the text form prints: on the clean log none is an error, on the corrupt copy
+    // the bad block is one.
+    let clean = quick["findings"].as_array().expect("a top-level findings array");
+    assert!(clean.iter().all(|f| f["severity"] != "error"), "{clean:?}");
+    assert_eq!(lib.json["findings"], serde_json::json!(lib.findings));
+    let badl = daxray::jbd2::listing(bfs.clone(), None, false).unwrap();
+    let streamed: serde_json::Value =
+        serde_json::from_slice(&daxray_stdout(&["--json", "journal", "--verify-data"], &bad)).unwrap();
+    let found = streamed["findings"].as_array().expect("a top-level findings array");
+    assert_eq!(streamed["findings"], serde_json::json!(badl.findings), "streamed findings differ");
+    let hit = found
+        .iter()
+        .filter(|f| f["structure"] == "jbd2 logged block" && f["block"] == serde_json::json!(bad_jb))
+        .count();
+    assert_eq!(hit, 1, "the corrupt block {bad_jb} is a finding: {found:?}");
 }
 
 /// An external journal device whose s_maxlen is far larger than the device (found by the

@@ -53,5 +53,36 @@ fn streamed_xfs_listing_equals_the_library_listing() {
         let items = lib.text.lines().filter(|l| l.starts_with("  item ")).count();
         assert!(items > n, "every transaction lists its items: {items} items, {n} transactions");
         println!("all={all}: {n} transactions, {items} items, streamed output identical");
+        assert_eq!(lib.json["findings"], serde_json::json!(lib.findings), "findings in the JSON tree");
     }
+
+    // A record whose data is damaged: its CRC fails, and the JSON listing (streamed and as a
+    // tree) carries that as a top-level finding.
+    let fs = daxray::image::open(&dirty, None).unwrap().fs_bytes.clone();
+    let lib = daxray::xlog::listing(fs, None, false).unwrap();
+    let start = lib.json["log_start_byte"].as_u64().unwrap();
+    let recs = lib.json["record_list"].as_array().unwrap();
+    assert!(recs.len() > 2, "records: {}", recs.len());
+    let r = &recs[recs.len() / 2];
+    let at = start + (r["block"].as_u64().unwrap() + r["header_blocks"].as_u64().unwrap()) * 512 + 100;
+    let bad = tmp.path().join("bad.img");
+    std::fs::copy(&dirty, &bad).unwrap();
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(&bad).unwrap();
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, at).unwrap();
+        f.write_all_at(&[b[0] ^ 0xFF], at).unwrap();
+    }
+    let fs = daxray::image::open(&bad, None).unwrap().fs_bytes.clone();
+    let badl = daxray::xlog::listing(fs, None, false).unwrap();
+    let streamed: serde_json::Value =
+        serde_json::from_slice(&daxray_stdout(&["--json", "journal"], &bad)).unwrap();
+    let found = streamed["findings"].as_array().expect("a top-level findings array");
+    assert_eq!(streamed["findings"], serde_json::json!(badl.findings), "streamed findings differ");
+    assert!(
+        found.iter().any(|f| f["severity"] == "error" && f["structure"] == "xfs log record"),
+        "the damaged record is a finding: {found:?}"
+    );
+    println!("damaged record at byte {at}: {} findings", found.len());
 }

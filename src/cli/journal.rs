@@ -33,7 +33,16 @@ pub struct Listing {
 
 /// Run `journal`.
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
+    // Without --verify-data an ext4 listing reads only the journal's descriptor, revoke and
+    // commit blocks: positioned reads of those beat faulting them in through the mapping (with
+    // fault-around mapping their neighbours: 82 MiB resident against 8 MiB on a 256 MiB
+    // journal). XFS reads the whole active log, through the mapping.
     let img = crate::image::open(&a.image, g.offset)?;
+    let img = if img.placement.fs == FsKind::Ext4 && !a.verify_data {
+        crate::image::open_pread(&a.image, g.offset)?
+    } else {
+        img
+    };
     if let Some(at) = crate::oracle::mounted_read_write(&a.image) {
         // On standard error, so that the JSON stream stays one document.
         eprintln!("info: image: mounted read-write at {at}: the view may be inconsistent");
@@ -46,7 +55,10 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         if !g.json {
             output::print_findings(l.findings());
         }
-        return Ok(output::exit_code(l.findings()));
+        let code = output::exit_code(l.findings());
+        // The process ends here: freeing tens of thousands of tags one by one is wasted work.
+        std::mem::forget(l);
+        return Ok(code);
     }
     let l = crate::xlog::list_log(img.fs_bytes.clone(), g.log_dev.as_deref(), a.all)?;
     stream(|w| if g.json { l.write_json(w) } else { l.write_text(w) })?;
@@ -54,6 +66,8 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     if !g.json {
         output::print_findings(&findings);
     }
+    // The process ends here: freeing every record, transaction and region is wasted work.
+    std::mem::forget(l);
     Ok(output::exit_code(&findings))
 }
 

@@ -4,11 +4,13 @@ mod fileview;
 mod mmap;
 mod overlay;
 pub mod pmem;
+mod pread;
 mod source;
 
 pub use fileview::FileView;
 pub use mmap::MmapSource;
 pub use overlay::Overlay;
+pub use pread::PreadSource;
 pub use source::{BlockSource, MemSource, Window, check_range};
 
 use crate::error::{Error, Result};
@@ -104,4 +106,13 @@ pub fn open(path: &Path, offset: Option<u64>) -> Result<Image> {
         file,
         fs_bytes: window,
     })
+}
+
+/// [`open`], but the file system's bytes are read with `pread(2)` ([`PreadSource`]) rather than
+/// through the mapping: for commands that read a few scattered blocks of a large image once.
+pub fn open_pread(path: &Path, offset: Option<u64>) -> Result<Image> {
+    let mut img = open(path, offset)?;
+    let src = Arc::new(PreadSource::open(path, img.placement.image_bytes)?);
+    img.fs_bytes = Arc::new(Window::new(src, img.placement.fs_offset)?);
+    Ok(img)
 }

@@ -87,14 +87,13 @@ fn tag_parser<'a>(sb: &JournalSuperblock) -> impl Fn(&'a [u8]) -> IResult<&'a [u
     }
 }
 
-/// The tags of a descriptor block, walked exactly as the kernel's `count_tags` does: from byte 12
+/// Walk the tags of a descriptor block exactly as the kernel's `count_tags` does: from byte 12
 /// while a whole tag fits before the tail, skipping a UUID after tags without SAME_UUID, stopping
-/// after LAST_TAG.
-pub fn descriptor_tags(block: &[u8], sb: &JournalSuperblock) -> Vec<Tag> {
+/// after LAST_TAG. `f` gets (fs block, flags, checksum, the UUID bytes when the tag has one).
+fn walk_tags(block: &[u8], sb: &JournalSuperblock, mut f: impl FnMut(u64, u16, u32, Option<&[u8]>)) {
     let tag_bytes = sb.tag_bytes();
     let limit = block.len().saturating_sub(if sb.csum_v2v3() { TAIL_BYTES } else { 0 });
     let parse = tag_parser(sb);
-    let mut out = vec![];
     let mut pos = 12usize;
     while pos + tag_bytes <= limit {
         let Some(slice) = block.get(pos..limit) else { break };
@@ -102,15 +101,53 @@ pub fn descriptor_tags(block: &[u8], sb: &JournalSuperblock) -> Vec<Tag> {
         pos += tag_bytes;
         let mut uuid = None;
         if flags & FLAG_SAME_UUID == 0 {
-            uuid = block.get(pos..pos + 16).map(hex::encode);
+            uuid = block.get(pos..pos + 16);
             pos += 16;
         }
-        out.push(Tag { fs_block, flags, checksum, uuid });
+        f(fs_block, flags, checksum, uuid);
         if flags & FLAG_LAST_TAG != 0 {
             break;
         }
     }
+}
+
+/// The tags of a descriptor block, walked exactly as the kernel's `count_tags` does: from byte 12
+/// while a whole tag fits before the tail, skipping a UUID after tags without SAME_UUID, stopping
+/// after LAST_TAG.
+pub fn descriptor_tags(block: &[u8], sb: &JournalSuperblock) -> Vec<Tag> {
+    let mut out = vec![];
+    walk_tags(block, sb, |fs_block, flags, checksum, uuid| {
+        out.push(Tag { fs_block, flags, checksum, uuid: uuid.map(hex::encode) })
+    });
     out
+}
+
+/// How many tags [`descriptor_tags`] finds (the kernel's `count_tags`), without parsing them:
+/// the same walk reading only each tag's flags (bytes 4..8 of a csum v3 tag, 6..8 otherwise).
+pub fn descriptor_tag_count(block: &[u8], sb: &JournalSuperblock) -> usize {
+    use byteorder::{BigEndian, ByteOrder};
+    let tag_bytes = sb.tag_bytes();
+    let limit = block.len().saturating_sub(if sb.csum_v2v3() { TAIL_BYTES } else { 0 });
+    let v3 = sb.has_incompat(INCOMPAT_CSUM_V3);
+    let mut n = 0usize;
+    let mut pos = 12usize;
+    while pos + tag_bytes <= limit {
+        let flags = if v3 {
+            block.get(pos + 4..pos + 8).map(|b| BigEndian::read_u32(b) as u16)
+        } else {
+            block.get(pos + 6..pos + 8).map(BigEndian::read_u16)
+        };
+        let Some(flags) = flags else { break };
+        n += 1;
+        pos += tag_bytes;
+        if flags & FLAG_SAME_UUID == 0 {
+            pos += 16;
+        }
+        if flags & FLAG_LAST_TAG != 0 {
+            break;
+        }
+    }
+    n
 }
 
 /// Whether the tail checksum of a descriptor or revoke block matches (true without csum v2/v3).

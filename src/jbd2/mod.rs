@@ -543,6 +543,7 @@ pub struct JournalListing {
 #[derive(serde::Serialize)]
 struct ListingDoc<'a> {
     fast_commit: serde_json::Value,
+    findings: &'a [Finding],
     geometry: serde_json::Value,
     journal: &'a str,
     kind: &'static str,
@@ -557,6 +558,7 @@ impl JournalListing {
         let j = &self.j;
         ListingDoc {
             fast_commit: json!(self.fc),
+            findings: &self.findings,
             geometry: json!({"first": j.first, "last": j.last, "total_len": j.total_len, "fc_first": j.fc_first, "fc_last": j.fc_last, "tag_bytes": j.sb.tag_bytes()}),
             journal: &j.location,
             kind: "jbd2",

@@ -9,7 +9,7 @@ use super::superblock::{
     BT_COMMIT, BT_DESCRIPTOR, BT_REVOKE, INCOMPAT_ASYNC_COMMIT, INCOMPAT_CSUM_V3, JBD2_MAGIC,
 };
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// The recovery passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -121,8 +121,8 @@ pub struct Outcome {
     pub nr_revokes: u64,
     /// Logged blocks skipped because revoked.
     pub nr_revoke_hits: u64,
-    /// Final contents per fs block.
-    pub writes: BTreeMap<u64, Write>,
+    /// Final contents per fs block: the last write of each, sorted by fs block.
+    pub writes: Vec<(u64, Write)>,
     /// Set when the kernel's recovery returns an error (mount fails): in which pass, which error.
     pub error: Option<(Pass, KernelError)>,
     /// Notable events (checksum failures, stale blocks, ...).
@@ -243,8 +243,8 @@ impl<'a> Recovery<'a> {
                             "descriptor block checksum does not match".into(),
                         );
                     }
-                    let tags = block::descriptor_tags(&bh, sb);
                     if pass != Pass::Replay {
+                        let ntags = block::descriptor_tag_count(&bh, sb);
                         if pass == Pass::Scan
                             && sb.csum_v1()
                             && !need_check_commit_time
@@ -252,7 +252,7 @@ impl<'a> Recovery<'a> {
                         {
                             crc32_sum = csum::crc32_be(crc32_sum, &bh);
                             let mut io_failed = false;
-                            for _ in 0..tags.len() {
+                            for _ in 0..ntags {
                                 let io = next_log_block;
                                 next_log_block = j.wrap(next_log_block + 1);
                                 consumed += 1;
@@ -269,10 +269,11 @@ impl<'a> Recovery<'a> {
                             }
                             continue;
                         }
-                        next_log_block = j.wrap(next_log_block + tags.len() as u64);
-                        consumed += tags.len() as u64;
+                        next_log_block = j.wrap(next_log_block + ntags as u64);
+                        consumed += ntags as u64;
                         continue;
                     }
+                    let tags = block::descriptor_tags(&bh, sb);
                     for tag in &tags {
                         let io = next_log_block;
                         next_log_block = j.wrap(next_log_block + 1);
@@ -477,7 +478,8 @@ pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
     let mut r = Recovery { j, data, pre: vec![], pending: vec![], out, revoked: HashMap::new() };
     for pass in [Pass::Scan, Pass::Revoke, Pass::Replay] {
         if pass == Pass::Replay && data == DataCheck::Verify {
-            r.pre = preverify(j, r.out.end_transaction);
+            let pre = preverify(j, r.out.end_transaction, |blk, seq| r.test_revoke(blk, seq));
+            r.pre = pre;
         }
         let res = r.pass(pass);
         if pass == Pass::Replay {
@@ -491,18 +493,53 @@ pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
     r.out
 }
 
-/// The last write of each fs block, from writes in pass order (a stable sort keeps pass order
-/// among the writes of one block; the map is bulk-built from sorted keys).
-fn last_writers(mut pending: Vec<(u64, Write)>) -> BTreeMap<u64, Write> {
-    pending.sort_by_key(|w| w.0);
-    let mut out: Vec<(u64, Write)> = Vec::with_capacity(pending.len());
-    for w in pending {
-        match out.last_mut() {
-            Some(last) if last.0 == w.0 => *last = w,
-            _ => out.push(w),
+/// The last write of each fs block, sorted by fs block, from writes in pass order: the writes'
+/// indices are sorted by (fs block, index), and the last of each block's run wins. Sorting 16-byte
+/// keys in place (no stable sort's scratch buffer, no map) keeps the memory touched small.
+fn last_writers(pending: Vec<(u64, Write)>) -> Vec<(u64, Write)> {
+    let mut order: Vec<(u64, usize)> = pending.iter().enumerate().map(|(i, w)| (w.0, i)).collect();
+    radix_sort_stable(&mut order);
+    // Reserved once (pages never written are never touched): no regrowth copies.
+    let mut out: Vec<(u64, Write)> = Vec::with_capacity(order.len());
+    for run in order.chunk_by(|a, b| a.0 == b.0) {
+        if let Some(&(blk, i)) = run.last()
+            && let Some(w) = pending.get(i)
+        {
+            out.push((blk, w.1.clone()));
         }
     }
-    out.into_iter().collect()
+    out
+}
+
+/// Sort by the first field, keeping the order of equal keys (LSD radix sort, one byte a pass;
+/// a pass where every key has the same byte is skipped, so fs block numbers below 2^24 take
+/// three passes). Linear, unlike a comparison sort of tens of thousands of writes.
+fn radix_sort_stable(v: &mut Vec<(u64, usize)>) {
+    let mut tmp = vec![(0u64, 0usize); v.len()];
+    for shift in (0..64).step_by(8) {
+        let digit = |k: u64| ((k >> shift) & 0xFF) as usize;
+        let mut counts = [0usize; 256];
+        for e in v.iter() {
+            counts[digit(e.0)] += 1;
+        }
+        if counts.contains(&v.len()) {
+            continue;
+        }
+        let mut next = [0usize; 256];
+        let mut sum = 0usize;
+        for (n, c) in next.iter_mut().zip(counts) {
+            *n = sum;
+            sum += c;
+        }
+        for e in v.iter() {
+            let d = digit(e.0);
+            if let Some(slot) = tmp.get_mut(next[d]) {
+                *slot = *e;
+            }
+            next[d] += 1;
+        }
+        std::mem::swap(v, &mut tmp);
+    }
 }
 
 /// Logged bytes below which tag checksums are verified inline rather than ahead in threads.
@@ -512,8 +549,10 @@ const PARALLEL_MIN_BYTES: u64 = 8 << 20;
 /// over the available cores (crc32c of every logged block is most of recovery's work). Walks the
 /// log as the replay pass does, from s_start until transaction `end` or the first block that is
 /// not the next expected one; the replay pass uses a result only when its sequence and stored
-/// checksum match the tag it is replaying, and computes any other itself.
-fn preverify(j: &Journal, end: u32) -> Vec<(u32, u32, u8)> {
+/// checksum match the tag it is replaying, and computes any other itself. Copies that
+/// `revoked(fs block, sequence)` says are revoked are skipped: the kernel's replay pass tests
+/// the revoke table before the tag checksum and never verifies them.
+fn preverify(j: &Journal, end: u32, revoked: impl Fn(u64, u32) -> bool) -> Vec<(u32, u32, u8)> {
     let sb = &j.sb;
     if !sb.csum_v2v3() {
         return vec![];
@@ -534,7 +573,10 @@ fn preverify(j: &Journal, end: u32) -> Vec<(u32, u32, u8)> {
         match h.blocktype {
             BT_DESCRIPTOR => {
                 for tag in block::descriptor_tags(&bh, sb) {
-                    todo.push((pos, seq, tag.checksum));
+                    // The kernel tests the revoke table first and never verifies a revoked copy.
+                    if !revoked(tag.fs_block, seq) {
+                        todo.push((pos, seq, tag.checksum));
+                    }
                     pos = j.wrap(pos + 1);
                     consumed += 1;
                 }

@@ -316,6 +316,7 @@ impl LogListing {
         let v = |x: Value| Lazy::Value(x);
         m.insert("kind", v(json!("xfs-log")));
         m.insert("device", v(json!(a.device)));
+        m.insert("findings", v(json!(a.findings.snapshot())));
         let Some(b) = &a.bounds else {
             m.insert("state", v(json!("empty")));
             m.insert("records", v(json!(0)));
