@@ -39,6 +39,18 @@ pub struct Ext4 {
     fc: Option<Arc<fcreplay::FcPatch>>,
 }
 
+/// Where one inode lives (see `Ext4::inode_location`).
+struct InodeLocation<'a> {
+    /// The descriptor of the inode's group.
+    group: &'a GroupDesc,
+    /// The inode's index within its group.
+    index: u64,
+    /// The inode table block holding it.
+    block: u64,
+    /// Its byte offset in the file system.
+    offset: u64,
+}
+
 impl Ext4 {
     /// Open the file system at byte 0 of `src`.
     pub fn open(src: Arc<dyn BlockSource>) -> Result<Self> {
@@ -95,12 +107,13 @@ impl Ext4 {
     /// The raw bytes of inode `ino` as the media (the view) holds them, ignoring any fast-commit
     /// patch.
     pub fn raw_inode_bytes(&self, ino: u64) -> Result<Vec<u8>> {
-        let (_, offset) = self.inode_location(ino)?;
+        let offset = self.inode_location(ino)?.offset;
         Ok(self.src.read_at(offset, self.sb.inode_size as usize)?.to_vec())
     }
 
-    /// Inode table block and byte offset of inode `ino`.
-    fn inode_location(&self, ino: u64) -> Result<(u64, u64)> {
+    /// Where inode `ino` lives: its group's descriptor, its index in the group, and the inode
+    /// table block and byte offset holding it.
+    fn inode_location(&self, ino: u64) -> Result<InodeLocation<'_>> {
         let sb = &self.sb;
         let count = u64::from(sb.raw.s_inodes_count.get());
         if ino == 0 || ino > count {
@@ -124,7 +137,12 @@ impl Ext4 {
                 format!("group {g}: inode table at block {} is out of range (inode {ino})", gd.inode_table),
             ));
         }
-        Ok((gd.inode_table.saturating_add(rel / bs), gd.inode_table.saturating_mul(bs).saturating_add(rel)))
+        Ok(InodeLocation {
+            group: gd,
+            index: idx,
+            block: gd.inode_table.saturating_add(rel / bs),
+            offset: gd.inode_table.saturating_mul(bs).saturating_add(rel),
+        })
     }
 
     /// Open and return the findings of opening alongside.
@@ -148,31 +166,9 @@ impl Ext4 {
     /// finding, not an error).
     pub fn inode(&self, ino: u64) -> Result<Inode> {
         let sb = &self.sb;
-        let count = u64::from(sb.raw.s_inodes_count.get());
-        if ino == 0 || ino > count {
-            return Err(Error::NotFound(format!(
-                "ext4 inode {ino} (the file system has inodes 1..={count})"
-            )));
-        }
+        let InodeLocation { group: gd, index: idx, block, offset } = self.inode_location(ino)?;
         let ipg = u64::from(sb.inodes_per_group);
-        let g = (ino - 1) / ipg;
-        let idx = (ino - 1) % ipg;
-        let gd = self.groups.get(g as usize).ok_or_else(|| {
-            Error::corrupt("ext4 inode", 0, 0, format!("inode {ino} is in group {g}, beyond the group count"))
-        })?;
-        let bs = u64::from(sb.block_size);
         let isz = u64::from(sb.inode_size);
-        let rel = idx * isz;
-        let block = gd.inode_table.saturating_add(rel / bs);
-        let offset = gd.inode_table.saturating_mul(bs).saturating_add(rel);
-        if gd.inode_table == 0 || gd.inode_table >= sb.blocks_count {
-            return Err(Error::corrupt(
-                "ext4 group descriptor",
-                g,
-                0,
-                format!("group {g}: inode table at block {} is out of range (inode {ino})", gd.inode_table),
-            ));
-        }
         if let Some(raw) = self.fc.as_ref().and_then(|p| p.inodes.get(&ino)) {
             // Rewritten by fast-commit replay, which also recomputed its checksum.
             return Ok(Inode::parse(ino, raw, block, offset));
