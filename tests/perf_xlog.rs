@@ -7,7 +7,6 @@ mod common;
 use common::daxray_stdout;
 use common::ready;
 use daxray::oracle::{self, Mount, WorkloadSpec};
-use std::process::Command;
 
 #[test]
 fn streamed_xfs_listing_equals_the_library_listing() {
@@ -17,11 +16,7 @@ fn streamed_xfs_listing_equals_the_library_listing() {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().join("base.img");
     let dirty = tmp.path().join("dirty.img");
-    let f = std::fs::File::create(&base).unwrap();
-    f.set_len(320 << 20).unwrap();
-    drop(f);
-    let out = Command::new("mkfs.xfs").args(["-q", "-f", "-m", "reflink=0"]).arg(&base).output().unwrap();
-    assert!(out.status.success(), "mkfs.xfs: {}", String::from_utf8_lossy(&out.stderr));
+    oracle::make_image(&base, 320 << 20, &["mkfs.xfs", "-q", "-f", "-m", "reflink=0"]).expect("mkfs.xfs");
     let m = Mount::new(&base, 0, "xfs", "").expect("mount");
     let spec = WorkloadSpec {
         seed: 31,

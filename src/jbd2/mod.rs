@@ -227,6 +227,12 @@ fn fc_area(j: &Journal, expected_tid: u32, inode_size: u16) -> Option<fastcommit
     Some(fastcommit::parse(&refs, expected_tid, inode_size))
 }
 
+/// Whether the kernel replays the fast commits of `fc` after the jbd2 passes of `out`: the
+/// replay pass ran, the scan of the area did not fail, and it holds valid tags.
+fn fc_replays(out: &recover::Outcome, fc: &fastcommit::FastCommitArea) -> bool {
+    out.replay_ran() && fc.scan_error.is_none() && fc.valid_tags > 0
+}
+
 /// What recovery did, for one opened journal.
 struct Recovered {
     report: RecoveryReport,
@@ -301,7 +307,7 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> 
     }
     let fc = fc_area(j, out.end_transaction, info.inode_size);
     let mut d = base;
-    let replayed_any = out.error.is_none_or(|(p, _)| p == recover::Pass::Replay);
+    let replayed_any = out.replay_ran();
     d["transactions"] = json!({
         "first": out.start_transaction,
         "last": out.end_transaction.wrapping_sub(1),
@@ -407,16 +413,12 @@ pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result
     let rec = run_recovery(&j, &info, recover::DataCheck::Verify);
     let Some(out) = rec.outcome else { return Ok(run(fs, rec.report)) };
     let mut result = run(fs.clone(), rec.report);
-    let replay_ok = out.error.is_none_or(|(p, _)| p == recover::Pass::Replay);
-    // The kernel replays fast commits after the jbd2 passes, when those succeeded and the scan
-    // of the area did not fail.
-    result.fast_commit = rec.fc.filter(|fc| replay_ok && fc.scan_error.is_none() && fc.valid_tags > 0);
+    result.fast_commit = rec.fc.filter(|fc| fc_replays(&out, fc));
     result.error = out.error;
     result.failed_commit = out.failed_commit;
     result.start_transaction = Some(out.start_transaction);
     result.end_transaction = Some(out.end_transaction);
-    let replayed_any = out.error.is_none_or(|(p, _)| p == recover::Pass::Replay);
-    if !replayed_any || out.writes.is_empty() {
+    if !out.replay_ran() || out.writes.is_empty() {
         return Ok(result);
     }
     let mut ov = Overlay::new(fs, info.block_size, "jbd2 recovery overlay")?;
@@ -629,7 +631,7 @@ pub fn list_journal(
     let tags = if verify_data { list::DataTags::Verify(known) } else { list::DataTags::Skip };
     let (mut live, end_pos) = list::live_with(&j, tags);
     if let Some(out) = rec.as_ref().and_then(|r| r.outcome.as_ref()) {
-        let ok = out.error.is_none_or(|(p, _)| p == recover::Pass::Replay);
+        let ok = out.replay_ran();
         for t in &mut live {
             let in_range = (t.sequence.wrapping_sub(out.start_transaction) as i32) >= 0
                 && (out.end_transaction.wrapping_sub(t.sequence) as i32) > 0;
@@ -676,11 +678,11 @@ pub fn list_journal(
     // With valid fast commits, the report says what replaying them does to the model. That
     // needs the recovered view, so only then is recovery run in full.
     let mut rec_report = rec.as_ref().map(|r| r.report.clone());
-    let fc_replays = rec.as_ref().and_then(|r| r.outcome.as_ref()).is_some_and(|o| {
-        o.error.is_none_or(|(p, _)| p == recover::Pass::Replay)
-            && fc.as_ref().is_some_and(|f| f.scan_error.is_none() && f.valid_tags > 0)
-    });
-    if fc_replays
+    let replays_fc = rec
+        .as_ref()
+        .and_then(|r| r.outcome.as_ref())
+        .is_some_and(|o| fc.as_ref().is_some_and(|f| fc_replays(o, f)));
+    if replays_fc
         && let Some(rep) = rec_report.as_mut()
         && let Ok(run) = recover_full(fs.clone(), external)
         && let Some(fc) = &run.fast_commit

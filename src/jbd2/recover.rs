@@ -135,6 +135,14 @@ pub struct Outcome {
     pub tag_checks: TagChecks,
 }
 
+impl Outcome {
+    /// Whether the replay pass ran: recovery succeeded, or failed only during the replay pass
+    /// itself (the scan and revoke passes completed).
+    pub fn replay_ran(&self) -> bool {
+        self.error.is_none_or(|(p, _)| p == Pass::Replay)
+    }
+}
+
 fn tid_gt(x: u32, y: u32) -> bool {
     (x.wrapping_sub(y) as i32) > 0
 }

@@ -159,10 +159,26 @@ pub fn fast_commit_ops(root: &Path, seed: u64) -> FcOps {
     files.retain(|p| !p.starts_with(root.join("big")) || rng.random_range(0..20) == 0);
     assert!(files.len() > 20, "the workload left only {} files", files.len());
     let mut ops = FcOps::default();
-    let pick = |rng: &mut rand_chacha::ChaCha8Rng, files: &mut Vec<PathBuf>| {
+    fn pick(rng: &mut rand_chacha::ChaCha8Rng, files: &mut Vec<PathBuf>) -> PathBuf {
         let i = rng.random_range(0..files.len());
         files.swap_remove(i)
-    };
+    }
+    /// Pick a file, open it for writing and let `op` change it, given the file's length; `op`
+    /// says whether it changed anything, and a change is fsynced.
+    fn edit(
+        rng: &mut rand_chacha::ChaCha8Rng,
+        files: &mut Vec<PathBuf>,
+        op: impl FnOnce(&mut rand_chacha::ChaCha8Rng, &std::fs::File, u64) -> bool,
+    ) -> bool {
+        let p = pick(rng, files);
+        let f = std::fs::OpenOptions::new().write(true).open(&p).expect("open");
+        let len = f.metadata().expect("stat").len();
+        let changed = op(rng, &f, len);
+        if changed {
+            f.sync_all().expect("fsync");
+        }
+        changed
+    }
     let bs = 4096u64;
     let debug = |what: &str| {
         if std::env::var_os("DAXRAY_FC_DEBUG").is_none() {
@@ -186,55 +202,48 @@ pub fn fast_commit_ops(root: &Path, seed: u64) -> FcOps {
         ops.appends += 1;
     }
     for _ in 0..4 {
-        let p = pick(&mut rng, &mut files);
-        let f = std::fs::OpenOptions::new().write(true).open(&p).expect("open");
-        let len = f.metadata().unwrap().len();
-        let off = if len > 0 { rng.random_range(0..len) } else { 0 };
-        f.write_all_at(&vec![rng.random::<u8>(); 5000], off).expect("overwrite");
-        f.sync_all().expect("fsync");
+        edit(&mut rng, &mut files, |rng, f, len| {
+            let off = if len > 0 { rng.random_range(0..len) } else { 0 };
+            f.write_all_at(&vec![rng.random::<u8>(); 5000], off).expect("overwrite");
+            true
+        });
         ops.overwrites += 1;
     }
     debug("appends/overwrites");
     // Truncates: shrink, and grow (a hole at the end).
     for k in 0..6 {
-        let p = pick(&mut rng, &mut files);
-        let f = std::fs::OpenOptions::new().write(true).open(&p).expect("open");
-        let len = f.metadata().unwrap().len();
-        let to = if k % 2 == 0 { len / 3 } else { len + rng.random_range(1..40) * bs + 123 };
-        f.set_len(to).expect("truncate");
-        f.sync_all().expect("fsync");
+        edit(&mut rng, &mut files, |rng, f, len| {
+            let to = if k % 2 == 0 { len / 3 } else { len + rng.random_range(1..40) * bs + 123 };
+            f.set_len(to).expect("truncate");
+            true
+        });
         ops.truncates += 1;
     }
     debug("truncates");
     // fallocate (plain grows the size, KEEP_SIZE does not) and punched holes.
     for k in 0..4 {
-        let p = pick(&mut rng, &mut files);
-        let f = std::fs::OpenOptions::new().write(true).open(&p).expect("open");
-        let len = f.metadata().unwrap().len();
-        let mode = if k % 2 == 0 { 0 } else { libc::FALLOC_FL_KEEP_SIZE };
-        daxray::sys::fallocate(&f, mode, len.div_ceil(bs) * bs, rng.random_range(1..16) * bs)
-            .expect("fallocate");
-        f.sync_all().expect("fsync");
+        edit(&mut rng, &mut files, |rng, f, len| {
+            let mode = if k % 2 == 0 { 0 } else { libc::FALLOC_FL_KEEP_SIZE };
+            daxray::sys::fallocate(f, mode, len.div_ceil(bs) * bs, rng.random_range(1..16) * bs)
+                .expect("fallocate");
+            true
+        });
         ops.fallocates += 1;
     }
     debug("fallocate");
     for _ in 0..4 {
-        let p = pick(&mut rng, &mut files);
-        let f = std::fs::OpenOptions::new().write(true).open(&p).expect("open");
-        let len = f.metadata().unwrap().len();
-        if len < 3 * bs {
-            continue;
+        let punched = edit(&mut rng, &mut files, |rng, f, len| {
+            if len < 3 * bs {
+                return false;
+            }
+            let off = rng.random_range(0..len / bs - 1) * bs;
+            let punch = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+            daxray::sys::fallocate(f, punch, off, rng.random_range(1..4) * bs).expect("punch hole");
+            true
+        });
+        if punched {
+            ops.punches += 1;
         }
-        let off = rng.random_range(0..len / bs - 1) * bs;
-        daxray::sys::fallocate(
-            &f,
-            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-            off,
-            rng.random_range(1..4) * bs,
-        )
-        .expect("punch hole");
-        f.sync_all().expect("fsync");
-        ops.punches += 1;
     }
     debug("punch");
     // Unlinks, renames (same directory, and into another one), hard links.
