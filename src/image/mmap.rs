@@ -34,16 +34,6 @@ impl MmapSource {
         self.map.as_deref().unwrap_or(&[])
     }
 
-    /// Tell the kernel that the mapping is read at random (`MADV_RANDOM`): a page fault maps
-    /// only the faulting page, no neighbours (fault-around) and no readahead. For walks that
-    /// touch a few scattered blocks of a large image (journal listings).
-    pub fn advise_random(&self) {
-        if let Some(m) = &self.map {
-            // Advice only: if the kernel refuses it, reads work as before.
-            let _ = m.advise(memmap2::Advice::Random);
-        }
-    }
-
     /// The path that was mapped.
     pub fn path(&self) -> &Path {
         &self.path

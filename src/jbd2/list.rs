@@ -84,14 +84,9 @@ pub enum DataTags<'a> {
     Skip,
 }
 
-/// Walk one transaction with sequence `seq` starting at journal block `pos`, verifying every
-/// tag checksum. Returns the transaction (None if the block at `pos` is not a jbd2 block of that
-/// sequence) and the position after it.
-pub fn walk_transaction(j: &Journal, pos: u64, seq: u32, live: bool) -> Option<(Transaction, u64)> {
-    walk_transaction_with(j, pos, seq, live, DataTags::Verify(None))
-}
-
-/// [`walk_transaction`], with the tag checksums of logged blocks verified or not per `data`.
+/// Walk one transaction with sequence `seq` starting at journal block `pos`, the tag checksums
+/// of its logged blocks verified or not per `data`. Returns the transaction (None if the block at
+/// `pos` is not a jbd2 block of that sequence) and the position after it.
 pub fn walk_transaction_with(
     j: &Journal,
     mut pos: u64,
@@ -253,12 +248,8 @@ fn tid_gt(x: u32, y: u32) -> bool {
 }
 
 /// Old transactions still in the log outside the live region: one lap from `from` until `stop`,
-/// transactions with sequences older than s_sequence and increasing.
-pub fn old(j: &Journal, from: u64, stop: u64) -> Vec<Transaction> {
-    old_with(j, from, stop, DataTags::Verify(None))
-}
-
-/// [`old`], with the tag checksums of logged blocks verified or not per `data`.
+/// transactions with sequences older than s_sequence and increasing, the tag checksums of their
+/// logged blocks verified or not per `data`.
 pub fn old_with(j: &Journal, from: u64, stop: u64, data: DataTags<'_>) -> Vec<Transaction> {
     let mut out: Vec<Transaction> = vec![];
     // One lap, but never more blocks than the container holds: a corrupt s_maxlen (larger than
