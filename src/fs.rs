@@ -199,10 +199,20 @@ pub trait FileSystem: Send + Sync {
     fn info(&self) -> serde_json::Value;
     /// Inode attributes.
     fn stat(&self, ino: u64) -> Result<Stat>;
+    /// The kind of an inode: `stat(ino)?.file_type`, which a model may find without building
+    /// the whole [`Stat`] (path lookups ask this of every component).
+    fn file_type(&self, ino: u64) -> Result<FileType> {
+        Ok(self.stat(ino)?.file_type)
+    }
     /// The data extents of an inode, sorted by logical block. Empty for inline/local data.
     fn map(&self, ino: u64) -> Result<Vec<Extent>>;
     /// Entries of a directory, without "." and "..".
     fn read_dir(&self, ino: u64) -> Result<Vec<DirEntry>>;
+    /// The inode of the first entry called `name` in directory `dir` (None: no such entry):
+    /// what [`FileSystem::read_dir`] lists, which a model may find without listing it all.
+    fn lookup_name(&self, dir: u64, name: &[u8]) -> Result<Option<u64>> {
+        Ok(self.read_dir(dir)?.into_iter().find(|e| e.name == name).map(|e| e.ino))
+    }
     /// The target of a symbolic link.
     fn read_link(&self, ino: u64) -> Result<Vec<u8>>;
     /// Read `len` bytes of a file at `offset` (short at end of file). Holes and unwritten
@@ -273,17 +283,14 @@ fn lookup_inner(fs: &dyn FileSystem, start: u64, path: &[u8], links: &mut u32) -
             cur = stack.pop().unwrap_or(fs.root_ino());
             continue;
         }
-        let st = fs.stat(cur)?;
-        if st.file_type != FileType::Dir {
+        if fs.file_type(cur)? != FileType::Dir {
             return Err(Error::NotFound(format!("{}: not a directory", String::from_utf8_lossy(path))));
         }
-        let entries = fs.read_dir(cur)?;
-        let Some(ent) = entries.iter().find(|e| e.name == *comp) else {
+        let Some(next) = fs.lookup_name(cur, comp)? else {
             return Err(Error::NotFound(String::from_utf8_lossy(path).into_owned()));
         };
         let last = i + 1 == comps.len();
-        let next = ent.ino;
-        if !last && fs.stat(next)?.file_type == FileType::Symlink {
+        if !last && fs.file_type(next)? == FileType::Symlink {
             *links += 1;
             if *links > MAX_SYMLINKS {
                 return Err(Error::NotFound(format!(
