@@ -196,7 +196,30 @@ impl Overlay {
         Ok(())
     }
 
-    /// Write `data` at byte `offset`, read-modify-write of the granules it touches.
+    /// The bytes of granule `index`, to change in place: copied from the base (or from the
+    /// source a reference points to) the first time.
+    pub fn granule_mut(&mut self, index: u64) -> Result<&mut [u8]> {
+        let owned = match self.blocks.get(&index) {
+            Some(Entry::Owned(_)) => None,
+            Some(e @ Entry::Ref(..)) => Some(e.slice(0, self.granule as usize)?.into_owned()),
+            None => {
+                self.check_index(index)?;
+                let off = index * u64::from(self.granule);
+                Some(self.base.read_at(off, self.granule as usize)?.into_owned())
+            }
+        };
+        if let Some(v) = owned {
+            self.blocks.insert(index, Entry::Owned(v.into_boxed_slice()));
+        }
+        match self.blocks.get_mut(&index) {
+            Some(Entry::Owned(b)) => Ok(b),
+            // Cannot happen: the entry was made owned above.
+            _ => Err(Error::Usage(format!("overlay granule {index} is not in memory"))),
+        }
+    }
+
+    /// Write `data` at byte `offset`, read-modify-write of the granules it touches (a granule
+    /// already in memory is changed in place).
     pub fn write_bytes(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         check_range("overlay write", offset, data.len(), self.base.len())?;
         let g = u64::from(self.granule);
@@ -208,13 +231,16 @@ impl Overlay {
             let n = (self.granule as usize - within).min(data.len() - pos);
             if n == self.granule as usize {
                 // A whole granule: no need to read what it replaces.
-                self.blocks.insert(idx, Entry::Owned(data[pos..pos + n].into()));
+                match self.blocks.get_mut(&idx) {
+                    Some(Entry::Owned(b)) => b.copy_from_slice(&data[pos..pos + n]),
+                    _ => {
+                        self.blocks.insert(idx, Entry::Owned(data[pos..pos + n].into()));
+                    }
+                }
                 pos += n;
                 continue;
             }
-            let mut buf = self.granule_bytes(idx)?.into_owned().into_boxed_slice();
-            buf[within..within + n].copy_from_slice(&data[pos..pos + n]);
-            self.blocks.insert(idx, Entry::Owned(buf));
+            self.granule_mut(idx)?[within..within + n].copy_from_slice(&data[pos..pos + n]);
             pos += n;
         }
         Ok(())

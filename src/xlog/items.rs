@@ -3,6 +3,7 @@
 //! which are big-endian.
 
 use super::trans::{Item, Native};
+use crate::image::BlockSource;
 use byteorder::{BigEndian, ByteOrder};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -91,8 +92,8 @@ pub const ILOG_DFORK: u32 = ILOG_DDATA | ILOG_DEXT | ILOG_DBROOT;
 pub const ILOG_AFORK: u32 = ILOG_ADATA | ILOG_AEXT | ILOG_ABROOT;
 
 /// The type code of an item (first u16 of region 0).
-pub fn item_type(it: &Item, n: Native) -> Option<u16> {
-    n.u16(it.regions.first()?, 0)
+pub fn item_type(it: &Item, n: Native, src: &dyn BlockSource) -> Option<u16> {
+    n.u16(&it.regions.first()?.head(src, 2), 0)
 }
 
 /// The name of an item type, like xfs_logprint.
@@ -307,16 +308,16 @@ fn map_extents(r: &[u8], n: Native) -> Value {
 }
 
 /// A JSON description of one item.
-pub fn describe(it: &Item, n: Native) -> Value {
+pub fn describe(it: &Item, n: Native, src: &dyn BlockSource) -> Value {
     let Some(r0) = it.regions.first() else { return json!({"type": "EMPTY"}) };
-    let t = n.u16(r0, 0).unwrap_or(0);
+    let t = n.u16(&r0.head(src, 2), 0).unwrap_or(0);
     let mut v = json!({
         "type": type_name(t),
         "type_code": format!("{t:#x}"),
         "regions": it.regions.len(),
-        "bytes": it.regions.iter().map(Vec::len).sum::<usize>(),
+        "bytes": it.regions.iter().map(|r| r.len()).sum::<usize>(),
     });
-    if let (Some(Value::Object(m)), Value::Object(o)) = (describe_fields(it, n), &mut v) {
+    if let (Some(Value::Object(m)), Value::Object(o)) = (describe_fields(it, n, src), &mut v) {
         o.extend(m);
     }
     v
@@ -325,11 +326,11 @@ pub fn describe(it: &Item, n: Native) -> Value {
 /// The item's type name and its decoded fields (what [`describe`] adds to type, type code,
 /// regions and bytes): None for an item without regions or fields. The listing's text form
 /// prints these without building the whole description.
-pub fn describe_fields(it: &Item, n: Native) -> Option<Value> {
-    let r0 = it.regions.first()?;
+pub fn describe_fields(it: &Item, n: Native, src: &dyn BlockSource) -> Option<Value> {
+    let r0 = &it.regions.first()?.bytes(src);
     let t = n.u16(r0, 0).unwrap_or(0);
     match t {
-        LI_BUF | LI_INODE => common_fields(it, n).map(|f| serde_json::to_value(f).unwrap_or(Value::Null)),
+        LI_BUF | LI_INODE => common_fields(it, n, src).map(|f| serde_json::to_value(f).unwrap_or(Value::Null)),
         LI_ICREATE => Icreate::parse(r0).map(|c| {
             json!({"agno": c.ag, "agbno": c.agbno, "count": c.count, "isize": c.isize, "length": c.length, "gen": c.generation})
         }),
@@ -408,8 +409,8 @@ pub enum CommonFields {
 }
 
 /// The fields of a buffer or inode item (None for other items, or when they do not parse).
-pub fn common_fields(it: &Item, n: Native) -> Option<CommonFields> {
-    let r0 = it.regions.first()?;
+pub fn common_fields(it: &Item, n: Native, src: &dyn BlockSource) -> Option<CommonFields> {
+    let r0 = &it.regions.first()?.bytes(src);
     match n.u16(r0, 0).unwrap_or(0) {
         LI_BUF => BufFormat::parse(r0, n).map(|b| {
             CommonFields::Buf(BufFields {
@@ -423,12 +424,13 @@ pub fn common_fields(it: &Item, n: Native) -> Option<CommonFields> {
                 magic: it
                     .regions
                     .get(1)
-                    .and_then(|d| d.get(..4))
-                    .map(|m| format!("{:#010x}", BigEndian::read_u32(m))),
+                    .and_then(|d| d.head(src, 4).get(..4).map(BigEndian::read_u32))
+                    .map(|m| format!("{m:#010x}")),
             })
         }),
         LI_INODE => InodeFormat::parse(r0, n).map(|f| {
-            let core = it.regions.get(1);
+            let core = it.regions.get(1).map(|c| c.head(src, 80));
+            let core = core.as_deref();
             CommonFields::Inode(InodeFields {
                 ino: f.ino,
                 fields: format!("{:#x}", f.fields),
@@ -448,6 +450,136 @@ pub fn common_fields(it: &Item, n: Native) -> Option<CommonFields> {
 }
 
 /// The type name of an item with regions (from its first region's type code).
-pub fn item_type_name(it: &Item, n: Native) -> Option<&'static str> {
-    Some(type_name(n.u16(it.regions.first()?, 0).unwrap_or(0)))
+pub fn item_type_name(it: &Item, n: Native, src: &dyn BlockSource) -> Option<&'static str> {
+    Some(type_name(n.u16(&it.regions.first()?.head(src, 2), 0).unwrap_or(0)))
+}
+
+/// Append `v` in decimal.
+pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut b = [0u8; 20];
+    let mut i = b.len();
+    loop {
+        i -= 1;
+        b[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&b[i..]);
+}
+
+/// Append `v` in base `1 << shift` (lowercase digits), at least `width` digits.
+fn push_radix(out: &mut Vec<u8>, mut v: u64, shift: u32, width: usize) {
+    let mut b = [b'0'; 64];
+    let mut i = b.len();
+    let mask = (1u64 << shift) - 1;
+    while v != 0 || b.len() - i < width.max(1) {
+        i -= 1;
+        b[i] = b"0123456789abcdef"[(v & mask) as usize];
+        v >>= shift;
+    }
+    out.extend_from_slice(&b[i..]);
+}
+
+/// Append `"0x…"` (`{:#x}`), quoted.
+fn push_hex_str(out: &mut Vec<u8>, v: u64, width: usize) {
+    out.extend_from_slice(b"\"0x");
+    push_radix(out, v, 4, width);
+    out.push(b'"');
+}
+
+/// Append a JSON field `"name":` (after a comma unless first).
+fn key(out: &mut Vec<u8>, name: &str, first: bool) {
+    if !first {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// Append an optional number, `null` when absent.
+fn push_opt(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(v) => push_u64(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Append the fields of a buffer or inode item as compact JSON with sorted keys, byte for byte
+/// what serializing [`common_fields`] gives, without building it. False (nothing appended) for
+/// other items.
+pub fn write_common_fields(out: &mut Vec<u8>, it: &Item, n: Native, src: &dyn BlockSource) -> bool {
+    let Some(r0) = it.regions.first() else { return false };
+    let r0 = r0.head(src, 20 + 4 * 16);
+    let r0 = &r0[..];
+    match n.u16(r0, 0).unwrap_or(0) {
+        LI_BUF => {
+            let (Some(flags), Some(len), Some(blkno), Some(map_size)) =
+                (n.u16(r0, 4), n.u16(r0, 6), n.u64(r0, 8), n.u32(r0, 16))
+            else {
+                return false;
+            };
+            let words = (map_size as usize).min(r0.len().saturating_sub(20) / 4).min(16);
+            let dirty: u32 = (0..words).filter_map(|i| n.u32(r0, 20 + 4 * i)).map(u32::count_ones).sum();
+            let magic = it.regions.get(1).and_then(|d| d.head(src, 4).get(..4).map(BigEndian::read_u32));
+            key(out, "blf_type", true);
+            push_u64(out, u64::from(flags >> 11));
+            key(out, "blkno", false);
+            push_u64(out, blkno);
+            key(out, "cancel", false);
+            out.extend_from_slice(if flags & BLF_CANCEL != 0 { b"true" } else { b"false" });
+            key(out, "dirty_chunks", false);
+            push_u64(out, u64::from(dirty));
+            key(out, "flags", false);
+            push_hex_str(out, u64::from(flags), 1);
+            key(out, "inode_buf", false);
+            out.extend_from_slice(if flags & BLF_INODE_BUF != 0 { b"true" } else { b"false" });
+            key(out, "len", false);
+            push_u64(out, u64::from(len));
+            key(out, "magic", false);
+            match magic {
+                Some(m) => push_hex_str(out, u64::from(m), 8),
+                None => out.extend_from_slice(b"null"),
+            }
+            true
+        }
+        LI_INODE => {
+            let Some(f) = InodeFormat::parse(r0, n) else { return false };
+            let core = it.regions.get(1).map(|c| c.head(src, 80));
+            let core = core.as_deref();
+            key(out, "asize", true);
+            push_u64(out, u64::from(f.asize));
+            key(out, "blkno", false);
+            push_u64(out, f.blkno);
+            key(out, "boffset", false);
+            push_u64(out, u64::from(f.boffset));
+            key(out, "dsize", false);
+            push_u64(out, u64::from(f.dsize));
+            key(out, "fields", false);
+            push_hex_str(out, u64::from(f.fields), 1);
+            key(out, "format", false);
+            push_opt(out, core.and_then(|c| c.get(5)).map(|v| u64::from(*v)));
+            key(out, "ino", false);
+            push_u64(out, f.ino);
+            key(out, "len", false);
+            push_u64(out, u64::from(f.len));
+            key(out, "mode", false);
+            match core.and_then(|c| n.u16(c, 2)) {
+                Some(m) => {
+                    out.push(b'"');
+                    push_radix(out, u64::from(m), 3, 1);
+                    out.push(b'"');
+                }
+                None => out.extend_from_slice(b"null"),
+            }
+            key(out, "nextents", false);
+            push_opt(out, core.and_then(|c| n.u32(c, 76)).map(u64::from));
+            key(out, "size", false);
+            push_opt(out, core.and_then(|c| n.u64(c, 56)));
+            true
+        }
+        _ => false,
+    }
 }

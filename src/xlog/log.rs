@@ -13,6 +13,8 @@ use zerocopy::FromBytes;
 /// The log's bytes: `nbb` basic blocks starting at byte `base` of `src`.
 pub struct LogDev {
     src: Arc<dyn BlockSource>,
+    /// Record crcs already verified: header block → (stored, computed, ok).
+    crc_cache: std::sync::Mutex<std::collections::HashMap<u64, (u32, u32, bool)>>,
     base: u64,
     nbb: u64,
     /// Log v2 (records up to 256 KiB).
@@ -32,7 +34,12 @@ impl LogDev {
                 format!("log of {bytes} bytes at byte {base} does not fit a {}-byte device", src.len()),
             ));
         }
-        Ok(Self { src, base, nbb, v2 })
+        Ok(Self { src, base, nbb, v2, crc_cache: Default::default() })
+    }
+
+    /// The source the log is in (what [`Region::bytes`] reads).
+    pub fn src(&self) -> &Arc<dyn BlockSource> {
+        &self.src
     }
 
     /// Number of basic blocks.
@@ -312,18 +319,20 @@ impl LogDev {
         Ok((last, found, wrapped))
     }
 
-    /// Read the record whose header is at `blk`: check it, verify its crc, restore its data.
+    /// Read the record whose header is at `blk`: check its header and verify its crc.
     pub fn read_record(&self, blk: u64) -> Result<Record> {
-        self.read_record_opt(blk, true)
+        let mut r = self.record_header(blk)?;
+        self.check_crc(&mut r)?;
+        Ok(r)
     }
 
-    /// [`LogDev::read_record`]; without `want_data` the crc is verified in place and the
-    /// record's `data` is left empty (no copy).
-    fn read_record_opt(&self, blk: u64, want_data: bool) -> Result<Record> {
+    /// The record header at `blk`, checked (magic, version, lengths); its crc is not verified
+    /// yet (`crc_calc` 0, `crc_ok` false).
+    fn record_header(&self, blk: u64) -> Result<Record> {
         let off = self.byte_of(blk);
         let bad = |d: String| Error::corrupt("xfs log record header", blk, off, d);
-        let hb = self.bb(blk)?.into_owned();
-        let (h, _) = RecHeader::read_from_prefix(&hb).map_err(|_| bad("short block".into()))?;
+        let hb = self.bb(blk)?;
+        let (h, _) = RecHeader::ref_from_prefix(&hb).map_err(|_| bad("short block".into()))?;
         if h.magicno.get() != HEADER_MAGIC {
             return Err(bad(format!("bad magic {:#x}", h.magicno.get())));
         }
@@ -331,7 +340,7 @@ impl LogDev {
         if version == 0 || version & !3 != 0 {
             return Err(bad(format!("bad version {version}")));
         }
-        let hblks = Self::hblks(&h);
+        let hblks = Self::hblks(h);
         let len = h.len.get() as usize;
         let bufsize = if version & VERSION_2 != 0 {
             (h.size.get() as usize).max(HEADER_CYCLE_SIZE)
@@ -345,49 +354,9 @@ impl LogDev {
         if hblks + dbbs >= self.nbb {
             return Err(bad("record longer than the log".into()));
         }
-        let ext = if hblks > 1 { self.read_wrapped(blk + 1, hblks - 1)? } else { vec![] };
-        // crc over the header (the 64-bit C struct, or the packed i386 one), the extended
-        // headers, then the data as written (still cycle-stamped).
-        let crc_stored = h.crc.get();
-        let mut crc_calc = 0;
-        let mut crc_ok = false;
-        for size in REC_CRC_SIZES {
-            let mut c = crc32c::crc32c_append(0, &hb[..REC_CRC_OFF]);
-            c = crc32c::crc32c_append(c, &[0; 4]);
-            c = crc32c::crc32c_append(c, &hb[REC_CRC_OFF + 4..size]);
-            // The extended headers the data length needs (not all those h_size reserves).
-            let xheads = len.div_ceil(HEADER_CYCLE_SIZE).min(hblks as usize);
-            for x in 0..xheads.saturating_sub(1) {
-                c = crc32c::crc32c_append(c, &ext[x * BBSIZE..x * BBSIZE + size_of::<ExtHeader>()]);
-            }
-            c = self.crc_wrapped(c, blk + hblks, len)?;
-            if size == REC_CRC_SIZES[0] {
-                crc_calc = c;
-            }
-            if c == crc_stored {
-                crc_calc = c;
-                crc_ok = true;
-                break;
-            }
+        if len.div_ceil(HEADER_CYCLE_SIZE) > hblks as usize {
+            return Err(bad(format!("record of {len} bytes needs more than {hblks} header blocks")));
         }
-        let mut data = if want_data { self.read_wrapped(blk + hblks, dbbs)? } else { vec![] };
-        // Restore the first word of every data block.
-        for i in 0..if want_data { dbbs as usize } else { 0 } {
-            let (hdr_i, word_i) = (i / CYCLE_WORDS, i % CYCLE_WORDS);
-            let w = if hdr_i == 0 {
-                h.cycle_data[word_i].get()
-            } else {
-                let at = (hdr_i - 1) * BBSIZE;
-                let Some(x) = ext.get(at..at + size_of::<ExtHeader>()) else {
-                    return Err(bad(format!("record needs extended header {hdr_i}")));
-                };
-                let (xh, _) =
-                    ExtHeader::read_from_prefix(x).map_err(|_| bad("short extended header".into()))?;
-                xh.cycle_data[word_i].get()
-            };
-            data[i * BBSIZE..i * BBSIZE + 4].copy_from_slice(&w.to_be_bytes());
-        }
-        data.truncate(len);
         Ok(Record {
             blk,
             cycle: h.cycle.get(),
@@ -400,91 +369,366 @@ impl LogDev {
             size: h.size.get(),
             fmt: h.fmt.get(),
             hblks,
-            crc_stored,
-            crc_calc,
-            crc_ok: crc_ok || crc_stored == 0,
+            crc_stored: h.crc.get(),
+            crc_calc: 0,
+            crc_ok: false,
             uuid: h.fs_uuid,
-            data,
         })
     }
 
-    /// The records from `tail` up to `head`, in log order. Stops at the first record that cannot
-    /// be read, returning it as the error beside the records read so far.
-    /// With `full` and `tail == head`, the whole circle is read.
+    /// Verify the crc of a record read by [`LogDev::record_header`]: over the header (the 64-bit
+    /// C struct, or the packed i386 one), the extended headers the data needs, then the data as
+    /// written (still cycle-stamped), in place.
+    fn check_crc(&self, r: &mut Record) -> Result<()> {
+        let hb = self.bb(r.blk)?;
+        let len = r.len as usize;
+        let ext = if r.hblks > 1 { Some(self.read_blocks(r.blk + 1, r.hblks - 1)?) } else { None };
+        let ext: &[u8] = ext.as_deref().unwrap_or(&[]);
+        let mut crc_calc = 0;
+        let mut crc_ok = false;
+        for size in REC_CRC_SIZES {
+            let mut c = crc32c::crc32c_append(0, &hb[..REC_CRC_OFF]);
+            c = crc32c::crc32c_append(c, &[0; 4]);
+            c = crc32c::crc32c_append(c, &hb[REC_CRC_OFF + 4..size]);
+            // The extended headers the data length needs (not all those h_size reserves).
+            let xheads = len.div_ceil(HEADER_CYCLE_SIZE).min(r.hblks as usize);
+            for x in 0..xheads.saturating_sub(1) {
+                let Some(e) = ext.get(x * BBSIZE..x * BBSIZE + size_of::<ExtHeader>()) else { break };
+                c = crc32c::crc32c_append(c, e);
+            }
+            c = self.crc_wrapped(c, r.blk + r.hblks, len)?;
+            if size == REC_CRC_SIZES[0] {
+                crc_calc = c;
+            }
+            if c == r.crc_stored {
+                crc_calc = c;
+                crc_ok = true;
+                break;
+            }
+        }
+        r.crc_calc = crc_calc;
+        r.crc_ok = crc_ok || r.crc_stored == 0;
+        Ok(())
+    }
+
+    /// `n` blocks from `blk`: borrowed when they do not wrap at the end of the log.
+    fn read_blocks(&self, blk: u64, n: u64) -> Result<Cow<'_, [u8]>> {
+        let b = blk % self.nbb;
+        if b + n <= self.nbb {
+            return self.src.read_at(self.byte_of(b), (n as usize) * BBSIZE);
+        }
+        Ok(Cow::Owned(self.read_wrapped(b, n)?))
+    }
+
+    /// The data of a record read by [`LogDev::read_record`]: the bytes as written (borrowed from
+    /// the source when the record does not wrap at the end of the log) and the first word of
+    /// each sector that the cycle stamping replaced, taken from the (extended) headers.
+    pub fn record_data(&self, r: &Record) -> Result<RecData<'_>> {
+        let len = r.len as usize;
+        let dbbs = len.div_ceil(BBSIZE) as u64;
+        let bad = |d: String| Error::corrupt("xfs log record header", r.blk, self.byte_of(r.blk), d);
+        let hdr = self.read_blocks(r.blk, r.hblks)?;
+        let mut words = Vec::with_capacity(dbbs as usize);
+        for i in 0..dbbs as usize {
+            let at = cycle_word_offset(i);
+            let Some(w) = hdr.get(at..at + 4) else {
+                return Err(bad(format!("record needs extended header {}", i / CYCLE_WORDS)));
+            };
+            // OK to unwrap because the slice is 4 bytes long.
+            words.push(<[u8; 4]>::try_from(w).unwrap());
+        }
+        let start = (r.blk + r.hblks) % self.nbb;
+        let contiguous = r.blk % self.nbb + r.hblks + dbbs <= self.nbb;
+        let (raw, at) = if contiguous {
+            (self.src.read_at(self.byte_of(start), len)?, Some((self.byte_of(start), self.byte_of(r.blk))))
+        } else {
+            let mut v = self.read_wrapped(start, dbbs)?;
+            v.truncate(len);
+            (Cow::Owned(v), None)
+        };
+        Ok(RecData { raw, words, at })
+    }
+
+    /// The records from `tail` up to `head`, in log order, their crcs verified (on two threads
+    /// for a long stretch). Stops at the first record that cannot be read, returning it as the
+    /// error beside the records read so far. With `full` and `tail == head`, the whole circle is
+    /// read.
     pub fn records(&self, tail: u64, head: u64, full: bool) -> (Vec<Record>, Option<(u64, Error)>) {
-        let mut out = vec![];
-        let err = self.records_each(tail, head, full, |r| out.push(r));
+        let (mut out, mut err) = self.walk(tail, head, full);
+        if let Err((blk, e)) = self.check_all(&mut out) {
+            // Cannot happen (the headers were checked to fit the log), but stop there if it does.
+            out.retain(|r| r.blk != blk);
+            err = Some((blk, e));
+        }
         (out, err)
+    }
+
+    /// Verify the crcs of `recs`: the second half of the bytes on another thread when there is
+    /// enough work. Results of an earlier verification of the same record are reused.
+    fn check_all(&self, recs: &mut [Record]) -> std::result::Result<(), (u64, Error)> {
+        let mut todo: Vec<&mut Record> = {
+            let cache = self.crc_cache.lock().unwrap_or_else(|e| e.into_inner());
+            recs.iter_mut()
+                .filter_map(|r| match cache.get(&r.blk) {
+                    Some(&(stored, calc, ok)) if stored == r.crc_stored => {
+                        (r.crc_calc, r.crc_ok) = (calc, ok);
+                        None
+                    }
+                    _ => Some(r),
+                })
+                .collect()
+        };
+        let one = |rs: &mut [&mut Record]| -> std::result::Result<(), (u64, Error)> {
+            for r in rs.iter_mut() {
+                self.check_crc(r).map_err(|e| (r.blk, e))?;
+            }
+            Ok(())
+        };
+        let total: u64 = todo.iter().map(|r| u64::from(r.len)).sum();
+        if total < PARALLEL_CRC_BYTES {
+            one(&mut todo)?;
+        } else {
+            // Split where half of the bytes are on each side.
+            let mut acc = 0u64;
+            let mid = todo
+                .iter()
+                .position(|r| {
+                    acc += u64::from(r.len);
+                    acc >= total / 2
+                })
+                .unwrap_or(todo.len());
+            let (a, b) = todo.split_at_mut(mid);
+            let (ra, rb) = std::thread::scope(|s| {
+                let h = s.spawn(|| one(b));
+                let ra = one(a);
+                (ra, h.join().unwrap_or(Ok(())))
+            });
+            ra?;
+            rb?;
+        }
+        let mut cache = self.crc_cache.lock().unwrap_or_else(|e| e.into_inner());
+        for r in todo {
+            cache.insert(r.blk, (r.crc_stored, r.crc_calc, r.crc_ok));
+        }
+        Ok(())
     }
 
     /// The first record from `tail` up to `head` that fails its crc, or the block where reading
     /// stopped with an error; None when every record reads and checks. Reads in place.
     pub fn first_bad_record(&self, tail: u64, head: u64) -> Option<u64> {
-        let mut bad = None;
-        let err = self.walk(tail, head, false, false, &mut |r: Record| {
-            if r.crc_ok {
-                return true;
-            }
-            bad = Some(r.blk);
-            false
-        });
-        bad.or(err.map(|(b, _)| b))
+        let (recs, err) = self.records(tail, head, false);
+        recs.iter().find(|r| !r.crc_ok).map(|r| r.blk).or(err.map(|(b, _)| b))
     }
 
-    /// [`LogDev::records`], handing each record to `each` as it is read instead of keeping them.
-    pub fn records_each(
-        &self,
-        tail: u64,
-        head: u64,
-        full: bool,
-        mut each: impl FnMut(Record),
-    ) -> Option<(u64, Error)> {
-        self.walk(tail, head, full, true, &mut |r| {
-            each(r);
-            true
-        })
-    }
-
-    /// Walk the records from `tail` up to `head` (the whole circle with `full` and `tail ==
-    /// head`), with or without their data, while `each` returns true.
-    fn walk(
-        &self,
-        tail: u64,
-        head: u64,
-        full: bool,
-        want_data: bool,
-        each: &mut dyn FnMut(Record) -> bool,
-    ) -> Option<(u64, Error)> {
+    /// The record headers from `tail` up to `head` (the whole circle with `full` and `tail ==
+    /// head`), crcs not verified, and where reading stopped with an error.
+    fn walk(&self, tail: u64, head: u64, full: bool) -> (Vec<Record>, Option<(u64, Error)>) {
         let mut dist = (head + self.nbb - tail) % self.nbb;
         if full && dist == 0 {
             dist = self.nbb;
         }
+        let mut out = vec![];
         let mut done = 0u64;
         let mut blk = tail;
         while done < dist {
-            match self.read_record_opt(blk, want_data) {
+            match self.record_header(blk) {
                 Ok(r) => {
                     let step = r.hblks + u64::from(r.len).div_ceil(BBSIZE as u64);
                     done += step;
                     blk = (blk + step) % self.nbb;
-                    if !each(r) {
-                        return None;
-                    }
+                    out.push(r);
                     if done > dist {
-                        return Some((
-                            blk,
-                            Error::corrupt("xfs log", blk, self.byte_of(blk), "record runs past the head"),
-                        ));
+                        let e =
+                            Error::corrupt("xfs log", blk, self.byte_of(blk), "record runs past the head");
+                        return (out, Some((blk, e)));
                     }
                 }
-                Err(e) => return Some((blk, e)),
+                Err(e) => return (out, Some((blk, e))),
             }
         }
-        None
+        (out, None)
     }
 }
 
-/// One log record, its data restored.
+/// Bytes of unverified record data above which crcs are verified on two threads.
+const PARALLEL_CRC_BYTES: u64 = 2 << 20;
+
+/// Offset, in a record's header blocks, of the saved first word of data sector `i`.
+fn cycle_word_offset(i: usize) -> usize {
+    let (hdr_i, word_i) = (i / CYCLE_WORDS, i % CYCLE_WORDS);
+    if hdr_i == 0 {
+        std::mem::offset_of!(RecHeader, cycle_data) + 4 * word_i
+    } else {
+        hdr_i * BBSIZE + std::mem::offset_of!(ExtHeader, cycle_data) + 4 * word_i
+    }
+}
+
+/// The saved first word of data sector `i` of the record whose header block is at byte `hdr`
+/// of `src` (header blocks contiguous).
+pub fn saved_word(src: &dyn BlockSource, hdr: u64, i: usize) -> Option<[u8; 4]> {
+    let b = src.read_at(hdr.checked_add(cycle_word_offset(i) as u64)?, 4).ok()?;
+    <[u8; 4]>::try_from(&b[..]).ok()
+}
+
+/// A record's data: the bytes as written, whose sectors start with the cycle number, and the
+/// words those replaced. Read through [`RecData::get`], which restores them.
+pub struct RecData<'s> {
+    /// The bytes as written (`len` bytes).
+    raw: Cow<'s, [u8]>,
+    /// The first word of each 512-byte sector before stamping.
+    words: Vec<[u8; 4]>,
+    /// Byte offsets in the source of the data and of the header block, when both are in place
+    /// (the record does not wrap at the end of the log).
+    at: Option<(u64, u64)>,
+}
+
+impl<'s> RecData<'s> {
+    /// Data that was never stamped (tests, hand-made records): each sector keeps its words.
+    pub fn plain(data: Vec<u8>) -> RecData<'static> {
+        let words =
+            data.chunks(BBSIZE).map(|c| std::array::from_fn(|k| c.get(k).copied().unwrap_or(0))).collect();
+        RecData { raw: Cow::Owned(data), words, at: None }
+    }
+
+    /// Bytes of data.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// True when there is no data.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// `n` bytes at `pos`, their stamped words restored: borrowed when no sector starts inside.
+    pub fn get(&self, pos: usize, n: usize) -> Option<Cow<'_, [u8]>> {
+        let s = self.raw.get(pos..pos.checked_add(n)?)?;
+        Some(restore(s, pos, |i| self.words.get(i).copied()))
+    }
+
+    /// The region of `n` bytes at `pos`: a reference into the log when the record is in place,
+    /// else a copy with its words restored.
+    pub fn region(&self, pos: usize, n: usize) -> Option<Region> {
+        self.raw.get(pos..pos.checked_add(n)?)?;
+        Some(match (self.at, &self.raw) {
+            (Some((data, hdr)), Cow::Borrowed(_)) => {
+                Region::Log { at: data + pos as u64, len: n as u32, off: pos as u32, hdr }
+            }
+            _ => Region::Owned(self.get(pos, n)?.into_owned()),
+        })
+    }
+}
+
+/// `s` (the record data at byte `pos`) with the first word of each sector starting inside it
+/// replaced by `word(sector)`; borrowed when none does.
+fn restore<'b>(s: &'b [u8], pos: usize, word: impl Fn(usize) -> Option<[u8; 4]>) -> Cow<'b, [u8]> {
+    let first = pos.div_ceil(BBSIZE);
+    let end = pos + s.len();
+    if first * BBSIZE >= end {
+        return Cow::Borrowed(s);
+    }
+    let mut v = s.to_vec();
+    let mut k = first;
+    while k * BBSIZE < end {
+        let w = word(k).unwrap_or([0; 4]);
+        let at = k * BBSIZE - pos;
+        let n = 4.min(v.len() - at);
+        v[at..at + n].copy_from_slice(&w[..n]);
+        k += 1;
+    }
+    Cow::Owned(v)
+}
+
+/// An op region's bytes: in place in the log (its stamped words restored when read), or
+/// assembled in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Region {
+    /// `len` bytes at byte `at` of the log's source, `off` bytes into the data of the record
+    /// whose header block is at byte `hdr`.
+    Log {
+        /// Source byte of the first byte.
+        at: u64,
+        /// Bytes.
+        len: u32,
+        /// Offset in the record's data.
+        off: u32,
+        /// Source byte of the record's header block.
+        hdr: u64,
+    },
+    /// Bytes in memory (split across records, or read around the end of the log).
+    Owned(Vec<u8>),
+}
+
+impl Default for Region {
+    fn default() -> Self {
+        Region::Owned(Vec::new())
+    }
+}
+
+impl Region {
+    /// Bytes in the region.
+    pub fn len(&self) -> usize {
+        match self {
+            Region::Log { len, .. } => *len as usize,
+            Region::Owned(v) => v.len(),
+        }
+    }
+
+    /// True when the region is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The region's bytes, read from `src` (the log's source) when in place. Empty when the
+    /// source cannot give them (it was checked to when the region was made).
+    pub fn bytes<'b>(&'b self, src: &'b dyn BlockSource) -> Cow<'b, [u8]> {
+        self.head(src, usize::MAX)
+    }
+
+    /// The first `n` bytes of the region (all of it when shorter).
+    pub fn head<'b>(&'b self, src: &'b dyn BlockSource, n: usize) -> Cow<'b, [u8]> {
+        match self {
+            Region::Owned(v) => Cow::Borrowed(&v[..n.min(v.len())]),
+            Region::Log { at, len, off, hdr } => {
+                let n = n.min(*len as usize);
+                match src.read_at(*at, n) {
+                    Ok(Cow::Borrowed(s)) => restore(s, *off as usize, |i| saved_word(src, *hdr, i)),
+                    Ok(Cow::Owned(v)) => {
+                        Cow::Owned(restore(&v, *off as usize, |i| saved_word(src, *hdr, i)).into_owned())
+                    }
+                    Err(_) => Cow::Borrowed(&[]),
+                }
+            }
+        }
+    }
+}
+
+impl Region {
+    /// Copy the region's bytes `from..from + dst.len()` into `dst`, stamped words restored.
+    /// False (and `dst` untouched) when the region is shorter or the source cannot give them.
+    pub fn copy_to(&self, src: &dyn BlockSource, from: usize, dst: &mut [u8]) -> bool {
+        let Some(end) = from.checked_add(dst.len()).filter(|e| *e <= self.len()) else { return false };
+        match self {
+            Region::Owned(v) => dst.copy_from_slice(&v[from..end]),
+            Region::Log { at, off, hdr, .. } => {
+                let Ok(raw) = src.read_at(at + from as u64, dst.len()) else { return false };
+                dst.copy_from_slice(&raw);
+                let pos = *off as usize + from;
+                let mut k = pos.div_ceil(BBSIZE);
+                while k * BBSIZE < pos + dst.len() {
+                    let w = saved_word(src, *hdr, k).unwrap_or([0; 4]);
+                    let at = k * BBSIZE - pos;
+                    let n = 4.min(dst.len() - at);
+                    dst[at..at + n].copy_from_slice(&w[..n]);
+                    k += 1;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// One log record (its header, and whether its crc checks).
 #[derive(Debug, Clone)]
 pub struct Record {
     /// Log block of the header.
@@ -517,8 +761,6 @@ pub struct Record {
     pub crc_ok: bool,
     /// fs uuid in the header.
     pub uuid: [u8; 16],
-    /// The data, cycle words restored, `len` bytes.
-    pub data: Vec<u8>,
 }
 
 /// Where the log's head and tail are, and its state.

@@ -46,9 +46,11 @@ pub struct Analysis {
     pub bytes: u64,
     /// Head, tail, state (None: the log is all zeroes).
     pub bounds: Option<Bounds>,
-    /// Records between tail and head (or the whole log with `all`), without their data (it
-    /// is dropped once reassembled into `parsed`).
+    /// Records between tail and head (or the whole log with `all`), without their data.
     pub records: Vec<Record>,
+    /// The source the log is in: the regions of `parsed` are read from it
+    /// ([`log::Region::bytes`]).
+    pub log: Arc<dyn BlockSource>,
     /// The transactions in them.
     pub parsed: Parsed,
     /// Problems found.
@@ -103,13 +105,19 @@ pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) ->
             );
         }
         let start = if all { oldest_record(&dev, b)?.unwrap_or(b.tail_blk) } else { b.tail_blk };
-        // Records are reassembled as they are read, and their data dropped right after.
-        let mut recs = vec![];
-        let err = dev.records_each(start, b.head_blk, all, |mut r| {
-            reasm.feed(&r);
-            r.data = Vec::new();
-            recs.push(r);
-        });
+        // Headers and crcs first (crcs on two threads), then the ops, read in place.
+        let (mut recs, mut err) = dev.records(start, b.head_blk, all);
+        let src = &**dev.src();
+        for (i, r) in recs.iter().enumerate() {
+            match dev.record_data(r) {
+                Ok(d) => reasm.feed(src, r, &d),
+                Err(e) => {
+                    err = Some((r.blk, e));
+                    recs.truncate(i);
+                    break;
+                }
+            }
+        }
         if let Some((blk, e)) = err {
             findings.error("xfs log record", Some(blk), Some(base + blk * 512), e.to_string());
         }
@@ -137,7 +145,7 @@ pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) ->
     for (blk, e) in &parsed.errors {
         findings.error("xfs log transaction", Some(*blk), Some(base + blk * 512), e.clone());
     }
-    Ok(Analysis { sb, device, base, bytes, bounds, records, parsed, findings })
+    Ok(Analysis { sb, device, base, bytes, bounds, records, log: dev.src().clone(), parsed, findings })
 }
 
 /// The first record header after the head (the oldest record still in the log), searched
@@ -156,24 +164,28 @@ fn oldest_record(dev: &LogDev, b: &Bounds) -> Result<Option<u64>> {
 }
 
 /// Intents (EFI, RUI, CUI, BUI, ATTRI, XMI...) logged without their done item, in log order.
-fn unfinished_intents(committed: &[Trans]) -> Vec<Value> {
-    let mut open: Vec<(String, u64, Value)> = vec![];
+fn unfinished_intents(committed: &[Trans], src: &dyn BlockSource) -> Vec<Value> {
+    let mut open: Vec<(&'static str, u64, Value)> = vec![];
     for t in committed {
         for it in &t.items {
-            let Some(ty) = items::item_type(it, t.native) else { continue };
-            let Some((intent, fam, id)) = it.regions.first().and_then(|r| items::intent_id(ty, r, t.native))
+            let Some(ty) = items::item_type(it, t.native, src) else { continue };
+            if items::intent_id(ty, &[0; 16], t.native).is_none() {
+                continue;
+            }
+            let Some((intent, fam, id)) =
+                it.regions.first().and_then(|r| items::intent_id(ty, &r.head(src, 16), t.native))
             else {
                 continue;
             };
             if intent {
-                let mut d = items::describe(it, t.native);
+                let mut d = items::describe(it, t.native, src);
                 if let Value::Object(o) = &mut d {
                     o.insert("lsn".into(), json!(lsn_str(t.lsn)));
                     o.insert("tid".into(), json!(format!("{:#x}", t.tid)));
                 }
-                open.push((fam.to_string(), id, d));
+                open.push((fam, id, d));
             } else {
-                open.retain(|(f, i, _)| !(f == fam && *i == id));
+                open.retain(|(f, i, _)| !(*f == fam && *i == id));
             }
         }
     }
@@ -210,7 +222,7 @@ pub fn recover_view(
         };
         return Ok((fs, report));
     }
-    let mut rp = recover::Replayer::new(fs.clone(), &a.sb)?;
+    let mut rp = recover::Replayer::new(fs.clone(), a.log.clone(), &a.sb)?;
     for t in &a.parsed.committed {
         rp.pass1(t);
     }
@@ -221,7 +233,7 @@ pub fn recover_view(
     for e in &stats.errors {
         a.findings.error("xfs log recovery", None, None, e.clone());
     }
-    let intents = unfinished_intents(&a.parsed.committed);
+    let intents = unfinished_intents(&a.parsed.committed, &*a.log);
     if !intents.is_empty() {
         a.findings.info(
             "xfs log recovery",
@@ -255,9 +267,9 @@ fn record_json(r: &Record) -> Value {
 }
 
 /// JSON of one transaction.
-fn trans_json(t: &Trans, tail_lsn: Option<u64>) -> Value {
+fn trans_json(t: &Trans, tail_lsn: Option<u64>, src: &dyn BlockSource) -> Value {
     let items: Vec<Value> =
-        t.items.iter().filter(|i| !i.regions.is_empty()).map(|i| items::describe(i, t.native)).collect();
+        t.items.iter().filter(|i| !i.regions.is_empty()).map(|i| items::describe(i, t.native, src)).collect();
     json!({
         "tid": format!("{:#x}", t.tid), "lsn": lsn_str(t.lsn), "commit_lsn": lsn_str(t.commit_lsn),
         "start_block": t.start_blk, "type": t.th_type(), "num_items": t.th_num_items(),
@@ -356,7 +368,7 @@ impl LogListing {
             "transactions",
             Lazy::Seq(Box::new(move |f| {
                 for t in &a.parsed.committed {
-                    if !f(trans_json(t, all.then_some(tail_lsn))) {
+                    if !f(trans_json(t, all.then_some(tail_lsn), &*a.log)) {
                         return;
                     }
                 }
@@ -366,13 +378,13 @@ impl LogListing {
             "uncommitted",
             Lazy::Seq(Box::new(move |f| {
                 for t in &a.parsed.uncommitted {
-                    if !f(trans_json(t, None)) {
+                    if !f(trans_json(t, None, &*a.log)) {
                         return;
                     }
                 }
             })),
         );
-        m.insert("unfinished_intents", v(json!(unfinished_intents(&a.parsed.committed))));
+        m.insert("unfinished_intents", v(json!(unfinished_intents(&a.parsed.committed, &*a.log))));
         m.insert(
             "errors",
             v(json!(
@@ -412,6 +424,8 @@ impl LogListing {
         let bad = a.records.iter().filter(|r| !r.crc_ok).count();
         writeln!(w, "records: {} (crc ok {}, bad {bad})", a.records.len(), a.records.len() - bad)?;
         let rule = "=".repeat(76);
+        let src = &*a.log;
+        let mut line = Vec::with_capacity(256);
         for t in &a.parsed.committed {
             writeln!(w, "{rule}")?;
             writeln!(
@@ -424,14 +438,19 @@ impl LogListing {
             )?;
             for (k, it) in t.items.iter().filter(|i| !i.regions.is_empty()).enumerate() {
                 // The fields describe() adds to type, type code, regions and bytes.
-                let ty = items::item_type_name(it, t.native).unwrap_or("?");
-                if let Some(f) = items::common_fields(it, t.native) {
-                    write!(w, "  item {k}: {ty} ")?;
-                    serde_json::to_writer(&mut *w, &f)?;
-                    w.write_all(b"\n")?;
+                let ty = items::item_type_name(it, t.native, src).unwrap_or("?");
+                line.clear();
+                line.extend_from_slice(b"  item ");
+                items::push_u64(&mut line, k as u64);
+                line.extend_from_slice(b": ");
+                line.extend_from_slice(ty.as_bytes());
+                line.extend_from_slice(b" {");
+                if items::write_common_fields(&mut line, it, t.native, src) {
+                    line.extend_from_slice(b"}\n");
+                    w.write_all(&line)?;
                     continue;
                 }
-                match items::describe_fields(it, t.native) {
+                match items::describe_fields(it, t.native, src) {
                     Some(Value::Object(o)) => writeln!(w, "  item {k}: {ty} {}", Value::Object(o))?,
                     _ => writeln!(w, "  item {k}: {ty} {{}}")?,
                 }
@@ -440,7 +459,7 @@ impl LogListing {
         for t in &a.parsed.uncommitted {
             writeln!(w, "UNCOMMITTED: tid:{:#x} lsn:{} #items:{}", t.tid, lsn_str(t.lsn), t.items.len())?;
         }
-        let intents = unfinished_intents(&a.parsed.committed);
+        let intents = unfinished_intents(&a.parsed.committed, &*a.log);
         if !intents.is_empty() {
             writeln!(w, "unfinished intents: {}", intents.len())?;
         }

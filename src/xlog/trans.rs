@@ -3,7 +3,8 @@
 //! transaction header, items made of `ilf_size`-style region counts, and commit records.
 
 use super::format::*;
-use super::log::Record;
+use super::log::{RecData, Record, Region};
+use crate::image::BlockSource;
 use byteorder::{BigEndian, ByteOrder, LittleEndian};
 use std::collections::HashMap;
 
@@ -56,8 +57,8 @@ impl Native {
 /// One log item: its regions (region 0 is the item's format structure).
 #[derive(Debug, Clone, Default)]
 pub struct Item {
-    /// Regions, in order.
-    pub regions: Vec<Vec<u8>>,
+    /// Regions, in order (in place in the log, or assembled: read with [`Region::bytes`]).
+    pub regions: Vec<Region>,
     /// Regions the item says it has.
     pub total: usize,
 }
@@ -118,17 +119,18 @@ pub struct Parsed {
     pub errors: Vec<(u64, String)>,
 }
 
-/// Put the transactions of `records` (tail to head) back together.
-pub fn reassemble(records: &[Record]) -> Parsed {
+/// Put the transactions of `records` (tail to head, with their data) back together; `src` is
+/// the log's source.
+pub fn reassemble(src: &dyn BlockSource, records: &[(Record, RecData<'_>)]) -> Parsed {
     let mut r = Reassembler::default();
-    for rec in records {
-        r.feed(rec);
+    for (rec, d) in records {
+        r.feed(src, rec, d);
     }
     r.finish()
 }
 
-/// Reassembly one record at a time (tail to head), so that a record's data can be dropped as
-/// soon as its ops are taken: [`reassemble`] over records fed in order.
+/// Reassembly one record at a time (tail to head): [`reassemble`] over records fed in order.
+/// Regions are kept as references into the log; only those split across records are copied.
 #[derive(Default)]
 pub struct Reassembler {
     p: Parsed,
@@ -138,17 +140,17 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
-    /// Take the ops of the next record. After an error, later records are ignored.
-    pub fn feed(&mut self, r: &Record) {
+    /// Take the ops of the next record (`d`, its data; `src`, the log's source). After an
+    /// error, later records are ignored.
+    pub fn feed(&mut self, src: &dyn BlockSource, r: &Record, d: &RecData<'_>) {
         if self.stopped {
             return;
         }
         let (p, open, order) = (&mut self.p, &mut self.open, &mut self.order);
-        let data = &r.data[..];
         let mut pos = 0usize;
         let mut left = r.num_logops;
-        while pos < data.len() && left > 0 {
-            let Ok((_, oh)) = op_header(&data[pos..]) else {
+        while pos < d.len() && left > 0 {
+            let Some(oh) = d.get(pos, OP_HEADER_SIZE).and_then(|h| op_header(&h).ok().map(|(_, o)| o)) else {
                 p.errors.push((r.blk, format!("op header at byte {pos} runs past the record")));
                 self.stopped = true;
                 return;
@@ -165,12 +167,13 @@ impl Reassembler {
                 return;
             }
             let len = oh.len as usize;
-            let Some(region) = pos.checked_add(len).and_then(|e| data.get(pos..e)) else {
+            if pos.checked_add(len).is_none_or(|e| e > d.len()) {
                 p.errors
                     .push((r.blk, format!("op region of {len} bytes at byte {pos} runs past the record")));
                 self.stopped = true;
                 return;
-            };
+            }
+            let at = pos;
             pos += len;
             if oh.flags & OP_UNMOUNT != 0 {
                 p.unmounts.push(r.lsn);
@@ -187,9 +190,10 @@ impl Reassembler {
             if flags & OP_WAS_CONT != 0 {
                 flags &= !OP_CONTINUE;
             }
+            let op = Op { d, at, len };
             let res = match flags {
-                0 | OP_CONTINUE => add_to_trans(t, region),
-                OP_WAS_CONT => add_to_cont_trans(t, region),
+                0 | OP_CONTINUE => add_to_trans(t, &op),
+                OP_WAS_CONT => add_to_cont_trans(src, t, &op),
                 OP_COMMIT => {
                     // OK to unwrap because get_mut above found this tid.
                     let mut t = open.remove(&oh.tid).unwrap();
@@ -224,15 +228,34 @@ impl Reassembler {
     }
 }
 
+/// One op's region: `len` bytes at `at` of a record's data (checked to be there).
+struct Op<'d, 's> {
+    d: &'d RecData<'s>,
+    at: usize,
+    len: usize,
+}
+
+impl Op<'_, '_> {
+    /// The first `n` bytes (all when shorter), restored.
+    fn head(&self, n: usize) -> std::borrow::Cow<'_, [u8]> {
+        self.d.get(self.at, n.min(self.len)).unwrap_or_default()
+    }
+    /// The region, by reference when possible.
+    fn region(&self) -> Region {
+        self.d.region(self.at, self.len).unwrap_or_default()
+    }
+}
+
 /// `xlog_recover_add_to_trans`.
-fn add_to_trans(t: &mut Trans, dp: &[u8]) -> Result<(), String> {
-    if dp.is_empty() {
+fn add_to_trans(t: &mut Trans, op: &Op<'_, '_>) -> Result<(), String> {
+    if op.len == 0 {
         return Ok(());
     }
     if t.items.is_empty() && t.header.len() < TRANS_HEADER_SIZE {
         if !t.header.is_empty() {
             return Err(format!("tid {:#x}: split transaction header continued without WAS_CONT", t.tid));
         }
+        let dp = op.head(TRANS_HEADER_SIZE + 1);
         let le = LittleEndian::read_u32(dp.get(..4).unwrap_or(&[0; 4]));
         let be = BigEndian::read_u32(dp.get(..4).unwrap_or(&[0; 4]));
         t.native = if le == TRANS_HEADER_MAGIC {
@@ -242,8 +265,8 @@ fn add_to_trans(t: &mut Trans, dp: &[u8]) -> Result<(), String> {
         } else {
             return Err(format!("tid {:#x}: bad transaction header magic {le:#x}", t.tid));
         };
-        if dp.len() > TRANS_HEADER_SIZE {
-            return Err(format!("tid {:#x}: transaction header of {} bytes", t.tid, dp.len()));
+        if op.len > TRANS_HEADER_SIZE {
+            return Err(format!("tid {:#x}: transaction header of {} bytes", t.tid, op.len));
         }
         t.header = dp.to_vec();
         return Ok(());
@@ -259,7 +282,7 @@ fn add_to_trans(t: &mut Trans, dp: &[u8]) -> Result<(), String> {
     // OK to unwrap because an item was pushed above when there was none.
     let it = t.items.last_mut().unwrap();
     if it.total == 0 {
-        let size = native.u16(dp, 2).unwrap_or(0) as usize;
+        let size = native.u16(&op.head(4), 2).unwrap_or(0) as usize;
         if size == 0 || size > MAX_REGIONS_IN_ITEM {
             return Err(format!("tid {:#x}: item with {size} regions", t.tid));
         }
@@ -268,17 +291,17 @@ fn add_to_trans(t: &mut Trans, dp: &[u8]) -> Result<(), String> {
     if it.regions.len() >= it.total {
         return Err(format!("tid {:#x}: item has more regions than its {}", t.tid, it.total));
     }
-    it.regions.push(dp.to_vec());
+    it.regions.push(op.region());
     Ok(())
 }
 
 /// `xlog_recover_add_to_cont_trans`.
-fn add_to_cont_trans(t: &mut Trans, dp: &[u8]) -> Result<(), String> {
+fn add_to_cont_trans(src: &dyn BlockSource, t: &mut Trans, op: &Op<'_, '_>) -> Result<(), String> {
     if t.items.is_empty() {
-        if t.header.len() + dp.len() > TRANS_HEADER_SIZE {
+        if t.header.len() + op.len > TRANS_HEADER_SIZE {
             return Err(format!("tid {:#x}: transaction header continued past 16 bytes", t.tid));
         }
-        t.header.extend_from_slice(dp);
+        t.header.extend_from_slice(&op.head(op.len));
         if t.header.len() == TRANS_HEADER_SIZE {
             // The whole header is here: the next region starts the first item.
             t.items.push(Item::default());
@@ -288,7 +311,13 @@ fn add_to_cont_trans(t: &mut Trans, dp: &[u8]) -> Result<(), String> {
     let Some(last) = t.items.last_mut().and_then(|it| it.regions.last_mut()) else {
         return Err(format!("tid {:#x}: continuation with no region to continue", t.tid));
     };
-    last.extend_from_slice(dp);
+    // A region split across records is assembled in memory.
+    let mut v = match std::mem::take(last) {
+        Region::Owned(v) => v,
+        r @ Region::Log { .. } => r.bytes(src).into_owned(),
+    };
+    v.extend_from_slice(&op.head(op.len));
+    *last = Region::Owned(v);
     Ok(())
 }
 
@@ -304,9 +333,9 @@ mod tests {
         v
     }
 
-    fn rec(blk: u64, ops: &[Vec<u8>]) -> Record {
+    fn rec(blk: u64, ops: &[Vec<u8>]) -> (Record, RecData<'static>) {
         let data: Vec<u8> = ops.concat();
-        Record {
+        let r = Record {
             blk,
             cycle: 1,
             version: 2,
@@ -322,8 +351,13 @@ mod tests {
             crc_calc: 0,
             crc_ok: true,
             uuid: [0; 16],
-            data,
-        }
+        };
+        (r, RecData::plain(data))
+    }
+
+    /// A source for regions (these tests' regions are all in memory).
+    fn src() -> crate::image::MemSource {
+        crate::image::MemSource::new(vec![0; 512], "test")
     }
 
     #[test]
@@ -341,20 +375,21 @@ mod tests {
             10,
             &[op(7, OP_WAS_CONT | OP_END, &body[100..]), op(7, OP_COMMIT, &[]), op(9, OP_START, &[])],
         );
-        let p = reassemble(&[r1, r2]);
+        let src = src();
+        let p = reassemble(&src, &[r1, r2]);
         assert!(p.errors.is_empty(), "{:?}", p.errors);
         assert_eq!(p.committed.len(), 1);
         assert_eq!(p.uncommitted.len(), 1);
         let t = &p.committed[0];
         assert_eq!((t.tid, t.lsn, t.commit_lsn), (7, (1 << 32) | 2, (1 << 32) | 10));
         assert_eq!(t.items.len(), 1);
-        assert_eq!(t.items[0].regions[1], body);
+        assert_eq!(t.items[0].regions[1].bytes(&src), body);
     }
 
     #[test]
     fn bad_trans_header_is_an_error() {
         let r = rec(2, &[op(7, OP_START, &[]), op(7, 0, b"nonsense nonsense")]);
-        let p = reassemble(&[r]);
+        let p = reassemble(&src(), &[r]);
         assert_eq!(p.errors.len(), 1);
         assert!(p.committed.is_empty());
     }
