@@ -199,17 +199,11 @@ impl Overlay {
     /// The bytes of granule `index`, to change in place: copied from the base (or from the
     /// source a reference points to) the first time.
     pub fn granule_mut(&mut self, index: u64) -> Result<&mut [u8]> {
-        let owned = match self.blocks.get(&index) {
-            Some(Entry::Owned(_)) => None,
-            Some(e @ Entry::Ref(..)) => Some(e.slice(0, self.granule as usize)?.into_owned()),
-            None => {
-                self.check_index(index)?;
-                let off = index * u64::from(self.granule);
-                Some(self.base.read_at(off, self.granule as usize)?.into_owned())
-            }
-        };
-        if let Some(v) = owned {
-            self.blocks.insert(index, Entry::Owned(v.into_boxed_slice()));
+        if !matches!(self.blocks.get(&index), Some(Entry::Owned(_))) {
+            self.check_index(index)?;
+            // The current bytes: a reference (either layer) or the base.
+            let bytes = self.granule_bytes(index)?.into_owned().into_boxed_slice();
+            self.blocks.insert(index, Entry::Owned(bytes));
         }
         match self.blocks.get_mut(&index) {
             Some(Entry::Owned(b)) => Ok(b),
