@@ -3,7 +3,7 @@
 use crate::error::{Error, Finding, Result};
 use crate::image::BlockSource;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Which file system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -259,8 +259,8 @@ pub fn read_by_extents(
             .checked_mul(bs)
             .and_then(|p| p.checked_add(s - e_start))
             .ok_or_else(|| Error::corrupt("extent", e.physical, 0, "physical block overflows"))?;
-        let bytes = src.read_at(phys, (t - s) as usize)?;
-        out[(s - offset) as usize..(t - offset) as usize].copy_from_slice(&bytes);
+        // Straight into place: a pread for sources over a file, no copy of a copy.
+        src.read_into(phys, &mut out[(s - offset) as usize..(t - offset) as usize])?;
     }
     Ok(out)
 }
@@ -271,10 +271,54 @@ pub const MAX_SYMLINKS: u32 = 40;
 /// Resolve an absolute path to an inode. Intermediate symlinks are followed; the last component
 /// is not (like `lstat`).
 pub fn lookup(fs: &dyn FileSystem, path: &str) -> Result<u64> {
-    lookup_inner(fs, fs.root_ino(), path.as_bytes(), &mut 0)
+    let find = |dir: u64, name: &[u8]| fs.lookup_name(dir, name);
+    lookup_inner(fs, &find, fs.root_ino(), path.as_bytes(), &mut 0)
 }
 
-fn lookup_inner(fs: &dyn FileSystem, start: u64, path: &[u8], links: &mut u32) -> Result<u64> {
+/// Resolves many paths against one file system, reading each directory once: the entries of a
+/// directory are indexed by name the first time a path goes through it (for `check`, whose
+/// claims mostly share their directories). Results are those of [`lookup`].
+pub struct Resolver<'a> {
+    fs: &'a dyn FileSystem,
+    /// Directory inode -> (name -> inode). Bounded by the directories the paths go through.
+    dirs: std::cell::RefCell<HashMap<u64, HashMap<Vec<u8>, u64>>>,
+}
+
+impl<'a> Resolver<'a> {
+    /// A resolver with an empty cache over `fs`.
+    pub fn new(fs: &'a dyn FileSystem) -> Self {
+        Self { fs, dirs: Default::default() }
+    }
+
+    /// [`lookup`] of `path`.
+    pub fn lookup(&self, path: &str) -> Result<u64> {
+        let find = |dir: u64, name: &[u8]| -> Result<Option<u64>> {
+            if let Some(d) = self.dirs.borrow().get(&dir) {
+                return Ok(d.get(name).copied());
+            }
+            let mut index = HashMap::new();
+            for e in self.fs.read_dir(dir)? {
+                // The first entry of a name wins, as [`lookup`]'s linear search finds it.
+                index.entry(e.name).or_insert(e.ino);
+            }
+            let found = index.get(name).copied();
+            self.dirs.borrow_mut().insert(dir, index);
+            Ok(found)
+        };
+        lookup_inner(self.fs, &find, self.fs.root_ino(), path.as_bytes(), &mut 0)
+    }
+}
+
+/// The entry `name` of directory `dir`: its inode, or None.
+type FindEntry<'f> = dyn Fn(u64, &[u8]) -> Result<Option<u64>> + 'f;
+
+fn lookup_inner(
+    fs: &dyn FileSystem,
+    find: &FindEntry<'_>,
+    start: u64,
+    path: &[u8],
+    links: &mut u32,
+) -> Result<u64> {
     let mut cur = if path.first() == Some(&b'/') { fs.root_ino() } else { start };
     let mut stack: Vec<u64> = vec![];
     let comps: Vec<&[u8]> = path.split(|c| *c == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
@@ -286,7 +330,7 @@ fn lookup_inner(fs: &dyn FileSystem, start: u64, path: &[u8], links: &mut u32) -
         if fs.file_type(cur)? != FileType::Dir {
             return Err(Error::NotFound(format!("{}: not a directory", String::from_utf8_lossy(path))));
         }
-        let Some(next) = fs.lookup_name(cur, comp)? else {
+        let Some(next) = find(cur, comp)? else {
             return Err(Error::NotFound(String::from_utf8_lossy(path).into_owned()));
         };
         let last = i + 1 == comps.len();
@@ -299,7 +343,7 @@ fn lookup_inner(fs: &dyn FileSystem, start: u64, path: &[u8], links: &mut u32) -
                 )));
             }
             let target = fs.read_link(next)?;
-            cur = lookup_inner(fs, cur, &target, links)?;
+            cur = lookup_inner(fs, find, cur, &target, links)?;
             continue;
         }
         stack.push(cur);

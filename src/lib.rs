@@ -13,6 +13,7 @@ pub mod agent;
 pub mod bench;
 pub mod check;
 pub mod cli;
+pub mod crc32c;
 pub mod error;
 pub mod ext4;
 pub mod fs;

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 /// Largest claim whose bytes are read back (a store is a few bytes to a 2 MiB page).
 const MAX_CLAIM_BYTES: u64 = 64 << 20;
+/// Claims below which they are checked on one thread.
+const PARALLEL_MIN_CLAIMS: usize = 16;
 /// At most this many physical blocks are listed as evidence per claim.
 const MAX_LISTED_BLOCKS: usize = 16;
 
@@ -133,14 +135,35 @@ pub fn check_claims(fs: &dyn FileSystem, recovery: &RecoveryReport, claims: &[Cl
         needed: recovery.needed,
         applied: recovery.applied,
     };
-    let mut verdicts: Vec<Verdict> = claims
-        .iter()
-        .map(|c| {
-            let (verdict, mut evidence) = check_one(fs, c);
-            evidence.recovery = Some(summary.clone());
-            Verdict { claim: c.clone(), verdict, evidence }
+    let check_part = |part: &[Claim]| -> Vec<Verdict> {
+        // Each worker indexes the directories its paths go through once.
+        let paths = fs::Resolver::new(fs);
+        part.iter()
+            .map(|c| {
+                let (verdict, mut evidence) = check_one(fs, &paths, c);
+                evidence.recovery = Some(summary.clone());
+                Verdict { claim: c.clone(), verdict, evidence }
+            })
+            .collect()
+    };
+    // Claims are independent: read and hash them on every core (a paused state's check is on
+    // the replay engine's critical path).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    let mut verdicts: Vec<Verdict> = if threads < 2 || claims.len() < PARALLEL_MIN_CLAIMS {
+        check_part(claims)
+    } else {
+        let chunk = claims.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> =
+                claims.chunks(chunk).map(|part| s.spawn(move || check_part(part))).collect();
+            // A worker that panicked is checked again here, so that its panic surfaces.
+            claims
+                .chunks(chunk)
+                .zip(handles)
+                .flat_map(|(part, h)| h.join().unwrap_or_else(|_| check_part(part)))
+                .collect()
         })
-        .collect();
+    };
 
     // Lost mappings: look for the claimed bytes anywhere on the media. Found there, the data
     // reached the media but the mapping to it did not survive recovery.
@@ -221,8 +244,8 @@ fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
-fn check_one(fs: &dyn FileSystem, c: &Claim) -> (Status, Evidence) {
-    let (status, mut ev) = check_one_inner(fs, c);
+fn check_one(fs: &dyn FileSystem, paths: &fs::Resolver<'_>, c: &Claim) -> (Status, Evidence) {
+    let (status, mut ev) = check_one_inner(fs, paths, c);
     if let (Some(want), Some(got)) = (c.ino, ev.ino)
         && want != got
     {
@@ -232,10 +255,10 @@ fn check_one(fs: &dyn FileSystem, c: &Claim) -> (Status, Evidence) {
     (status, ev)
 }
 
-fn check_one_inner(fs: &dyn FileSystem, c: &Claim) -> (Status, Evidence) {
+fn check_one_inner(fs: &dyn FileSystem, paths: &fs::Resolver<'_>, c: &Claim) -> (Status, Evidence) {
     let bs = fs.block_size();
     let mut ev = Evidence { block_size: bs, ..Evidence::default() };
-    let ino = match fs::lookup(fs, &c.path) {
+    let ino = match paths.lookup(&c.path) {
         Ok(i) => i,
         Err(Error::NotFound(what)) => {
             ev.detail = format!("{} does not exist after recovery ({what})", c.path);

@@ -61,6 +61,9 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         )?;
         output::print_findings(&findings);
     }
+    // The process ends here: dropping the recovered view (tens of thousands of replaced
+    // blocks) is wasted work.
+    std::mem::forget(model);
     Ok(i32::from(lost > 0))
 }
 

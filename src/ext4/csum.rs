@@ -2,10 +2,8 @@
 //! crc16 of the older `gdt_csum` feature.
 
 /// The kernel's `crc32c(seed, data)`: CRC-32C with the given running value and no final
-/// inversion (the `crc32c` crate inverts on entry and exit, so undo both).
-pub fn crc32c_raw(seed: u32, data: &[u8]) -> u32 {
-    !crc32c::crc32c_append(!seed, data)
-}
+/// inversion.
+pub use crate::crc32c::raw as crc32c_raw;
 
 /// The per-inode checksum seed: crc32c over the inode number and generation.
 pub fn inode_seed(fs_seed: u32, ino: u32, generation: u32) -> u32 {

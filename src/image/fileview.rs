@@ -56,6 +56,45 @@ impl<S: BlockSource> BlockSource for FileView<S> {
         }
         Ok(Cow::Owned(read_by_extents(&self.base, self.block_size, self.size, &self.extents, offset, len)?))
     }
+    fn read_into(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_range("file view", offset, buf.len(), self.size)?;
+        let bs = u64::from(self.block_size);
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let lblk = pos / bs;
+            let within = pos % bs;
+            // OK to cast: a part of one block, at most `bs` (a u32).
+            let first = ((bs - within) as usize).min(buf.len() - done);
+            let Some(p) = self.physical_block(lblk) else {
+                // Not a plain mapped block (a hole, unwritten, overlapping extents): exactly
+                // what `read_at` gives for it.
+                let out = &mut buf[done..done + first];
+                out.copy_from_slice(&self.read_at(pos, first)?);
+                done += first;
+                continue;
+            };
+            // Extend over the following blocks that lie right after it on the base.
+            let mut n = first;
+            let mut next = lblk + 1;
+            while done + n < buf.len() && self.physical_block(next) == p.checked_add(next - lblk) {
+                // OK to cast: at most one block.
+                n += (bs as usize).min(buf.len() - done - n);
+                next += 1;
+            }
+            let at = p.checked_mul(bs).and_then(|b| b.checked_add(within)).ok_or(
+                crate::error::Error::OutOfRange {
+                    what: "file view",
+                    offset: pos,
+                    end: u64::MAX,
+                    len: self.base.len(),
+                },
+            )?;
+            self.base.read_into(at, &mut buf[done..done + n])?;
+            done += n;
+        }
+        Ok(())
+    }
     fn describe(&self) -> String {
         format!("{} in {}", self.name, self.base.describe())
     }

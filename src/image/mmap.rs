@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 /// A read-only memory map of a whole file or block device.
 pub struct MmapSource {
     map: Option<memmap2::Mmap>,
+    /// The file behind the map, kept open for [`BlockSource::read_into`]'s `pread`.
+    file: Option<File>,
     path: PathBuf,
 }
 
@@ -21,12 +23,12 @@ impl MmapSource {
         let meta = file.metadata().map_err(|e| Error::io(path, e))?;
         let len = if meta.file_type().is_file() { meta.len() } else { device_len(&file, path)? };
         if len == 0 {
-            return Ok(Self { map: None, path: path.to_path_buf() });
+            return Ok(Self { map: None, file: None, path: path.to_path_buf() });
         }
         let len = usize::try_from(len)
             .map_err(|_| Error::Unsupported(format!("{}: too large to map", path.display())))?;
         let map = crate::sys::map_readonly(&file, len).map_err(|e| Error::io(path, e))?;
-        Ok(Self { map: Some(map), path: path.to_path_buf() })
+        Ok(Self { map: Some(map), file: Some(file), path: path.to_path_buf() })
     }
 
     /// The mapped bytes (empty for an empty file).
@@ -56,6 +58,14 @@ impl BlockSource for MmapSource {
         // OK to cast: check_range proved offset + len <= bytes().len(), a usize.
         let start = offset as usize;
         Ok(Cow::Borrowed(&self.bytes()[start..start + len]))
+    }
+    fn read_into(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        check_range("image", offset, buf.len(), self.len())?;
+        match &self.file {
+            Some(f) => f.read_exact_at(buf, offset).map_err(|e| Error::io(&self.path, e)),
+            None => Ok(()),
+        }
     }
     fn describe(&self) -> String {
         self.path.display().to_string()

@@ -18,11 +18,19 @@ enum Entry {
     Ref(Arc<dyn BlockSource>, u64),
 }
 
-impl Entry {
+/// Where the bytes of a replaced granule are.
+enum Slot<'a> {
+    /// In memory.
+    Owned(&'a [u8]),
+    /// A granule of another source, at this byte offset.
+    Ref(&'a Arc<dyn BlockSource>, u64),
+}
+
+impl Slot<'_> {
     /// `len` bytes of this granule at byte `within` (`within + len <= granule`).
     fn slice(&self, within: usize, len: usize) -> Result<Cow<'_, [u8]>> {
         match self {
-            Entry::Owned(b) => {
+            Slot::Owned(b) => {
                 b.get(within..within.saturating_add(len)).map(Cow::Borrowed).ok_or(Error::OutOfRange {
                     what: "overlay granule",
                     offset: within as u64,
@@ -30,16 +38,32 @@ impl Entry {
                     len: b.len() as u64,
                 })
             }
-            Entry::Ref(src, off) => src.read_at(off.saturating_add(within as u64), len),
+            Slot::Ref(src, off) => src.read_at(off.saturating_add(within as u64), len),
         }
     }
 }
 
+/// A pending run of a [`BlockSource::read_into`] over the overlay: consecutive bytes from one
+/// place, and where in the caller's buffer they go.
+enum Run<'a> {
+    /// Bytes of the base at this offset.
+    Base(u64, usize, usize),
+    /// Bytes of a referenced source at this offset.
+    Ref(&'a Arc<dyn BlockSource>, u64, usize, usize),
+}
+
 /// A base source plus replacement granules (fs blocks for jbd2, 512-byte sectors for the XFS log).
+///
+/// Replacements are kept in two layers: `refs`, granules of one other source put in bulk and
+/// sorted (jbd2 recovery's tens of thousands of replayed blocks: a binary search, no tree, no
+/// per-block reference count), and `blocks`, any other replacement, which takes precedence.
 pub struct Overlay {
     base: Arc<dyn BlockSource>,
     granule: u32,
     blocks: BTreeMap<u64, Entry>,
+    /// (granule index, byte offset in `ref_src`), strictly increasing by index.
+    refs: Vec<(u64, u64)>,
+    ref_src: Option<Arc<dyn BlockSource>>,
     name: String,
 }
 
@@ -49,7 +73,7 @@ impl Overlay {
         if granule == 0 || !granule.is_power_of_two() {
             return Err(Error::Usage(format!("overlay granule {granule} is not a power of two")));
         }
-        Ok(Self { base, granule, blocks: BTreeMap::new(), name: name.into() })
+        Ok(Self { base, granule, blocks: BTreeMap::new(), refs: vec![], ref_src: None, name: name.into() })
     }
 
     /// The replacement unit in bytes.
@@ -57,20 +81,48 @@ impl Overlay {
         self.granule
     }
 
-    /// Number of replaced granules.
-    pub fn replaced(&self) -> usize {
-        self.blocks.len()
-    }
-
     /// The replaced granule indexes, in order.
     pub fn replaced_indexes(&self) -> impl Iterator<Item = u64> + '_ {
-        self.blocks.keys().copied()
+        let mut all: Vec<u64> = self.refs.iter().map(|r| r.0).chain(self.blocks.keys().copied()).collect();
+        all.sort_unstable();
+        all.dedup();
+        all.into_iter()
+    }
+
+    /// Number of replaced granules.
+    pub fn replaced(&self) -> usize {
+        self.replaced_indexes().count()
+    }
+
+    /// The replacement of granule `index`, if any.
+    fn slot(&self, index: u64) -> Option<Slot<'_>> {
+        if let Some(e) = self.blocks.get(&index) {
+            return Some(match e {
+                Entry::Owned(b) => Slot::Owned(b),
+                Entry::Ref(src, off) => Slot::Ref(src, *off),
+            });
+        }
+        let src = self.ref_src.as_ref()?;
+        let i = self.refs.binary_search_by_key(&index, |r| r.0).ok()?;
+        self.refs.get(i).map(|r| Slot::Ref(src, r.1))
+    }
+
+    /// Whether any granule in `first..=last` is replaced.
+    fn any_in(&self, first: u64, last: u64) -> bool {
+        if self.blocks.range(first..=last).next().is_some() {
+            return true;
+        }
+        let i = self.refs.partition_point(|r| r.0 < first);
+        self.refs.get(i).is_some_and(|r| r.0 <= last)
     }
 
     /// The current bytes of granule `index` (overlay first, then base).
     pub fn granule_bytes(&self, index: u64) -> Result<Cow<'_, [u8]>> {
-        if let Some(b) = self.blocks.get(&index) {
-            return b.slice(0, self.granule as usize);
+        if let Some(s) = self.slot(index) {
+            return match s {
+                Slot::Owned(b) => Ok(Cow::Borrowed(b)),
+                Slot::Ref(src, off) => src.read_at(off, self.granule as usize),
+            };
         }
         let off = index.checked_mul(u64::from(self.granule)).ok_or(Error::OutOfRange {
             what: "overlay granule",
@@ -95,13 +147,37 @@ impl Overlay {
         Ok(())
     }
 
-    /// Replace granule `index` by the granule of `src` at byte `offset`, without copying: reads
-    /// of the granule borrow from `src` (a journal block in the mapped image).
-    pub fn put_ref(&mut self, index: u64, src: Arc<dyn BlockSource>, offset: u64) -> Result<()> {
-        check_range("overlay reference", offset, self.granule as usize, src.len())?;
-        self.check_index(index)?;
-        self.blocks.insert(index, Entry::Ref(src, offset));
-        Ok(())
+    /// Replace many granules by granules of `src`, without copying: reads of them borrow from
+    /// `src` (journal blocks in the mapped image). `refs` holds (granule index, byte offset in
+    /// `src`); the last one given for an index wins. Entries that do not fit (the granule
+    /// outside the base or the bytes outside `src`) are left out and returned with the reason.
+    /// Sorted by index, without repeats, into an overlay that has no bulk references yet, they
+    /// are kept as they are (one vector, searched); otherwise each is put on its own.
+    pub fn put_refs_sorted(&mut self, src: &Arc<dyn BlockSource>, refs: &[(u64, u64)]) -> Vec<(u64, Error)> {
+        let mut rejected = vec![];
+        let mut good = Vec::with_capacity(refs.len());
+        for &(index, offset) in refs {
+            match check_range("overlay reference", offset, self.granule as usize, src.len())
+                .and_then(|()| self.check_index(index))
+            {
+                Ok(()) => good.push((index, offset)),
+                Err(e) => rejected.push((index, e)),
+            }
+        }
+        let sorted = good.windows(2).all(|w| w[0].0 < w[1].0);
+        if sorted && self.ref_src.is_none() {
+            // Earlier replacements of these granules give way, as a put would replace them.
+            for (index, _) in &good {
+                self.blocks.remove(index);
+            }
+            self.refs = good;
+            self.ref_src = Some(src.clone());
+        } else {
+            for (index, offset) in good {
+                self.blocks.insert(index, Entry::Ref(src.clone(), offset));
+            }
+        }
+        rejected
     }
 
     fn check_index(&self, index: u64) -> Result<()> {
@@ -123,17 +199,11 @@ impl Overlay {
     /// The bytes of granule `index`, to change in place: copied from the base (or from the
     /// source a reference points to) the first time.
     pub fn granule_mut(&mut self, index: u64) -> Result<&mut [u8]> {
-        let owned = match self.blocks.get(&index) {
-            Some(Entry::Owned(_)) => None,
-            Some(e @ Entry::Ref(..)) => Some(e.slice(0, self.granule as usize)?.into_owned()),
-            None => {
-                self.check_index(index)?;
-                let off = index * u64::from(self.granule);
-                Some(self.base.read_at(off, self.granule as usize)?.into_owned())
-            }
-        };
-        if let Some(v) = owned {
-            self.blocks.insert(index, Entry::Owned(v.into_boxed_slice()));
+        if !matches!(self.blocks.get(&index), Some(Entry::Owned(_))) {
+            self.check_index(index)?;
+            // The current bytes: a reference (either layer) or the base.
+            let bytes = self.granule_bytes(index)?.into_owned().into_boxed_slice();
+            self.blocks.insert(index, Entry::Owned(bytes));
         }
         match self.blocks.get_mut(&index) {
             Some(Entry::Owned(b)) => Ok(b),
@@ -169,6 +239,15 @@ impl Overlay {
         }
         Ok(())
     }
+
+    /// Read the pending run into `buf`.
+    fn flush(&self, run: &mut Option<Run<'_>>, buf: &mut [u8]) -> Result<()> {
+        match run.take() {
+            Some(Run::Base(at, from, n)) => self.base.read_into(at, &mut buf[from..from + n]),
+            Some(Run::Ref(src, at, from, n)) => src.read_into(at, &mut buf[from..from + n]),
+            None => Ok(()),
+        }
+    }
 }
 
 impl BlockSource for Overlay {
@@ -184,29 +263,77 @@ impl BlockSource for Overlay {
         let g = u64::from(self.granule);
         let first = offset / g;
         let last = (offset + len as u64 - 1) / g;
-        if self.blocks.range(first..=last).next().is_none() {
+        if !self.any_in(first, last) {
             return self.base.read_at(offset, len);
         }
         if first == last
-            && let Some(b) = self.blocks.get(&first)
+            && let Some(s) = self.slot(first)
         {
-            let s = (offset % g) as usize;
-            return b.slice(s, len);
+            let within = (offset % g) as usize;
+            return match s {
+                Slot::Owned(b) => b.get(within..within + len).map(Cow::Borrowed).ok_or(Error::OutOfRange {
+                    what: "overlay granule",
+                    offset,
+                    end: offset + len as u64,
+                    len: g,
+                }),
+                Slot::Ref(src, off) => src.read_at(off.saturating_add(within as u64), len),
+            };
         }
-        let mut out = Vec::with_capacity(len);
-        let mut pos = offset;
-        let end = offset + len as u64;
-        while pos < end {
-            let idx = pos / g;
-            let within = pos % g;
-            let n = (g - within).min(end - pos);
-            match self.blocks.get(&idx) {
-                Some(b) => out.extend_from_slice(&b.slice(within as usize, n as usize)?),
-                None => out.extend_from_slice(&self.base.read_at(pos, n as usize)?),
-            }
-            pos += n;
-        }
+        let mut out = vec![0u8; len];
+        self.read_into(offset, &mut out)?;
         Ok(Cow::Owned(out))
+    }
+
+    fn read_into(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_range("overlay", offset, buf.len(), self.len())?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let g = u64::from(self.granule);
+        let end = offset + buf.len() as u64;
+        let (first, last) = (offset / g, (end - 1) / g);
+        if !self.any_in(first, last) {
+            return self.base.read_into(offset, buf);
+        }
+        // Granule by granule, reading consecutive bytes of one place together (one pread for a
+        // run of journal blocks that a file's consecutive blocks were logged to).
+        let mut run: Option<Run<'_>> = None;
+        for idx in first..=last {
+            let gstart = idx * g;
+            let s = gstart.max(offset);
+            let t = (gstart + g).min(end);
+            // OK to cast: offsets inside `buf`.
+            let (from, n) = ((s - offset) as usize, (t - s) as usize);
+            match self.slot(idx) {
+                None => match &mut run {
+                    Some(Run::Base(at, _, m)) if *at + *m as u64 == s => *m += n,
+                    _ => {
+                        self.flush(&mut run, buf)?;
+                        run = Some(Run::Base(s, from, n));
+                    }
+                },
+                Some(Slot::Ref(src, off)) => {
+                    let at = off.saturating_add(s - gstart);
+                    match &mut run {
+                        Some(Run::Ref(rsrc, rat, _, m))
+                            if Arc::ptr_eq(*rsrc, src) && *rat + *m as u64 == at =>
+                        {
+                            *m += n
+                        }
+                        _ => {
+                            self.flush(&mut run, buf)?;
+                            run = Some(Run::Ref(src, at, from, n));
+                        }
+                    }
+                }
+                Some(slot) => {
+                    self.flush(&mut run, buf)?;
+                    buf[from..from + n].copy_from_slice(&slot.slice((s - gstart) as usize, n)?);
+                }
+            }
+        }
+        self.flush(&mut run, buf)
     }
 
     fn describe(&self) -> String {

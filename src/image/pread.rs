@@ -37,6 +37,10 @@ impl BlockSource for PreadSource {
         self.file.read_exact_at(&mut buf, offset).map_err(|e| Error::io(&self.path, e))?;
         Ok(Cow::Owned(buf))
     }
+    fn read_into(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_range("image", offset, buf.len(), self.len)?;
+        self.file.read_exact_at(buf, offset).map_err(|e| Error::io(&self.path, e))
+    }
     fn describe(&self) -> String {
         self.path.display().to_string()
     }

@@ -1,15 +1,12 @@
 //! The checksums jbd2 uses, in the kernel's conventions.
 //!
-//! The kernel's `crc32c(seed, data)` has no pre- or post-inversion; the `crc32c` crate's
-//! `crc32c_append(crc, data)` inverts both, so `raw(seed, data) = !crc32c_append(!seed, data)`.
+//! The kernel's `crc32c(seed, data)` has no pre- or post-inversion: [`raw`] (from
+//! [`crate::crc32c`]).
 //! Legacy (compat) transaction checksums use `crc32_be`: the MSB-first CRC-32 with no final xor.
 
 use crc::{CRC_32_MPEG_2, Crc};
 
-/// The kernel's `crc32c(seed, data)`.
-pub fn raw(seed: u32, data: &[u8]) -> u32 {
-    !crc32c::crc32c_append(!seed, data)
-}
+pub use crate::crc32c::raw;
 
 /// `raw` over several pieces, as if concatenated.
 pub fn raw_parts(seed: u32, parts: &[&[u8]]) -> u32 {

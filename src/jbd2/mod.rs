@@ -201,6 +201,12 @@ impl BlockSource for Shifted {
         }
         self.inner.read_at(offset, len)
     }
+    fn read_into(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        if offset == 0 && buf.len() <= 1024 {
+            return self.inner.read_into(self.sb_at, buf);
+        }
+        self.inner.read_into(offset, buf)
+    }
     fn describe(&self) -> String {
         self.inner.describe()
     }
@@ -423,33 +429,42 @@ pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result
     }
     let mut ov = Overlay::new(fs, info.block_size, "jbd2 recovery overlay")?;
     let bs = u64::from(j.bs);
-    for (blk, w) in out.writes {
-        // Zero-copy: the overlay reads the journal's copy in place; only an escaped block (its
-        // magic zeroed in the log) needs bytes of its own.
-        let put = if w.escaped {
-            match j.read(w.journal_block) {
-                Some(b) => {
-                    let mut data = b.into_owned().into_boxed_slice();
-                    if let Some(m) = data.get_mut(..4) {
-                        m.copy_from_slice(&block::JBD2_MAGIC_BYTES);
-                    }
-                    ov.put(blk, data)
+    // Zero-copy: the overlay reads the journal's copy in place; only an escaped block (its
+    // magic zeroed in the log) needs bytes of its own. `out.writes` is sorted by fs block.
+    let refs: Vec<(u64, u64)> = out
+        .writes
+        .iter()
+        .filter(|(_, w)| !w.escaped)
+        .map(|(blk, w)| (*blk, w.journal_block.saturating_mul(bs)))
+        .collect();
+    let mut rejected: std::collections::HashMap<u64, Error> =
+        ov.put_refs_sorted(&j.src, &refs).into_iter().collect();
+    for (blk, w) in out.writes.iter().filter(|(_, w)| w.escaped) {
+        let put = match j.read(w.journal_block) {
+            Some(b) => {
+                let mut data = b.into_owned().into_boxed_slice();
+                if let Some(m) = data.get_mut(..4) {
+                    m.copy_from_slice(&block::JBD2_MAGIC_BYTES);
                 }
-                None => Err(Error::OutOfRange {
-                    what: "jbd2 logged block",
-                    offset: w.journal_block.saturating_mul(bs),
-                    end: u64::MAX,
-                    len: j.src.len(),
-                }),
+                ov.put(*blk, data)
             }
-        } else {
-            ov.put_ref(blk, j.src.clone(), w.journal_block.saturating_mul(bs))
+            None => Err(Error::OutOfRange {
+                what: "jbd2 logged block",
+                offset: w.journal_block.saturating_mul(bs),
+                end: u64::MAX,
+                len: j.src.len(),
+            }),
         };
-        match put {
-            Ok(()) => {
-                result.replayed.insert(blk, (w.sequence, w.journal_block));
-            }
-            Err(e) => result.report.findings.push(finding(
+        if let Err(e) = put {
+            rejected.insert(*blk, e);
+        }
+    }
+    let mut replayed = Vec::with_capacity(out.writes.len());
+    for (blk, w) in out.writes {
+        // (No lookup at all in the usual case: nothing rejected.)
+        match (!rejected.is_empty()).then(|| rejected.remove(&blk)).flatten() {
+            None => replayed.push((blk, (w.sequence, w.journal_block))),
+            Some(e) => result.report.findings.push(finding(
                 Severity::Error,
                 "jbd2 replay",
                 Some(w.journal_block),
@@ -457,6 +472,8 @@ pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result
             )),
         }
     }
+    // Sorted by fs block: the map is bulk-built.
+    result.replayed = replayed.into_iter().collect();
     result.view = Arc::new(ov);
     Ok(result)
 }

@@ -10,6 +10,7 @@ use super::superblock::{
 };
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// The recovery passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -162,6 +163,13 @@ struct Recovery<'a> {
     out: Outcome,
     /// Revoked fs block -> the newest revoking transaction.
     revoked: HashMap<u64, u32>,
+    /// Tags the scan pass stepped over: what the replay pass may write, to reserve once.
+    tags_scanned: u64,
+    /// Set while the replay pass runs ahead of the checksum workers: every tag checksum is
+    /// taken as good and noted in `assumed` (journal block, sequence, stored checksum), to be
+    /// confirmed when the workers are done.
+    speculate: bool,
+    assumed: Vec<(u64, u32, u32)>,
 }
 
 enum Step {
@@ -190,7 +198,8 @@ impl<'a> Recovery<'a> {
     }
 
     fn test_revoke(&self, blk: u64, seq: u32) -> bool {
-        self.revoked.get(&blk).is_some_and(|&s| !tid_gt(seq, s))
+        // Most logs revoke nothing: do not hash every tag's block for an empty table.
+        !self.revoked.is_empty() && self.revoked.get(&blk).is_some_and(|&s| !tid_gt(seq, s))
     }
 
     /// One pass; Err when the kernel's pass returns an error.
@@ -253,6 +262,9 @@ impl<'a> Recovery<'a> {
                     }
                     if pass != Pass::Replay {
                         let ntags = block::descriptor_tag_count(&bh, sb);
+                        if pass == Pass::Scan {
+                            self.tags_scanned = self.tags_scanned.saturating_add(ntags as u64);
+                        }
                         if pass == Pass::Scan
                             && sb.csum_v1()
                             && !need_check_commit_time
@@ -304,6 +316,10 @@ impl<'a> Recovery<'a> {
                         }
                         let csum_ok = match self.data {
                             DataCheck::Skip => true,
+                            DataCheck::Verify if self.speculate => {
+                                self.assumed.push((io, h.sequence, tag.checksum));
+                                true
+                            }
                             DataCheck::Verify => {
                                 let pre = usize::try_from(io).ok().and_then(|i| self.pre.get(i));
                                 let ok = match pre {
@@ -483,16 +499,31 @@ pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
         // One byte per journal block: bounded by the journal, which is bounded by the image.
         out.tag_checks = TagChecks(vec![0; usize::try_from(j.total_len).unwrap_or(0)]);
     }
-    let mut r = Recovery { j, data, pre: vec![], pending: vec![], out, revoked: HashMap::new() };
+    let mut r = Recovery {
+        j,
+        data,
+        pre: vec![],
+        pending: vec![],
+        out,
+        revoked: HashMap::new(),
+        tags_scanned: 0,
+        speculate: false,
+        assumed: vec![],
+    };
     for pass in [Pass::Scan, Pass::Revoke, Pass::Replay] {
-        if pass == Pass::Replay && data == DataCheck::Verify {
-            let pre = preverify(j, r.out.end_transaction, |blk, seq| r.test_revoke(blk, seq));
-            r.pre = pre;
-        }
-        let res = r.pass(pass);
-        if pass == Pass::Replay {
-            r.out.writes = last_writers(std::mem::take(&mut r.pending));
-        }
+        let res = if pass != Pass::Replay {
+            r.pass(pass)
+        } else {
+            // Bounded: a tag steps over one journal block, and the scan stops after one lap.
+            r.pending.reserve(usize::try_from(r.tags_scanned.min(j.total_len)).unwrap_or(0));
+            if data == DataCheck::Verify && j.sb.csum_v2v3() {
+                replay_verified(&mut r)
+            } else {
+                let res = r.pass(pass);
+                r.out.writes = last_writers(std::mem::take(&mut r.pending));
+                res
+            }
+        };
         if let Err(e) = res {
             r.out.error = Some((pass, e));
             break;
@@ -550,21 +581,148 @@ fn radix_sort_stable(v: &mut Vec<(u64, usize)>) {
     }
 }
 
-/// Logged bytes below which tag checksums are verified inline rather than ahead in threads.
+/// Logged bytes below which tag checksums are verified ahead on one thread rather than several.
 const PARALLEL_MIN_BYTES: u64 = 8 << 20;
+/// Journal blocks read with one pread when verifying ahead (128 KiB of 4 KiB blocks).
+const PREVERIFY_RUN: usize = 32;
+/// Copies a checksum worker takes at a time.
+const CHECK_CHUNK: usize = 256;
 
-/// Verify the tag checksums of the live log's logged blocks ahead of the replay pass, spread
-/// over the available cores (crc32c of every logged block is most of recovery's work). Walks the
-/// log as the replay pass does, from s_start until transaction `end` or the first block that is
-/// not the next expected one; the replay pass uses a result only when its sequence and stored
-/// checksum match the tag it is replaying, and computes any other itself. Copies that
-/// `revoked(fs block, sequence)` says are revoked are skipped: the kernel's replay pass tests
-/// the revoke table before the tag checksum and never verifies them.
-fn preverify(j: &Journal, end: u32, revoked: impl Fn(u64, u32) -> bool) -> Vec<(u32, u32, u8)> {
-    let sb = &j.sb;
-    if !sb.csum_v2v3() {
-        return vec![];
+/// The replay pass with every tag checksum verified, as the kernel's replay pass does; crc32c of
+/// every logged copy is most of recovery's work, so it is spread over the cores and overlapped
+/// with the pass itself:
+/// 1. the copies the pass will verify are listed ([`plan_checks`]), and workers checksum them
+///    (reading runs of journal blocks with one pread each);
+/// 2. meanwhile the pass runs taking every checksum as good, noting each one it assumed, and
+///    the last writers are sorted; then this thread joins the workers;
+/// 3. if every assumed checksum is good, that is the kernel's outcome. Otherwise the pass runs
+///    again from the same state, now with the results: a bad copy is not replayed and fails
+///    recovery, exactly as without the speculation.
+fn replay_verified(r: &mut Recovery<'_>) -> Result<(), KernelError> {
+    let j = r.j;
+    let todo = plan_checks(j, r.out.end_transaction, |blk, seq| r.test_revoke(blk, seq));
+    let bytes = (todo.len() as u64).saturating_mul(u64::from(j.bs));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    let threads = if bytes < PARALLEL_MIN_BYTES { 1 } else { cores };
+    let results: Vec<AtomicU8> = todo.iter().map(|_| AtomicU8::new(0)).collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut buf = vec![0u8; PREVERIFY_RUN * j.bs as usize];
+        loop {
+            let from = next.fetch_add(CHECK_CHUNK, Ordering::Relaxed);
+            let Some(part) = todo.get(from..todo.len().min(from.saturating_add(CHECK_CHUNK))) else { break };
+            if part.is_empty() {
+                break;
+            }
+            check_copies(j, part, &mut buf, |k, v| {
+                if let Some(slot) = results.get(from + k) {
+                    slot.store(v, Ordering::Relaxed);
+                }
+            });
+        }
+    };
+    let counts = (r.out.nr_revoke_hits, r.out.nr_replays, r.out.problems.len());
+    let (res, writes) = std::thread::scope(|s| {
+        let workers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        r.speculate = true;
+        let res = r.pass(Pass::Replay);
+        r.speculate = false;
+        let writes = last_writers(std::mem::take(&mut r.pending));
+        work();
+        // A worker that panicked leaves its results unknown (0): they are computed below.
+        for w in workers {
+            let _ = w.join();
+        }
+        (res, writes)
+    });
+    let assumed = std::mem::take(&mut r.assumed);
+    let result = |k: usize| results.get(k).map_or(0, |v| v.load(Ordering::Relaxed));
+    // A copy the workers could not read (0) is checked here.
+    let good = |k: usize, (io, seq, stored): (u64, u32, u32)| match result(k) {
+        0 => j.read(io).is_some_and(|data| copy_csum(j, seq, &data) == stored),
+        v => v == 1,
+    };
+    // The pass assumed exactly the planned copies, in the same order (the usual case): their
+    // results line up. Otherwise each is looked up by journal block.
+    let mut table = None;
+    let all_good = if assumed == todo {
+        todo.iter().enumerate().all(|(k, &t)| good(k, t))
+    } else {
+        let t = result_table(j, &todo, &result);
+        let ok =
+            assumed.iter().all(|&(io, seq, stored)| match usize::try_from(io).ok().and_then(|i| t.get(i)) {
+                Some(&(s, c, v)) if v != 0 && s == seq && c == stored => v == 1,
+                _ => j.read(io).is_some_and(|data| copy_csum(j, seq, &data) == stored),
+            });
+        table = Some(t);
+        ok
+    };
+    if all_good {
+        for &(io, _, _) in &assumed {
+            r.out.tag_checks.set(io, true);
+        }
+        r.out.writes = writes;
+        return res;
     }
+    // Some copy fails its checksum: run the pass again from where it started, verifying.
+    (r.out.nr_revoke_hits, r.out.nr_replays) = (counts.0, counts.1);
+    r.out.problems.truncate(counts.2);
+    r.pending.clear();
+    r.pre = table.unwrap_or_else(|| result_table(j, &todo, &result));
+    let res = r.pass(Pass::Replay);
+    r.out.writes = last_writers(std::mem::take(&mut r.pending));
+    res
+}
+
+/// The workers' results by journal block: (sequence, stored checksum, 0 unknown / 1 good / 2 bad),
+/// as the replay pass looks them up.
+fn result_table(j: &Journal, todo: &[(u64, u32, u32)], result: &dyn Fn(usize) -> u8) -> Vec<(u32, u32, u8)> {
+    let mut table = vec![(0u32, 0u32, 0u8); usize::try_from(j.total_len).unwrap_or(0)];
+    for (k, &(io, seq, stored)) in todo.iter().enumerate() {
+        if let Some(slot) = usize::try_from(io).ok().and_then(|i| table.get_mut(i)) {
+            *slot = (seq, stored, result(k));
+        }
+    }
+    table
+}
+
+/// The tag checksum of a logged copy (csum v2/v3) as its tag stores it: crc32c seeded with the
+/// journal's seed and the transaction's sequence; csum v2 keeps the low 16 bits.
+fn copy_csum(j: &Journal, seq: u32, data: &[u8]) -> u32 {
+    let c = csum::raw(csum::raw(j.sb.csum_seed(), &seq.to_be_bytes()), data);
+    if j.sb.has_incompat(INCOMPAT_CSUM_V3) { c } else { c & 0xFFFF }
+}
+
+/// Check the copies `part` ((journal block, sequence, stored checksum) in log order), reading
+/// runs of consecutive journal blocks with one pread each into `buf`, which stays in cache:
+/// faulting 170 MiB of journal into the mapping costs more than the checksums. `set(k, v)`
+/// receives the result of `part[k]`: 1 good, 2 bad, 0 unreadable (checked again by the caller).
+fn check_copies(j: &Journal, part: &[(u64, u32, u32)], buf: &mut [u8], mut set: impl FnMut(usize, u8)) {
+    let bs = j.bs as usize;
+    let run_max = (buf.len() / bs.max(1)).max(1);
+    let mut k = 0usize;
+    while let Some(&(start, _, _)) = part.get(k) {
+        let n =
+            part[k..].iter().take(run_max).enumerate().take_while(|(i, t)| t.0 == start + *i as u64).count();
+        let inside = start.checked_add(n as u64).is_some_and(|e| e <= j.total_len);
+        let at = start.checked_mul(bs as u64);
+        let Some(bytes) = buf.get_mut(..n * bs) else { break };
+        if inside && at.is_some_and(|at| j.src.read_into(at, bytes).is_ok()) {
+            for (i, (data, &(_, seq, stored))) in bytes.chunks_exact(bs).zip(&part[k..k + n]).enumerate() {
+                set(k + i, if copy_csum(j, seq, data) == stored { 1 } else { 2 });
+            }
+        }
+        k += n;
+    }
+}
+
+/// The logged copies the replay pass will verify, in log order: (journal block, sequence,
+/// stored tag checksum). Walks the log as the replay pass does, from s_start until transaction
+/// `end` or the first block that is not the next expected one. Copies that `revoked(fs block,
+/// sequence)` says are revoked are left out: the kernel's replay pass tests the revoke table
+/// before the tag checksum and never verifies them.
+fn plan_checks(j: &Journal, end: u32, revoked: impl Fn(u64, u32) -> bool) -> Vec<(u64, u32, u32)> {
+    let sb = &j.sb;
     let mut todo: Vec<(u64, u32, u32)> = vec![];
     let mut seq = sb.sequence;
     let mut pos = u64::from(sb.start);
@@ -581,7 +739,6 @@ fn preverify(j: &Journal, end: u32, revoked: impl Fn(u64, u32) -> bool) -> Vec<(
         match h.blocktype {
             BT_DESCRIPTOR => {
                 for tag in block::descriptor_tags(&bh, sb) {
-                    // The kernel tests the revoke table first and never verifies a revoked copy.
                     if !revoked(tag.fs_block, seq) {
                         todo.push((pos, seq, tag.checksum));
                     }
@@ -594,36 +751,5 @@ fn preverify(j: &Journal, end: u32, revoked: impl Fn(u64, u32) -> bool) -> Vec<(
             _ => break,
         }
     }
-    let bytes = (todo.len() as u64).saturating_mul(u64::from(j.bs));
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    if bytes < PARALLEL_MIN_BYTES || threads < 2 {
-        return vec![];
-    }
-    let v3 = sb.has_incompat(INCOMPAT_CSUM_V3);
-    let seed = sb.csum_seed();
-    let check = |part: &[(u64, u32, u32)]| -> Vec<u8> {
-        part.iter()
-            .map(|&(io, seq, stored)| {
-                let Some(data) = j.read(io) else { return 0 };
-                let c = csum::raw(csum::raw(seed, &seq.to_be_bytes()), &data);
-                let c = if v3 { c } else { c & 0xFFFF };
-                if c == stored { 1 } else { 2 }
-            })
-            .collect()
-    };
-    let chunk = todo.len().div_ceil(threads).max(1);
-    let results: Vec<Vec<u8>> = std::thread::scope(|s| {
-        let handles: Vec<_> = todo.chunks(chunk).map(|part| s.spawn(move || check(part))).collect();
-        // A worker that panicked leaves its results unknown (0): the replay pass computes them.
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-    });
-    let mut table = vec![(0u32, 0u32, 0u8); usize::try_from(j.total_len).unwrap_or(0)];
-    for (part, res) in todo.chunks(chunk).zip(results) {
-        for (&(io, seq, stored), r) in part.iter().zip(res) {
-            if let Some(slot) = usize::try_from(io).ok().and_then(|i| table.get_mut(i)) {
-                *slot = (seq, stored, r);
-            }
-        }
-    }
-    table
+    todo
 }
