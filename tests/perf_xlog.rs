@@ -80,4 +80,47 @@ fn streamed_xfs_listing_equals_the_library_listing() {
         "the damaged record is a finding: {found:?}"
     );
     println!("damaged record at byte {at}: {} findings", found.len());
+
+    // The listing verifies the records' crcs in the same pass that reassembles them, leaving
+    // out the tail verification's own pass unless a bad record would move the tail: its bounds
+    // must be those of the full head/tail search (`find_bounds`, which runs that pass), on the
+    // intact log, with a bad record in the middle, and with the last record before the head bad
+    // (a torn head).
+    let last = &recs[recs.len() - 1];
+    let at_last =
+        start + (last["block"].as_u64().unwrap() + last["header_blocks"].as_u64().unwrap()) * 512 + 100;
+    let torn = tmp.path().join("torn.img");
+    std::fs::copy(&dirty, &torn).unwrap();
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(&torn).unwrap();
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, at_last).unwrap();
+        f.write_all_at(&[b[0] ^ 0xFF], at_last).unwrap();
+    }
+    for img in [&dirty, &bad, &torn] {
+        let fs = daxray::image::open(img, None).unwrap().fs_bytes.clone();
+        let a = daxray::xlog::analyse(&fs, None, false).unwrap();
+        let v2 = a.sb.log_version() == 2;
+        let dev = daxray::xlog::log::LogDev::new(fs.clone(), a.base, a.bytes, v2).unwrap();
+        let full = daxray::xlog::log::find_bounds(&dev).unwrap().expect("a log");
+        let got = a.bounds.clone().expect("a log");
+        assert_eq!(
+            (got.head_blk, got.tail_blk, got.torn, got.clean),
+            (full.head_blk, full.tail_blk, full.torn, full.clean),
+            "{}",
+            img.display()
+        );
+        assert_eq!(a.records.first().map(|r| r.blk), Some(full.tail_blk), "records start at the tail");
+        assert!(!a.parsed.committed.is_empty());
+        println!(
+            "{}: head {} tail {} torn {:?}: {} records, {} transactions",
+            img.display(),
+            got.head_blk,
+            got.tail_blk,
+            got.torn,
+            a.records.len(),
+            a.parsed.committed.len()
+        );
+    }
 }

@@ -6,9 +6,9 @@ pub fn crc_with_hole(buf: &[u8], crc_off: usize) -> Option<u32> {
     let end = crc_off.checked_add(4)?;
     let before = buf.get(..crc_off)?;
     let after = buf.get(end..)?;
-    let c = crc32c::crc32c_append(0, before);
-    let c = crc32c::crc32c_append(c, &[0u8; 4]);
-    Some(crc32c::crc32c_append(c, after))
+    let c = crate::crc32c::append(0, before);
+    let c = crate::crc32c::append(c, &[0u8; 4]);
+    Some(crate::crc32c::append(c, after))
 }
 
 /// The stored crc (little-endian) at `crc_off`.

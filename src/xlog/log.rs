@@ -86,7 +86,7 @@ impl LogDev {
         while left > 0 {
             let run = (left.div_ceil(BBSIZE) as u64).min(self.nbb - b);
             let bytes = ((run as usize) * BBSIZE).min(left);
-            c = crc32c::crc32c_append(c, &self.src.read_at(self.byte_of(b), bytes)?);
+            c = crate::crc32c::append(c, &self.src.read_at(self.byte_of(b), bytes)?);
             left -= bytes;
             b = (b + run) % self.nbb;
         }
@@ -376,6 +376,32 @@ impl LogDev {
         })
     }
 
+    /// The records from `tail` up to `head` with their crcs verified, each handed with its
+    /// data to `each` right after its crc was computed (while its bytes are in the cache).
+    /// Returns the records, where reading stopped with an error, and the first record that
+    /// fails its crc (or the error's block); None when a record's crc or data cannot be read
+    /// (the caller then takes the two-pass way, [`LogDev::records`]).
+    #[allow(clippy::type_complexity)]
+    pub fn records_with_data(
+        &self,
+        tail: u64,
+        head: u64,
+        mut each: impl FnMut(&Record, &RecData<'_>),
+    ) -> Option<(Vec<Record>, Option<(u64, Error)>, Option<u64>)> {
+        let (mut recs, err) = self.walk(tail, head, false);
+        let mut first_bad = None;
+        for r in recs.iter_mut() {
+            self.check_crc(r).ok()?;
+            if !r.crc_ok && first_bad.is_none() {
+                first_bad = Some(r.blk);
+            }
+            let d = self.record_data(r).ok()?;
+            each(r, &d);
+        }
+        let first_bad = first_bad.or(err.as_ref().map(|(b, _)| *b));
+        Some((recs, err, first_bad))
+    }
+
     /// Verify the crc of a record read by [`LogDev::record_header`]: over the header (the 64-bit
     /// C struct, or the packed i386 one), the extended headers the data needs, then the data as
     /// written (still cycle-stamped), in place.
@@ -387,14 +413,14 @@ impl LogDev {
         let mut crc_calc = 0;
         let mut crc_ok = false;
         for size in REC_CRC_SIZES {
-            let mut c = crc32c::crc32c_append(0, &hb[..REC_CRC_OFF]);
-            c = crc32c::crc32c_append(c, &[0; 4]);
-            c = crc32c::crc32c_append(c, &hb[REC_CRC_OFF + 4..size]);
+            let mut c = crate::crc32c::append(0, &hb[..REC_CRC_OFF]);
+            c = crate::crc32c::append(c, &[0; 4]);
+            c = crate::crc32c::append(c, &hb[REC_CRC_OFF + 4..size]);
             // The extended headers the data length needs (not all those h_size reserves).
             let xheads = len.div_ceil(HEADER_CYCLE_SIZE).min(r.hblks as usize);
             for x in 0..xheads.saturating_sub(1) {
                 let Some(e) = ext.get(x * BBSIZE..x * BBSIZE + size_of::<ExtHeader>()) else { break };
-                c = crc32c::crc32c_append(c, e);
+                c = crate::crc32c::append(c, e);
             }
             c = self.crc_wrapped(c, r.blk + r.hblks, len)?;
             if size == REC_CRC_SIZES[0] {
@@ -620,10 +646,12 @@ impl<'s> RecData<'s> {
         self.raw.get(pos..pos.checked_add(n)?)?;
         Some(match (self.at, &self.raw) {
             (Some((data, hdr)), Cow::Borrowed(_)) => {
-                let mut first = [0u8; 4];
-                let h = self.get(pos, n.min(4))?;
+                let mut first = [0u8; INLINE];
+                let h = self.get(pos, n.min(INLINE))?;
                 first[..h.len()].copy_from_slice(&h);
-                Region::Log { at: data + pos as u64, len: n as u32, off: pos as u32, hdr, first }
+                // The header blocks end where the data starts.
+                let hblks = ((data - hdr) / BBSIZE as u64) as u8;
+                Region::Log { at: data + pos as u64, len: n as u32, off: pos as u32, hblks, first }
             }
             _ => Region::Owned(self.get(pos, n)?.into_owned()),
         })
@@ -663,11 +691,11 @@ pub enum Region {
         len: u32,
         /// Offset in the record's data.
         off: u32,
-        /// Source byte of the record's header block.
-        hdr: u64,
-        /// The first 4 bytes (fewer when shorter), restored: item types and magic numbers
-        /// without a trip to the log.
-        first: [u8; 4],
+        /// Header blocks of the record (they end where its data starts).
+        hblks: u8,
+        /// The first [`INLINE`] bytes (fewer when shorter), restored: item types, flags and
+        /// magic numbers without a trip to the log.
+        first: [u8; INLINE],
     },
     /// Bytes in memory (split across records, or read around the end of the log).
     Owned(Vec<u8>),
@@ -679,7 +707,23 @@ impl Default for Region {
     }
 }
 
+/// Bytes of a region kept inline.
+pub const INLINE: usize = 8;
+
 impl Region {
+    /// Source byte of the header block of the record holding a region in the log.
+    fn hdr(at: u64, off: u32, hblks: u8) -> u64 {
+        at.wrapping_sub(u64::from(off)).wrapping_sub(u64::from(hblks) * BBSIZE as u64)
+    }
+
+    /// The first [`INLINE`] bytes (all of them when shorter), from memory.
+    pub fn first(&self) -> &[u8] {
+        match self {
+            Region::Log { len, first, .. } => &first[..(*len as usize).min(INLINE)],
+            Region::Owned(v) => &v[..v.len().min(INLINE)],
+        }
+    }
+
     /// Bytes in the region.
     pub fn len(&self) -> usize {
         match self {
@@ -713,11 +757,12 @@ impl Region {
     pub fn head<'b>(&'b self, src: &'b dyn BlockSource, n: usize) -> Cow<'b, [u8]> {
         match self {
             Region::Owned(v) => Cow::Borrowed(&v[..n.min(v.len())]),
-            Region::Log { at, len, off, hdr, first } => {
+            Region::Log { at, len, off, hblks, first } => {
                 let n = n.min(*len as usize);
                 if n <= first.len() {
                     return Cow::Borrowed(&first[..n]);
                 }
+                let hdr = &Self::hdr(*at, *off, *hblks);
                 match src.read_at(*at, n) {
                     Ok(Cow::Borrowed(s)) => restore(s, *off as usize, |i| saved_word(src, *hdr, i)),
                     Ok(Cow::Owned(v)) => {
@@ -737,7 +782,8 @@ impl Region {
         let Some(end) = from.checked_add(dst.len()).filter(|e| *e <= self.len()) else { return false };
         match self {
             Region::Owned(v) => dst.copy_from_slice(&v[from..end]),
-            Region::Log { at, off, hdr, .. } => {
+            Region::Log { at, off, hblks, .. } => {
+                let hdr = &Self::hdr(*at, *off, *hblks);
                 let Ok(raw) = src.read_at(at + from as u64, dst.len()) else { return false };
                 dst.copy_from_slice(&raw);
                 let pos = *off as usize + from;
@@ -815,6 +861,24 @@ pub struct Bounds {
 
 /// `xlog_find_tail` with `xlog_verify_head`: head, tail and state.
 pub fn find_bounds(log: &LogDev) -> Result<Option<Bounds>> {
+    Ok(find_bounds_opt(log, true)?.map(|(b, _)| b))
+}
+
+/// [`find_bounds`] without the crc pass of `xlog_verify_tail` over a dirty log: the tail is
+/// moved to the first record header at or after it, and the distance past the head returned
+/// beside the bounds: a record from the tail to the head that fails its crc (or cannot be read)
+/// within that distance past the head would move the tail further, and then [`find_bounds`]
+/// gives the bounds. For a caller that verifies every record anyway (the listing, recovery).
+pub fn find_bounds_deferred(log: &LogDev) -> Result<Option<(Bounds, Option<u64>)>> {
+    find_bounds_opt(log, false)
+}
+
+/// How far past the head (in blocks) a bad record moves the tail: `head` to `bad` going forward.
+pub fn past_head(log: &LogDev, head: u64, bad: u64) -> u64 {
+    if head < bad { bad - head } else { bad + log.nbb() - head }
+}
+
+fn find_bounds_opt(log: &LogDev, verify: bool) -> Result<Option<(Bounds, Option<u64>)>> {
     let mut head = log.find_head()?;
     if head == 0 && log.cycle(0)? == 0 {
         return Ok(None);
@@ -846,8 +910,17 @@ pub fn find_bounds(log: &LogDev) -> Result<Option<Bounds>> {
             }
         }
     }
+    let mut deferred = None;
     if !clean {
-        verify_tail(log, head, &mut tail, u64::from(rh.size.get()).max(HEADER_CYCLE_SIZE as u64))?;
+        let hsize = u64::from(rh.size.get()).max(HEADER_CYCLE_SIZE as u64);
+        if verify {
+            verify_tail(log, head, &mut tail, hsize)?;
+        } else {
+            if let Some(t) = seek_header(log, head, tail, 1)? {
+                tail = t;
+            }
+            deferred = Some(MAX_ICLOGS * hsize / BBSIZE as u64);
+        }
     }
     // The cycle being written at the head: one more than the last record's when that record
     // lies at or past the head (it wrapped).
@@ -858,17 +931,20 @@ pub fn find_bounds(log: &LogDev) -> Result<Option<Bounds>> {
         let t = lsn_cycle(rh.tail_lsn.get());
         if t == 0 { head_cycle } else { t }
     };
-    Ok(Some(Bounds {
-        head_blk: head,
-        head_cycle,
-        tail_blk: tail,
-        tail_cycle,
-        last_rec_blk: rblk,
-        clean,
-        torn,
-        log_bbs: log.nbb(),
-        zeroed_tail: log.cycle(log.nbb() - 1)? == 0,
-    }))
+    Ok(Some((
+        Bounds {
+            head_blk: head,
+            head_cycle,
+            tail_blk: tail,
+            tail_cycle,
+            last_rec_blk: rblk,
+            clean,
+            torn,
+            log_bbs: log.nbb(),
+            zeroed_tail: log.cycle(log.nbb() - 1)? == 0,
+        },
+        deferred,
+    )))
 }
 
 /// `xlog_seek_logrec_hdr`: the `count`-th record header searching forward from `tail` to `head`.
@@ -913,8 +989,7 @@ fn verify_tail(log: &LogDev, head: u64, tail: &mut u64, hsize: u64) -> Result<()
         let Some(bad) = log.first_bad_record(*tail, head) else {
             return Ok(());
         };
-        let distance = if head < bad { bad - head } else { bad + log.nbb() - head };
-        if distance > reach {
+        if past_head(log, head, bad) > reach {
             return Ok(());
         }
         match seek_header(log, head, bad, 2)? {

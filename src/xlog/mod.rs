@@ -90,9 +90,32 @@ fn open_log(
 pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) -> Result<Analysis> {
     let (sb, dev, device, base, bytes) = open_log(fs, external)?;
     let findings = Findings::new();
-    let bounds = log::find_bounds(&dev)?;
-    let mut records = vec![];
+    let src = &**dev.src();
     let mut reasm = trans::Reassembler::default();
+    // From the tail: one pass that verifies each record's crc and reassembles it while it is
+    // in the cache. The tail verification's own crc pass is left out, unless a record fails
+    // near enough past the head to move the tail (then the two-pass way below, from scratch).
+    let mut fused = None;
+    let bounds = match if all { None } else { log::find_bounds_deferred(&dev)? } {
+        Some((b, reach)) => {
+            let mut r = trans::Reassembler::default();
+            let got = dev.records_with_data(b.tail_blk, b.head_blk, |rec, d| r.feed(src, rec, d));
+            let moves_tail = |bad: Option<u64>| {
+                reach.zip(bad).is_some_and(|(reach, bad)| log::past_head(&dev, b.head_blk, bad) <= reach)
+            };
+            match got {
+                Some((recs, err, bad)) if !moves_tail(bad) => {
+                    fused = Some((recs, err));
+                    reasm = r;
+                    Some(b)
+                }
+                _ => log::find_bounds(&dev)?,
+            }
+        }
+        None if all => log::find_bounds(&dev)?,
+        None => None,
+    };
+    let mut records = vec![];
     if let Some(b) = &bounds {
         if let Some((orig, bad)) = b.torn {
             findings.info(
@@ -105,19 +128,24 @@ pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) ->
             );
         }
         let start = if all { oldest_record(&dev, b)?.unwrap_or(b.tail_blk) } else { b.tail_blk };
-        // Headers and crcs first (crcs on two threads), then the ops, read in place.
-        let (mut recs, mut err) = dev.records(start, b.head_blk, all);
-        let src = &**dev.src();
-        for (i, r) in recs.iter().enumerate() {
-            match dev.record_data(r) {
-                Ok(d) => reasm.feed(src, r, &d),
-                Err(e) => {
-                    err = Some((r.blk, e));
-                    recs.truncate(i);
-                    break;
+        let (recs, err) = match fused {
+            Some(f) => f,
+            None => {
+                // Headers and crcs first (crcs on two threads), then the ops, read in place.
+                let (mut recs, mut err) = dev.records(start, b.head_blk, all);
+                for (i, r) in recs.iter().enumerate() {
+                    match dev.record_data(r) {
+                        Ok(d) => reasm.feed(src, r, &d),
+                        Err(e) => {
+                            err = Some((r.blk, e));
+                            recs.truncate(i);
+                            break;
+                        }
+                    }
                 }
+                (recs, err)
             }
-        }
+        };
         if let Some((blk, e)) = err {
             findings.error("xfs log record", Some(blk), Some(base + blk * 512), e.to_string());
         }

@@ -155,7 +155,9 @@ impl<'a> Replayer<'a> {
     pub fn pass1(&mut self, t: &Trans) {
         for it in &t.items {
             let log = &*self.log;
+            // The flags are in the inline bytes: only cancel records are read from the log.
             if item_type(it, t.native, log) == Some(LI_BUF)
+                && buf_flags(it, t.native) & BLF_CANCEL != 0
                 && let Some(b) = it.regions.first().and_then(|r| BufFormat::parse(&r.bytes(log), t.native))
                 && b.flags & BLF_CANCEL != 0
             {
@@ -188,9 +190,7 @@ impl<'a> Replayer<'a> {
             let log = &*self.log;
             match item_type(it, t.native, log) {
                 Some(LI_BUF) => {
-                    // The flags of a format that parses (BufFormat::parse needs 20 bytes).
-                    let h = it.regions.first().map(|r| r.head(log, 20)).unwrap_or_default();
-                    let f = if h.len() >= 20 { t.native.u16(&h, 4).unwrap_or(0) } else { 0 };
+                    let f = buf_flags(it, t.native);
                     if f & BLF_CANCEL != 0 {
                         cancels.push(it);
                     } else if f & BLF_INODE_BUF != 0 {
@@ -626,6 +626,15 @@ impl<'a> Replayer<'a> {
             }
         }
         Ok((self.ov, self.stats, sectors))
+    }
+}
+
+/// The flags of a buffer item whose format parses (`BufFormat::parse` needs 20 bytes), from the
+/// inline bytes of its first region; 0 otherwise.
+fn buf_flags(it: &Item, n: Native) -> u16 {
+    match it.regions.first() {
+        Some(r) if r.len() >= 20 => n.u16(r.first(), 4).unwrap_or(0),
+        _ => 0,
     }
 }
 
