@@ -199,10 +199,20 @@ pub trait FileSystem: Send + Sync {
     fn info(&self) -> serde_json::Value;
     /// Inode attributes.
     fn stat(&self, ino: u64) -> Result<Stat>;
+    /// The kind of an inode: `stat(ino)?.file_type`, which a model may find without building
+    /// the whole [`Stat`] (path lookups ask this of every component).
+    fn file_type(&self, ino: u64) -> Result<FileType> {
+        Ok(self.stat(ino)?.file_type)
+    }
     /// The data extents of an inode, sorted by logical block. Empty for inline/local data.
     fn map(&self, ino: u64) -> Result<Vec<Extent>>;
     /// Entries of a directory, without "." and "..".
     fn read_dir(&self, ino: u64) -> Result<Vec<DirEntry>>;
+    /// The inode of the first entry called `name` in directory `dir` (None: no such entry):
+    /// what [`FileSystem::read_dir`] lists, which a model may find without listing it all.
+    fn lookup_name(&self, dir: u64, name: &[u8]) -> Result<Option<u64>> {
+        Ok(self.read_dir(dir)?.into_iter().find(|e| e.name == name).map(|e| e.ino))
+    }
     /// The target of a symbolic link.
     fn read_link(&self, ino: u64) -> Result<Vec<u8>>;
     /// Read `len` bytes of a file at `offset` (short at end of file). Holes and unwritten
@@ -261,8 +271,7 @@ pub const MAX_SYMLINKS: u32 = 40;
 /// Resolve an absolute path to an inode. Intermediate symlinks are followed; the last component
 /// is not (like `lstat`).
 pub fn lookup(fs: &dyn FileSystem, path: &str) -> Result<u64> {
-    let find =
-        |dir: u64, name: &[u8]| Ok(fs.read_dir(dir)?.into_iter().find(|e| e.name == name).map(|e| e.ino));
+    let find = |dir: u64, name: &[u8]| fs.lookup_name(dir, name);
     lookup_inner(fs, &find, fs.root_ino(), path.as_bytes(), &mut 0)
 }
 
@@ -318,15 +327,14 @@ fn lookup_inner(
             cur = stack.pop().unwrap_or(fs.root_ino());
             continue;
         }
-        let st = fs.stat(cur)?;
-        if st.file_type != FileType::Dir {
+        if fs.file_type(cur)? != FileType::Dir {
             return Err(Error::NotFound(format!("{}: not a directory", String::from_utf8_lossy(path))));
         }
         let Some(next) = find(cur, comp)? else {
             return Err(Error::NotFound(String::from_utf8_lossy(path).into_owned()));
         };
         let last = i + 1 == comps.len();
-        if !last && fs.stat(next)?.file_type == FileType::Symlink {
+        if !last && fs.file_type(next)? == FileType::Symlink {
             *links += 1;
             if *links > MAX_SYMLINKS {
                 return Err(Error::NotFound(format!(

@@ -595,6 +595,14 @@ impl<'s> RecData<'s> {
         self.raw.len()
     }
 
+    /// Load one byte of every cache line, all independent, so that the op headers that
+    /// [`super::trans::Reassembler::feed`] then follows one after the other (each one's length
+    /// gives the next one's place) are in the cache instead of each waiting on memory.
+    pub fn touch(&self) {
+        let x = self.raw.iter().step_by(64).fold(0u8, |a, b| a ^ b);
+        std::hint::black_box(x);
+    }
+
     /// True when there is no data.
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
@@ -612,7 +620,10 @@ impl<'s> RecData<'s> {
         self.raw.get(pos..pos.checked_add(n)?)?;
         Some(match (self.at, &self.raw) {
             (Some((data, hdr)), Cow::Borrowed(_)) => {
-                Region::Log { at: data + pos as u64, len: n as u32, off: pos as u32, hdr }
+                let mut first = [0u8; 4];
+                let h = self.get(pos, n.min(4))?;
+                first[..h.len()].copy_from_slice(&h);
+                Region::Log { at: data + pos as u64, len: n as u32, off: pos as u32, hdr, first }
             }
             _ => Region::Owned(self.get(pos, n)?.into_owned()),
         })
@@ -654,6 +665,9 @@ pub enum Region {
         off: u32,
         /// Source byte of the record's header block.
         hdr: u64,
+        /// The first 4 bytes (fewer when shorter), restored: item types and magic numbers
+        /// without a trip to the log.
+        first: [u8; 4],
     },
     /// Bytes in memory (split across records, or read around the end of the log).
     Owned(Vec<u8>),
@@ -685,12 +699,25 @@ impl Region {
         self.head(src, usize::MAX)
     }
 
+    /// Load the cache lines of the first `n` bytes of the region (a hint: the loads of many
+    /// regions then overlap instead of each waiting on memory when the region is read).
+    pub fn prefetch(&self, src: &dyn BlockSource, n: usize) {
+        if let Region::Log { at, len, .. } = self
+            && let Ok(b) = src.read_at(*at, n.min(*len as usize))
+        {
+            std::hint::black_box(b.iter().step_by(64).fold(b.last().copied().unwrap_or(0), |a, x| a ^ x));
+        }
+    }
+
     /// The first `n` bytes of the region (all of it when shorter).
     pub fn head<'b>(&'b self, src: &'b dyn BlockSource, n: usize) -> Cow<'b, [u8]> {
         match self {
             Region::Owned(v) => Cow::Borrowed(&v[..n.min(v.len())]),
-            Region::Log { at, len, off, hdr } => {
+            Region::Log { at, len, off, hdr, first } => {
                 let n = n.min(*len as usize);
+                if n <= first.len() {
+                    return Cow::Borrowed(&first[..n]);
+                }
                 match src.read_at(*at, n) {
                     Ok(Cow::Borrowed(s)) => restore(s, *off as usize, |i| saved_word(src, *hdr, i)),
                     Ok(Cow::Owned(v)) => {

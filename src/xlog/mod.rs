@@ -436,6 +436,13 @@ impl LogListing {
                 lsn_str(t.commit_lsn),
                 t.items.iter().filter(|i| !i.regions.is_empty()).count()
             )?;
+            // What the items' lines print, loaded first, all at once.
+            for it in &t.items {
+                if let [r0, r1, ..] = &it.regions[..] {
+                    r0.prefetch(src, 84);
+                    r1.prefetch(src, 80);
+                }
+            }
             for (k, it) in t.items.iter().filter(|i| !i.regions.is_empty()).enumerate() {
                 // The fields describe() adds to type, type code, regions and bytes.
                 let ty = items::item_type_name(it, t.native, src).unwrap_or("?");

@@ -116,6 +116,8 @@ pub struct Replayer<'a> {
     /// buffer replayed in many transactions is summed once (the result is the same as summing
     /// at every stamp: nothing reads the field in between).
     due: BTreeMap<(u64, u32), usize>,
+    /// The longest buffer ever in `due`, in basic blocks.
+    due_bbs: u32,
     geo: Geo,
     cancel: HashMap<(u64, u32), u32>,
     /// Buffers replayed since the last LSN change: (daddr, BBs) → LSN to stamp.
@@ -135,6 +137,7 @@ impl<'a> Replayer<'a> {
         Ok(Self {
             log,
             due: BTreeMap::new(),
+            due_bbs: 0,
             // The overlay replaces whole fs blocks (read-modify-write for smaller buffers), so
             // that the model's block reads borrow one granule instead of assembling sectors.
             ov: Overlay::new(base, overlay_granule(sb.blocksize()), "xfs log recovery")?,
@@ -185,15 +188,13 @@ impl<'a> Replayer<'a> {
             let log = &*self.log;
             match item_type(it, t.native, log) {
                 Some(LI_BUF) => {
-                    let f = it
-                        .regions
-                        .first()
-                        .and_then(|r| BufFormat::parse(&r.head(log, 20 + 4 * 16), t.native))
-                        .map_or(0, |b| b.flags);
+                    // The flags of a format that parses (BufFormat::parse needs 20 bytes).
+                    let h = it.regions.first().map(|r| r.head(log, 20)).unwrap_or_default();
+                    let f = if h.len() >= 20 { t.native.u16(&h, 4).unwrap_or(0) } else { 0 };
                     if f & BLF_CANCEL != 0 {
-                        cancels.insert(0, it);
+                        cancels.push(it);
                     } else if f & BLF_INODE_BUF != 0 {
-                        inode_bufs.insert(0, it);
+                        inode_bufs.push(it);
                     } else {
                         bufs.push(it);
                     }
@@ -202,7 +203,9 @@ impl<'a> Replayer<'a> {
                 _ => items.push(it),
             }
         }
-        for it in bufs.into_iter().chain(items).chain(inode_bufs).chain(cancels) {
+        for it in
+            bufs.into_iter().chain(items).chain(inode_bufs.into_iter().rev()).chain(cancels.into_iter().rev())
+        {
             let ty = item_type(it, t.native, &*self.log).unwrap_or(0);
             let r = match ty {
                 LI_BUF => self.buf(it, t),
@@ -252,18 +255,17 @@ impl<'a> Replayer<'a> {
             return Ok(());
         }
         let end = daddr.saturating_add(bbs);
-        // Buffers are at most 1 MiB (2048 basic blocks) long.
-        let from = (daddr.saturating_sub(2048), 0);
-        let keys: Vec<(u64, u32)> = self
-            .due
-            .range(from..(end, 0))
-            .map(|(k, _)| *k)
-            .filter(|k| k.0.saturating_add(u64::from(k.1)) > daddr && Some(*k) != except)
-            .collect();
-        for k in keys {
+        // No due buffer is longer than due_bbs basic blocks.
+        let from = (daddr.saturating_sub(u64::from(self.due_bbs)), 0);
+        loop {
+            let next = self
+                .due
+                .range(from..(end, 0))
+                .map(|(k, _)| *k)
+                .find(|k| k.0.saturating_add(u64::from(k.1)) > daddr && Some(*k) != except);
+            let Some(k) = next else { return Ok(()) };
             self.settle_key(k)?;
         }
-        Ok(())
     }
 
     /// Copy `n` bytes of region `r` (from its start) to byte `dst` of the overlay.
@@ -597,6 +599,7 @@ impl<'a> Replayer<'a> {
             }
             self.ov.write_bytes(off + lo as u64, &lsn.to_be_bytes())?;
             self.due.insert(key, co);
+            self.due_bbs = self.due_bbs.max(key.1);
             self.written.push((key.0, (blen as u64).div_ceil(512)));
             self.stats.buffers_stamped += 1;
         }

@@ -147,6 +147,7 @@ impl Reassembler {
             return;
         }
         let (p, open, order) = (&mut self.p, &mut self.open, &mut self.order);
+        d.touch();
         let mut pos = 0usize;
         let mut left = r.num_logops;
         while pos < d.len() && left > 0 {
@@ -276,6 +277,11 @@ fn add_to_trans(t: &mut Trans, op: &Op<'_, '_>) -> Result<(), String> {
         Some(it) => it.total != 0 && it.total == it.regions.len(),
     };
     if need_new {
+        if t.items.capacity() == 0 {
+            // The header's item count, bounded: one allocation for most transactions.
+            let want = t.th_num_items().unwrap_or(0).min(4096) as usize;
+            t.items.reserve(want);
+        }
         t.items.push(Item::default());
     }
     let native = t.native;
@@ -287,6 +293,7 @@ fn add_to_trans(t: &mut Trans, op: &Op<'_, '_>) -> Result<(), String> {
             return Err(format!("tid {:#x}: item with {size} regions", t.tid));
         }
         it.total = size;
+        it.regions.reserve_exact(size.min(64));
     }
     if it.regions.len() >= it.total {
         return Err(format!("tid {:#x}: item has more regions than its {}", t.tid, it.total));
