@@ -320,7 +320,7 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> 
         "count": out.end_transaction.wrapping_sub(out.start_transaction),
         "end_transaction": out.end_transaction,
     });
-    d["blocks_replayed"] = json!(out.writes.len());
+    d["blocks_replayed"] = json!(out.blocks_replayed);
     d["replay_writes"] = json!(out.nr_replays);
     d["revokes"] = json!(out.nr_revokes);
     d["revoke_hits"] = json!(out.nr_revoke_hits);
@@ -352,7 +352,7 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> 
             ));
         }
     }
-    let applied = replayed_any && !out.writes.is_empty();
+    let applied = replayed_any && out.blocks_replayed > 0;
     Recovered { report: mk(true, applied, d, findings), outcome: Some(out), fc }
 }
 
@@ -787,6 +787,7 @@ fn render_text(
     for r in &j.refusal {
         writeln!(w, "  REFUSED by the kernel: {r}")?;
     }
+    let mut line: Vec<u8> = Vec::new();
     for t in txs {
         writeln!(
             w,
@@ -805,8 +806,9 @@ fn render_text(
                 .map(|c| format!(", commit time {c}.{:09}", t.commit_nsec.unwrap_or(0)))
                 .unwrap_or_default()
         )?;
-        // Tens of thousands of these lines: formatted by hand into one buffer per transaction.
-        let mut line = Vec::with_capacity(t.blocks.len() * 72 + t.revokes.len() * 32);
+        // Tens of thousands of these lines: formatted by hand into one buffer, reused for every
+        // transaction (a fresh large buffer each time would fault in new pages each time).
+        line.clear();
         for b in &t.blocks {
             line.extend_from_slice(b"  FS block ");
             push_dec(&mut line, b.fs_block);

@@ -122,8 +122,11 @@ pub struct Outcome {
     pub nr_revokes: u64,
     /// Logged blocks skipped because revoked.
     pub nr_revoke_hits: u64,
-    /// Final contents per fs block: the last write of each, sorted by fs block.
+    /// Final contents per fs block: the last write of each, sorted by fs block. Empty with
+    /// [`DataCheck::Skip`], which only counts them ([`Outcome::blocks_replayed`]).
     pub writes: Vec<(u64, Write)>,
+    /// Distinct fs blocks the replay pass writes (`writes.len()` when they are kept).
+    pub blocks_replayed: usize,
     /// Set when the kernel's recovery returns an error (mount fails): in which pass, which error.
     pub error: Option<(Pass, KernelError)>,
     /// Notable events (checksum failures, stale blocks, ...).
@@ -170,6 +173,8 @@ struct Recovery<'a> {
     /// confirmed when the workers are done.
     speculate: bool,
     assumed: Vec<(u64, u32, u32)>,
+    /// With [`DataCheck::Skip`]: the fs block of each write, to count the distinct ones.
+    skipped: Vec<u64>,
 }
 
 enum Step {
@@ -346,12 +351,17 @@ impl<'a> Recovery<'a> {
                             );
                             continue;
                         }
+                        self.out.nr_replays += 1;
+                        if self.data == DataCheck::Skip {
+                            // Only counted: which copy wins does not matter to a listing.
+                            self.skipped.push(tag.fs_block);
+                            continue;
+                        }
                         let escaped = tag.flags & FLAG_ESCAPE != 0;
                         self.pending.push((
                             tag.fs_block,
                             Write { sequence: next_commit, journal_block: io, escaped },
                         ));
-                        self.out.nr_replays += 1;
                     }
                     continue;
                 }
@@ -509,6 +519,7 @@ pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
         tags_scanned: 0,
         speculate: false,
         assumed: vec![],
+        skipped: vec![],
     };
     for pass in [Pass::Scan, Pass::Revoke, Pass::Replay] {
         let res = if pass != Pass::Replay {
@@ -516,7 +527,11 @@ pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
         } else {
             // Bounded: a tag steps over one journal block, and the scan stops after one lap.
             r.pending.reserve(usize::try_from(r.tags_scanned.min(j.total_len)).unwrap_or(0));
-            if data == DataCheck::Verify && j.sb.csum_v2v3() {
+            if data == DataCheck::Skip {
+                let res = r.pass(pass);
+                r.out.blocks_replayed = count_distinct(std::mem::take(&mut r.skipped));
+                res
+            } else if j.sb.csum_v2v3() {
                 replay_verified(&mut r)
             } else {
                 let res = r.pass(pass);
@@ -524,12 +539,40 @@ pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
                 res
             }
         };
+        if data == DataCheck::Verify {
+            r.out.blocks_replayed = r.out.writes.len();
+        }
         if let Err(e) = res {
             r.out.error = Some((pass, e));
             break;
         }
     }
     r.out
+}
+
+/// How many distinct values `blocks` holds: a bitmap when the largest is small next to the count
+/// (fs block numbers of one file system), else a sort.
+fn count_distinct(mut blocks: Vec<u64>) -> usize {
+    let max = blocks.iter().copied().max().unwrap_or(0);
+    // Bounded: at most 32 bytes of bitmap per value.
+    if max / 8 <= (blocks.len() as u64).saturating_mul(32) {
+        // OK to cast: max / 64 + 1 <= 4 × len, a usize.
+        let mut bits = vec![0u64; (max / 64) as usize + 1];
+        let mut n = 0usize;
+        for b in blocks {
+            let (w, m) = ((b / 64) as usize, 1u64 << (b % 64));
+            if let Some(word) = bits.get_mut(w)
+                && *word & m == 0
+            {
+                *word |= m;
+                n += 1;
+            }
+        }
+        return n;
+    }
+    blocks.sort_unstable();
+    blocks.dedup();
+    blocks.len()
 }
 
 /// The last write of each fs block, sorted by fs block, from writes in pass order: the writes'
