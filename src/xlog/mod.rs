@@ -88,10 +88,71 @@ fn open_log(
 /// Read the log: bounds, records from tail to head (or every record still there with `all`),
 /// transactions.
 pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) -> Result<Analysis> {
+    Ok(analyse_inner(fs, external, all, false)?.0)
+}
+
+/// Replay done while the log is read: each transaction as it commits, while its bytes are still
+/// in the cache. Pass 2 may run before pass 1 has seen the whole log only when the log holds no
+/// cancel record (pass 1 then finds nothing): at the first one, this replay is abandoned and
+/// recovery runs its two passes over the transactions afterwards.
+struct EarlyReplay {
+    rp: recover::Replayer,
+    /// The first error of pass 2 (recovery stops there).
+    err: Option<Error>,
+    /// A cancel record was seen: this replay does not count.
+    abandoned: bool,
+}
+
+impl EarlyReplay {
+    /// Pass 1 then pass 2 of a transaction that just committed.
+    fn commit(&mut self, t: &Trans) {
+        if self.abandoned {
+            return;
+        }
+        // Pass 1 looks at every transaction, also after an error of pass 2.
+        self.rp.pass1(t);
+        if self.rp.stats.cancel_records > 0 {
+            self.abandoned = true;
+            return;
+        }
+        if self.err.is_none()
+            && let Err(e) = self.rp.pass2(t)
+        {
+            self.err = Some(e);
+        }
+    }
+}
+
+/// [`analyse`], replaying the transactions as they commit when `replay` (not with `all`).
+fn analyse_inner(
+    fs: &Arc<dyn BlockSource>,
+    external: Option<&Path>,
+    all: bool,
+    replay: bool,
+) -> Result<(Analysis, Option<EarlyReplay>)> {
     let (sb, dev, device, base, bytes) = open_log(fs, external)?;
     let findings = Findings::new();
     let src = &**dev.src();
+    let early = || -> Result<Option<EarlyReplay>> {
+        if !replay || all {
+            return Ok(None);
+        }
+        let rp = recover::Replayer::new(fs.clone(), dev.src().clone(), &sb)?;
+        Ok(Some(EarlyReplay { rp, err: None, abandoned: false }))
+    };
+    // Feed a record, and replay what it committed.
+    let feed =
+        |r: &mut trans::Reassembler, e: &mut Option<EarlyReplay>, rec: &Record, d: &log::RecData<'_>| {
+            let n = r.committed().len();
+            r.feed(src, rec, d);
+            if let Some(e) = e {
+                for t in &r.committed()[n..] {
+                    e.commit(t);
+                }
+            }
+        };
     let mut reasm = trans::Reassembler::default();
+    let mut replayed = None;
     // From the tail: one pass that verifies each record's crc and reassembles it while it is
     // in the cache. The tail verification's own crc pass is left out, unless a record fails
     // near enough past the head to move the tail (then the two-pass way below, from scratch).
@@ -99,7 +160,8 @@ pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) ->
     let bounds = match if all { None } else { log::find_bounds_deferred(&dev)? } {
         Some((b, reach)) => {
             let mut r = trans::Reassembler::default();
-            let got = dev.records_with_data(b.tail_blk, b.head_blk, |rec, d| r.feed(src, rec, d));
+            let mut e = early()?;
+            let got = dev.records_with_data(b.tail_blk, b.head_blk, |rec, d| feed(&mut r, &mut e, rec, d));
             let moves_tail = |bad: Option<u64>| {
                 reach.zip(bad).is_some_and(|(reach, bad)| log::past_head(&dev, b.head_blk, bad) <= reach)
             };
@@ -107,6 +169,7 @@ pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) ->
                 Some((recs, err, bad)) if !moves_tail(bad) => {
                     fused = Some((recs, err));
                     reasm = r;
+                    replayed = e;
                     Some(b)
                 }
                 _ => log::find_bounds(&dev)?,
@@ -133,16 +196,18 @@ pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) ->
             None => {
                 // Headers and crcs first (crcs on two threads), then the ops, read in place.
                 let (mut recs, mut err) = dev.records(start, b.head_blk, all);
+                let mut e = early()?;
                 for (i, r) in recs.iter().enumerate() {
                     match dev.record_data(r) {
-                        Ok(d) => reasm.feed(src, r, &d),
-                        Err(e) => {
-                            err = Some((r.blk, e));
+                        Ok(d) => feed(&mut reasm, &mut e, r, &d),
+                        Err(x) => {
+                            err = Some((r.blk, x));
                             recs.truncate(i);
                             break;
                         }
                     }
                 }
+                replayed = e;
                 (recs, err)
             }
         };
@@ -173,7 +238,8 @@ pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) ->
     for (blk, e) in &parsed.errors {
         findings.error("xfs log transaction", Some(*blk), Some(base + blk * 512), e.clone());
     }
-    Ok(Analysis { sb, device, base, bytes, bounds, records, log: dev.src().clone(), parsed, findings })
+    let a = Analysis { sb, device, base, bytes, bounds, records, log: dev.src().clone(), parsed, findings };
+    Ok((a, replayed))
 }
 
 /// The first record header after the head (the oldest record still in the log), searched
@@ -226,7 +292,7 @@ pub fn recover_view(
     fs: Arc<dyn BlockSource>,
     external: Option<&Path>,
 ) -> Result<(Arc<dyn BlockSource>, RecoveryReport)> {
-    let a = analyse(&fs, external, false)?;
+    let (a, early) = analyse_inner(&fs, external, false, true)?;
     let Some(b) = a.bounds.clone() else {
         return Ok((fs, RecoveryReport::none("the XFS log is all zeroes")));
     };
@@ -250,13 +316,20 @@ pub fn recover_view(
         };
         return Ok((fs, report));
     }
-    let mut rp = recover::Replayer::new(fs.clone(), a.log.clone(), &a.sb)?;
-    for t in &a.parsed.committed {
-        rp.pass1(t);
-    }
-    for t in &a.parsed.committed {
-        rp.pass2(t)?;
-    }
+    let rp = match early.filter(|e| !e.abandoned) {
+        Some(EarlyReplay { err: Some(e), .. }) => return Err(e),
+        Some(e) => e.rp,
+        None => {
+            let mut rp = recover::Replayer::new(fs.clone(), a.log.clone(), &a.sb)?;
+            for t in &a.parsed.committed {
+                rp.pass1(t);
+            }
+            for t in &a.parsed.committed {
+                rp.pass2(t)?;
+            }
+            rp
+        }
+    };
     let (ov, stats, sectors) = rp.finish()?;
     for e in &stats.errors {
         a.findings.error("xfs log recovery", None, None, e.clone());

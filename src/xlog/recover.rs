@@ -107,7 +107,7 @@ impl Geo {
 }
 
 /// The recovery engine over an overlay.
-pub struct Replayer<'a> {
+pub struct Replayer {
     ov: Overlay,
     /// The log's source (where the regions of the transactions are).
     log: Arc<dyn BlockSource>,
@@ -127,13 +127,12 @@ pub struct Replayer<'a> {
     written: Vec<(u64, u64)>,
     /// Counters.
     pub stats: Stats,
-    _sb: &'a Superblock,
 }
 
-impl<'a> Replayer<'a> {
+impl Replayer {
     /// A replayer writing into a fresh overlay over `base`, reading the transactions' regions
     /// from `log` (the log's source: `base` itself for an internal log).
-    pub fn new(base: Arc<dyn BlockSource>, log: Arc<dyn BlockSource>, sb: &'a Superblock) -> Result<Self> {
+    pub fn new(base: Arc<dyn BlockSource>, log: Arc<dyn BlockSource>, sb: &Superblock) -> Result<Self> {
         Ok(Self {
             log,
             due: BTreeMap::new(),
@@ -147,7 +146,6 @@ impl<'a> Replayer<'a> {
             recovery_lsn: None,
             written: Vec::new(),
             stats: Stats::default(),
-            _sb: sb,
         })
     }
 
@@ -321,6 +319,10 @@ impl<'a> Replayer<'a> {
         }
         let (off, blen) = self.span(b.blkno, u64::from(b.len))?;
         self.settle_range(b.blkno, u64::from(b.len), Some(key))?;
+        let g = u64::from(self.ov.granule());
+        if b.flags & (BLF_INODE_BUF | BLF_DQUOT_BUFS) == 0 && (off % g) as usize + blen <= g as usize {
+            return self.buf_in_granule(it, t, &b, off, blen);
+        }
         if self.geo.crc {
             // The header fields the LSN rule reads are in the first sector.
             let pre = self.ov.read_at(off, blen.min(512))?;
@@ -360,6 +362,62 @@ impl<'a> Replayer<'a> {
         }
         self.written.push((b.blkno, (blen as u64).div_ceil(512)));
         if self.geo.crc {
+            self.pending.insert(key, t.lsn);
+        }
+        self.stats.buffers_replayed += 1;
+        Ok(())
+    }
+
+    /// [`Replayer::buf`] for a plain buffer inside one overlay granule (most are one fs block):
+    /// the same steps, in place in the granule.
+    fn buf_in_granule(&mut self, it: &Item, t: &Trans, b: &BufFormat, off: u64, blen: usize) -> Result<()> {
+        let key = (b.blkno, u32::from(b.len));
+        let g = u64::from(self.ov.granule());
+        let within = (off % g) as usize;
+        let log = self.log.clone();
+        let log = &*log;
+        let geo = self.geo;
+        let buf = &mut self.ov.granule_mut(off / g)?[within..within + blen];
+        if geo.crc
+            && let Some(lsn) = buf_lsn(&buf[..blen.min(512)], &geo.meta_uuid, b.blft())
+            && lsn != 0
+            && lsn != u64::MAX
+            && lsn_cmp(lsn, t.lsn) != Ordering::Less
+        {
+            self.stats.buffers_skipped_lsn += 1;
+            return Ok(());
+        }
+        let runs = chunk_regions(b, it)
+            .map_err(|d| Error::corrupt("xfs log buffer item", b.blkno, b.blkno.saturating_mul(512), d))?;
+        if runs.iter().any(|&(bit, n, _)| (bit + n) * BLF_CHUNK > blen) {
+            return Err(Error::corrupt(
+                "xfs log buffer item",
+                b.blkno,
+                b.blkno * 512,
+                "dirty chunk past the buffer",
+            ));
+        }
+        if let Some(&co) = self.due.get(&key)
+            && layout_changes(buf, &runs, it, log)
+        {
+            // Its crc as it was stamped, before the bytes change (see `due`).
+            set_crc(buf, co);
+            self.due.remove(&key);
+        }
+        for (bit, n, ri) in runs {
+            let (start, bytes) = (bit * BLF_CHUNK, n * BLF_CHUNK);
+            if !it.regions[ri].copy_to(log, 0, &mut buf[start..start + bytes]) {
+                let abs = off + start as u64;
+                return Err(Error::corrupt(
+                    "xfs log buffer item",
+                    abs / 512,
+                    abs,
+                    "region shorter than its chunks",
+                ));
+            }
+        }
+        self.written.push((b.blkno, (blen as u64).div_ceil(512)));
+        if geo.crc {
             self.pending.insert(key, t.lsn);
         }
         self.stats.buffers_replayed += 1;
@@ -589,6 +647,27 @@ impl<'a> Replayer<'a> {
         for (key, lsn) in pending {
             let (off, blen) = self.span(key.0, u64::from(key.1))?;
             self.settle_range(key.0, u64::from(key.1), Some(key))?;
+            let g = u64::from(self.ov.granule());
+            if (off % g) as usize + blen <= g as usize {
+                // In place in the one granule that holds the buffer.
+                let within = (off % g) as usize;
+                let buf = &mut self.ov.granule_mut(off / g)?[within..within + blen];
+                let Some((lo, _, co, st)) = meta_layout(&buf[..blen.min(512)]) else { continue };
+                if !st || blen < lo + 8 || blen < co + 4 {
+                    continue;
+                }
+                if let Some(&old) = self.due.get(&key)
+                    && old != co
+                {
+                    set_crc(buf, old);
+                }
+                buf[lo..lo + 8].copy_from_slice(&lsn.to_be_bytes());
+                self.due.insert(key, co);
+                self.due_bbs = self.due_bbs.max(key.1);
+                self.written.push((key.0, (blen as u64).div_ceil(512)));
+                self.stats.buffers_stamped += 1;
+                continue;
+            }
             let pre = self.ov.read_at(off, blen.min(512))?;
             let Some((lo, _, co, st)) = meta_layout(&pre) else { continue };
             if !st || blen < lo + 8 || blen < co + 4 {
@@ -627,6 +706,16 @@ impl<'a> Replayer<'a> {
         }
         Ok((self.ov, self.stats, sectors))
     }
+}
+
+/// [`Replayer::layout_may_change`] for a buffer `buf` in memory.
+fn layout_changes(buf: &[u8], runs: &[(usize, usize, usize)], it: &Item, log: &dyn BlockSource) -> bool {
+    let Some(&(0, _, ri)) = runs.first() else { return false };
+    let mut new = [0u8; 10];
+    if !it.regions.get(ri).is_some_and(|r| r.copy_to(log, 0, &mut new)) {
+        return true;
+    }
+    buf.get(..10).is_none_or(|cur| cur[..4] != new[..4] || cur[8..10] != new[8..10])
 }
 
 /// The flags of a buffer item whose format parses (`BufFormat::parse` needs 20 bytes), from the

@@ -134,7 +134,7 @@ pub fn reassemble(src: &dyn BlockSource, records: &[(Record, RecData<'_>)]) -> P
 #[derive(Default)]
 pub struct Reassembler {
     p: Parsed,
-    open: HashMap<u32, Trans>,
+    open: OpenSet,
     order: Vec<u32>,
     stopped: bool,
 }
@@ -179,9 +179,9 @@ impl Reassembler {
             if oh.flags & OP_UNMOUNT != 0 {
                 p.unmounts.push(r.lsn);
             }
-            let Some(t) = open.get_mut(&oh.tid) else {
+            let Some(t) = open.get_mut(oh.tid) else {
                 if oh.flags & OP_START != 0 {
-                    open.insert(oh.tid, Trans::new(oh.tid, r.lsn, r.blk));
+                    open.insert(Trans::new(oh.tid, r.lsn, r.blk));
                     order.retain(|x| *x != oh.tid);
                     order.push(oh.tid);
                 }
@@ -197,14 +197,14 @@ impl Reassembler {
                 OP_WAS_CONT => add_to_cont_trans(src, t, &op),
                 OP_COMMIT => {
                     // OK to unwrap because get_mut above found this tid.
-                    let mut t = open.remove(&oh.tid).unwrap();
+                    let mut t = open.remove(oh.tid).unwrap();
                     order.retain(|x| *x != oh.tid);
                     t.commit_lsn = r.lsn;
                     p.committed.push(t);
                     Ok(())
                 }
                 OP_UNMOUNT => {
-                    open.remove(&oh.tid);
+                    open.remove(oh.tid);
                     order.retain(|x| *x != oh.tid);
                     Ok(())
                 }
@@ -218,14 +218,52 @@ impl Reassembler {
         }
     }
 
+    /// The transactions committed so far, in commit order.
+    pub fn committed(&self) -> &[Trans] {
+        &self.p.committed
+    }
+
     /// The transactions: committed in commit order, then those still open, in start order.
     pub fn finish(mut self) -> Parsed {
         for tid in std::mem::take(&mut self.order) {
-            if let Some(t) = self.open.remove(&tid) {
+            if let Some(t) = self.open.remove(tid) {
                 self.p.uncommitted.push(t);
             }
         }
         self.p
+    }
+}
+
+/// The open transactions by tid; the one used last is kept out of the map, since ops of one
+/// transaction mostly follow each other (no hashing for them).
+#[derive(Default)]
+struct OpenSet {
+    map: HashMap<u32, Trans>,
+    cur: Option<Trans>,
+}
+
+impl OpenSet {
+    fn get_mut(&mut self, tid: u32) -> Option<&mut Trans> {
+        if self.cur.as_ref().is_some_and(|t| t.tid == tid) {
+            return self.cur.as_mut();
+        }
+        let t = self.map.remove(&tid)?;
+        if let Some(c) = self.cur.replace(t) {
+            self.map.insert(c.tid, c);
+        }
+        self.cur.as_mut()
+    }
+    /// Add a transaction whose tid is not open.
+    fn insert(&mut self, t: Trans) {
+        if let Some(c) = self.cur.replace(t) {
+            self.map.insert(c.tid, c);
+        }
+    }
+    fn remove(&mut self, tid: u32) -> Option<Trans> {
+        if self.cur.as_ref().is_some_and(|t| t.tid == tid) {
+            return self.cur.take();
+        }
+        self.map.remove(&tid)
     }
 }
 
