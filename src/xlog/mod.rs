@@ -149,6 +149,18 @@ fn analyse_inner(
                 for t in &r.committed()[n..] {
                     e.commit(t);
                 }
+                if !e.abandoned {
+                    // Replayed: only the items the report still reads (intents and their done
+                    // items) are kept, and the memory of the others serves the next ones.
+                    for t in &mut r.committed_mut()[n..] {
+                        let native = t.native;
+                        t.items.retain(|it| {
+                            items::item_type(it, native, src)
+                                .is_some_and(|ty| items::intent_id(ty, &[0; 16], native).is_some())
+                        });
+                        t.items.shrink_to_fit();
+                    }
+                }
             }
         };
     let mut reasm = trans::Reassembler::default();
@@ -316,10 +328,13 @@ pub fn recover_view(
         };
         return Ok((fs, report));
     }
-    let rp = match early.filter(|e| !e.abandoned) {
-        Some(EarlyReplay { err: Some(e), .. }) => return Err(e),
-        Some(e) => e.rp,
-        None => {
+    let (a, rp) = match early {
+        Some(EarlyReplay { abandoned: false, err: Some(e), .. }) => return Err(e),
+        Some(EarlyReplay { abandoned: false, rp, .. }) => (a, rp),
+        replayed => {
+            // A cancel record: the two passes, over the log read again when the transactions
+            // replayed early were dropped.
+            let a = if replayed.is_some() { analyse(&fs, external, false)? } else { a };
             let mut rp = recover::Replayer::new(fs.clone(), a.log.clone(), &a.sb)?;
             for t in &a.parsed.committed {
                 rp.pass1(t);
@@ -327,7 +342,7 @@ pub fn recover_view(
             for t in &a.parsed.committed {
                 rp.pass2(t)?;
             }
-            rp
+            (a, rp)
         }
     };
     let (ov, stats, sectors) = rp.finish()?;
