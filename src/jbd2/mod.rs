@@ -713,19 +713,9 @@ pub fn list_journal(
     Ok(JournalListing { j, txs, fc, rec: rec_report, findings })
 }
 
-/// Append `v` in decimal, as `{}` prints it.
-fn push_dec(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+/// Append `v` in decimal, as `{}` prints it (itoa: no formatter machinery per number).
+fn push_dec(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// Append `v` in hexadecimal with a 0x prefix, as `{:#x}` prints it.
