@@ -112,6 +112,28 @@ fn streamed_xfs_listing_equals_the_library_listing() {
             img.display()
         );
         assert_eq!(a.records.first().map(|r| r.blk), Some(full.tail_blk), "records start at the tail");
+        // `daxray journal` writes its text while it reads the log: the same text, the same
+        // findings (on standard error, one per line) as the library's listing.
+        let lib = daxray::xlog::listing(fs.clone(), None, false).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_daxray"))
+            .arg("journal")
+            .arg(img)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), lib.text, "{}", img.display());
+        let err = String::from_utf8_lossy(&o.stderr);
+        for f in &lib.findings {
+            assert!(err.contains(&f.message), "{}: finding {f:?} not in {err}", img.display());
+        }
+        assert_eq!(err.lines().count(), lib.findings.len(), "{}: {err}", img.display());
+        assert_eq!(
+            o.status.code(),
+            Some(if lib.findings.iter().any(|f| f.severity == daxray::error::Severity::Error) {
+                1
+            } else {
+                0
+            })
+        );
         assert!(!a.parsed.committed.is_empty());
         println!(
             "{}: head {} tail {} torn {:?}: {} records, {} transactions",

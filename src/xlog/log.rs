@@ -406,6 +406,17 @@ impl LogDev {
     /// C struct, or the packed i386 one), the extended headers the data needs, then the data as
     /// written (still cycle-stamped), in place.
     fn check_crc(&self, r: &mut Record) -> Result<()> {
+        (r.crc_calc, r.crc_ok) = self.crc_of(r)?;
+        Ok(())
+    }
+
+    /// The crcs of `recs` ([`LogDev::crc_of`] of each), in order; the first error stops.
+    pub fn crcs(&self, recs: &[Record]) -> std::result::Result<Vec<(u32, bool)>, (u64, Error)> {
+        recs.iter().map(|r| self.crc_of(r).map_err(|e| (r.blk, e))).collect()
+    }
+
+    /// The computed crc of a record and whether it checks (see [`LogDev::check_crc`]).
+    pub fn crc_of(&self, r: &Record) -> Result<(u32, bool)> {
         let hb = self.bb(r.blk)?;
         let len = r.len as usize;
         let ext = if r.hblks > 1 { Some(self.read_blocks(r.blk + 1, r.hblks - 1)?) } else { None };
@@ -432,9 +443,7 @@ impl LogDev {
                 break;
             }
         }
-        r.crc_calc = crc_calc;
-        r.crc_ok = crc_ok || r.crc_stored == 0;
-        Ok(())
+        Ok((crc_calc, crc_ok || r.crc_stored == 0))
     }
 
     /// `n` blocks from `blk`: borrowed when they do not wrap at the end of the log.
@@ -548,7 +557,7 @@ impl LogDev {
 
     /// The record headers from `tail` up to `head` (the whole circle with `full` and `tail ==
     /// head`), crcs not verified, and where reading stopped with an error.
-    fn walk(&self, tail: u64, head: u64, full: bool) -> (Vec<Record>, Option<(u64, Error)>) {
+    pub fn walk(&self, tail: u64, head: u64, full: bool) -> (Vec<Record>, Option<(u64, Error)>) {
         let mut dist = (head + self.nbb - tail) % self.nbb;
         if full && dist == 0 {
             dist = self.nbb;

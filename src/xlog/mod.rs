@@ -539,19 +539,9 @@ impl LogListing {
         }
         let bad = a.records.iter().filter(|r| !r.crc_ok).count();
         writeln!(w, "records: {} (crc ok {}, bad {bad})", a.records.len(), a.records.len() - bad)?;
-        let rule = "=".repeat(76);
         let src = &*a.log;
         let mut line = Vec::with_capacity(256);
         for t in &a.parsed.committed {
-            writeln!(w, "{rule}")?;
-            writeln!(
-                w,
-                "TRANS: tid:{:#x}  lsn:{}  commit:{}  #items:{}",
-                t.tid,
-                lsn_str(t.lsn),
-                lsn_str(t.commit_lsn),
-                t.items.iter().filter(|i| !i.regions.is_empty()).count()
-            )?;
             // What the items' lines print, loaded first, all at once.
             for it in &t.items {
                 if let [r0, r1, ..] = &it.regions[..] {
@@ -559,40 +549,211 @@ impl LogListing {
                     r1.prefetch(src, 80);
                 }
             }
-            for (k, it) in t.items.iter().filter(|i| !i.regions.is_empty()).enumerate() {
-                // The fields describe() adds to type, type code, regions and bytes.
-                let ty = items::item_type_name(it, t.native, src).unwrap_or("?");
-                line.clear();
-                line.extend_from_slice(b"  item ");
-                items::push_u64(&mut line, k as u64);
-                line.extend_from_slice(b": ");
-                line.extend_from_slice(ty.as_bytes());
-                line.extend_from_slice(b" {");
-                if items::write_common_fields(&mut line, it, t.native, src) {
-                    line.extend_from_slice(b"}\n");
-                    w.write_all(&line)?;
-                    continue;
-                }
-                match items::describe_fields(it, t.native, src) {
-                    Some(Value::Object(o)) => writeln!(w, "  item {k}: {ty} {}", Value::Object(o))?,
-                    _ => writeln!(w, "  item {k}: {ty} {{}}")?,
-                }
-            }
+            write_trans_text(w, t, src, &mut line)?;
         }
-        for t in &a.parsed.uncommitted {
-            writeln!(w, "UNCOMMITTED: tid:{:#x} lsn:{} #items:{}", t.tid, lsn_str(t.lsn), t.items.len())?;
-        }
-        let intents = unfinished_intents(&a.parsed.committed, &*a.log);
-        if !intents.is_empty() {
-            writeln!(w, "unfinished intents: {}", intents.len())?;
-        }
-        Ok(())
+        write_text_tail(w, &a.parsed, src)
     }
 
     /// Problems found (bad record CRCs, torn head, reassembly errors...).
     pub fn findings(&self) -> Vec<crate::Finding> {
         self.a.findings.snapshot()
     }
+}
+
+/// The text of one committed transaction (a rule, its line, a line per item).
+fn write_trans_text(
+    w: &mut dyn std::io::Write,
+    t: &Trans,
+    src: &dyn BlockSource,
+    line: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    line.clear();
+    line.extend_from_slice(&[b'='; 76]);
+    line.push(b'\n');
+    w.write_all(line)?;
+    writeln!(
+        w,
+        "TRANS: tid:{:#x}  lsn:{}  commit:{}  #items:{}",
+        t.tid,
+        lsn_str(t.lsn),
+        lsn_str(t.commit_lsn),
+        t.items.iter().filter(|i| !i.regions.is_empty()).count()
+    )?;
+    for (k, it) in t.items.iter().filter(|i| !i.regions.is_empty()).enumerate() {
+        // The fields describe() adds to type, type code, regions and bytes.
+        let ty = items::item_type_name(it, t.native, src).unwrap_or("?");
+        line.clear();
+        line.extend_from_slice(b"  item ");
+        items::push_u64(line, k as u64);
+        line.extend_from_slice(b": ");
+        line.extend_from_slice(ty.as_bytes());
+        line.extend_from_slice(b" {");
+        if items::write_common_fields(line, it, t.native, src) {
+            line.extend_from_slice(b"}\n");
+            w.write_all(line)?;
+            continue;
+        }
+        match items::describe_fields(it, t.native, src) {
+            Some(Value::Object(o)) => writeln!(w, "  item {k}: {ty} {}", Value::Object(o))?,
+            _ => writeln!(w, "  item {k}: {ty} {{}}")?,
+        }
+    }
+    Ok(())
+}
+
+/// The end of the text listing: uncommitted transactions and the count of unfinished intents.
+fn write_text_tail(w: &mut dyn std::io::Write, p: &Parsed, src: &dyn BlockSource) -> std::io::Result<()> {
+    for t in &p.uncommitted {
+        writeln!(w, "UNCOMMITTED: tid:{:#x} lsn:{} #items:{}", t.tid, lsn_str(t.lsn), t.items.len())?;
+    }
+    let intents = unfinished_intents(&p.committed, src);
+    if !intents.is_empty() {
+        writeln!(w, "unfinished intents: {}", intents.len())?;
+    }
+    Ok(())
+}
+
+/// Keep only the items of `t` that the end of a listing or the recovery report still reads:
+/// intents and their done items.
+fn keep_intents(t: &mut Trans, src: &dyn BlockSource) {
+    let native = t.native;
+    t.items.retain(|it| {
+        items::item_type(it, native, src).is_some_and(|ty| items::intent_id(ty, &[0; 16], native).is_some())
+    });
+    t.items.shrink_to_fit();
+}
+
+/// `daxray journal`'s text listing (as [`LogListing::write_text`] writes it, byte for byte),
+/// written while the log is read: each transaction as it commits, while its bytes are in the
+/// cache, and then dropped but for its intents. The record crcs (which the header line counts)
+/// are verified on another thread meanwhile; the text of the transactions reassembled before
+/// they are is held back. Returns the findings (as [`LogListing::findings`]). With `all`, an
+/// all-zero log, or a bad record near enough past the head to move the tail, the listing is
+/// made the two-pass way.
+pub fn write_text_streamed(
+    fs: Arc<dyn BlockSource>,
+    external: Option<&Path>,
+    all: bool,
+    w: &mut dyn std::io::Write,
+) -> Result<Vec<crate::Finding>> {
+    let io = |e: std::io::Error| Error::io("<stdout>", e);
+    let two_pass = |w: &mut dyn std::io::Write| -> Result<Vec<crate::Finding>> {
+        let l = list_log(fs.clone(), external, all)?;
+        l.write_text(w).map_err(io)?;
+        Ok(l.findings())
+    };
+    if all {
+        return two_pass(w);
+    }
+    let (sb, dev, device, base, bytes) = open_log(&fs, external)?;
+    let Some((b, reach)) = log::find_bounds_deferred(&dev)? else { return two_pass(w) };
+    let (recs, walk_err) = dev.walk(b.tail_blk, b.head_blk, false);
+    let src = &**dev.src();
+    let mut reasm = trans::Reassembler::default();
+    let mut line = Vec::with_capacity(256);
+    // The header, once the crcs are known; None: the tail moves, list the two-pass way.
+    let header = |crcs: &std::result::Result<Vec<(u32, bool)>, (u64, Error)>| -> Option<Vec<u8>> {
+        let crcs = crcs.as_ref().ok()?;
+        let first_bad = recs.iter().zip(crcs).find(|(_, c)| !c.1).map(|(r, _)| r.blk);
+        let first_bad = first_bad.or(walk_err.as_ref().map(|(blk, _)| *blk));
+        if reach.zip(first_bad).is_some_and(|(reach, bad)| log::past_head(&dev, b.head_blk, bad) <= reach) {
+            return None;
+        }
+        let mut h = Vec::new();
+        let bad = crcs.iter().filter(|c| !c.1).count();
+        let state = if b.clean { "clean" } else { "dirty" };
+        use std::io::Write;
+        // Writing into a Vec cannot fail.
+        let _ = writeln!(h, "xfs log: {device} at byte {base}, {bytes} bytes");
+        let _ = writeln!(
+            h,
+            "head: block {} cycle {}   tail: block {} cycle {}   state: {state}",
+            b.head_blk, b.head_cycle, b.tail_blk, b.tail_cycle
+        );
+        if let Some((o, n)) = b.torn {
+            let _ = writeln!(h, "torn head: records from block {n} fail their check (head was {o})");
+        }
+        let _ = writeln!(h, "records: {} (crc ok {}, bad {bad})", recs.len(), recs.len() - bad);
+        Some(h)
+    };
+    let streamed = std::thread::scope(|s| -> Result<Option<Vec<(u32, bool)>>> {
+        let mut crc_job = Some(s.spawn(|| dev.crcs(&recs)));
+        let mut crcs = None;
+        // Text reassembled before the header could be written.
+        let mut held: Vec<u8> = Vec::new();
+        for r in &recs {
+            let d = dev.record_data(r)?;
+            let n = reasm.committed().len();
+            reasm.feed(src, r, &d);
+            for t in &reasm.committed()[n..] {
+                let out: &mut dyn std::io::Write = if crcs.is_some() { &mut *w } else { &mut held };
+                write_trans_text(out, t, src, &mut line).map_err(io)?;
+            }
+            for t in &mut reasm.committed_mut()[n..] {
+                keep_intents(t, src);
+            }
+            let ready = crc_job.as_ref().is_some_and(|j| j.is_finished()) || held.len() > 4 << 20;
+            if crcs.is_none()
+                && ready
+                && let Some(job) = crc_job.take()
+            {
+                let c = job.join().unwrap_or_else(|_| Err((0, Error::Usage("crc thread failed".into()))));
+                let Some(h) = header(&c) else { return Ok(None) };
+                w.write_all(&h).map_err(io)?;
+                w.write_all(&held).map_err(io)?;
+                held = Vec::new();
+                crcs = c.ok();
+            }
+        }
+        if crcs.is_none()
+            && let Some(job) = crc_job.take()
+        {
+            let c = job.join().unwrap_or_else(|_| Err((0, Error::Usage("crc thread failed".into()))));
+            let Some(h) = header(&c) else { return Ok(None) };
+            w.write_all(&h).map_err(io)?;
+            w.write_all(&held).map_err(io)?;
+            crcs = c.ok();
+        }
+        Ok(crcs)
+    })?;
+    let Some(crcs) = streamed else { return two_pass(w) };
+    let parsed = reasm.finish();
+    write_text_tail(w, &parsed, src).map_err(io)?;
+    // The findings, in the order the analysis records them.
+    let findings = Findings::new();
+    if let Some((orig, bad)) = b.torn {
+        findings.info(
+            "xfs log",
+            Some(bad),
+            Some(base + bad * 512),
+            format!("torn write: record at log block {bad} fails its check; head moved from {orig} to {bad}"),
+        );
+    }
+    if let Some((blk, e)) = walk_err {
+        findings.error("xfs log record", Some(blk), Some(base + blk * 512), e.to_string());
+    }
+    for (r, (calc, ok)) in recs.iter().zip(&crcs) {
+        if !ok {
+            findings.error(
+                "xfs log record",
+                Some(r.blk),
+                Some(base + r.blk * 512),
+                format!("crc {:#010x} stored, {calc:#010x} computed", r.crc_stored),
+            );
+        }
+        if r.uuid != sb.uuid() {
+            findings.error(
+                "xfs log record",
+                Some(r.blk),
+                Some(base + r.blk * 512),
+                "record uuid differs from the superblock's",
+            );
+        }
+    }
+    for (blk, e) in &parsed.errors {
+        findings.error("xfs log transaction", Some(*blk), Some(base + blk * 512), e.clone());
+    }
+    Ok(findings.snapshot())
 }
 
 /// The listing of [`listing`], structured (see [`LogListing`]).
