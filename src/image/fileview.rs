@@ -99,3 +99,43 @@ impl<S: BlockSource> BlockSource for FileView<S> {
         format!("{} in {}", self.name, self.base.describe())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::Extent;
+    use crate::image::MemSource;
+    use std::sync::Arc;
+
+    /// read_into gives what read_at gives, block for block, over holes, unwritten extents,
+    /// physically contiguous and discontiguous extents, and overlapping ones (hostile maps).
+    #[test]
+    fn read_into_equals_read_at() {
+        let bs = 1024u32;
+        let base: Arc<dyn BlockSource> =
+            Arc::new(MemSource::new((0..64 * 1024u32).map(|i| (i * 7 + i / 1024) as u8).collect(), "base"));
+        let ext = |logical, physical, length, unwritten| Extent { logical, physical, length, unwritten };
+        let extents = vec![
+            ext(0, 10, 3, false),
+            ext(3, 13, 2, false),  // contiguous with the first
+            ext(6, 40, 2, false),  // after a hole at 5
+            ext(8, 50, 2, true),   // unwritten
+            ext(9, 20, 3, false),  // overlaps the unwritten one
+            ext(14, 63, 1, false), // the last base block
+        ];
+        let size = 15 * u64::from(bs) - 100;
+        let fv = FileView::new(base, bs, size, extents, "file");
+        for start in (0..size).step_by(211) {
+            for len in [1usize, 100, 1024, 1500, 3000, 9000] {
+                if start + len as u64 > size {
+                    continue;
+                }
+                let want = fv.read_at(start, len).unwrap().into_owned();
+                let mut buf = vec![0x5A; len];
+                fv.read_into(start, &mut buf).unwrap();
+                assert_eq!(buf, want, "{start}+{len}");
+            }
+        }
+        assert!(fv.read_into(size - 1, &mut [0u8; 2]).is_err());
+    }
+}
