@@ -449,6 +449,70 @@ pub fn common_fields(it: &Item, n: Native, src: &dyn BlockSource) -> Option<Comm
     }
 }
 
+/// An item serialized as [`describe`]'s object (keys in its sorted order), without building
+/// it: buffer and inode items field by field, the others through [`describe`].
+pub struct ItemJson<'a> {
+    it: &'a Item,
+    n: Native,
+    src: &'a dyn BlockSource,
+}
+
+impl<'a> ItemJson<'a> {
+    /// The item `it` of a transaction written in byte order `n`, its regions in `src`.
+    pub fn new(it: &'a Item, n: Native, src: &'a dyn BlockSource) -> Self {
+        Self { it, n, src }
+    }
+}
+
+impl Serialize for ItemJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (it, n, src) = (self.it, self.n, self.src);
+        let Some(r0) = it.regions.first() else { return describe(it, n, src).serialize(s) };
+        let t = n.u16(&r0.head(src, 2), 0).unwrap_or(0);
+        let fields = match t {
+            LI_BUF | LI_INODE => common_fields(it, n, src),
+            _ => None,
+        };
+        let Some(f) = fields else { return describe(it, n, src).serialize(s) };
+        let bytes = it.regions.iter().map(|r| r.len()).sum::<usize>();
+        let (ty, code, regions) = (type_name(t), format!("{t:#x}"), it.regions.len());
+        let mut m = s.serialize_map(None)?;
+        match f {
+            CommonFields::Buf(b) => {
+                m.serialize_entry("blf_type", &b.blf_type)?;
+                m.serialize_entry("blkno", &b.blkno)?;
+                m.serialize_entry("bytes", &bytes)?;
+                m.serialize_entry("cancel", &b.cancel)?;
+                m.serialize_entry("dirty_chunks", &b.dirty_chunks)?;
+                m.serialize_entry("flags", &b.flags)?;
+                m.serialize_entry("inode_buf", &b.inode_buf)?;
+                m.serialize_entry("len", &b.len)?;
+                m.serialize_entry("magic", &b.magic)?;
+                m.serialize_entry("regions", &regions)?;
+            }
+            CommonFields::Inode(i) => {
+                m.serialize_entry("asize", &i.asize)?;
+                m.serialize_entry("blkno", &i.blkno)?;
+                m.serialize_entry("boffset", &i.boffset)?;
+                m.serialize_entry("bytes", &bytes)?;
+                m.serialize_entry("dsize", &i.dsize)?;
+                m.serialize_entry("fields", &i.fields)?;
+                m.serialize_entry("format", &i.format)?;
+                m.serialize_entry("ino", &i.ino)?;
+                m.serialize_entry("len", &i.len)?;
+                m.serialize_entry("mode", &i.mode)?;
+                m.serialize_entry("nextents", &i.nextents)?;
+                m.serialize_entry("regions", &regions)?;
+                m.serialize_entry("size", &i.size)?;
+            }
+        }
+        m.serialize_entry("type", ty)?;
+        m.serialize_entry("type_code", &code)?;
+        m.end()
+    }
+}
+
 /// The type name of an item with regions (from its first region's type code).
 pub fn item_type_name(it: &Item, n: Native, src: &dyn BlockSource) -> Option<&'static str> {
     Some(type_name(n.u16(&it.regions.first()?.head(src, 2), 0).unwrap_or(0)))

@@ -408,6 +408,47 @@ type EachValue<'a> = Box<dyn Fn(&mut dyn FnMut(Value) -> bool) + 'a>;
 enum Lazy<'a> {
     Value(Value),
     Seq(EachValue<'a>),
+    /// Transactions, serialized as [`trans_json`] builds them, without building them.
+    Trans(&'a [Trans], Option<u64>, &'a dyn BlockSource),
+}
+
+/// A transaction serialized as [`trans_json`]'s object (keys in its sorted order).
+struct TransJson<'a>(&'a Trans, Option<u64>, &'a dyn BlockSource);
+
+impl serde::Serialize for TransJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (t, tail_lsn, src) = (self.0, self.1, self.2);
+        let mut m = s.serialize_map(Some(9))?;
+        m.serialize_entry("byte_order", t.native.name())?;
+        m.serialize_entry(
+            "checkpointed",
+            &tail_lsn.map(|tl| lsn_cmp(t.lsn, tl) == std::cmp::Ordering::Less),
+        )?;
+        m.serialize_entry("commit_lsn", &lsn_str(t.commit_lsn))?;
+        m.serialize_entry("items", &ItemsJson(t, src))?;
+        m.serialize_entry("lsn", &lsn_str(t.lsn))?;
+        m.serialize_entry("num_items", &t.th_num_items())?;
+        m.serialize_entry("start_block", &t.start_blk)?;
+        m.serialize_entry("tid", &format!("{:#x}", t.tid))?;
+        m.serialize_entry("type", &t.th_type())?;
+        m.end()
+    }
+}
+
+/// The items of a transaction that have regions, as [`items::describe`] gives them.
+struct ItemsJson<'a>(&'a Trans, &'a dyn BlockSource);
+
+impl serde::Serialize for ItemsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let (t, src) = (self.0, self.1);
+        let mut seq = s.serialize_seq(None)?;
+        for it in t.items.iter().filter(|i| !i.regions.is_empty()) {
+            seq.serialize_element(&items::ItemJson::new(it, t.native, src))?;
+        }
+        seq.end()
+    }
 }
 
 impl serde::Serialize for Lazy<'_> {
@@ -415,6 +456,13 @@ impl serde::Serialize for Lazy<'_> {
         use serde::ser::SerializeSeq;
         match self {
             Lazy::Value(v) => v.serialize(s),
+            Lazy::Trans(ts, tail_lsn, src) => {
+                let mut seq = s.serialize_seq(Some(ts.len()))?;
+                for t in *ts {
+                    seq.serialize_element(&TransJson(t, *tail_lsn, *src))?;
+                }
+                seq.end()
+            }
             Lazy::Seq(each) => {
                 let mut seq = s.serialize_seq(None)?;
                 let mut err = None;
@@ -480,26 +528,8 @@ impl LogListing {
             "unmount_records",
             v(json!(a.parsed.unmounts.iter().map(|l| lsn_str(*l)).collect::<Vec<_>>())),
         );
-        m.insert(
-            "transactions",
-            Lazy::Seq(Box::new(move |f| {
-                for t in &a.parsed.committed {
-                    if !f(trans_json(t, all.then_some(tail_lsn), &*a.log)) {
-                        return;
-                    }
-                }
-            })),
-        );
-        m.insert(
-            "uncommitted",
-            Lazy::Seq(Box::new(move |f| {
-                for t in &a.parsed.uncommitted {
-                    if !f(trans_json(t, None, &*a.log)) {
-                        return;
-                    }
-                }
-            })),
-        );
+        m.insert("transactions", Lazy::Trans(&a.parsed.committed, all.then_some(tail_lsn), &*a.log));
+        m.insert("uncommitted", Lazy::Trans(&a.parsed.uncommitted, None, &*a.log));
         m.insert("unfinished_intents", v(json!(unfinished_intents(&a.parsed.committed, &*a.log))));
         m.insert(
             "errors",
@@ -511,8 +541,23 @@ impl LogListing {
     }
 
     /// The JSON document (`{"kind":"xfs-log",...}`) as a tree.
+    ///
+    /// The transactions here are built as JSON values item by item ([`items::describe`]),
+    /// independently of the serializer [`LogListing::write_json`] streams them with, so that
+    /// the two can be compared.
     pub fn json_value(&self) -> Value {
-        json!(self.doc())
+        let mut v = json!(self.doc());
+        let a = &self.a;
+        if let (Some(b), Value::Object(o)) = (&a.bounds, &mut v) {
+            let tail_lsn = (u64::from(b.tail_cycle) << 32) | b.tail_blk;
+            let all = self.all.then_some(tail_lsn);
+            let src = &*a.log;
+            let c: Vec<Value> = a.parsed.committed.iter().map(|t| trans_json(t, all, src)).collect();
+            let u: Vec<Value> = a.parsed.uncommitted.iter().map(|t| trans_json(t, None, src)).collect();
+            o.insert("transactions".into(), Value::Array(c));
+            o.insert("uncommitted".into(), Value::Array(u));
+        }
+        v
     }
 
     /// Write the JSON document, pretty-printed, to `w`.

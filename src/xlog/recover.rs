@@ -118,6 +118,8 @@ pub struct Replayer {
     due: BTreeMap<(u64, u32), usize>,
     /// The longest buffer ever in `due`, in basic blocks.
     due_bbs: u32,
+    /// A reused copy of the inode being replayed.
+    scratch: Vec<u8>,
     geo: Geo,
     cancel: HashMap<(u64, u32), u32>,
     /// Buffers replayed since the last LSN change: (daddr, BBs) → LSN to stamp.
@@ -137,6 +139,7 @@ impl Replayer {
             log,
             due: BTreeMap::new(),
             due_bbs: 0,
+            scratch: Vec::new(),
             // The overlay replaces whole fs blocks (read-modify-write for smaller buffers), so
             // that the model's block reads borrow one granule instead of assembling sectors.
             ov: Overlay::new(base, overlay_granule(sb.blocksize()), "xfs log recovery")?,
@@ -495,8 +498,33 @@ impl Replayer {
         // Only the inode changes: it is copied out, changed, and written back when replayed.
         let d0 = off + bo as u64;
         self.settle_range(d0 / 512, (d0 % 512 + isz as u64).div_ceil(512), None)?;
-        let mut dipv = self.ov.read_at(d0, isz)?.into_owned();
-        let dip = &mut dipv[..];
+        let mut dipv = std::mem::take(&mut self.scratch);
+        dipv.clear();
+        dipv.extend_from_slice(&self.ov.read_at(d0, isz)?);
+        let r = self.inode_core(&mut dipv, it, t, &f, ld, log);
+        if r.as_ref().is_ok_and(|done| *done) {
+            self.ov.write_bytes(d0, &dipv)?;
+            self.written.push((f.blkno, (blen as u64).div_ceil(512)));
+            self.stats.inodes_replayed += 1;
+        }
+        self.scratch = dipv;
+        r.map(|_| ())
+    }
+
+    /// The changes of an inode item to a copy of the inode, `dip`: true when replayed, false
+    /// when skipped (the inode on disk is newer).
+    fn inode_core(
+        &mut self,
+        dip: &mut [u8],
+        it: &Item,
+        t: &Trans,
+        f: &InodeFormat,
+        ld: &[u8],
+        log: &dyn BlockSource,
+    ) -> Result<bool> {
+        let n = t.native;
+        let isz = self.geo.inodesize;
+        let bad = |d: String| Error::corrupt("xfs log inode item", f.ino, f.blkno.saturating_mul(512), d);
         if BigEndian::read_u16(dip) != DINODE_MAGIC {
             return Err(bad("no inode magic in the cluster buffer".into()));
         }
@@ -507,7 +535,7 @@ impl Replayer {
             let lsn = BigEndian::read_u64(&dip[112..120]);
             if lsn != 0 && lsn != u64::MAX && lsn_cmp(lsn, t.lsn) == Ordering::Greater {
                 self.stats.inodes_skipped += 1;
-                return Ok(());
+                return Ok(false);
             }
         }
         if !self.geo.crc {
@@ -515,7 +543,7 @@ impl Replayer {
             let d_fi = BigEndian::read_u16(&dip[30..32]);
             if ld_fi < d_fi && !(d_fi == 0xffff && ld_fi < 0x7fff) {
                 self.stats.inodes_skipped += 1;
-                return Ok(());
+                return Ok(false);
             }
         }
         let isize_log = if self.geo.crc { 176 } else { 96 };
@@ -573,10 +601,7 @@ impl Replayer {
         if version >= 3 {
             set_crc(dip, DINODE_CRC_OFF);
         }
-        self.ov.write_bytes(d0, &dipv)?;
-        self.written.push((f.blkno, (blen as u64).div_ceil(512)));
-        self.stats.inodes_replayed += 1;
-        Ok(())
+        Ok(true)
     }
 
     /// An icreate item (`xlog_recover_icreate_commit_pass2` → `xfs_ialloc_inode_init`).
@@ -760,7 +785,10 @@ fn chunk_regions(b: &BufFormat, it: &Item) -> std::result::Result<Vec<(usize, us
 
 /// Set the little-endian crc32c at `off` of `buf`.
 fn set_crc(buf: &mut [u8], off: usize) {
-    if let Some(c) = crate::xfs::crc::crc_with_hole(buf, off) {
+    // The crc with its field taken as zero: zeroed in place, one pass.
+    if let Some(f) = off.checked_add(4).and_then(|e| buf.get_mut(off..e)) {
+        f.fill(0);
+        let c = crate::crc32c::append(0, buf);
         buf[off..off + 4].copy_from_slice(&c.to_le_bytes());
     }
 }
