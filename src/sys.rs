@@ -473,27 +473,3 @@ pub fn set_extsize_hint(file: &File, bytes: u32) -> std::io::Result<()> {
     }
     Ok(())
 }
-
-/// `MADV_POPULATE_READ` (Linux 5.14).
-const MADV_POPULATE_READ: i32 = 22;
-
-/// Map in, with one system call, the pages of `bytes`, a borrowed part of a read-only file
-/// mapping about to be read through (`madvise(MADV_POPULATE_READ)`): one call instead of a page
-/// fault per few pages. A hint: the error (an older kernel) can be ignored.
-pub fn populate_read(bytes: &[u8]) -> std::io::Result<()> {
-    if bytes.is_empty() {
-        return Ok(());
-    }
-    let page = 4096usize;
-    let start = bytes.as_ptr() as usize & !(page - 1);
-    let end = bytes.as_ptr() as usize + bytes.len();
-    // SAFETY: the range covers only pages holding `bytes`, which are mapped for the borrow's
-    // lifetime (the page of its first byte is in the same mapping, mappings being page-aligned);
-    // MADV_POPULATE_READ only faults those pages in for reading and never changes their contents
-    // or the mapping.
-    let r = unsafe { libc::madvise(start as *mut libc::c_void, end - start, MADV_POPULATE_READ) };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}

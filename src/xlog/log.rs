@@ -388,7 +388,6 @@ impl LogDev {
         head: u64,
         mut each: impl FnMut(&Record, &RecData<'_>),
     ) -> Option<(Vec<Record>, Option<(u64, Error)>, Option<u64>)> {
-        self.populate(tail, head);
         let (mut recs, err) = self.walk(tail, head, false);
         let mut first_bad = None;
         for r in recs.iter_mut() {
@@ -554,20 +553,6 @@ impl LogDev {
     pub fn first_bad_record(&self, tail: u64, head: u64) -> Option<u64> {
         let (recs, err) = self.records(tail, head, false);
         recs.iter().find(|r| !r.crc_ok).map(|r| r.blk).or(err.map(|(b, _)| b))
-    }
-
-    /// Map in the log's bytes from `tail` up to `head` at once, when they are in place in a
-    /// mapping (see [`crate::sys::populate_read`]): the records are about to be read in full.
-    pub fn populate(&self, tail: u64, head: u64) {
-        let (tail, head) = (tail % self.nbb, head % self.nbb);
-        let runs = if tail <= head { [(tail, head), (0, 0)] } else { [(tail, self.nbb), (0, head)] };
-        for (a, b) in runs {
-            if b > a
-                && let Ok(Cow::Borrowed(s)) = self.src.read_at(self.byte_of(a), ((b - a) as usize) * BBSIZE)
-            {
-                let _ = crate::sys::populate_read(s);
-            }
-        }
     }
 
     /// The record headers from `tail` up to `head` (the whole circle with `full` and `tail ==

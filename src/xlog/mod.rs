@@ -692,7 +692,6 @@ pub fn write_text_streamed(
     }
     let (sb, dev, device, base, bytes) = open_log(&fs, external)?;
     let Some((b, reach)) = log::find_bounds_deferred(&dev)? else { return two_pass(w) };
-    dev.populate(b.tail_blk, b.head_blk);
     let (recs, walk_err) = dev.walk(b.tail_blk, b.head_blk, false);
     let src = &**dev.src();
     let mut reasm = trans::Reassembler::default();
