@@ -518,19 +518,9 @@ pub fn item_type_name(it: &Item, n: Native, src: &dyn BlockSource) -> Option<&'s
     Some(type_name(n.u16(&it.regions.first()?.head(src, 2), 0).unwrap_or(0)))
 }
 
-/// Append `v` in decimal.
-pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut b = [0u8; 20];
-    let mut i = b.len();
-    loop {
-        i -= 1;
-        b[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&b[i..]);
+/// Append `v` in decimal (itoa: no formatter machinery per number).
+pub fn push_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// Append `v` in base `1 << shift` (lowercase digits), at least `width` digits.
