@@ -528,6 +528,28 @@ fn map_and_check(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Row>> {
         o.runs,
         scratch,
     )?;
+    // The same check as the replay engine runs it on every paused state: in process, as the
+    // oracle side is (no process start, no argument parsing, no output).
+    let (image, claims, oracle_scratch) = (b.image.clone(), b.claims.clone(), scratch.to_path_buf());
+    let (image2, claims2) = (b.image.clone(), b.claims.clone());
+    let lib_row = measure(
+        Pair {
+            fs: b.fs,
+            size_mib: b.info.size_mib,
+            operation: "check paused state, in process",
+            daxray_cmd:
+                "replay::state::check_in_place (the replay engine's check of each paused state), in process"
+                    .into(),
+            peer_cmd: "replay::kernel_check (copy + loop mount + read claims back + unmount), in process"
+                .into(),
+        },
+        Side::InProc(Box::new(move || crate::replay::state::check_in_place(&image2, &claims2).map(|_| ()))),
+        Side::InProc(Box::new(move || {
+            crate::replay::state::kernel_check(&image, 0, fstype, &claims, &oracle_scratch).map(|_| ())
+        })),
+        o.runs,
+        scratch,
+    )?;
     // Agreement, once.
     let ours = crate::replay::state::check_in_place(&b.image, &b.claims)?;
     let kernel = crate::replay::state::kernel_check(&b.image, ours.dataoff, fstype, &b.claims, scratch)?;
@@ -543,6 +565,7 @@ fn map_and_check(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Row>> {
     .trim_end_matches("; ")
     .to_string();
     rows.push(row);
+    rows.push(lib_row);
     Ok(rows)
 }
 

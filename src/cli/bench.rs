@@ -36,9 +36,10 @@ pub enum BenchCommand {
     /// block to verify its tag checksum) vs `debugfs -c -R 'logdump -a'` / `xfs_logprint -t`; `daxray manifest
     /// --hash` vs copy + loop mount + sha256sum of every file + umount; `daxray manifest` (every
     /// file inode mapped) vs one `debugfs -f` run of `ex <INO>` / one `xfs_db -r` run of `inode
-    /// N; bmap`; `daxray check` of claims vs the kernel oracle (copy + mount + read back). The
-    /// journal and manifest pairs also run at the `--growth-mib` sizes. Peak RSS is the `wait4`
-    /// rusage of each subprocess.
+    /// N; bmap`; `daxray check` of claims vs the kernel oracle (copy + mount + read back), and
+    /// the same check in process, as the replay engine runs it on each paused state, vs the
+    /// oracle in process. The journal and manifest pairs also run at the `--growth-mib` sizes.
+    /// Peak RSS is GNU time's `%M` for each subprocess (n/a for in-process sides).
     ///
     /// JSON output: `{"runs":N,"images":[...],"rows":[ROW...],"growth":[ROW...]}` where ROW is
     /// `{"fs","size_mib","operation","daxray_cmd","peer_cmd","daxray_ms","peer_ms","ratio","daxray_rss_kib","peer_rss_kib","daxray_runs_ms","peer_runs_ms","note"}`.
