@@ -227,22 +227,7 @@ fn analyse_inner(
             findings.error("xfs log record", Some(blk), Some(base + blk * 512), e.to_string());
         }
         for r in &recs {
-            if !r.crc_ok {
-                findings.error(
-                    "xfs log record",
-                    Some(r.blk),
-                    Some(base + r.blk * 512),
-                    format!("crc {:#010x} stored, {:#010x} computed", r.crc_stored, r.crc_calc),
-                );
-            }
-            if r.uuid != sb.uuid() {
-                findings.error(
-                    "xfs log record",
-                    Some(r.blk),
-                    Some(base + r.blk * 512),
-                    "record uuid differs from the superblock's",
-                );
-            }
+            record_findings(&findings, r, (r.crc_calc, r.crc_ok), &sb.uuid(), base);
         }
         records = recs;
     }
@@ -777,23 +762,8 @@ pub fn write_text_streamed(
     if let Some((blk, e)) = walk_err {
         findings.error("xfs log record", Some(blk), Some(base + blk * 512), e.to_string());
     }
-    for (r, (calc, ok)) in recs.iter().zip(&crcs) {
-        if !ok {
-            findings.error(
-                "xfs log record",
-                Some(r.blk),
-                Some(base + r.blk * 512),
-                format!("crc {:#010x} stored, {calc:#010x} computed", r.crc_stored),
-            );
-        }
-        if r.uuid != sb.uuid() {
-            findings.error(
-                "xfs log record",
-                Some(r.blk),
-                Some(base + r.blk * 512),
-                "record uuid differs from the superblock's",
-            );
-        }
+    for (r, &crc) in recs.iter().zip(&crcs) {
+        record_findings(&findings, r, crc, &sb.uuid(), base);
     }
     for (blk, e) in &parsed.errors {
         findings.error("xfs log transaction", Some(*blk), Some(base + blk * 512), e.clone());
@@ -821,4 +791,31 @@ pub fn listing(
         text: String::from_utf8_lossy(&text).into_owned(),
         findings: l.findings(),
     })
+}
+
+/// The findings about one log record: a crc (computed, matches) that does not match, and a
+/// record uuid that is not the file system's. `base` is the log's byte offset in the image.
+fn record_findings(
+    findings: &Findings,
+    r: &log::Record,
+    (calc, ok): (u32, bool),
+    uuid: &[u8; 16],
+    base: u64,
+) {
+    if !ok {
+        findings.error(
+            "xfs log record",
+            Some(r.blk),
+            Some(base + r.blk * 512),
+            format!("crc {:#010x} stored, {calc:#010x} computed", r.crc_stored),
+        );
+    }
+    if r.uuid != *uuid {
+        findings.error(
+            "xfs log record",
+            Some(r.blk),
+            Some(base + r.blk * 512),
+            "record uuid differs from the superblock's",
+        );
+    }
 }

@@ -345,17 +345,7 @@ impl Replayer {
             self.stats.dquot_buffers_skipped += 1;
             return Ok(());
         } else {
-            let runs = chunk_regions(&b, it).map_err(|d| {
-                Error::corrupt("xfs log buffer item", b.blkno, b.blkno.saturating_mul(512), d)
-            })?;
-            if runs.iter().any(|&(bit, n, _)| (bit + n) * BLF_CHUNK > blen) {
-                return Err(Error::corrupt(
-                    "xfs log buffer item",
-                    b.blkno,
-                    b.blkno * 512,
-                    "dirty chunk past the buffer",
-                ));
-            }
+            let runs = dirty_runs(&b, it, blen)?;
             if self.due.contains_key(&key) && self.layout_may_change(&runs, it, off)? {
                 self.settle_key(key)?;
             }
@@ -390,16 +380,7 @@ impl Replayer {
             self.stats.buffers_skipped_lsn += 1;
             return Ok(());
         }
-        let runs = chunk_regions(b, it)
-            .map_err(|d| Error::corrupt("xfs log buffer item", b.blkno, b.blkno.saturating_mul(512), d))?;
-        if runs.iter().any(|&(bit, n, _)| (bit + n) * BLF_CHUNK > blen) {
-            return Err(Error::corrupt(
-                "xfs log buffer item",
-                b.blkno,
-                b.blkno * 512,
-                "dirty chunk past the buffer",
-            ));
-        }
+        let runs = dirty_runs(b, it, blen)?;
         if let Some(&co) = self.due.get(&key)
             && layout_changes(buf, &runs, it, log)
         {
@@ -756,6 +737,17 @@ fn buf_flags(it: &Item, n: Native) -> u16 {
 /// power of two from 512 bytes to 64 KiB, else the 512-byte sector.
 fn overlay_granule(bs: u32) -> u32 {
     if bs.is_power_of_two() && (512..=65536).contains(&bs) { bs } else { 512 }
+}
+
+/// [`chunk_regions`] of a buffer item of `blen` bytes, as a corrupt-input error when the map does
+/// not fit its regions or a dirty chunk lies past the buffer.
+fn dirty_runs(b: &BufFormat, it: &Item, blen: usize) -> Result<Vec<(usize, usize, usize)>> {
+    let corrupt = |d| Error::corrupt("xfs log buffer item", b.blkno, b.blkno.saturating_mul(512), d);
+    let runs = chunk_regions(b, it).map_err(corrupt)?;
+    if runs.iter().any(|&(bit, n, _)| (bit + n) * BLF_CHUNK > blen) {
+        return Err(corrupt("dirty chunk past the buffer".into()));
+    }
+    Ok(runs)
 }
 
 /// The kernel's walk of a buffer item's dirty bitmap: (first chunk, chunks, region index) for
