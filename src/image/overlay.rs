@@ -26,9 +26,9 @@ enum Slot<'a> {
     Ref(&'a Arc<dyn BlockSource>, u64),
 }
 
-impl Slot<'_> {
+impl<'a> Slot<'a> {
     /// `len` bytes of this granule at byte `within` (`within + len <= granule`).
-    fn slice(&self, within: usize, len: usize) -> Result<Cow<'_, [u8]>> {
+    fn slice(self, within: usize, len: usize) -> Result<Cow<'a, [u8]>> {
         match self {
             Slot::Owned(b) => {
                 b.get(within..within.saturating_add(len)).map(Cow::Borrowed).ok_or(Error::OutOfRange {
@@ -119,10 +119,7 @@ impl Overlay {
     /// The current bytes of granule `index` (overlay first, then base).
     pub fn granule_bytes(&self, index: u64) -> Result<Cow<'_, [u8]>> {
         if let Some(s) = self.slot(index) {
-            return match s {
-                Slot::Owned(b) => Ok(Cow::Borrowed(b)),
-                Slot::Ref(src, off) => src.read_at(off, self.granule as usize),
-            };
+            return s.slice(0, self.granule as usize);
         }
         let off = index.checked_mul(u64::from(self.granule)).ok_or(Error::OutOfRange {
             what: "overlay granule",
@@ -269,16 +266,7 @@ impl BlockSource for Overlay {
         if first == last
             && let Some(s) = self.slot(first)
         {
-            let within = (offset % g) as usize;
-            return match s {
-                Slot::Owned(b) => b.get(within..within + len).map(Cow::Borrowed).ok_or(Error::OutOfRange {
-                    what: "overlay granule",
-                    offset,
-                    end: offset + len as u64,
-                    len: g,
-                }),
-                Slot::Ref(src, off) => src.read_at(off.saturating_add(within as u64), len),
-            };
+            return s.slice((offset % g) as usize, len);
         }
         let mut out = vec![0u8; len];
         self.read_into(offset, &mut out)?;

@@ -160,13 +160,16 @@ pub fn tail_csum_ok(block: &[u8], sb: &JournalSuperblock) -> bool {
     csum::raw_parts(sb.csum_seed(), &[&block[..n], &[0u8; 4]]) == stored
 }
 
+/// The checksum a tag stores for the logged block `data` of transaction `sequence` (csum v2/v3):
+/// crc32c seeded with the journal's seed and the sequence; csum v2 keeps the low 16 bits.
+pub fn tag_csum(data: &[u8], sequence: u32, sb: &JournalSuperblock) -> u32 {
+    let c = csum::raw(csum::raw(sb.csum_seed(), &sequence.to_be_bytes()), data);
+    if sb.has_incompat(INCOMPAT_CSUM_V3) { c } else { c & 0xFFFF }
+}
+
 /// Whether a logged block's data matches its tag checksum (true without csum v2/v3).
 pub fn tag_csum_ok(data: &[u8], tag: &Tag, sequence: u32, sb: &JournalSuperblock) -> bool {
-    if !sb.csum_v2v3() {
-        return true;
-    }
-    let c = csum::raw(csum::raw(sb.csum_seed(), &sequence.to_be_bytes()), data);
-    if sb.has_incompat(INCOMPAT_CSUM_V3) { tag.checksum == c } else { tag.checksum == (c & 0xFFFF) }
+    !sb.csum_v2v3() || tag.checksum == tag_csum(data, sequence, sb)
 }
 
 /// `commit_header` as stored.

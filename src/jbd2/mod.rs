@@ -461,8 +461,9 @@ pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result
     }
     let mut replayed = Vec::with_capacity(out.writes.len());
     for (blk, w) in out.writes {
-        // (No lookup at all in the usual case: nothing rejected.)
-        match (!rejected.is_empty()).then(|| rejected.remove(&blk)).flatten() {
+        // No lookup at all in the usual case: nothing rejected.
+        let error = if rejected.is_empty() { None } else { rejected.remove(&blk) };
+        match error {
             None => replayed.push((blk, (w.sequence, w.journal_block))),
             Some(e) => result.report.findings.push(finding(
                 Severity::Error,

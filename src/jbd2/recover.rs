@@ -5,9 +5,7 @@
 use super::block::{self, FLAG_ESCAPE};
 use super::csum;
 use super::journal::Journal;
-use super::superblock::{
-    BT_COMMIT, BT_DESCRIPTOR, BT_REVOKE, INCOMPAT_ASYNC_COMMIT, INCOMPAT_CSUM_V3, JBD2_MAGIC,
-};
+use super::superblock::{BT_COMMIT, BT_DESCRIPTOR, BT_REVOKE, INCOMPAT_ASYNC_COMMIT, JBD2_MAGIC};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -539,13 +537,13 @@ pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
                 res
             }
         };
-        if data == DataCheck::Verify {
-            r.out.blocks_replayed = r.out.writes.len();
-        }
         if let Err(e) = res {
             r.out.error = Some((pass, e));
             break;
         }
+    }
+    if data == DataCheck::Verify {
+        r.out.blocks_replayed = r.out.writes.len();
     }
     r.out
 }
@@ -680,9 +678,12 @@ fn replay_verified(r: &mut Recovery<'_>) -> Result<(), KernelError> {
     });
     let assumed = std::mem::take(&mut r.assumed);
     let result = |k: usize| results.get(k).map_or(0, |v| v.load(Ordering::Relaxed));
-    // A copy the workers could not read (0) is checked here.
+    // A copy without a worker's result (unread, or not planned) is checked here.
+    let check_here = |io: u64, seq: u32, stored: u32| {
+        j.read(io).is_some_and(|data| block::tag_csum(&data, seq, &j.sb) == stored)
+    };
     let good = |k: usize, (io, seq, stored): (u64, u32, u32)| match result(k) {
-        0 => j.read(io).is_some_and(|data| copy_csum(j, seq, &data) == stored),
+        0 => check_here(io, seq, stored),
         v => v == 1,
     };
     // The pass assumed exactly the planned copies, in the same order (the usual case): their
@@ -695,7 +696,7 @@ fn replay_verified(r: &mut Recovery<'_>) -> Result<(), KernelError> {
         let ok =
             assumed.iter().all(|&(io, seq, stored)| match usize::try_from(io).ok().and_then(|i| t.get(i)) {
                 Some(&(s, c, v)) if v != 0 && s == seq && c == stored => v == 1,
-                _ => j.read(io).is_some_and(|data| copy_csum(j, seq, &data) == stored),
+                _ => check_here(io, seq, stored),
             });
         table = Some(t);
         ok
@@ -729,13 +730,6 @@ fn result_table(j: &Journal, todo: &[(u64, u32, u32)], result: &dyn Fn(usize) ->
     table
 }
 
-/// The tag checksum of a logged copy (csum v2/v3) as its tag stores it: crc32c seeded with the
-/// journal's seed and the transaction's sequence; csum v2 keeps the low 16 bits.
-fn copy_csum(j: &Journal, seq: u32, data: &[u8]) -> u32 {
-    let c = csum::raw(csum::raw(j.sb.csum_seed(), &seq.to_be_bytes()), data);
-    if j.sb.has_incompat(INCOMPAT_CSUM_V3) { c } else { c & 0xFFFF }
-}
-
 /// Check the copies `part` ((journal block, sequence, stored checksum) in log order), reading
 /// runs of consecutive journal blocks with one pread each into `buf`, which stays in cache:
 /// faulting 170 MiB of journal into the mapping costs more than the checksums. `set(k, v)`
@@ -752,7 +746,7 @@ fn check_copies(j: &Journal, part: &[(u64, u32, u32)], buf: &mut [u8], mut set: 
         let Some(bytes) = buf.get_mut(..n * bs) else { break };
         if inside && at.is_some_and(|at| j.src.read_into(at, bytes).is_ok()) {
             for (i, (data, &(_, seq, stored))) in bytes.chunks_exact(bs).zip(&part[k..k + n]).enumerate() {
-                set(k + i, if copy_csum(j, seq, data) == stored { 1 } else { 2 });
+                set(k + i, if block::tag_csum(data, seq, &j.sb) == stored { 1 } else { 2 });
             }
         }
         k += n;
