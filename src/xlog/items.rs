@@ -257,6 +257,12 @@ impl Icreate {
 
 /// Intent/done pairing: (is_intent, family name, id) of an intent or done item.
 pub fn intent_id(t: u16, r: &[u8], n: Native) -> Option<(bool, &'static str, u64)> {
+    let (intent, fam) = intent_family(t)?;
+    Some((intent, fam, n.u64(r, 8)?))
+}
+
+/// (is_intent, family name) of an intent or done item type; None for other items.
+pub fn intent_family(t: u16) -> Option<(bool, &'static str)> {
     let fam = match t {
         LI_EFI | LI_EFD => "EFI",
         LI_EFI_RT | LI_EFD_RT => "EFI_RT",
@@ -273,7 +279,7 @@ pub fn intent_id(t: u16, r: &[u8], n: Native) -> Option<(bool, &'static str, u64
         t,
         LI_EFI | LI_EFI_RT | LI_RUI | LI_RUI_RT | LI_CUI | LI_CUI_RT | LI_BUI | LI_ATTRI | LI_XMI
     );
-    Some((intent, fam, n.u64(r, 8)?))
+    Some((intent, fam))
 }
 
 /// Extents of an EFI/EFD region (12-byte packed or 16-byte records).

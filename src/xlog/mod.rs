@@ -153,12 +153,7 @@ fn analyse_inner(
                     // Replayed: only the items the report still reads (intents and their done
                     // items) are kept, and the memory of the others serves the next ones.
                     for t in &mut r.committed_mut()[n..] {
-                        let native = t.native;
-                        t.items.retain(|it| {
-                            items::item_type(it, native, src)
-                                .is_some_and(|ty| items::intent_id(ty, &[0; 16], native).is_some())
-                        });
-                        t.items.shrink_to_fit();
+                        keep_intents(t, src);
                     }
                 }
             }
@@ -260,7 +255,7 @@ fn unfinished_intents(committed: &[Trans], src: &dyn BlockSource) -> Vec<Value> 
     for t in committed {
         for it in &t.items {
             let Some(ty) = items::item_type(it, t.native, src) else { continue };
-            if items::intent_id(ty, &[0; 16], t.native).is_none() {
+            if items::intent_family(ty).is_none() {
                 continue;
             }
             let Some((intent, fam, id)) =
@@ -647,9 +642,8 @@ fn write_text_tail(w: &mut dyn std::io::Write, p: &Parsed, src: &dyn BlockSource
 /// intents and their done items.
 fn keep_intents(t: &mut Trans, src: &dyn BlockSource) {
     let native = t.native;
-    t.items.retain(|it| {
-        items::item_type(it, native, src).is_some_and(|ty| items::intent_id(ty, &[0; 16], native).is_some())
-    });
+    t.items
+        .retain(|it| items::item_type(it, native, src).is_some_and(|ty| items::intent_family(ty).is_some()));
     t.items.shrink_to_fit();
 }
 
