@@ -150,13 +150,6 @@ impl Findings {
         Self::default()
     }
 
-    /// How many distinct findings were recorded (kept or dropped past the cap): unchanged by a
-    /// piece of work means that work found nothing new.
-    pub fn count(&self) -> u64 {
-        let v = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        (v.list.len() as u64).saturating_add(v.dropped)
-    }
-
     /// Record a finding (dropped if an identical one is already there).
     pub fn push(&self, f: Finding) {
         let mut v = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -208,11 +208,6 @@ pub trait FileSystem: Send + Sync {
     fn map(&self, ino: u64) -> Result<Vec<Extent>>;
     /// Entries of a directory, without "." and "..".
     fn read_dir(&self, ino: u64) -> Result<Vec<DirEntry>>;
-    /// The inode of the first entry called `name` in directory `dir` (None: no such entry):
-    /// what [`FileSystem::read_dir`] lists, which a model may find without listing it all.
-    fn lookup_name(&self, dir: u64, name: &[u8]) -> Result<Option<u64>> {
-        Ok(self.read_dir(dir)?.into_iter().find(|e| e.name == name).map(|e| e.ino))
-    }
     /// The target of a symbolic link.
     fn read_link(&self, ino: u64) -> Result<Vec<u8>>;
     /// Read `len` bytes of a file at `offset` (short at end of file). Holes and unwritten
@@ -271,7 +266,8 @@ pub const MAX_SYMLINKS: u32 = 40;
 /// Resolve an absolute path to an inode. Intermediate symlinks are followed; the last component
 /// is not (like `lstat`).
 pub fn lookup(fs: &dyn FileSystem, path: &str) -> Result<u64> {
-    let find = |dir: u64, name: &[u8]| fs.lookup_name(dir, name);
+    let find =
+        |dir: u64, name: &[u8]| Ok(fs.read_dir(dir)?.into_iter().find(|e| e.name == name).map(|e| e.ino));
     lookup_inner(fs, &find, fs.root_ino(), path.as_bytes(), &mut 0)
 }
 

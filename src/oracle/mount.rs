@@ -263,8 +263,8 @@ fn partitions(major: u32, minor: u32) -> Vec<(String, u32, u32)> {
 /// Why `path` must not be written to or loop-mounted, when it is in use: a block device that
 /// is mounted, or one of whose partitions is (`/proc/self/mountinfo`), held by another device
 /// (`holders/`) or opened exclusively by someone (`O_EXCL` gives `EBUSY`); a regular file that
-/// backs a loop device
-/// (`/sys/block/loop*/loop/backing_file`), mounted or not. `None` when it is free (or absent).
+/// backs a loop device (`/sys/block/loop*/loop/backing_file`), mounted or not. `None` when it
+/// is free (or absent).
 pub fn in_use(path: &Path) -> Option<String> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let meta = std::fs::metadata(path).ok()?;

@@ -28,20 +28,7 @@ pub struct Xfs {
     sb: Superblock,
     ags: Vec<AgSummary>,
     findings: Findings,
-    /// Directories already read whose reading found nothing (reading them again would find
-    /// the same entries and nothing more): name → inode of the first entry with that name.
-    dirs: std::sync::Mutex<DirCache>,
 }
-
-/// See [`Xfs`]'s `dirs`: the directories, and the entries they hold in all.
-#[derive(Default)]
-struct DirCache {
-    dirs: std::collections::HashMap<u64, Arc<std::collections::HashMap<Vec<u8>, u64>>>,
-    entries: usize,
-}
-
-/// Most directory entries kept by the lookup cache.
-const DIR_CACHE_ENTRIES: usize = 1 << 20;
 
 impl Xfs {
     /// Open the file system at byte 0 of `src`: read and check the superblock and every AG's
@@ -85,7 +72,7 @@ impl Xfs {
                 Err(e) => findings.error(format!("xfs AG {agno} headers"), None, None, e.to_string()),
             }
         }
-        Ok(Self { src, sb, ags, findings, dirs: Default::default() })
+        Ok(Self { src, sb, ags, findings })
     }
 
     /// The primary superblock.
@@ -186,27 +173,6 @@ impl FileSystem for Xfs {
             return Err(Error::Usage(format!("xfs inode {ino} is not a directory")));
         }
         self.dir_entries(&i)
-    }
-    fn lookup_name(&self, dir: u64, name: &[u8]) -> Result<Option<u64>> {
-        let cached = self.dirs.lock().unwrap_or_else(|e| e.into_inner()).dirs.get(&dir).cloned();
-        if let Some(m) = cached {
-            return Ok(m.get(name).copied());
-        }
-        let before = self.findings.count();
-        let entries = self.read_dir(dir)?;
-        let found = entries.iter().find(|e| e.name == name).map(|e| e.ino);
-        if self.findings.count() == before {
-            let mut c = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
-            if c.entries.saturating_add(entries.len()) <= DIR_CACHE_ENTRIES {
-                c.entries += entries.len();
-                let mut m = std::collections::HashMap::with_capacity(entries.len());
-                for e in entries {
-                    m.entry(e.name).or_insert(e.ino);
-                }
-                c.dirs.insert(dir, Arc::new(m));
-            }
-        }
-        Ok(found)
     }
     fn read_link(&self, ino: u64) -> Result<Vec<u8>> {
         let i = self.inode(ino)?;
