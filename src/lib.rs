@@ -30,3 +30,9 @@ pub mod xlog;
 
 pub use error::{Error, Finding, Findings, Result};
 pub use fs::{FileSystem, FsKind};
+/// The cores this process may run on (`available_parallelism`, which reads the cgroup limits:
+/// asked once).
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}

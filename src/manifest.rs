@@ -130,7 +130,7 @@ pub fn build(fsys: &dyn FileSystem, hash: bool) -> Result<(Vec<ManifestEntry>, P
 /// sha256 of every entry's file, computed on up to 4 threads, in the order of `entries`.
 fn hash_all(fsys: &dyn FileSystem, entries: &[&ManifestEntry]) -> Vec<Result<String>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    let threads = crate::cores().clamp(1, 4);
     if threads < 2 || entries.len() < 2 {
         return entries.iter().map(|e| hash_file(fsys, e.ino, e.size)).collect();
     }

@@ -94,16 +94,7 @@ pub fn open_source(raw: Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) 
         return Ok(Model { view: raw, recovery: RecoveryReport::none("--raw: the media as it is"), fs });
     }
     match kind {
-        FsKind::Ext4 => {
-            let run = crate::jbd2::recover_full(raw, opts.journal_dev.as_deref())?;
-            let mut recovery = run.report;
-            let mut ext4 = crate::ext4::Ext4::open(run.view.clone())?;
-            // Fast commits are replayed over the model of the jbd2-recovered view.
-            if let Some(fc) = &run.fast_commit {
-                ext4 = crate::jbd2::apply_fast_commit(ext4, fc, &mut recovery);
-            }
-            Ok(Model { view: run.view, recovery, fs: Box::new(ext4) })
-        }
+        FsKind::Ext4 => ext4_model(crate::jbd2::recover_full(raw, opts.journal_dev.as_deref())?),
         FsKind::Xfs => {
             let (view, recovery) = crate::xlog::recover_view(raw.clone(), opts.log_dev.as_deref())?;
             let fs = Box::new(crate::xfs::Xfs::open(view.clone())?);
@@ -112,13 +103,59 @@ pub fn open_source(raw: Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) 
     }
 }
 
+/// The ext4 model over a jbd2 recovery.
+fn ext4_model(run: crate::jbd2::RecoveryRun) -> Result<Model> {
+    let mut recovery = run.report;
+    let mut ext4 = crate::ext4::Ext4::open(run.view.clone())?;
+    // Fast commits are replayed over the model of the jbd2-recovered view.
+    if let Some(fc) = &run.fast_commit {
+        ext4 = crate::jbd2::apply_fast_commit(ext4, fc, &mut recovery);
+    }
+    Ok(Model { view: run.view, recovery, fs: Box::new(ext4) })
+}
+
+/// [`open_source`], then `f` over the model; the model and what `f` returned.
+///
+/// The same result, sooner: on ext4, `f` runs while the journal's tag checksums (crc32c of
+/// every logged copy, most of recovery's work) are still being verified by other threads. If
+/// one turns out bad, the kernel would not replay that copy and its recovery would fail, so
+/// the model is opened again with every checksum verified first and `f` runs again.
+pub fn open_source_then<T>(
+    raw: Arc<dyn BlockSource>,
+    kind: FsKind,
+    opts: &OpenOptions,
+    mut f: impl FnMut(&Model) -> T,
+) -> Result<(Model, T)> {
+    if kind == FsKind::Ext4 && !opts.raw {
+        let mut run = crate::jbd2::recover_full_background(raw.clone(), opts.journal_dev.as_deref())?;
+        let pending = run.pending.take();
+        let first = ext4_model(run).map(|m| {
+            let out = f(&m);
+            (m, out)
+        });
+        // Good checksums: the kernel's view, and so the kernel's outcome (an error included).
+        if pending.is_none_or(|p| p.confirm()) {
+            return first;
+        }
+    }
+    let model = open_source(raw, kind, opts)?;
+    let out = f(&model);
+    Ok((model, out))
+}
+
 /// Open `path`: find the file system, recover it in memory unless `raw`, build the model.
 ///
 /// An image that is mounted read-write (a block device, or a file behind a loop device) is read
 /// all the same, with an info finding: the kernel may change it while it is read.
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<Opened> {
+    open_then(path, opts, |_| ()).map(|(o, ())| o)
+}
+
+/// [`open`], then `f` over the model, as [`open_source_then`] does.
+pub fn open_then<T>(path: &Path, opts: &OpenOptions, f: impl FnMut(&Model) -> T) -> Result<(Opened, T)> {
     let image = image::open(path, opts.offset)?;
-    let Model { view, mut recovery, fs } = open_source(image.fs_bytes.clone(), image.placement.fs, opts)?;
+    let (Model { view, mut recovery, fs }, out) =
+        open_source_then(image.fs_bytes.clone(), image.placement.fs, opts, f)?;
     if let Some(at) = crate::oracle::mounted_read_write(path) {
         recovery.findings.push(Finding {
             severity: crate::error::Severity::Info,
@@ -130,5 +167,5 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Opened> {
             ),
         });
     }
-    Ok(Opened { image, view, recovery, fs })
+    Ok((Opened { image, view, recovery, fs }, out))
 }

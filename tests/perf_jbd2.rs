@@ -203,6 +203,33 @@ fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
     assert_eq!(out.tag_checks.get(bad_jb), Some(false), "the corrupted block {bad_jb} fails its checksum");
     assert!(!run.replayed.values().any(|&(_, jb)| jb == bad_jb), "the corrupt copy is not replayed");
 
+    // The checks left running in the background (as `check` uses them, its claims checked
+    // meanwhile): on the clean log they confirm and the model is the verified one, opened once;
+    // on the corrupt copy they do not confirm, and the model is opened again with every
+    // checksum verified first, so the outcome is the kernel's all the same.
+    use daxray::fs::FsKind;
+    use daxray::open::{OpenOptions, open_source, open_source_then};
+    let pending = daxray::jbd2::recover_full_background(fs.clone(), None).unwrap().pending;
+    assert!(pending.expect("checks left running on the clean log").confirm(), "clean log: all good");
+    let pending = daxray::jbd2::recover_full_background(bfs.clone(), None).unwrap().pending;
+    assert!(
+        !pending.expect("checks left running on the corrupt log").confirm(),
+        "corrupt copy: not all good"
+    );
+    for (src, runs_wanted) in [(&fs, 1), (&bfs, 2)] {
+        let mut runs = 0;
+        let (m, files) = open_source_then(src.clone(), FsKind::Ext4, &OpenOptions::default(), |m| {
+            runs += 1;
+            daxray::manifest::build(&*m.fs, true).unwrap().0.len()
+        })
+        .unwrap();
+        assert_eq!(runs, runs_wanted, "how often the model was opened");
+        let verified = open_source(src.clone(), FsKind::Ext4, &OpenOptions::default()).unwrap();
+        assert_eq!(m.recovery.details, verified.recovery.details, "the report is the verified one");
+        assert_eq!(files, daxray::manifest::build(&*verified.fs, true).unwrap().0.len());
+        assert!(files > 10, "files seen: {files}");
+    }
+
     // The JSON listing carries the findings at the top level (streamed and as a tree), and they
     // are the ones the text form prints: on the clean log none is an error, on the corrupt copy
     // the bad block is one.

@@ -148,7 +148,7 @@ pub fn check_claims(fs: &dyn FileSystem, recovery: &RecoveryReport, claims: &[Cl
     };
     // Claims are independent: read and hash them on every core (a paused state's check is on
     // the replay engine's critical path).
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    let threads = crate::cores().min(4);
     let mut verdicts: Vec<Verdict> = if threads < 2 || claims.len() < PARALLEL_MIN_CLAIMS {
         check_part(claims)
     } else {

@@ -10,7 +10,7 @@
 
 use super::{Global, output};
 use crate::check::{Verdict, check_model, read_claims, summarize};
-use crate::open::{Model, open};
+use crate::open::{Model, open_then};
 use std::path::PathBuf;
 
 /// Arguments of `check`.
@@ -26,10 +26,11 @@ pub struct Args {
 /// Run `check`.
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     let claims = read_claims(&a.claims)?;
-    let o = open(&a.image, &g.open_options())?;
+    // The claims are checked while the journal's checksums are still being verified; if one
+    // fails, everything runs again with the kernel's outcome (see `open_then`).
+    let (o, verdicts) = open_then(&a.image, &g.open_options(), |m| check_model(m, &claims))?;
     let placement = o.placement().clone();
     let model = Model { view: o.view, recovery: o.recovery, fs: o.fs };
-    let verdicts = check_model(&model, &claims);
     let mut findings = model.recovery.findings.clone();
     findings.extend(model.fs.findings());
     let lost = verdicts.iter().filter(|v| v.verdict.is_lost()).count();

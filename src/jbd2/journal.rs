@@ -12,6 +12,7 @@ use std::sync::Arc;
 const MIN_JOURNAL_BLOCKS: u64 = 1024;
 
 /// A journal: a source where journal block N is at byte N × block size.
+#[derive(Clone)]
 pub struct Journal {
     /// The journal's bytes.
     pub src: Arc<dyn BlockSource>,

@@ -10,6 +10,8 @@
 //! [`crate::ext4::fcreplay`] (see [`apply_fast_commit`]).
 
 pub mod block;
+mod copycheck;
+pub use copycheck::PendingChecks;
 pub mod csum;
 pub mod fastcommit;
 pub mod journal;
@@ -246,7 +248,7 @@ struct Recovered {
     fc: Option<fastcommit::FastCommitArea>,
 }
 
-fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> Recovered {
+fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck, background: bool) -> Recovered {
     let sb = &j.sb;
     let dirty = sb.start != 0;
     let mut findings = vec![];
@@ -291,7 +293,7 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> 
         d["note"] = json!("not replayed: ext4 needs_recovery flag is clear, the kernel wipes the journal");
         return Recovered { report: mk(false, false, d, findings), outcome: None, fc: None };
     }
-    let out = recover::recover_with(j, data);
+    let out = if background { recover::recover_background(j) } else { recover::recover_with(j, data) };
     for p in &out.problems {
         findings.push(finding(
             Severity::Error,
@@ -376,10 +378,28 @@ pub struct RecoveryRun {
     /// journal has fast commits and recovery ran. The replay itself needs the file-system model:
     /// see [`apply_fast_commit`].
     pub fast_commit: Option<fastcommit::FastCommitArea>,
+    /// From [`recover_full_background`]: tag checksums still being verified; the view is the
+    /// kernel's only once they are confirmed good.
+    pub pending: Option<PendingChecks>,
 }
 
 /// Recover in memory and return everything about it (see [`recover_view`]).
 pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result<RecoveryRun> {
+    recover_full_with(fs, external, false)
+}
+
+/// [`recover_full`], except that the logged copies' tag checksums may still be being verified
+/// when it returns ([`RecoveryRun::pending`]; see [`recover::recover_background`]): read the
+/// view meanwhile, then confirm; when that fails, recover again with [`recover_full`].
+pub fn recover_full_background(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result<RecoveryRun> {
+    recover_full_with(fs, external, true)
+}
+
+fn recover_full_with(
+    fs: Arc<dyn BlockSource>,
+    external: Option<&Path>,
+    background: bool,
+) -> Result<RecoveryRun> {
     let run = |view: Arc<dyn BlockSource>, report: RecoveryReport| RecoveryRun {
         view,
         report,
@@ -389,6 +409,7 @@ pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result
         start_transaction: None,
         end_transaction: None,
         fast_commit: None,
+        pending: None,
     };
     let info = fs_journal_info(&*fs)?;
     if info.journal_dev {
@@ -416,9 +437,10 @@ pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result
             return Ok(run(fs, r));
         }
     };
-    let rec = run_recovery(&j, &info, recover::DataCheck::Verify);
-    let Some(out) = rec.outcome else { return Ok(run(fs, rec.report)) };
+    let rec = run_recovery(&j, &info, recover::DataCheck::Verify, background);
+    let Some(mut out) = rec.outcome else { return Ok(run(fs, rec.report)) };
     let mut result = run(fs.clone(), rec.report);
+    result.pending = out.pending.take();
     result.fast_commit = rec.fc.filter(|fc| fc_replays(&out, fc));
     result.error = out.error;
     result.failed_commit = out.failed_commit;
@@ -644,7 +666,7 @@ pub fn list_journal(
         return Err(Error::NotFound("the file system has no journal (has_journal is off)".into()));
     };
     let check = if verify_data { recover::DataCheck::Verify } else { recover::DataCheck::Skip };
-    let rec = if info.journal_dev { None } else { Some(run_recovery(&j, &info, check)) };
+    let rec = if info.journal_dev { None } else { Some(run_recovery(&j, &info, check, false)) };
     let known = rec.as_ref().and_then(|r| r.outcome.as_ref()).map(|o| &o.tag_checks);
     let tags = if verify_data { list::DataTags::Verify(known) } else { list::DataTags::Skip };
     let (mut live, end_pos) = list::live_with(&j, tags);

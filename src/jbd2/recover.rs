@@ -3,12 +3,13 @@
 //! replayed blocks are collected in memory; nothing is written.
 
 use super::block::{self, FLAG_ESCAPE};
+use super::copycheck::{self, CopyChecks, PendingChecks};
 use super::csum;
 use super::journal::Journal;
 use super::superblock::{BT_COMMIT, BT_DESCRIPTOR, BT_REVOKE, INCOMPAT_ASYNC_COMMIT, JBD2_MAGIC};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// The recovery passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -135,6 +136,9 @@ pub struct Outcome {
     pub data_verified: bool,
     /// Tag checksum results of the logged blocks the replay pass verified.
     pub tag_checks: TagChecks,
+    /// From [`recover_background`]: the tag checksums still being verified. Until they are
+    /// confirmed, the outcome is the kernel's only if every one is good.
+    pub pending: Option<PendingChecks>,
 }
 
 impl Outcome {
@@ -145,7 +149,7 @@ impl Outcome {
     }
 }
 
-fn tid_gt(x: u32, y: u32) -> bool {
+pub(super) fn tid_gt(x: u32, y: u32) -> bool {
     (x.wrapping_sub(y) as i32) > 0
 }
 
@@ -171,6 +175,8 @@ struct Recovery<'a> {
     /// confirmed when the workers are done.
     speculate: bool,
     assumed: Vec<(u64, u32, u32)>,
+    /// Leave the tag checksums to workers that outlive the recovery: see [`recover_background`].
+    background: bool,
     /// With [`DataCheck::Skip`]: the fs block of each write, to count the distinct ones.
     skipped: Vec<u64>,
 }
@@ -502,6 +508,18 @@ pub fn recover(j: &Journal) -> Outcome {
 /// Run the kernel's recovery passes; `data` says whether the replay pass reads and verifies
 /// the logged blocks (the kernel does) or only counts them (listings).
 pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
+    run(j, data, false)
+}
+
+/// [`recover_with`] `DataCheck::Verify`, except that the tag checksums are still being verified
+/// when it returns: the outcome takes every one as good, and [`Outcome::pending`] says whether
+/// that holds. Whoever reads the recovered view meanwhile overlaps the checksums, which are most
+/// of recovery's work; if one fails, the whole recovery must run again with [`recover_with`].
+pub fn recover_background(j: &Journal) -> Outcome {
+    run(j, DataCheck::Verify, true)
+}
+
+fn run(j: &Journal, data: DataCheck, background: bool) -> Outcome {
     let mut out = Outcome { data_verified: data == DataCheck::Verify, ..Outcome::default() };
     if data == DataCheck::Verify {
         // One byte per journal block: bounded by the journal, which is bounded by the image.
@@ -517,6 +535,7 @@ pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
         tags_scanned: 0,
         speculate: false,
         assumed: vec![],
+        background,
         skipped: vec![],
     };
     for pass in [Pass::Scan, Pass::Revoke, Pass::Replay] {
@@ -622,85 +641,45 @@ fn radix_sort_stable(v: &mut Vec<(u64, usize)>) {
     }
 }
 
-/// Logged bytes below which tag checksums are verified ahead on one thread rather than several.
-const PARALLEL_MIN_BYTES: u64 = 8 << 20;
-/// Journal blocks read with one pread when verifying ahead (128 KiB of 4 KiB blocks).
-const PREVERIFY_RUN: usize = 32;
-/// Copies a checksum worker takes at a time.
-const CHECK_CHUNK: usize = 256;
-
 /// The replay pass with every tag checksum verified, as the kernel's replay pass does; crc32c of
 /// every logged copy is most of recovery's work, so it is spread over the cores and overlapped
 /// with the pass itself:
-/// 1. the copies the pass will verify are listed ([`plan_checks`]), and workers checksum them
+/// 1. the copies the pass will verify are listed ([`CopyChecks`]), and workers checksum them
 ///    (reading runs of journal blocks with one pread each);
 /// 2. meanwhile the pass runs taking every checksum as good, noting each one it assumed, and
-///    the last writers are sorted; then this thread joins the workers;
-/// 3. if every assumed checksum is good, that is the kernel's outcome. Otherwise the pass runs
-///    again from the same state, now with the results: a bad copy is not replayed and fails
-///    recovery, exactly as without the speculation.
+///    the last writers are sorted;
+/// 3. in the background mode ([`recover_background`]) that is the outcome, with the checks
+///    still running ([`Outcome::pending`]). Otherwise this thread joins the workers: if every
+///    assumed checksum is good, that is the kernel's outcome; if not, the pass runs again from
+///    the same state, now with the results: a bad copy is not replayed and fails recovery,
+///    exactly as without the speculation.
 fn replay_verified(r: &mut Recovery<'_>) -> Result<(), KernelError> {
     let j = r.j;
-    let todo = plan_checks(j, r.out.end_transaction, |blk, seq| r.test_revoke(blk, seq));
-    let bytes = (todo.len() as u64).saturating_mul(u64::from(j.bs));
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    let threads = if bytes < PARALLEL_MIN_BYTES { 1 } else { cores };
-    let results: Vec<AtomicU8> = todo.iter().map(|_| AtomicU8::new(0)).collect();
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut buf = vec![0u8; PREVERIFY_RUN * j.bs as usize];
-        loop {
-            let from = next.fetch_add(CHECK_CHUNK, Ordering::Relaxed);
-            let Some(part) = todo.get(from..todo.len().min(from.saturating_add(CHECK_CHUNK))) else { break };
-            if part.is_empty() {
-                break;
-            }
-            check_copies(j, part, &mut buf, |k, v| {
-                if let Some(slot) = results.get(from + k) {
-                    slot.store(v, Ordering::Relaxed);
-                }
-            });
-        }
-    };
+    let checks = Arc::new(CopyChecks::new(j, r.out.end_transaction, |blk, seq| r.test_revoke(blk, seq)));
+    // In the background mode one worker starts even for little data: the caller's work on the
+    // view overlaps it.
+    let min = usize::from(r.background && !checks.todo.is_empty() && crate::cores() > 1);
+    let workers = copycheck::spawn(&checks, checks.threads().saturating_sub(1).max(min));
     let counts = (r.out.nr_revoke_hits, r.out.nr_replays, r.out.problems.len());
-    let (res, writes) = std::thread::scope(|s| {
-        let workers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-        r.speculate = true;
-        let res = r.pass(Pass::Replay);
-        r.speculate = false;
-        let writes = last_writers(std::mem::take(&mut r.pending));
-        work();
-        // A worker that panicked leaves its results unknown (0): they are computed below.
-        for w in workers {
-            let _ = w.join();
-        }
-        (res, writes)
-    });
+    r.speculate = true;
+    let res = r.pass(Pass::Replay);
+    r.speculate = false;
+    let writes = last_writers(std::mem::take(&mut r.pending));
     let assumed = std::mem::take(&mut r.assumed);
-    let result = |k: usize| results.get(k).map_or(0, |v| v.load(Ordering::Relaxed));
-    // A copy without a worker's result (unread, or not planned) is checked here.
-    let check_here = |io: u64, seq: u32, stored: u32| {
-        j.read(io).is_some_and(|data| block::tag_csum(&data, seq, &j.sb) == stored)
-    };
-    let good = |k: usize, (io, seq, stored): (u64, u32, u32)| match result(k) {
-        0 => check_here(io, seq, stored),
-        v => v == 1,
-    };
-    // The pass assumed exactly the planned copies, in the same order (the usual case): their
-    // results line up. Otherwise each is looked up by journal block.
-    let mut table = None;
-    let all_good = if assumed == todo {
-        todo.iter().enumerate().all(|(k, &t)| good(k, t))
-    } else {
-        let t = result_table(j, &todo, &result);
-        let ok =
-            assumed.iter().all(|&(io, seq, stored)| match usize::try_from(io).ok().and_then(|i| t.get(i)) {
-                Some(&(s, c, v)) if v != 0 && s == seq && c == stored => v == 1,
-                _ => check_here(io, seq, stored),
-            });
-        table = Some(t);
-        ok
-    };
+    if r.background {
+        for &(io, _, _) in &assumed {
+            r.out.tag_checks.set(io, true);
+        }
+        r.out.writes = writes;
+        r.out.pending = Some(PendingChecks::new(checks, workers, assumed));
+        return res;
+    }
+    checks.work();
+    // A worker that panicked leaves its results unknown (0): they are computed below.
+    for w in workers {
+        let _ = w.join();
+    }
+    let (all_good, table) = checks.all_good(&assumed);
     if all_good {
         for &(io, _, _) in &assumed {
             r.out.tag_checks.set(io, true);
@@ -712,81 +691,8 @@ fn replay_verified(r: &mut Recovery<'_>) -> Result<(), KernelError> {
     (r.out.nr_revoke_hits, r.out.nr_replays) = (counts.0, counts.1);
     r.out.problems.truncate(counts.2);
     r.pending.clear();
-    r.pre = table.unwrap_or_else(|| result_table(j, &todo, &result));
+    r.pre = table.unwrap_or_else(|| checks.table());
     let res = r.pass(Pass::Replay);
     r.out.writes = last_writers(std::mem::take(&mut r.pending));
     res
-}
-
-/// The workers' results by journal block: (sequence, stored checksum, 0 unknown / 1 good / 2 bad),
-/// as the replay pass looks them up.
-fn result_table(j: &Journal, todo: &[(u64, u32, u32)], result: &dyn Fn(usize) -> u8) -> Vec<(u32, u32, u8)> {
-    let mut table = vec![(0u32, 0u32, 0u8); usize::try_from(j.total_len).unwrap_or(0)];
-    for (k, &(io, seq, stored)) in todo.iter().enumerate() {
-        if let Some(slot) = usize::try_from(io).ok().and_then(|i| table.get_mut(i)) {
-            *slot = (seq, stored, result(k));
-        }
-    }
-    table
-}
-
-/// Check the copies `part` ((journal block, sequence, stored checksum) in log order), reading
-/// runs of consecutive journal blocks with one pread each into `buf`, which stays in cache:
-/// faulting 170 MiB of journal into the mapping costs more than the checksums. `set(k, v)`
-/// receives the result of `part[k]`: 1 good, 2 bad, 0 unreadable (checked again by the caller).
-fn check_copies(j: &Journal, part: &[(u64, u32, u32)], buf: &mut [u8], mut set: impl FnMut(usize, u8)) {
-    let bs = j.bs as usize;
-    let run_max = (buf.len() / bs.max(1)).max(1);
-    let mut k = 0usize;
-    while let Some(&(start, _, _)) = part.get(k) {
-        let n =
-            part[k..].iter().take(run_max).enumerate().take_while(|(i, t)| t.0 == start + *i as u64).count();
-        let inside = start.checked_add(n as u64).is_some_and(|e| e <= j.total_len);
-        let at = start.checked_mul(bs as u64);
-        let Some(bytes) = buf.get_mut(..n * bs) else { break };
-        if inside && at.is_some_and(|at| j.src.read_into(at, bytes).is_ok()) {
-            for (i, (data, &(_, seq, stored))) in bytes.chunks_exact(bs).zip(&part[k..k + n]).enumerate() {
-                set(k + i, if block::tag_csum(data, seq, &j.sb) == stored { 1 } else { 2 });
-            }
-        }
-        k += n;
-    }
-}
-
-/// The logged copies the replay pass will verify, in log order: (journal block, sequence,
-/// stored tag checksum). Walks the log as the replay pass does, from s_start until transaction
-/// `end` or the first block that is not the next expected one. Copies that `revoked(fs block,
-/// sequence)` says are revoked are left out: the kernel's replay pass tests the revoke table
-/// before the tag checksum and never verifies them.
-fn plan_checks(j: &Journal, end: u32, revoked: impl Fn(u64, u32) -> bool) -> Vec<(u64, u32, u32)> {
-    let sb = &j.sb;
-    let mut todo: Vec<(u64, u32, u32)> = vec![];
-    let mut seq = sb.sequence;
-    let mut pos = u64::from(sb.start);
-    let budget = j.lap().saturating_add(2);
-    let mut consumed = 0u64;
-    while consumed <= budget && tid_gt(end, seq) {
-        let Some(bh) = j.read(pos) else { break };
-        consumed += 1;
-        pos = j.wrap(pos + 1);
-        let Some(h) = block::header(&bh) else { break };
-        if h.magic != JBD2_MAGIC || h.sequence != seq {
-            break;
-        }
-        match h.blocktype {
-            BT_DESCRIPTOR => {
-                for tag in block::descriptor_tags(&bh, sb) {
-                    if !revoked(tag.fs_block, seq) {
-                        todo.push((pos, seq, tag.checksum));
-                    }
-                    pos = j.wrap(pos + 1);
-                    consumed += 1;
-                }
-            }
-            BT_COMMIT => seq = seq.wrapping_add(1),
-            BT_REVOKE => {}
-            _ => break,
-        }
-    }
-    todo
 }

@@ -4,7 +4,7 @@
 use crate::check::{Claim, Status, Verdict, check_claims, write_claims};
 use crate::error::{Error, Result};
 use crate::image;
-use crate::open::{OpenOptions, open_source};
+use crate::open::{OpenOptions, open_source_then};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom};
@@ -38,8 +38,10 @@ impl InPlace {
 pub fn check_in_place(path: &Path, claims: &[Claim]) -> Result<InPlace> {
     let t = Instant::now();
     let img = image::open(path, None)?;
-    let model = open_source(img.fs_bytes.clone(), img.placement.fs, &OpenOptions::default())?;
-    let verdicts = check_claims(&*model.fs, &model.recovery, claims);
+    let (_, verdicts) =
+        open_source_then(img.fs_bytes.clone(), img.placement.fs, &OpenOptions::default(), |m| {
+            check_claims(&*m.fs, &m.recovery, claims)
+        })?;
     Ok(InPlace { verdicts, ms: t.elapsed().as_secs_f64() * 1e3, dataoff: img.placement.fs_offset })
 }
 
