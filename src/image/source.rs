@@ -36,12 +36,10 @@ pub trait BlockSource: Send + Sync {
 
 /// Check that `offset..offset+len` lies within a source of `total` bytes.
 pub fn check_range(what: &'static str, offset: u64, len: usize, total: u64) -> Result<()> {
-    let end = offset.checked_add(len as u64).ok_or(Error::OutOfRange {
-        what,
-        offset,
-        end: u64::MAX,
-        len: total,
-    })?;
+    // The error is built only on failure: this check runs on every read.
+    let Some(end) = offset.checked_add(len as u64) else {
+        return Err(Error::OutOfRange { what, offset, end: u64::MAX, len: total });
+    };
     if end > total {
         return Err(Error::OutOfRange { what, offset, end, len: total });
     }

@@ -377,10 +377,11 @@ impl LogDev {
     }
 
     /// The records from `tail` up to `head` with their crcs verified, each handed with its
-    /// data to `each` right after its crc was computed (while its bytes are in the cache).
-    /// Returns the records, where reading stopped with an error, and the first record that
-    /// fails its crc (or the error's block); None when a record's crc or data cannot be read
-    /// (the caller then takes the two-pass way, [`LogDev::records`]).
+    /// data to `each` in log order. The crcs are verified on another thread meanwhile (`each`
+    /// does not look at them; they are set in the records returned). Returns the records, where
+    /// reading stopped with an error, and the first record that fails its crc (or the error's
+    /// block); None when a record's crc or data cannot be read (the caller then takes the
+    /// two-pass way, [`LogDev::records`]).
     #[allow(clippy::type_complexity)]
     pub fn records_with_data(
         &self,
@@ -389,14 +390,26 @@ impl LogDev {
         mut each: impl FnMut(&Record, &RecData<'_>),
     ) -> Option<(Vec<Record>, Option<(u64, Error)>, Option<u64>)> {
         let (mut recs, err) = self.walk(tail, head, false);
+        let crcs = std::thread::scope(|s| {
+            let recs = &recs;
+            let job = s.spawn(move || self.crcs(recs));
+            let mut read = true;
+            for r in recs {
+                let Ok(d) = self.record_data(r) else {
+                    read = false;
+                    break;
+                };
+                each(r, &d);
+            }
+            job.join().ok().filter(|_| read)
+        });
+        let crcs = crcs?.ok()?;
         let mut first_bad = None;
-        for r in recs.iter_mut() {
-            self.check_crc(r).ok()?;
-            if !r.crc_ok && first_bad.is_none() {
+        for (r, (calc, ok)) in recs.iter_mut().zip(crcs) {
+            (r.crc_calc, r.crc_ok) = (calc, ok);
+            if !ok && first_bad.is_none() {
                 first_bad = Some(r.blk);
             }
-            let d = self.record_data(r).ok()?;
-            each(r, &d);
         }
         let first_bad = first_bad.or(err.as_ref().map(|(b, _)| *b));
         Some((recs, err, first_bad))
