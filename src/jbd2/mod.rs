@@ -674,24 +674,10 @@ pub fn list_journal(
         return Err(Error::NotFound("the file system has no journal (has_journal is off)".into()));
     };
     let check = if verify_data { recover::DataCheck::Verify } else { recover::DataCheck::Skip };
-    let recovery = || if info.journal_dev { None } else { Some(run_recovery(&j, &info, check, false)) };
-    // Without --verify-data the listing's walk needs nothing from recovery: the two run side by
-    // side. With it, the walk reuses the tag checksums recovery computed.
-    let (rec, (mut live, end_pos)) = if verify_data {
-        let rec = recovery();
-        let known = rec.as_ref().and_then(|r| r.outcome.as_ref()).map(|o| &o.tag_checks);
-        let walk = list::live_with(&j, list::DataTags::Verify(known));
-        (rec, walk)
-    } else {
-        std::thread::scope(|s| {
-            let walk = s.spawn(|| list::live_with(&j, list::DataTags::Skip));
-            let rec = recovery();
-            // OK to unwrap because the walk does not panic; if it did, so should this thread.
-            (rec, walk.join().unwrap())
-        })
-    };
+    let rec = if info.journal_dev { None } else { Some(run_recovery(&j, &info, check, false)) };
     let known = rec.as_ref().and_then(|r| r.outcome.as_ref()).map(|o| &o.tag_checks);
     let tags = if verify_data { list::DataTags::Verify(known) } else { list::DataTags::Skip };
+    let (mut live, end_pos) = list::live_with(&j, tags);
     if let Some(out) = rec.as_ref().and_then(|r| r.outcome.as_ref()) {
         let ok = out.replay_ran();
         for t in &mut live {

@@ -302,8 +302,7 @@ impl<'a> Recovery<'a> {
                         consumed += ntags as u64;
                         continue;
                     }
-                    let tags = block::descriptor_tags(&bh, sb);
-                    for tag in &tags {
+                    for tag in block::tags(&bh, sb) {
                         let io = next_log_block;
                         next_log_block = j.wrap(next_log_block + 1);
                         consumed += 1;
@@ -335,7 +334,7 @@ impl<'a> Recovery<'a> {
                                     Some(&(s, c, r)) if r != 0 && s == h.sequence && c == tag.checksum => {
                                         r == 1
                                     }
-                                    _ => block::tag_csum_ok(&obh, tag, h.sequence, sb),
+                                    _ => block::tag_csum_ok(&obh, tag.checksum, h.sequence, sb),
                                 };
                                 self.out.tag_checks.set(io, ok);
                                 ok
