@@ -161,7 +161,7 @@ fn run_case(case: &Path) -> CaseResult {
         );
     } else if expect.contains("Invalid argument while recovering journal") {
         assert_eq!(run.error.map(|e| e.1), Some(jbd2::recover::KernelError::Invalid), "{name}: {details}");
-        assert!(run.replayed.is_empty(), "{name}: nothing replays when the revoke pass fails");
+        assert!(run.replayed().is_empty(), "{name}: nothing replays when the revoke pass fails");
     } else if expect.contains("Superblock has an invalid journal")
         || expect.contains("Journal superblock is corrupt")
     {
@@ -186,12 +186,12 @@ fn run_case(case: &Path) -> CaseResult {
         assert!(run.error.is_none(), "{name}: e2fsck recovered cleanly; ours: {details}");
         if jnl.is_none() && !details.get("error").is_some_and(|e| e.is_string()) {
             assert!(
-                !run.replayed.is_empty() || run.end_transaction == run.start_transaction,
+                !run.replayed().is_empty() || run.end_transaction == run.start_transaction,
                 "{name}: {details}"
             );
         }
     }
-    res.replayed_blocks = run.replayed.len();
+    res.replayed_blocks = run.replayed().len();
 
     // 3. e2fsck -E journal_only on a copy: every block we replay must hold the same bytes there,
     // and every block e2fsck changed must be one we replayed (or the superblocks and journal).
@@ -233,7 +233,8 @@ fn run_case(case: &Path) -> CaseResult {
         );
     }
     let replay_ran = run.error.is_none_or(|(p, _)| p == jbd2::recover::Pass::Replay);
-    if !run.replayed.is_empty() && replay_ran && jnl.is_none() && fc_valid == 0 {
+    let replayed = run.replayed();
+    if !replayed.is_empty() && replay_ran && jnl.is_none() && fc_valid == 0 {
         let copy = tmp.path().join("copy.img");
         std::fs::copy(&img, &copy).unwrap();
         let o = Command::new("e2fsck").args(["-y", "-E", "journal_only"]).arg(&copy).output().unwrap();
@@ -252,7 +253,7 @@ fn run_case(case: &Path) -> CaseResult {
             s
         };
         let mut compared = 0;
-        for (&blk, &(seq, jb)) in &run.replayed {
+        for (&blk, &(seq, jb)) in &replayed {
             if blk as usize == sb_block {
                 continue;
             }
@@ -270,7 +271,7 @@ fn run_case(case: &Path) -> CaseResult {
         let nblocks = before.len() / bs;
         for b in 0..nblocks {
             let r = b * bs..(b + 1) * bs;
-            if before[r.clone()] != after[r.clone()] && !run.replayed.contains_key(&(b as u64)) {
+            if before[r.clone()] != after[r.clone()] && !replayed.contains_key(&(b as u64)) {
                 assert!(
                     b == sb_block || journal_blocks.contains(&(b as u64)),
                     "{name}: e2fsck changed fs block {b} that daxray did not replay"

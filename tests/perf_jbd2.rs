@@ -201,7 +201,7 @@ fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
     }
     assert!(compared > 100, "recovery verified the tags: {compared}");
     assert_eq!(out.tag_checks.get(bad_jb), Some(false), "the corrupted block {bad_jb} fails its checksum");
-    assert!(!run.replayed.values().any(|&(_, jb)| jb == bad_jb), "the corrupt copy is not replayed");
+    assert!(!run.replayed().values().any(|&(_, jb)| jb == bad_jb), "the corrupt copy is not replayed");
 
     // The checks left running in the background (as `check` uses them, its claims checked
     // meanwhile): on the clean log they confirm and the model is the verified one, opened once;

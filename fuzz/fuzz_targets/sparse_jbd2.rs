@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let src = SparseSource::decode(data).arc();
     if let Ok(run) = daxray::jbd2::recover_full(src.clone(), None) {
         // Read back every replayed block through the overlay.
-        for &blk in run.replayed.keys().take(256) {
+        for &blk in run.replayed().keys().take(256) {
             let _ = run.view.read_at(blk.saturating_mul(1024), 1024);
         }
     }

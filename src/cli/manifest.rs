@@ -2,7 +2,7 @@
 
 use super::{Global, output};
 use crate::error::{Finding, Severity};
-use crate::open::open;
+use crate::open::open_then;
 use std::path::PathBuf;
 
 /// Arguments of `manifest`.
@@ -17,8 +17,10 @@ pub struct Args {
 
 /// Run `manifest`. Output is always JSON Lines (`--json` changes nothing).
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
-    let o = open(&a.image, &g.open_options())?;
-    let (entries, errors) = crate::manifest::build(&*o.fs, a.hash)?;
+    // Files are walked (and hashed) while the journal's checksums are still being verified; if
+    // one fails, everything runs again with the kernel's outcome (see `open_then`).
+    let (o, built) = open_then(&a.image, &g.open_options(), |m| crate::manifest::build(&*m.fs, a.hash))?;
+    let (entries, errors) = built?;
     let mut out = String::new();
     for e in &entries {
         out += &serde_json::to_string(e).map_err(|e| crate::Error::External(e.to_string()))?;

@@ -150,17 +150,25 @@ impl Overlay {
     /// outside the base or the bytes outside `src`) are left out and returned with the reason.
     /// Sorted by index, without repeats, into an overlay that has no bulk references yet, they
     /// are kept as they are (one vector, searched); otherwise each is put on its own.
-    pub fn put_refs_sorted(&mut self, src: &Arc<dyn BlockSource>, refs: &[(u64, u64)]) -> Vec<(u64, Error)> {
+    pub fn put_refs_sorted(
+        &mut self,
+        src: &Arc<dyn BlockSource>,
+        mut refs: Vec<(u64, u64)>,
+    ) -> Vec<(u64, Error)> {
         let mut rejected = vec![];
-        let mut good = Vec::with_capacity(refs.len());
-        for &(index, offset) in refs {
-            match check_range("overlay reference", offset, self.granule as usize, src.len())
+        let src_len = src.len();
+        refs.retain(|&(index, offset)| {
+            match check_range("overlay reference", offset, self.granule as usize, src_len)
                 .and_then(|()| self.check_index(index))
             {
-                Ok(()) => good.push((index, offset)),
-                Err(e) => rejected.push((index, e)),
+                Ok(()) => true,
+                Err(e) => {
+                    rejected.push((index, e));
+                    false
+                }
             }
-        }
+        });
+        let good = refs;
         let sorted = good.windows(2).all(|w| w[0].0 < w[1].0);
         if sorted && self.ref_src.is_none() {
             // Earlier replacements of these granules give way, as a put would replace them.
@@ -359,7 +367,7 @@ mod tests {
             (11, 31 * g as u64),
             (63, 40 * g as u64),
         ];
-        let rejected = ov.put_refs_sorted(&log, &refs);
+        let rejected = ov.put_refs_sorted(&log, refs.clone());
         assert_eq!(rejected.iter().map(|r| r.0).collect::<Vec<_>>(), vec![63]);
         for &(i, off) in &refs[..5] {
             let (i, off) = (i as usize, off as usize);

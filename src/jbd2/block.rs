@@ -64,62 +64,105 @@ pub struct Tag {
     pub uuid: Option<String>,
 }
 
-/// One tag at the front of `i`, with the layout the superblock's features give.
-fn tag_parser<'a>(sb: &JournalSuperblock) -> impl Fn(&'a [u8]) -> IResult<&'a [u8], (u64, u16, u32)> {
-    let v3 = sb.has_incompat(INCOMPAT_CSUM_V3);
-    let is64 = sb.is_64bit();
-    let tag_bytes = sb.tag_bytes();
-    move |i: &'a [u8]| {
-        let (_, tag) = take(tag_bytes).parse(i)?;
-        let (rest, lo) = be_u32(tag)?;
-        let (rest, csum16, flags) = if v3 {
-            let (rest, f) = be_u32(rest)?;
-            (rest, 0u16, f as u16)
-        } else {
-            let (rest, c) = be_u16(rest)?;
-            let (rest, f) = be_u16(rest)?;
-            (rest, c, f)
-        };
-        let (rest, hi) = if is64 || v3 { be_u32(rest)? } else { (rest, 0) };
-        let csum = if v3 { be_u32(rest)?.1 } else { u32::from(csum16) };
-        let block = if is64 { u64::from(lo) | (u64::from(hi) << 32) } else { u64::from(lo) };
-        Ok((&i[tag_bytes..], (block, flags, csum)))
-    }
+/// One tag at the front of `i` (`tag_bytes` long, csum v3 / 64-bit layouts as given).
+fn parse_tag(i: &[u8], v3: bool, is64: bool, tag_bytes: usize) -> IResult<&[u8], (u64, u16, u32)> {
+    let (_, tag) = take(tag_bytes).parse(i)?;
+    let (rest, lo) = be_u32(tag)?;
+    let (rest, csum16, flags) = if v3 {
+        let (rest, f) = be_u32(rest)?;
+        (rest, 0u16, f as u16)
+    } else {
+        let (rest, c) = be_u16(rest)?;
+        let (rest, f) = be_u16(rest)?;
+        (rest, c, f)
+    };
+    let (rest, hi) = if is64 || v3 { be_u32(rest)? } else { (rest, 0) };
+    let csum = if v3 { be_u32(rest)?.1 } else { u32::from(csum16) };
+    let block = if is64 { u64::from(lo) | (u64::from(hi) << 32) } else { u64::from(lo) };
+    Ok((&i[tag_bytes..], (block, flags, csum)))
 }
 
-/// Walk the tags of a descriptor block exactly as the kernel's `count_tags` does: from byte 12
-/// while a whole tag fits before the tail, skipping a UUID after tags without SAME_UUID, stopping
-/// after LAST_TAG. `f` gets (fs block, flags, checksum, the UUID bytes when the tag has one).
-fn walk_tags(block: &[u8], sb: &JournalSuperblock, mut f: impl FnMut(u64, u16, u32, Option<&[u8]>)) {
-    let tag_bytes = sb.tag_bytes();
-    let limit = block.len().saturating_sub(if sb.csum_v2v3() { TAIL_BYTES } else { 0 });
-    let parse = tag_parser(sb);
-    let mut pos = 12usize;
-    while pos + tag_bytes <= limit {
-        let Some(slice) = block.get(pos..limit) else { break };
-        let Ok((_, (fs_block, flags, checksum))) = parse(slice) else { break };
-        pos += tag_bytes;
-        let mut uuid = None;
-        if flags & FLAG_SAME_UUID == 0 {
-            uuid = block.get(pos..pos + 16);
-            pos += 16;
-        }
-        f(fs_block, flags, checksum, uuid);
-        if flags & FLAG_LAST_TAG != 0 {
-            break;
+/// One descriptor tag, borrowed from its block: what [`tags`] yields.
+#[derive(Debug, Clone, Copy)]
+pub struct TagRef<'a> {
+    /// File-system block the logged block belongs at.
+    pub fs_block: u64,
+    /// Tag flags.
+    pub flags: u16,
+    /// Stored checksum (16 bits for csum v2, 32 for v3, 0 otherwise).
+    pub checksum: u32,
+    /// The UUID following the tag, when not SAME_UUID.
+    pub uuid: Option<&'a [u8]>,
+}
+
+impl TagRef<'_> {
+    /// The tag with its UUID in hex.
+    pub fn to_tag(&self) -> Tag {
+        Tag {
+            fs_block: self.fs_block,
+            flags: self.flags,
+            checksum: self.checksum,
+            uuid: self.uuid.map(hex::encode),
         }
     }
 }
 
 /// The tags of a descriptor block, walked exactly as the kernel's `count_tags` does: from byte 12
 /// while a whole tag fits before the tail, skipping a UUID after tags without SAME_UUID, stopping
-/// after LAST_TAG.
+/// after LAST_TAG. Borrowed, nothing allocated.
+pub fn tags<'a>(block: &'a [u8], sb: &JournalSuperblock) -> Tags<'a> {
+    Tags {
+        block,
+        pos: 12,
+        limit: block.len().saturating_sub(if sb.csum_v2v3() { TAIL_BYTES } else { 0 }),
+        tag_bytes: sb.tag_bytes(),
+        v3: sb.has_incompat(INCOMPAT_CSUM_V3),
+        is64: sb.is_64bit(),
+        done: false,
+    }
+}
+
+/// The iterator [`tags`] returns.
+#[derive(Debug, Clone)]
+pub struct Tags<'a> {
+    block: &'a [u8],
+    pos: usize,
+    limit: usize,
+    tag_bytes: usize,
+    v3: bool,
+    is64: bool,
+    done: bool,
+}
+
+impl<'a> Iterator for Tags<'a> {
+    type Item = TagRef<'a>;
+
+    fn next(&mut self) -> Option<TagRef<'a>> {
+        if self.done || self.pos + self.tag_bytes > self.limit {
+            return None;
+        }
+        let parsed = self
+            .block
+            .get(self.pos..self.limit)
+            .and_then(|s| parse_tag(s, self.v3, self.is64, self.tag_bytes).ok());
+        let Some((_, (fs_block, flags, checksum))) = parsed else {
+            self.done = true;
+            return None;
+        };
+        self.pos += self.tag_bytes;
+        let mut uuid = None;
+        if flags & FLAG_SAME_UUID == 0 {
+            uuid = self.block.get(self.pos..self.pos + 16);
+            self.pos += 16;
+        }
+        self.done = flags & FLAG_LAST_TAG != 0;
+        Some(TagRef { fs_block, flags, checksum, uuid })
+    }
+}
+
+/// The tags of a descriptor block ([`tags`]), owned.
 pub fn descriptor_tags(block: &[u8], sb: &JournalSuperblock) -> Vec<Tag> {
-    let mut out = vec![];
-    walk_tags(block, sb, |fs_block, flags, checksum, uuid| {
-        out.push(Tag { fs_block, flags, checksum, uuid: uuid.map(hex::encode) })
-    });
-    out
+    tags(block, sb).map(|t| t.to_tag()).collect()
 }
 
 /// How many tags [`descriptor_tags`] finds (the kernel's `count_tags`), without parsing them:
@@ -167,9 +210,9 @@ pub fn tag_csum(data: &[u8], sequence: u32, sb: &JournalSuperblock) -> u32 {
     if sb.has_incompat(INCOMPAT_CSUM_V3) { c } else { c & 0xFFFF }
 }
 
-/// Whether a logged block's data matches its tag checksum (true without csum v2/v3).
-pub fn tag_csum_ok(data: &[u8], tag: &Tag, sequence: u32, sb: &JournalSuperblock) -> bool {
-    !sb.csum_v2v3() || tag.checksum == tag_csum(data, sequence, sb)
+/// Whether a logged block's data matches the tag checksum `stored` (true without csum v2/v3).
+pub fn tag_csum_ok(data: &[u8], stored: u32, sequence: u32, sb: &JournalSuperblock) -> bool {
+    !sb.csum_v2v3() || stored == tag_csum(data, sequence, sb)
 }
 
 /// `commit_header` as stored.

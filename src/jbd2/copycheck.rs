@@ -208,7 +208,7 @@ fn plan(j: &Journal, end: u32, revoked: impl Fn(u64, u32) -> bool) -> Vec<Copy> 
         }
         match h.blocktype {
             BT_DESCRIPTOR => {
-                for tag in block::descriptor_tags(&bh, sb) {
+                for tag in block::tags(&bh, sb) {
                     if !revoked(tag.fs_block, seq) {
                         todo.push((pos, seq, tag.checksum));
                     }

@@ -135,9 +135,7 @@ pub fn walk_transaction_with(
                 }
                 pos = j.wrap(pos + 1);
                 tx.span += 1;
-                let tags = block::descriptor_tags(&bh, sb);
-                tx.blocks.reserve(tags.len());
-                for tag in tags {
+                for tag in block::tags(&bh, sb) {
                     if sb.csum_v1()
                         && let Some(d) = j.read(pos)
                     {
@@ -148,7 +146,7 @@ pub fn walk_transaction_with(
                         DataTags::Skip => None,
                         DataTags::Verify(known) => {
                             Some(known.and_then(|k| k.get(pos)).unwrap_or_else(|| {
-                                j.read(pos).is_some_and(|d| block::tag_csum_ok(&d, &tag, seq, sb))
+                                j.read(pos).is_some_and(|d| block::tag_csum_ok(&d, tag.checksum, seq, sb))
                             }))
                         }
                     };

@@ -364,8 +364,8 @@ pub struct RecoveryRun {
     pub view: Arc<dyn BlockSource>,
     /// The report.
     pub report: RecoveryReport,
-    /// fs block -> (transaction, journal block) of the copy the view holds, for replayed blocks.
-    pub replayed: std::collections::BTreeMap<u64, (u32, u64)>,
+    /// The replayed blocks: fs block and the copy the view holds, sorted by fs block.
+    pub writes: Vec<(u64, recover::Write)>,
     /// The kernel's error, if its recovery would fail.
     pub error: Option<(recover::Pass, recover::KernelError)>,
     /// The transaction whose commit failed its checksum, if any.
@@ -381,6 +381,13 @@ pub struct RecoveryRun {
     /// From [`recover_full_background`]: tag checksums still being verified; the view is the
     /// kernel's only once they are confirmed good.
     pub pending: Option<PendingChecks>,
+}
+
+impl RecoveryRun {
+    /// fs block -> (transaction, journal block) of the copy the view holds, for replayed blocks.
+    pub fn replayed(&self) -> std::collections::BTreeMap<u64, (u32, u64)> {
+        self.writes.iter().map(|(blk, w)| (*blk, (w.sequence, w.journal_block))).collect()
+    }
 }
 
 /// Recover in memory and return everything about it (see [`recover_view`]).
@@ -403,7 +410,7 @@ fn recover_full_with(
     let run = |view: Arc<dyn BlockSource>, report: RecoveryReport| RecoveryRun {
         view,
         report,
-        replayed: Default::default(),
+        writes: vec![],
         error: None,
         failed_commit: None,
         start_transaction: None,
@@ -460,7 +467,7 @@ fn recover_full_with(
         .map(|(blk, w)| (*blk, w.journal_block.saturating_mul(bs)))
         .collect();
     let mut rejected: std::collections::HashMap<u64, Error> =
-        ov.put_refs_sorted(&j.src, &refs).into_iter().collect();
+        ov.put_refs_sorted(&j.src, refs).into_iter().collect();
     for (blk, w) in out.writes.iter().filter(|(_, w)| w.escaped) {
         let put = match j.read(w.journal_block) {
             Some(b) => {
@@ -481,22 +488,23 @@ fn recover_full_with(
             rejected.insert(*blk, e);
         }
     }
-    let mut replayed = Vec::with_capacity(out.writes.len());
-    for (blk, w) in out.writes {
-        // No lookup at all in the usual case: nothing rejected.
-        let error = if rejected.is_empty() { None } else { rejected.remove(&blk) };
-        match error {
-            None => replayed.push((blk, (w.sequence, w.journal_block))),
-            Some(e) => result.report.findings.push(finding(
-                Severity::Error,
-                "jbd2 replay",
-                Some(w.journal_block),
-                format!("transaction {} logs fs block {blk} outside the file system: {e}", w.sequence),
-            )),
-        }
+    let mut writes = out.writes;
+    // No lookup at all in the usual case: nothing rejected.
+    if !rejected.is_empty() {
+        writes.retain(|(blk, w)| match rejected.remove(blk) {
+            None => true,
+            Some(e) => {
+                result.report.findings.push(finding(
+                    Severity::Error,
+                    "jbd2 replay",
+                    Some(w.journal_block),
+                    format!("transaction {} logs fs block {blk} outside the file system: {e}", w.sequence),
+                ));
+                false
+            }
+        });
     }
-    // Sorted by fs block: the map is bulk-built.
-    result.replayed = replayed.into_iter().collect();
+    result.writes = writes;
     result.view = Arc::new(ov);
     Ok(result)
 }

@@ -302,8 +302,7 @@ impl<'a> Recovery<'a> {
                         consumed += ntags as u64;
                         continue;
                     }
-                    let tags = block::descriptor_tags(&bh, sb);
-                    for tag in &tags {
+                    for tag in block::tags(&bh, sb) {
                         let io = next_log_block;
                         next_log_block = j.wrap(next_log_block + 1);
                         consumed += 1;
@@ -335,7 +334,7 @@ impl<'a> Recovery<'a> {
                                     Some(&(s, c, r)) if r != 0 && s == h.sequence && c == tag.checksum => {
                                         r == 1
                                     }
-                                    _ => block::tag_csum_ok(&obh, tag, h.sequence, sb),
+                                    _ => block::tag_csum_ok(&obh, tag.checksum, h.sequence, sb),
                                 };
                                 self.out.tag_checks.set(io, ok);
                                 ok
@@ -592,13 +591,36 @@ fn count_distinct(mut blocks: Vec<u64>) -> usize {
     blocks.len()
 }
 
-/// The last write of each fs block, sorted by fs block, from writes in pass order: the writes'
-/// indices are sorted by (fs block, index), and the last of each block's run wins. Sorting 16-byte
-/// keys in place (no stable sort's scratch buffer, no map) keeps the memory touched small.
+/// The last write of each fs block, sorted by fs block, from writes in pass order.
+///
+/// When the fs block numbers are dense next to the writes (those of one file system), a table
+/// indexed by fs block keeps each block's last write, read back in block order. Otherwise the
+/// writes' indices are sorted by (fs block, index) and the last of each block's run wins.
 fn last_writers(pending: Vec<(u64, Write)>) -> Vec<(u64, Write)> {
+    let max = pending.iter().map(|w| w.0).max().unwrap_or(0);
+    // Bounded: at most 8 slots (32 bytes) per write.
+    let dense = max < (pending.len() as u64).saturating_mul(8) && u32::try_from(pending.len()).is_ok();
+    if dense {
+        // Slot = 1 + index of the block's last write; 0 = not written.
+        // OK to cast: max < 8 × len, a usize.
+        let mut last = vec![0u32; max as usize + 1];
+        for (i, w) in pending.iter().enumerate() {
+            if let Some(slot) = last.get_mut(w.0 as usize) {
+                // OK to cast: len fits in u32 (checked above).
+                *slot = i as u32 + 1;
+            }
+        }
+        // Reserved once (pages never written are never touched): no regrowth copies.
+        let mut out: Vec<(u64, Write)> = Vec::with_capacity(pending.len());
+        for &i in last.iter().filter(|&&i| i != 0) {
+            if let Some(w) = pending.get(i as usize - 1) {
+                out.push(w.clone());
+            }
+        }
+        return out;
+    }
     let mut order: Vec<(u64, usize)> = pending.iter().enumerate().map(|(i, w)| (w.0, i)).collect();
     radix_sort_stable(&mut order);
-    // Reserved once (pages never written are never touched): no regrowth copies.
     let mut out: Vec<(u64, Write)> = Vec::with_capacity(order.len());
     for run in order.chunk_by(|a, b| a.0 == b.0) {
         if let Some(&(blk, i)) = run.last()
@@ -695,4 +717,43 @@ fn replay_verified(r: &mut Recovery<'_>) -> Result<(), KernelError> {
     let res = r.pass(Pass::Replay);
     r.out.writes = last_writers(std::mem::take(&mut r.pending));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Write, last_writers};
+    use std::collections::BTreeMap;
+
+    /// Both ways of finding the last writes (dense table, sort) agree with a map that keeps
+    /// the last write of each block.
+    #[test]
+    fn last_writers_keeps_the_last_write_of_each_block() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Dense block numbers (a table), sparse ones (a sort), and block 0 and u64::MAX.
+        for (n, span) in [(5000u64, 2000u64), (3000, 1 << 40), (10, 3)] {
+            let mut pending: Vec<(u64, Write)> = (0..n)
+                .map(|i| {
+                    let blk = next() % span;
+                    (blk, Write { sequence: i as u32, journal_block: next() % 100_000, escaped: i % 7 == 0 })
+                })
+                .collect();
+            pending.push((0, Write { sequence: 1, journal_block: 1, escaped: false }));
+            if span > 1 << 32 {
+                pending.push((u64::MAX, Write { sequence: 2, journal_block: 2, escaped: true }));
+            }
+            let model: BTreeMap<u64, (u32, u64, bool)> =
+                pending.iter().map(|(b, w)| (*b, (w.sequence, w.journal_block, w.escaped))).collect();
+            let got: Vec<(u64, (u32, u64, bool))> = last_writers(pending)
+                .into_iter()
+                .map(|(b, w)| (b, (w.sequence, w.journal_block, w.escaped)))
+                .collect();
+            assert_eq!(got, model.into_iter().collect::<Vec<_>>(), "{n} writes over {span} blocks");
+        }
+    }
 }
