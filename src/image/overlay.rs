@@ -268,13 +268,15 @@ impl BlockSource for Overlay {
         let g = u64::from(self.granule);
         let first = offset / g;
         let last = (offset + len as u64 - 1) / g;
+        if first == last {
+            // One granule: one lookup decides.
+            return match self.slot(first) {
+                Some(s) => s.slice((offset % g) as usize, len),
+                None => self.base.read_at(offset, len),
+            };
+        }
         if !self.any_in(first, last) {
             return self.base.read_at(offset, len);
-        }
-        if first == last
-            && let Some(s) = self.slot(first)
-        {
-            return s.slice((offset % g) as usize, len);
         }
         let mut out = vec![0u8; len];
         self.read_into(offset, &mut out)?;

@@ -136,8 +136,10 @@ pub struct BufFormat {
     pub len: u16,
     /// Disk address (daddr).
     pub blkno: u64,
-    /// Dirty bitmap words.
-    pub map: Vec<u32>,
+    /// Dirty bitmap words (the first `words` of them; at most 16 are read).
+    pub map: [u32; 16],
+    /// Words in the bitmap.
+    pub words: usize,
 }
 
 impl BufFormat {
@@ -148,16 +150,19 @@ impl BufFormat {
         let blkno = n.u64(r, 8)?;
         let map_size = n.u32(r, 16)? as usize;
         let words = map_size.min(r.len().saturating_sub(20) / 4).min(16);
-        let map = (0..words).filter_map(|i| n.u32(r, 20 + 4 * i)).collect();
-        Some(Self { flags, len, blkno, map })
+        let mut map = [0u32; 16];
+        for (i, w) in map.iter_mut().enumerate().take(words) {
+            *w = n.u32(r, 20 + 4 * i).unwrap_or(0);
+        }
+        Some(Self { flags, len, blkno, map, words })
     }
     /// Is bit `b` set in the dirty map?
     pub fn bit(&self, b: usize) -> bool {
-        self.map.get(b / 32).is_some_and(|w| w & (1 << (b % 32)) != 0)
+        b / 32 < self.words && self.map.get(b / 32).is_some_and(|w| w & (1 << (b % 32)) != 0)
     }
     /// Bits in the map.
     pub fn nbits(&self) -> usize {
-        self.map.len() * 32
+        self.words * 32
     }
     /// The dirty runs (first chunk, chunks) in order.
     pub fn runs(&self) -> Vec<(usize, usize)> {

@@ -571,6 +571,18 @@ impl LogDev {
     /// The record headers from `tail` up to `head` (the whole circle with `full` and `tail ==
     /// head`), crcs not verified, and where reading stopped with an error.
     pub fn walk(&self, tail: u64, head: u64, full: bool) -> (Vec<Record>, Option<(u64, Error)>) {
+        self.walk_each(tail, head, full, |_| true)
+    }
+
+    /// [`LogDev::walk`], handing each record to `each` as its header is read (it may fill in
+    /// the crc fields); reading stops, without an error, after a record `each` returns false for.
+    pub fn walk_each(
+        &self,
+        tail: u64,
+        head: u64,
+        full: bool,
+        mut each: impl FnMut(&mut Record) -> bool,
+    ) -> (Vec<Record>, Option<(u64, Error)>) {
         let mut dist = (head + self.nbb - tail) % self.nbb;
         if full && dist == 0 {
             dist = self.nbb;
@@ -580,15 +592,20 @@ impl LogDev {
         let mut blk = tail;
         while done < dist {
             match self.record_header(blk) {
-                Ok(r) => {
+                Ok(mut r) => {
                     let step = r.hblks + u64::from(r.len).div_ceil(BBSIZE as u64);
                     done += step;
                     blk = (blk + step) % self.nbb;
-                    out.push(r);
                     if done > dist {
+                        out.push(r);
                         let e =
                             Error::corrupt("xfs log", blk, self.byte_of(blk), "record runs past the head");
                         return (out, Some((blk, e)));
+                    }
+                    let go_on = each(&mut r);
+                    out.push(r);
+                    if !go_on {
+                        return (out, None);
                     }
                 }
                 Err(e) => return (out, Some((blk, e))),

@@ -118,12 +118,15 @@ pub struct Replayer {
     due: BTreeMap<(u64, u32), usize>,
     /// The longest buffer ever in `due`, in basic blocks.
     due_bbs: u32,
+    /// The buffers in `due` counted by where they start (a quick "none near here").
+    due_starts: DueFilter,
     /// A reused copy of the inode being replayed.
     scratch: Vec<u8>,
     geo: Geo,
     cancel: HashMap<(u64, u32), u32>,
-    /// Buffers replayed since the last LSN change: (daddr, BBs) → LSN to stamp.
-    pending: BTreeMap<(u64, u32), u64>,
+    /// Buffers replayed since the last LSN change: (daddr, BBs) and the LSN to stamp, in the
+    /// order replayed (sorted by key when flushed, the last LSN of a key kept).
+    pending: Vec<((u64, u32), u64)>,
     recovery_lsn: Option<u64>,
     /// Sector ranges written (first 512-byte sector, count), for the count of sectors replaced.
     written: Vec<(u64, u64)>,
@@ -139,13 +142,14 @@ impl Replayer {
             log,
             due: BTreeMap::new(),
             due_bbs: 0,
+            due_starts: DueFilter::new(overlay_granule(sb.blocksize())),
             scratch: Vec::new(),
             // The overlay replaces whole fs blocks (read-modify-write for smaller buffers), so
             // that the model's block reads borrow one granule instead of assembling sectors.
             ov: Overlay::new(base, overlay_granule(sb.blocksize()), "xfs log recovery")?,
             geo: Geo::new(sb),
             cancel: HashMap::new(),
-            pending: BTreeMap::new(),
+            pending: Vec::new(),
             recovery_lsn: None,
             written: Vec::new(),
             stats: Stats::default(),
@@ -169,7 +173,8 @@ impl Replayer {
     }
 
     fn is_cancelled(&self, blkno: u64, len: u32) -> bool {
-        self.cancel.contains_key(&(blkno, len))
+        // Most logs hold no cancel record: no hashing then.
+        !self.cancel.is_empty() && self.cancel.contains_key(&(blkno, len))
     }
 
     /// Pass two for one committed transaction.
@@ -204,13 +209,17 @@ impl Replayer {
                 _ => items.push(it),
             }
         }
+        // One reference to the log for the whole transaction (the items borrow it while the
+        // replayer changes).
+        let log = self.log.clone();
+        let log = &*log;
         for it in
             bufs.into_iter().chain(items).chain(inode_bufs.into_iter().rev()).chain(cancels.into_iter().rev())
         {
-            let ty = item_type(it, t.native, &*self.log).unwrap_or(0);
+            let ty = item_type(it, t.native, log).unwrap_or(0);
             let r = match ty {
-                LI_BUF => self.buf(it, t),
-                LI_INODE => self.inode(it, t),
+                LI_BUF => self.buf(it, t, log),
+                LI_INODE => self.inode(it, t, log),
                 LI_ICREATE => self.icreate(it),
                 _ => {
                     self.stats.other_items += 1;
@@ -241,6 +250,7 @@ impl Replayer {
     /// Compute the crc of buffer `key` if it is due.
     fn settle_key(&mut self, key: (u64, u32)) -> Result<()> {
         let Some(co) = self.due.remove(&key) else { return Ok(()) };
+        self.due_starts.remove(key.0);
         let (off, len) = self.span(key.0, u64::from(key.1))?;
         let c = crate::xfs::crc::crc_with_hole(&self.ov.read_at(off, len)?, co);
         if let Some(c) = c {
@@ -258,6 +268,19 @@ impl Replayer {
         let end = daddr.saturating_add(bbs);
         // No due buffer is longer than due_bbs basic blocks.
         let from = (daddr.saturating_sub(u64::from(self.due_bbs)), 0);
+        // Most calls find no due buffer but `except` starting in that range: told without a
+        // search of the map.
+        let mut near = self.due_starts.count(from.0, end);
+        if near > 0
+            && let Some(k) = except
+            && (from.0..end).contains(&k.0)
+            && self.due.contains_key(&k)
+        {
+            near -= 1;
+        }
+        if near == 0 {
+            return Ok(());
+        }
         loop {
             let next = self
                 .due
@@ -300,9 +323,8 @@ impl Replayer {
     }
 
     /// A buffer item (`xlog_recover_buf_commit_pass2`).
-    fn buf(&mut self, it: &Item, t: &Trans) -> Result<()> {
-        let log = self.log.clone();
-        let r0 = it.regions[0].bytes(&*log);
+    fn buf(&mut self, it: &Item, t: &Trans, log: &dyn BlockSource) -> Result<()> {
+        let r0 = it.regions[0].bytes(log);
         let b = BufFormat::parse(&r0, t.native)
             .ok_or_else(|| Error::corrupt("xfs log buffer item", 0, 0, "short buffer log format"))?;
         let key = (b.blkno, u32::from(b.len));
@@ -324,7 +346,7 @@ impl Replayer {
         self.settle_range(b.blkno, u64::from(b.len), Some(key))?;
         let g = u64::from(self.ov.granule());
         if b.flags & (BLF_INODE_BUF | BLF_DQUOT_BUFS) == 0 && (off % g) as usize + blen <= g as usize {
-            return self.buf_in_granule(it, t, &b, off, blen);
+            return self.buf_in_granule(it, t, &b, off, blen, log);
         }
         if self.geo.crc {
             // The header fields the LSN rule reads are in the first sector.
@@ -355,7 +377,7 @@ impl Replayer {
         }
         self.written.push((b.blkno, (blen as u64).div_ceil(512)));
         if self.geo.crc {
-            self.pending.insert(key, t.lsn);
+            self.pending.push((key, t.lsn));
         }
         self.stats.buffers_replayed += 1;
         Ok(())
@@ -363,12 +385,18 @@ impl Replayer {
 
     /// [`Replayer::buf`] for a plain buffer inside one overlay granule (most are one fs block):
     /// the same steps, in place in the granule.
-    fn buf_in_granule(&mut self, it: &Item, t: &Trans, b: &BufFormat, off: u64, blen: usize) -> Result<()> {
+    fn buf_in_granule(
+        &mut self,
+        it: &Item,
+        t: &Trans,
+        b: &BufFormat,
+        off: u64,
+        blen: usize,
+        log: &dyn BlockSource,
+    ) -> Result<()> {
         let key = (b.blkno, u32::from(b.len));
         let g = u64::from(self.ov.granule());
         let within = (off % g) as usize;
-        let log = self.log.clone();
-        let log = &*log;
         let geo = self.geo;
         let buf = &mut self.ov.granule_mut(off / g)?[within..within + blen];
         if geo.crc
@@ -387,6 +415,7 @@ impl Replayer {
             // Its crc as it was stamped, before the bytes change (see `due`).
             set_crc(buf, co);
             self.due.remove(&key);
+            self.due_starts.remove(key.0);
         }
         for (bit, n, ri) in runs {
             let (start, bytes) = (bit * BLF_CHUNK, n * BLF_CHUNK);
@@ -402,7 +431,7 @@ impl Replayer {
         }
         self.written.push((b.blkno, (blen as u64).div_ceil(512)));
         if geo.crc {
-            self.pending.insert(key, t.lsn);
+            self.pending.push((key, t.lsn));
         }
         self.stats.buffers_replayed += 1;
         Ok(())
@@ -456,10 +485,8 @@ impl Replayer {
     }
 
     /// An inode item (`xlog_recover_inode_commit_pass2`).
-    fn inode(&mut self, it: &Item, t: &Trans) -> Result<()> {
+    fn inode(&mut self, it: &Item, t: &Trans, log: &dyn BlockSource) -> Result<()> {
         let n = t.native;
-        let log = self.log.clone();
-        let log = &*log;
         let f = InodeFormat::parse(&it.regions[0].bytes(log), n)
             .ok_or_else(|| Error::corrupt("xfs log inode item", 0, 0, "short inode log format"))?;
         let bad = |d: String| Error::corrupt("xfs log inode item", f.ino, f.blkno.saturating_mul(512), d);
@@ -473,9 +500,18 @@ impl Replayer {
         if bo.checked_add(isz).is_none_or(|e| e > blen) {
             return Err(bad(format!("inode offset {bo} outside its {blen}-byte buffer")));
         }
-        let Some(ld) = it.regions.get(1) else { return Err(bad("no inode core region".into())) };
-        let ld = ld.bytes(log);
-        let ld: &[u8] = &ld;
+        let Some(ldr) = it.regions.get(1) else { return Err(bad("no inode core region".into())) };
+        // The log dinode (at most 176 bytes) copied to the stack: no allocation when a sector
+        // starts inside it.
+        let mut ld_buf = [0u8; 256];
+        let whole;
+        let n = ldr.len();
+        let ld: &[u8] = if n <= ld_buf.len() && ldr.copy_to(log, 0, &mut ld_buf[..n]) {
+            &ld_buf[..n]
+        } else {
+            whole = ldr.bytes(log);
+            &whole
+        };
         // Only the inode changes: it is copied out, changed, and written back when replayed.
         let d0 = off + bo as u64;
         self.settle_range(d0 / 512, (d0 % 512 + isz as u64).div_ceil(512), None)?;
@@ -649,8 +685,25 @@ impl Replayer {
     /// submission does: the verifiers stamp the LSN and recompute the crc (the crc is computed
     /// later, see `due`).
     pub fn flush(&mut self) -> Result<()> {
-        let pending = std::mem::take(&mut self.pending);
-        for (key, lsn) in pending {
+        let mut pending = std::mem::take(&mut self.pending);
+        // In key order, one entry per buffer with the LSN inserted last (as a map would keep).
+        pending.sort_by_key(|e| e.0);
+        pending.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = later.1;
+            }
+            same
+        });
+        let r = self.flush_sorted(&pending);
+        pending.clear();
+        self.pending = pending;
+        r
+    }
+
+    /// [`Replayer::flush`] of `pending`, sorted by key without duplicates.
+    fn flush_sorted(&mut self, pending: &[((u64, u32), u64)]) -> Result<()> {
+        for &(key, lsn) in pending {
             let (off, blen) = self.span(key.0, u64::from(key.1))?;
             self.settle_range(key.0, u64::from(key.1), Some(key))?;
             let g = u64::from(self.ov.granule());
@@ -668,7 +721,9 @@ impl Replayer {
                     set_crc(buf, old);
                 }
                 buf[lo..lo + 8].copy_from_slice(&lsn.to_be_bytes());
-                self.due.insert(key, co);
+                if self.due.insert(key, co).is_none() {
+                    self.due_starts.add(key.0);
+                }
                 self.due_bbs = self.due_bbs.max(key.1);
                 self.written.push((key.0, (blen as u64).div_ceil(512)));
                 self.stats.buffers_stamped += 1;
@@ -683,7 +738,9 @@ impl Replayer {
                 self.settle_key(key)?;
             }
             self.ov.write_bytes(off + lo as u64, &lsn.to_be_bytes())?;
-            self.due.insert(key, co);
+            if self.due.insert(key, co).is_none() {
+                self.due_starts.add(key.0);
+            }
             self.due_bbs = self.due_bbs.max(key.1);
             self.written.push((key.0, (blen as u64).div_ceil(512)));
             self.stats.buffers_stamped += 1;
@@ -711,6 +768,56 @@ impl Replayer {
             }
         }
         Ok((self.ov, self.stats, sectors))
+    }
+}
+
+/// Counts of keys of [`Replayer`]'s `due` by the overlay granule their first sector is in,
+/// hashed into a fixed table: a count of 0 over a range of granules means no due buffer starts
+/// there (collisions only make the count larger, and the map is searched).
+struct DueFilter {
+    counts: Vec<u32>,
+    /// log2 of the granule in basic blocks.
+    shift: u32,
+}
+
+impl DueFilter {
+    /// Table slots (a power of two).
+    const SLOTS: u64 = 1 << 14;
+
+    fn new(granule: u32) -> Self {
+        Self { counts: vec![0; Self::SLOTS as usize], shift: (granule / 512).max(1).trailing_zeros() }
+    }
+
+    fn slot(&self, daddr: u64) -> usize {
+        ((daddr >> self.shift) & (Self::SLOTS - 1)) as usize
+    }
+
+    fn add(&mut self, daddr: u64) {
+        let s = self.slot(daddr);
+        if let Some(c) = self.counts.get_mut(s) {
+            *c = c.saturating_add(1);
+        }
+    }
+
+    fn remove(&mut self, daddr: u64) {
+        let s = self.slot(daddr);
+        if let Some(c) = self.counts.get_mut(s) {
+            *c = c.saturating_sub(1);
+        }
+    }
+
+    /// Keys starting in `from..end` (basic blocks), or more.
+    fn count(&self, from: u64, end: u64) -> u32 {
+        if end <= from {
+            return 0;
+        }
+        let (g0, g1) = (from >> self.shift, (end - 1) >> self.shift);
+        if g1 - g0 >= Self::SLOTS {
+            return u32::MAX;
+        }
+        (g0..=g1).fold(0u32, |a, g| {
+            a.saturating_add(self.counts.get(self.slot(g << self.shift)).copied().unwrap_or(0))
+        })
     }
 }
 
@@ -950,7 +1057,9 @@ mod tests {
     #[test]
     fn dirty_runs_follow_regions() {
         // Chunks 0..4 dirty (one run), logged as two regions of 2 chunks; chunk 6 in a third.
-        let b = BufFormat { flags: 0, len: 8, blkno: 0, map: vec![0b100_1111] };
+        let mut map = [0; 16];
+        map[0] = 0b100_1111;
+        let b = BufFormat { flags: 0, len: 8, blkno: 0, map, words: 1 };
         let it = item(vec![vec![], vec![1; 256], vec![2; 256], vec![3; 128]]);
         assert_eq!(chunk_regions(&b, &it).unwrap(), vec![(0, 2, 1), (2, 2, 2), (6, 1, 3)]); // OK to unwrap: regions present
         let short = item(vec![vec![], vec![1; 256]]);
