@@ -12,6 +12,9 @@ use std::thread::JoinHandle;
 
 /// Logged bytes below which tag checksums are verified on one thread rather than several.
 const PARALLEL_MIN_BYTES: u64 = 8 << 20;
+/// Logged bytes from which one worker checks in the background ([`PendingChecks`]) rather
+/// than the caller after its own work: below it, starting a thread costs more than it overlaps.
+const BACKGROUND_MIN_BYTES: u64 = 1 << 20;
 /// Journal blocks read with one pread (128 KiB of 4 KiB blocks).
 const RUN_BLOCKS: usize = 32;
 /// Copies a worker takes at a time.
@@ -68,10 +71,12 @@ impl CopyChecks {
     }
 
     /// How many threads in all should checksum `copies` copies: one for little data, else the
-    /// cores (at most 4).
-    pub(super) fn threads(&self, copies: u64) -> usize {
+    /// cores (at most 4). In the background mode, one worker at least from a megabyte on.
+    pub(super) fn workers(&self, copies: u64, background: bool) -> usize {
         let bytes = copies.saturating_mul(u64::from(self.j.bs));
-        if bytes < PARALLEL_MIN_BYTES { 1 } else { crate::cores().min(4) }
+        let threads = if bytes < PARALLEL_MIN_BYTES { 1 } else { crate::cores().min(4) };
+        let min = usize::from(background && bytes >= BACKGROUND_MIN_BYTES && crate::cores() > 1);
+        (threads - 1).max(min)
     }
 
     /// Take chunks of copies and checksum them until none is left (or the results are no longer

@@ -686,11 +686,7 @@ fn replay_verified(r: &mut Recovery<'_>) -> Result<(), KernelError> {
     // The list of copies is made by the first worker (or by this thread when there is none),
     // while this thread runs the pass. The scan pass's tag count sizes the work.
     let checks = Arc::new(CopyChecks::new(j, r.out.end_transaction, r.revoked.clone()));
-    let threads = checks.threads(r.tags_scanned);
-    // In the background mode one worker starts even for little data: the caller's work on the
-    // view overlaps it.
-    let min = usize::from(r.background && r.tags_scanned > 0 && crate::cores() > 1);
-    let workers = copycheck::spawn(&checks, threads.saturating_sub(1).max(min));
+    let workers = copycheck::spawn(&checks, checks.workers(r.tags_scanned, r.background));
     let counts = (r.out.nr_revoke_hits, r.out.nr_replays, r.out.problems.len());
     r.speculate = true;
     let res = r.pass(Pass::Replay);
