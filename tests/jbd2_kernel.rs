@@ -35,14 +35,20 @@ fn compare(dirty: &std::path::Path) -> (Result<usize, String>, daxray::open::Rec
     (daxray::oracle::compare_manifests(&ours, &kernel), opened.recovery.clone())
 }
 
-#[test]
-fn recovered_view_equals_kernel_recovery() {
+/// The tools and root these tests need (else the test returns, or fails with what to install),
+/// the seed they use (printed: set DAXRAY_SEED to repeat it) and a scratch folder.
+fn start() -> Option<(u64, tempfile::TempDir)> {
     if !prerequisites(TOOLS) {
-        return;
+        return None;
     }
     let s = seed();
     println!("seed {s} (set DAXRAY_SEED to repeat)");
-    let tmp = tempfile::tempdir().unwrap();
+    Some((s, tempfile::tempdir().unwrap()))
+}
+
+#[test]
+fn recovered_view_equals_kernel_recovery() {
+    let Some((s, tmp)) = start() else { return };
     for (name, opts, dur) in [
         ("journal", &[][..], Durability::Fsync),
         ("nojournal", &["-O", "^has_journal"][..], Durability::FsyncSyncfs),
@@ -79,12 +85,7 @@ fn recovered_view_equals_kernel_recovery() {
 /// e.g. `fast_commit,inline_data`).
 #[test]
 fn fast_commit_replay_equals_kernel_recovery() {
-    if !prerequisites(TOOLS) {
-        return;
-    }
-    let s = seed();
-    println!("seed {s} (set DAXRAY_SEED to repeat)");
-    let tmp = tempfile::tempdir().unwrap();
+    let Some((s, tmp)) = start() else { return };
     // commit=300: no timer-driven full commit in the middle of the operations.
     let features = std::env::var("DAXRAY_FC_FEATURES").unwrap_or_else(|_| "fast_commit".into());
     let dirty = make_dirty_mounted_with(
@@ -215,12 +216,7 @@ fn fast_commit_replay_equals_kernel_recovery() {
 /// Recovery of a live log that wraps around the end of the journal equals the kernel's.
 #[test]
 fn wrapped_log_recovery_equals_kernel() {
-    if !prerequisites(TOOLS) {
-        return;
-    }
-    let s = seed();
-    println!("seed {s}");
-    let tmp = tempfile::tempdir().unwrap();
+    let Some((s, tmp)) = start() else { return };
     let dirty = make_wrapped_dirty(tmp.path(), s, &[]);
     let (res, rep) = compare(&dirty);
     let n = res.unwrap_or_else(|e| {
@@ -236,12 +232,7 @@ fn wrapped_log_recovery_equals_kernel() {
 /// equal the kernel's in both.
 #[test]
 fn escapes_and_revokes_equal_kernel() {
-    if !prerequisites(TOOLS) {
-        return;
-    }
-    let s = seed();
-    println!("seed {s}");
-    let tmp = tempfile::tempdir().unwrap();
+    let Some((s, tmp)) = start() else { return };
     // Escapes: data=journal.
     let dirty = make_dirty_mounted_with(
         tmp.path(),
@@ -422,12 +413,7 @@ fn external_journal_recovery_equals_kernel() {
 fn torn_fast_commit_equals_kernel() {
     use daxray::jbd2::fastcommit::TAG_TAIL;
     use std::io::{Seek, SeekFrom, Write};
-    if !prerequisites(TOOLS) {
-        return;
-    }
-    let s = seed();
-    println!("seed {s}");
-    let tmp = tempfile::tempdir().unwrap();
+    let Some((s, tmp)) = start() else { return };
     let dirty = make_dirty_mounted_with(
         tmp.path(),
         "fc_torn",

@@ -459,8 +459,16 @@ fn journal_and_manifest(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Ro
 fn map_and_check(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Row>> {
     let img = b.image.to_str().ok_or_else(|| Error::Usage("work dir path is not UTF-8".into()))?;
     let mut rows = Vec::new();
-    // The inodes daxray lists (regular files after recovery) are the ones both sides map.
-    let opened = crate::open::open(&b.image, &crate::open::OpenOptions::default())?;
+    // The peers do not recover the journal or log, and most of the files live in it: on the
+    // crash image their inodes are not even on disk (debugfs: "does not use extent block
+    // maps"; xfs_db: CRC errors). Both sides map the files of a copy the kernel recovered
+    // (mounted and unmounted), where every inode is in place.
+    let rec_path = scratch.join(format!("recovered-{}-{}.img", b.fs, b.info.size_mib));
+    crate::oracle::copy_sparse(&b.image, &rec_path)?;
+    crate::oracle::Mount::new(&rec_path, 0, b.fs, "")?.unmount()?;
+    let rec = rec_path.to_str().ok_or_else(|| Error::Usage("work dir path is not UTF-8".into()))?;
+    // The inodes daxray lists (regular files) are the ones both sides map.
+    let opened = crate::open::open(&rec_path, &crate::open::OpenOptions::default())?;
     let (entries, _) = crate::manifest::build(&*opened.fs, false)?;
     let mut inos: Vec<u64> = entries.iter().map(|e| e.ino).collect();
     inos.sort_unstable();
@@ -471,8 +479,8 @@ fn map_and_check(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Row>> {
         std::fs::write(&cmdfile, text).map_err(|e| Error::io(&cmdfile, e))?;
         let f = cmdfile.to_str().unwrap_or_default().to_string();
         (
-            cmd(&tool("debugfs")?, &["-c", "-f", &f, img]),
-            "debugfs -c -f CMDS IMG (CMDS: `ex <INO>` per inode)",
+            cmd(&tool("debugfs")?, &["-c", "-f", &f, rec]),
+            "debugfs -c -f CMDS REC (CMDS: `ex <INO>` per inode)",
         )
     } else {
         let text: String = inos.iter().map(|i| format!("inode {i}\nbmap\n")).collect();
@@ -482,20 +490,20 @@ fn map_and_check(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Row>> {
             "-c".into(),
             "exec xfs_db -r -f \"$1\" < \"$2\"".into(),
             "sh".into(),
-            img.into(),
+            rec.into(),
             cmdfile.clone().into_os_string(),
         ];
-        (c, "xfs_db -r -f IMG < CMDS (CMDS: `inode INO`, `bmap` per inode)")
+        (c, "xfs_db -r -f REC < CMDS (CMDS: `inode INO`, `bmap` per inode)")
     };
     let mut row = measure(
         Pair {
             fs: b.fs,
             size_mib: b.info.size_mib,
             operation: "map every file inode",
-            daxray_cmd: "daxray manifest IMG (walk + extents of every regular file, no hash)".into(),
+            daxray_cmd: "daxray manifest REC (walk + extents of every regular file, no hash; REC: IMG recovered by the kernel)".into(),
             peer_cmd: shown.into(),
         },
-        Side::Proc(cmd(&o.daxray, &["manifest", img])),
+        Side::Proc(cmd(&o.daxray, &["manifest", rec])),
         Side::Proc(peer),
         o.runs,
         scratch,
@@ -503,6 +511,9 @@ fn map_and_check(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Row>> {
     row.note = format!("{} inodes; {}", inos.len(), row.note).trim_end_matches("; ").to_string();
     rows.push(row);
     drop(opened);
+    if !o.keep_images {
+        let _ = std::fs::remove_file(&rec_path);
+    }
 
     // The in-place check vs the kernel oracle, on the same claims.
     let claims_path = scratch.join(format!("claims-{}-{}.jsonl", b.fs, b.info.size_mib));

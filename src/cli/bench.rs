@@ -36,7 +36,8 @@ pub enum BenchCommand {
     /// block to verify its tag checksum) vs `debugfs -c -R 'logdump -a'` / `xfs_logprint -t`; `daxray manifest
     /// --hash` vs copy + loop mount + sha256sum of every file + umount; `daxray manifest` (every
     /// file inode mapped) vs one `debugfs -f` run of `ex <INO>` / one `xfs_db -r` run of `inode
-    /// N; bmap`; `daxray check` of claims vs the kernel oracle (copy + mount + read back), and
+    /// N; bmap`, both on a copy the kernel recovered (the peers do not recover, and the files'
+    /// inodes are only in the journal/log of the crash image); `daxray check` of claims vs the kernel oracle (copy + mount + read back), and
     /// the same check in process, as the replay engine runs it on each paused state, vs the
     /// oracle in process. The journal and manifest pairs also run at the `--growth-mib` sizes.
     /// Peak RSS is GNU time's `%M` for each subprocess (n/a for in-process sides).

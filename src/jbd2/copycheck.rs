@@ -3,13 +3,18 @@
 
 use super::block;
 use super::journal::Journal;
+use super::recover::is_revoked;
 use super::superblock::{BT_COMMIT, BT_DESCRIPTOR, BT_REVOKE, JBD2_MAGIC};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 /// Logged bytes below which tag checksums are verified on one thread rather than several.
 const PARALLEL_MIN_BYTES: u64 = 8 << 20;
+/// Logged bytes from which one worker checks in the background ([`PendingChecks`]) rather
+/// than the caller after its own work: below it, starting a thread costs more than it overlaps.
+const BACKGROUND_MIN_BYTES: u64 = 1 << 20;
 /// Journal blocks read with one pread (128 KiB of 4 KiB blocks).
 const RUN_BLOCKS: usize = 32;
 /// Copies a worker takes at a time.
@@ -21,14 +26,17 @@ pub(super) type Copy = (u64, u32, u32);
 /// Results by journal block: (sequence, stored checksum, 0 unknown / 1 good / 2 bad).
 pub(super) type ByBlock = Vec<(u32, u32, u8)>;
 
-/// The copies to verify and the workers' results, shared with the workers.
+/// The copies to verify and the workers' results, shared with the workers. The list itself is
+/// made by the first thread that needs it (a worker, usually, while the replay pass runs).
 pub(super) struct CopyChecks {
     /// A handle on the journal (it shares the source).
     j: Journal,
-    /// The copies, in log order.
-    pub(super) todo: Vec<Copy>,
-    /// Per copy: 0 unknown, 1 good, 2 bad.
-    results: Vec<AtomicU8>,
+    /// The first transaction not replayed.
+    end: u32,
+    /// The revoke table: fs block -> latest revoking transaction.
+    revoked: HashMap<u64, u32>,
+    /// The copies in log order, and per copy: 0 unknown, 1 good, 2 bad.
+    planned: OnceLock<(Vec<Copy>, Vec<AtomicU8>)>,
     /// The next copy no worker has taken.
     next: AtomicUsize,
     /// Set when nobody will ask for the results any more.
@@ -36,29 +44,52 @@ pub(super) struct CopyChecks {
 }
 
 impl CopyChecks {
-    /// The copies the replay pass of `j` will verify: see [`plan`].
-    pub(super) fn new(j: &Journal, end: u32, revoked: impl Fn(u64, u32) -> bool) -> Self {
-        let todo = plan(j, end, revoked);
-        let results = todo.iter().map(|_| AtomicU8::new(0)).collect();
-        Self { j: j.clone(), todo, results, next: AtomicUsize::new(0), cancel: AtomicBool::new(false) }
+    /// The copies the replay pass of `j` will verify (see [`plan`]), listed when first needed.
+    pub(super) fn new(j: &Journal, end: u32, revoked: HashMap<u64, u32>) -> Self {
+        Self {
+            j: j.clone(),
+            end,
+            revoked,
+            planned: OnceLock::new(),
+            next: AtomicUsize::new(0),
+            cancel: AtomicBool::new(false),
+        }
     }
 
-    /// How many threads in all should checksum: one for little data, else the cores (at most 4).
-    pub(super) fn threads(&self) -> usize {
-        let bytes = (self.todo.len() as u64).saturating_mul(u64::from(self.j.bs));
-        if bytes < PARALLEL_MIN_BYTES { 1 } else { crate::cores().min(4) }
+    /// The copies, in log order, and their results.
+    fn planned(&self) -> &(Vec<Copy>, Vec<AtomicU8>) {
+        self.planned.get_or_init(|| {
+            let todo = plan(&self.j, self.end, |blk, seq| is_revoked(&self.revoked, blk, seq));
+            let results = todo.iter().map(|_| AtomicU8::new(0)).collect();
+            (todo, results)
+        })
+    }
+
+    /// The copies, in log order.
+    pub(super) fn todo(&self) -> &[Copy] {
+        &self.planned().0
+    }
+
+    /// How many threads in all should checksum `copies` copies: one for little data, else the
+    /// cores (at most 4). In the background mode, one worker at least from a megabyte on.
+    pub(super) fn workers(&self, copies: u64, background: bool) -> usize {
+        let bytes = copies.saturating_mul(u64::from(self.j.bs));
+        let threads = if bytes < PARALLEL_MIN_BYTES { 1 } else { crate::cores().min(4) };
+        let min = usize::from(background && bytes >= BACKGROUND_MIN_BYTES && crate::cores() > 1);
+        (threads - 1).max(min)
     }
 
     /// Take chunks of copies and checksum them until none is left (or the results are no longer
     /// wanted).
     pub(super) fn work(&self) {
         let mut buf = vec![0u8; RUN_BLOCKS * self.j.bs as usize];
+        let (todo, results) = self.planned();
         while !self.cancel.load(Ordering::Relaxed) {
             let from = self.next.fetch_add(CHUNK, Ordering::Relaxed);
-            let to = self.todo.len().min(from.saturating_add(CHUNK));
-            let Some(part) = self.todo.get(from..to).filter(|p| !p.is_empty()) else { break };
+            let to = todo.len().min(from.saturating_add(CHUNK));
+            let Some(part) = todo.get(from..to).filter(|p| !p.is_empty()) else { break };
             check_copies(&self.j, part, &mut buf, |k, v| {
-                if let Some(slot) = self.results.get(from + k) {
+                if let Some(slot) = results.get(from + k) {
                     slot.store(v, Ordering::Relaxed);
                 }
             });
@@ -67,7 +98,7 @@ impl CopyChecks {
 
     /// The result for `todo[k]`: 0 unknown, 1 good, 2 bad.
     fn result(&self, k: usize) -> u8 {
-        self.results.get(k).map_or(0, |v| v.load(Ordering::Relaxed))
+        self.planned().1.get(k).map_or(0, |v| v.load(Ordering::Relaxed))
     }
 
     /// Checksum one copy on this thread: for a copy no worker checked (unreadable, not
@@ -82,8 +113,9 @@ impl CopyChecks {
     pub(super) fn all_good(&self, assumed: &[Copy]) -> (bool, Option<ByBlock>) {
         // The pass assumed exactly the planned copies, in the same order (the usual case): their
         // results line up. Otherwise each is looked up by journal block.
-        if assumed == self.todo {
-            let ok = self.todo.iter().enumerate().all(|(k, &c)| match self.result(k) {
+        let todo = self.todo();
+        if assumed == todo {
+            let ok = todo.iter().enumerate().all(|(k, &c)| match self.result(k) {
                 0 => self.check_here(c),
                 v => v == 1,
             });
@@ -102,7 +134,7 @@ impl CopyChecks {
     /// as the replay pass looks them up.
     pub(super) fn table(&self) -> ByBlock {
         let mut table = vec![(0u32, 0u32, 0u8); usize::try_from(self.j.total_len).unwrap_or(0)];
-        for (k, &(io, seq, stored)) in self.todo.iter().enumerate() {
+        for (k, &(io, seq, stored)) in self.todo().iter().enumerate() {
             if let Some(slot) = usize::try_from(io).ok().and_then(|i| table.get_mut(i)) {
                 *slot = (seq, stored, self.result(k));
             }
@@ -158,7 +190,7 @@ impl Drop for PendingChecks {
 impl std::fmt::Debug for PendingChecks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingChecks")
-            .field("copies", &self.checks.todo.len())
+            .field("copies", &self.checks.planned.get().map(|p| p.0.len()))
             .field("workers", &self.workers.len())
             .finish()
     }

@@ -149,6 +149,13 @@ impl Outcome {
     }
 }
 
+/// Whether the revoke table `revoked` (fs block -> latest revoking transaction) revokes the copy
+/// of `blk` logged by transaction `seq`: the kernel's `jbd2_journal_test_revoke`.
+pub(super) fn is_revoked(revoked: &HashMap<u64, u32>, blk: u64, seq: u32) -> bool {
+    // Most logs revoke nothing: do not hash every tag's block for an empty table.
+    !revoked.is_empty() && revoked.get(&blk).is_some_and(|&s| !tid_gt(seq, s))
+}
+
 pub(super) fn tid_gt(x: u32, y: u32) -> bool {
     (x.wrapping_sub(y) as i32) > 0
 }
@@ -207,8 +214,7 @@ impl<'a> Recovery<'a> {
     }
 
     fn test_revoke(&self, blk: u64, seq: u32) -> bool {
-        // Most logs revoke nothing: do not hash every tag's block for an empty table.
-        !self.revoked.is_empty() && self.revoked.get(&blk).is_some_and(|&s| !tid_gt(seq, s))
+        is_revoked(&self.revoked, blk, seq)
     }
 
     /// One pass; Err when the kernel's pass returns an error.
@@ -677,11 +683,10 @@ fn radix_sort_stable(v: &mut Vec<(u64, usize)>) {
 ///    exactly as without the speculation.
 fn replay_verified(r: &mut Recovery<'_>) -> Result<(), KernelError> {
     let j = r.j;
-    let checks = Arc::new(CopyChecks::new(j, r.out.end_transaction, |blk, seq| r.test_revoke(blk, seq)));
-    // In the background mode one worker starts even for little data: the caller's work on the
-    // view overlaps it.
-    let min = usize::from(r.background && !checks.todo.is_empty() && crate::cores() > 1);
-    let workers = copycheck::spawn(&checks, checks.threads().saturating_sub(1).max(min));
+    // The list of copies is made by the first worker (or by this thread when there is none),
+    // while this thread runs the pass. The scan pass's tag count sizes the work.
+    let checks = Arc::new(CopyChecks::new(j, r.out.end_transaction, r.revoked.clone()));
+    let workers = copycheck::spawn(&checks, checks.workers(r.tags_scanned, r.background));
     let counts = (r.out.nr_revoke_hits, r.out.nr_replays, r.out.problems.len());
     r.speculate = true;
     let res = r.pass(Pass::Replay);
