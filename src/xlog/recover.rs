@@ -146,7 +146,7 @@ impl Replayer {
             log,
             due: BTreeMap::new(),
             due_bbs: 0,
-            due_starts: DueFilter::new(overlay_granule(sb.blocksize())),
+            due_starts: DueFilter::new(),
             scratch: Vec::new(),
             runs: Vec::new(),
             // The overlay replaces whole fs blocks (read-modify-write for smaller buffers), so
@@ -274,11 +274,13 @@ impl Replayer {
         // No due buffer is longer than due_bbs basic blocks.
         let from = (daddr.saturating_sub(u64::from(self.due_bbs)), 0);
         // Most calls find no due buffer but `except` starting in that range: told without a
-        // search of the map.
-        let mut near = self.due_starts.count(from.0, end);
+        // search of the map. A due buffer overlapping the range starts after `from` (it is at
+        // most due_bbs long).
+        let mut near = self.due_starts.count(from.0.saturating_add(1), end);
         if near > 0
             && let Some(k) = except
-            && (from.0..end).contains(&k.0)
+            && (from.0.saturating_add(1)..end).contains(&k.0)
+            && self.due_starts.count(k.0, k.0 + 1) > 0
             && self.due.contains_key(&k)
         {
             near -= 1;
@@ -787,25 +789,27 @@ impl Replayer {
     }
 }
 
-/// Counts of keys of [`Replayer`]'s `due` by the overlay granule their first sector is in,
-/// hashed into a fixed table: a count of 0 over a range of granules means no due buffer starts
-/// there (collisions only make the count larger, and the map is searched).
+/// Counts of keys of [`Replayer`]'s `due` by their first sector, hashed into a fixed table: a
+/// count of 0 over a range of sectors means no due buffer starts there (collisions only make
+/// the count larger, and the map is searched).
 struct DueFilter {
     counts: Vec<u32>,
-    /// log2 of the granule in basic blocks.
-    shift: u32,
 }
 
 impl DueFilter {
     /// Table slots (a power of two).
     const SLOTS: u64 = 1 << 14;
+    /// The longest range counted slot by slot (longer ones count as "maybe").
+    const SPAN: u64 = 256;
 
-    fn new(granule: u32) -> Self {
-        Self { counts: vec![0; Self::SLOTS as usize], shift: (granule / 512).max(1).trailing_zeros() }
+    fn new() -> Self {
+        Self { counts: vec![0; Self::SLOTS as usize] }
     }
 
     fn slot(&self, daddr: u64) -> usize {
-        ((daddr >> self.shift) & (Self::SLOTS - 1)) as usize
+        // Fibonacci hashing: the same block of every AG (a power-of-two distance apart) lands
+        // in different slots.
+        (daddr.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - Self::SLOTS.trailing_zeros())) as usize
     }
 
     fn add(&mut self, daddr: u64) {
@@ -827,13 +831,10 @@ impl DueFilter {
         if end <= from {
             return 0;
         }
-        let (g0, g1) = (from >> self.shift, (end - 1) >> self.shift);
-        if g1 - g0 >= Self::SLOTS {
+        if end - from > Self::SPAN {
             return u32::MAX;
         }
-        (g0..=g1).fold(0u32, |a, g| {
-            a.saturating_add(self.counts.get(self.slot(g << self.shift)).copied().unwrap_or(0))
-        })
+        (from..end).fold(0u32, |a, d| a.saturating_add(self.counts.get(self.slot(d)).copied().unwrap_or(0)))
     }
 }
 
