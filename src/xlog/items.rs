@@ -563,6 +563,12 @@ fn push_radix(out: &mut Vec<u8>, mut v: u64, shift: u32, width: usize) {
     out.extend_from_slice(&b[i..]);
 }
 
+/// Append `0x…` (`{:#x}`), unquoted.
+pub fn push_hex(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(b"0x");
+    push_radix(out, v, 4, 1);
+}
+
 /// Append `"0x…"` (`{:#x}`), quoted.
 fn push_hex_str(out: &mut Vec<u8>, v: u64, width: usize) {
     out.extend_from_slice(b"\"0x");
