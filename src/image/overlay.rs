@@ -30,14 +30,16 @@ impl<'a> Slot<'a> {
     /// `len` bytes of this granule at byte `within` (`within + len <= granule`).
     fn slice(self, within: usize, len: usize) -> Result<Cow<'a, [u8]>> {
         match self {
-            Slot::Owned(b) => {
-                b.get(within..within.saturating_add(len)).map(Cow::Borrowed).ok_or(Error::OutOfRange {
+            Slot::Owned(b) => match b.get(within..within.saturating_add(len)) {
+                Some(s) => Ok(Cow::Borrowed(s)),
+                // The error is built only on failure (this runs on every read of a granule).
+                None => Err(Error::OutOfRange {
                     what: "overlay granule",
                     offset: within as u64,
                     end: (within + len) as u64,
                     len: b.len() as u64,
-                })
-            }
+                }),
+            },
             Slot::Ref(src, off) => src.read_at(off.saturating_add(within as u64), len),
         }
     }
@@ -204,16 +206,47 @@ impl Overlay {
     /// The bytes of granule `index`, to change in place: copied from the base (or from the
     /// source a reference points to) the first time.
     pub fn granule_mut(&mut self, index: u64) -> Result<&mut [u8]> {
-        if !matches!(self.blocks.get(&index), Some(Entry::Owned(_))) {
-            self.check_index(index)?;
-            // The current bytes: a reference (either layer) or the base.
-            let bytes = self.granule_bytes(index)?.into_owned().into_boxed_slice();
-            self.blocks.insert(index, Entry::Owned(bytes));
-        }
-        match self.blocks.get_mut(&index) {
-            Some(Entry::Owned(b)) => Ok(b),
+        use std::collections::btree_map::Entry as Place;
+        let g = self.granule as usize;
+        // One lookup: a granule already in memory is the common case (replay changes the same
+        // blocks again and again).
+        let e = match self.blocks.entry(index) {
+            Place::Occupied(o) => {
+                let e = o.into_mut();
+                if let Entry::Ref(src, off) = e {
+                    let bytes = src.read_at(*off, g)?.into_owned().into_boxed_slice();
+                    *e = Entry::Owned(bytes);
+                }
+                e
+            }
+            Place::Vacant(v) => {
+                // The current bytes: a bulk reference, or the base (what check_index and
+                // granule_bytes do, on the fields the entry does not hold).
+                let len = self.base.len();
+                let off = index.checked_mul(g as u64);
+                let Some(off) = off.filter(|o| o.checked_add(g as u64).is_some_and(|e| e <= len)) else {
+                    return Err(Error::OutOfRange {
+                        what: "overlay granule",
+                        offset: off.unwrap_or(u64::MAX),
+                        end: u64::MAX,
+                        len,
+                    });
+                };
+                let bulk = self.ref_src.as_ref().and_then(|src| {
+                    let i = self.refs.binary_search_by_key(&index, |r| r.0).ok()?;
+                    self.refs.get(i).map(|r| (src, r.1))
+                });
+                let bytes = match bulk {
+                    Some((src, at)) => src.read_at(at, g)?,
+                    None => self.base.read_at(off, g)?,
+                };
+                v.insert(Entry::Owned(bytes.into_owned().into_boxed_slice()))
+            }
+        };
+        match e {
+            Entry::Owned(b) => Ok(b),
             // Cannot happen: the entry was made owned above.
-            _ => Err(Error::Usage(format!("overlay granule {index} is not in memory"))),
+            Entry::Ref(..) => Err(Error::Usage(format!("overlay granule {index} is not in memory"))),
         }
     }
 

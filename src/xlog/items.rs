@@ -160,6 +160,22 @@ impl BufFormat {
     pub fn bit(&self, b: usize) -> bool {
         b / 32 < self.words && self.map.get(b / 32).is_some_and(|w| w & (1 << (b % 32)) != 0)
     }
+    /// The first bit at or after `from` that is `set` (or clear), or [`BufFormat::nbits`] when
+    /// there is none: a word at a time.
+    pub fn next_bit(&self, from: usize, set: bool) -> usize {
+        let nb = self.nbits();
+        let mut w = from / 32;
+        let word = |w: usize| self.map.get(w).map(|x| if set { *x } else { !*x }).unwrap_or(0);
+        let mut m = if from < nb { word(w) & (u32::MAX << (from % 32)) } else { 0 };
+        while w < self.words {
+            if m != 0 {
+                return (w * 32 + m.trailing_zeros() as usize).min(nb);
+            }
+            w += 1;
+            m = if w < self.words { word(w) } else { 0 };
+        }
+        nb
+    }
     /// Bits in the map.
     pub fn nbits(&self) -> usize {
         self.words * 32
@@ -545,6 +561,12 @@ fn push_radix(out: &mut Vec<u8>, mut v: u64, shift: u32, width: usize) {
         v >>= shift;
     }
     out.extend_from_slice(&b[i..]);
+}
+
+/// Append `0x…` (`{:#x}`), unquoted.
+pub fn push_hex(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(b"0x");
+    push_radix(out, v, 4, 1);
 }
 
 /// Append `"0x…"` (`{:#x}`), quoted.

@@ -152,9 +152,7 @@ fn analyse_inner(
                 if !e.abandoned {
                     // Replayed: only the items the report still reads (intents and their done
                     // items) are kept, and the memory of the others serves the next ones.
-                    for t in &mut r.committed_mut()[n..] {
-                        keep_intents(t, src);
-                    }
+                    keep_intents(r, n, src);
                 }
             }
         };
@@ -592,18 +590,19 @@ fn write_trans_text(
     src: &dyn BlockSource,
     line: &mut Vec<u8>,
 ) -> std::io::Result<()> {
+    // The rule and "TRANS: tid:{:#x}  lsn:{}  commit:{}  #items:{}", written by hand.
     line.clear();
     line.extend_from_slice(&[b'='; 76]);
+    line.extend_from_slice(b"\nTRANS: tid:");
+    items::push_hex(line, u64::from(t.tid));
+    line.extend_from_slice(b"  lsn:");
+    push_lsn(line, t.lsn);
+    line.extend_from_slice(b"  commit:");
+    push_lsn(line, t.commit_lsn);
+    line.extend_from_slice(b"  #items:");
+    items::push_u64(line, t.items.iter().filter(|i| !i.regions.is_empty()).count() as u64);
     line.push(b'\n');
     w.write_all(line)?;
-    writeln!(
-        w,
-        "TRANS: tid:{:#x}  lsn:{}  commit:{}  #items:{}",
-        t.tid,
-        lsn_str(t.lsn),
-        lsn_str(t.commit_lsn),
-        t.items.iter().filter(|i| !i.regions.is_empty()).count()
-    )?;
     for (k, it) in t.items.iter().filter(|i| !i.regions.is_empty()).enumerate() {
         // The fields describe() adds to type, type code, regions and bytes.
         let ty = items::item_type_name(it, t.native, src).unwrap_or("?");
@@ -626,6 +625,13 @@ fn write_trans_text(
     Ok(())
 }
 
+/// Append an LSN as [`lsn_str`] writes it (`cycle:block`).
+fn push_lsn(out: &mut Vec<u8>, lsn: u64) {
+    items::push_u64(out, u64::from(format::lsn_cycle(lsn)));
+    out.push(b':');
+    items::push_u64(out, u64::from(format::lsn_block(lsn)));
+}
+
 /// The end of the text listing: uncommitted transactions and the count of unfinished intents.
 fn write_text_tail(w: &mut dyn std::io::Write, p: &Parsed, src: &dyn BlockSource) -> std::io::Result<()> {
     for t in &p.uncommitted {
@@ -638,13 +644,13 @@ fn write_text_tail(w: &mut dyn std::io::Write, p: &Parsed, src: &dyn BlockSource
     Ok(())
 }
 
-/// Keep only the items of `t` that the end of a listing or the recovery report still reads:
-/// intents and their done items.
-fn keep_intents(t: &mut Trans, src: &dyn BlockSource) {
-    let native = t.native;
-    t.items
-        .retain(|it| items::item_type(it, native, src).is_some_and(|ty| items::intent_family(ty).is_some()));
-    t.items.shrink_to_fit();
+/// Keep only the items of the transactions committed from the `from`-th on that the end of a
+/// listing or the recovery report still reads: intents and their done items (the memory of the
+/// others serves the items reassembled next).
+fn keep_intents(r: &mut trans::Reassembler, from: usize, src: &dyn BlockSource) {
+    r.keep_committed_items(from, |it, native| {
+        items::item_type(it, native, src).is_some_and(|ty| items::intent_family(ty).is_some())
+    });
 }
 
 /// `daxray journal`'s text listing (as [`LogListing::write_text`] writes it, byte for byte),
@@ -713,9 +719,7 @@ pub fn write_text_streamed(
                 let out: &mut dyn std::io::Write = if crcs.is_some() { &mut *w } else { &mut held };
                 write_trans_text(out, t, src, &mut line).map_err(io)?;
             }
-            for t in &mut reasm.committed_mut()[n..] {
-                keep_intents(t, src);
-            }
+            keep_intents(&mut reasm, n, src);
             let ready = crc_job.as_ref().is_some_and(|j| j.is_finished()) || held.len() > 4 << 20;
             if crcs.is_none()
                 && ready

@@ -122,13 +122,17 @@ pub struct Replayer {
     due_starts: DueFilter,
     /// A reused copy of the inode being replayed.
     scratch: Vec<u8>,
+    /// The dirty runs of the buffer being replayed (reused).
+    runs: Vec<(usize, usize, usize)>,
     geo: Geo,
     cancel: HashMap<(u64, u32), u32>,
     /// Buffers replayed since the last LSN change: (daddr, BBs) and the LSN to stamp, in the
     /// order replayed (sorted by key when flushed, the last LSN of a key kept).
     pending: Vec<((u64, u32), u64)>,
     recovery_lsn: Option<u64>,
-    /// Sector ranges written (first 512-byte sector, count), for the count of sectors replaced.
+    /// Sector ranges written (first 512-byte sector, count), for the count of sectors replaced
+    /// (a range equal to the one before it is not pushed again; the LSN stamps of buffers
+    /// replayed are not pushed: their replay pushed the same range).
     written: Vec<(u64, u64)>,
     /// Counters.
     pub stats: Stats,
@@ -142,8 +146,9 @@ impl Replayer {
             log,
             due: BTreeMap::new(),
             due_bbs: 0,
-            due_starts: DueFilter::new(overlay_granule(sb.blocksize())),
+            due_starts: DueFilter::new(),
             scratch: Vec::new(),
+            runs: Vec::new(),
             // The overlay replaces whole fs blocks (read-modify-write for smaller buffers), so
             // that the model's block reads borrow one granule instead of assembling sectors.
             ov: Overlay::new(base, overlay_granule(sb.blocksize()), "xfs log recovery")?,
@@ -269,11 +274,13 @@ impl Replayer {
         // No due buffer is longer than due_bbs basic blocks.
         let from = (daddr.saturating_sub(u64::from(self.due_bbs)), 0);
         // Most calls find no due buffer but `except` starting in that range: told without a
-        // search of the map.
-        let mut near = self.due_starts.count(from.0, end);
+        // search of the map. A due buffer overlapping the range starts after `from` (it is at
+        // most due_bbs long).
+        let mut near = self.due_starts.count(from.0.saturating_add(1), end);
         if near > 0
             && let Some(k) = except
-            && (from.0..end).contains(&k.0)
+            && (from.0.saturating_add(1)..end).contains(&k.0)
+            && self.due_starts.count(k.0, k.0 + 1) > 0
             && self.due.contains_key(&k)
         {
             near -= 1;
@@ -318,7 +325,10 @@ impl Replayer {
         let off = daddr
             .checked_mul(512)
             .ok_or_else(|| Error::corrupt("xfs log item", daddr, 0, "daddr overflow"))?;
-        self.written.push((daddr, (data.len() as u64).div_ceil(512)));
+        let w = (daddr, (data.len() as u64).div_ceil(512));
+        if self.written.last() != Some(&w) {
+            self.written.push(w);
+        }
         self.ov.write_bytes(off, data)
     }
 
@@ -375,7 +385,10 @@ impl Replayer {
                 self.copy_region(&it.regions[ri], off + (bit * BLF_CHUNK) as u64, n * BLF_CHUNK)?;
             }
         }
-        self.written.push((b.blkno, (blen as u64).div_ceil(512)));
+        let w = (b.blkno, (blen as u64).div_ceil(512));
+        if self.written.last() != Some(&w) {
+            self.written.push(w);
+        }
         if self.geo.crc {
             self.pending.push((key, t.lsn));
         }
@@ -408,16 +421,17 @@ impl Replayer {
             self.stats.buffers_skipped_lsn += 1;
             return Ok(());
         }
-        let runs = dirty_runs(b, it, blen)?;
+        let runs = &mut self.runs;
+        dirty_runs_into(b, it, blen, runs)?;
         if let Some(&co) = self.due.get(&key)
-            && layout_changes(buf, &runs, it, log)
+            && layout_changes(buf, runs, it, log)
         {
             // Its crc as it was stamped, before the bytes change (see `due`).
             set_crc(buf, co);
             self.due.remove(&key);
             self.due_starts.remove(key.0);
         }
-        for (bit, n, ri) in runs {
+        for &(bit, n, ri) in runs.iter() {
             let (start, bytes) = (bit * BLF_CHUNK, n * BLF_CHUNK);
             if !it.regions[ri].copy_to(log, 0, &mut buf[start..start + bytes]) {
                 let abs = off + start as u64;
@@ -429,7 +443,10 @@ impl Replayer {
                 ));
             }
         }
-        self.written.push((b.blkno, (blen as u64).div_ceil(512)));
+        let w = (b.blkno, (blen as u64).div_ceil(512));
+        if self.written.last() != Some(&w) {
+            self.written.push(w);
+        }
         if geo.crc {
             self.pending.push((key, t.lsn));
         }
@@ -521,7 +538,10 @@ impl Replayer {
         let r = self.inode_core(&mut dipv, it, t, &f, ld, log);
         if r.as_ref().is_ok_and(|done| *done) {
             self.ov.write_bytes(d0, &dipv)?;
-            self.written.push((f.blkno, (blen as u64).div_ceil(512)));
+            let w = (f.blkno, (blen as u64).div_ceil(512));
+            if self.written.last() != Some(&w) {
+                self.written.push(w);
+            }
             self.stats.inodes_replayed += 1;
         }
         self.scratch = dipv;
@@ -725,7 +745,6 @@ impl Replayer {
                     self.due_starts.add(key.0);
                 }
                 self.due_bbs = self.due_bbs.max(key.1);
-                self.written.push((key.0, (blen as u64).div_ceil(512)));
                 self.stats.buffers_stamped += 1;
                 continue;
             }
@@ -742,7 +761,6 @@ impl Replayer {
                 self.due_starts.add(key.0);
             }
             self.due_bbs = self.due_bbs.max(key.1);
-            self.written.push((key.0, (blen as u64).div_ceil(512)));
             self.stats.buffers_stamped += 1;
         }
         Ok(())
@@ -771,25 +789,27 @@ impl Replayer {
     }
 }
 
-/// Counts of keys of [`Replayer`]'s `due` by the overlay granule their first sector is in,
-/// hashed into a fixed table: a count of 0 over a range of granules means no due buffer starts
-/// there (collisions only make the count larger, and the map is searched).
+/// Counts of keys of [`Replayer`]'s `due` by their first sector, hashed into a fixed table: a
+/// count of 0 over a range of sectors means no due buffer starts there (collisions only make
+/// the count larger, and the map is searched).
 struct DueFilter {
     counts: Vec<u32>,
-    /// log2 of the granule in basic blocks.
-    shift: u32,
 }
 
 impl DueFilter {
     /// Table slots (a power of two).
     const SLOTS: u64 = 1 << 14;
+    /// The longest range counted slot by slot (longer ones count as "maybe").
+    const SPAN: u64 = 256;
 
-    fn new(granule: u32) -> Self {
-        Self { counts: vec![0; Self::SLOTS as usize], shift: (granule / 512).max(1).trailing_zeros() }
+    fn new() -> Self {
+        Self { counts: vec![0; Self::SLOTS as usize] }
     }
 
     fn slot(&self, daddr: u64) -> usize {
-        ((daddr >> self.shift) & (Self::SLOTS - 1)) as usize
+        // Fibonacci hashing: the same block of every AG (a power-of-two distance apart) lands
+        // in different slots.
+        (daddr.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - Self::SLOTS.trailing_zeros())) as usize
     }
 
     fn add(&mut self, daddr: u64) {
@@ -811,13 +831,10 @@ impl DueFilter {
         if end <= from {
             return 0;
         }
-        let (g0, g1) = (from >> self.shift, (end - 1) >> self.shift);
-        if g1 - g0 >= Self::SLOTS {
+        if end - from > Self::SPAN {
             return u32::MAX;
         }
-        (g0..=g1).fold(0u32, |a, g| {
-            a.saturating_add(self.counts.get(self.slot(g << self.shift)).copied().unwrap_or(0))
-        })
+        (from..end).fold(0u32, |a, d| a.saturating_add(self.counts.get(self.slot(d)).copied().unwrap_or(0)))
     }
 }
 
@@ -849,23 +866,50 @@ fn overlay_granule(bs: u32) -> u32 {
 /// [`chunk_regions`] of a buffer item of `blen` bytes, as a corrupt-input error when the map does
 /// not fit its regions or a dirty chunk lies past the buffer.
 fn dirty_runs(b: &BufFormat, it: &Item, blen: usize) -> Result<Vec<(usize, usize, usize)>> {
+    let mut runs = vec![];
+    dirty_runs_into(b, it, blen, &mut runs)?;
+    Ok(runs)
+}
+
+/// [`dirty_runs`] into `runs` (cleared first; a vector reused from buffer to buffer).
+fn dirty_runs_into(
+    b: &BufFormat,
+    it: &Item,
+    blen: usize,
+    runs: &mut Vec<(usize, usize, usize)>,
+) -> Result<()> {
     let corrupt = |d| Error::corrupt("xfs log buffer item", b.blkno, b.blkno.saturating_mul(512), d);
-    let runs = chunk_regions(b, it).map_err(corrupt)?;
+    chunk_regions_into(b, it, runs).map_err(corrupt)?;
     if runs.iter().any(|&(bit, n, _)| (bit + n) * BLF_CHUNK > blen) {
         return Err(corrupt("dirty chunk past the buffer".into()));
     }
-    Ok(runs)
+    Ok(())
 }
 
 /// The kernel's walk of a buffer item's dirty bitmap: (first chunk, chunks, region index) for
 /// each copy, a run being cut where its region ends (a run may span several regions).
 fn chunk_regions(b: &BufFormat, it: &Item) -> std::result::Result<Vec<(usize, usize, usize)>, String> {
     let mut out = vec![];
+    chunk_regions_into(b, it, &mut out)?;
+    Ok(out)
+}
+
+/// [`chunk_regions`] into `out` (cleared first).
+fn chunk_regions_into(
+    b: &BufFormat,
+    it: &Item,
+    out: &mut Vec<(usize, usize, usize)>,
+) -> std::result::Result<(), String> {
+    out.clear();
     let mut bit = 0usize;
     let mut ri = 1usize;
     let nb = b.nbits();
-    while let Some(s) = (bit..nb).find(|&x| b.bit(x)) {
-        let mut n = (s..nb).take_while(|&x| b.bit(x)).count();
+    loop {
+        let s = b.next_bit(bit, true);
+        if s >= nb {
+            break;
+        }
+        let mut n = b.next_bit(s, false) - s;
         let Some(reg) = it.regions.get(ri) else {
             return Err(format!("dirty chunk {s} has no region (item has {})", it.regions.len()));
         };
@@ -879,7 +923,7 @@ fn chunk_regions(b: &BufFormat, it: &Item) -> std::result::Result<Vec<(usize, us
         ri += 1;
         bit = s + n;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Set the little-endian crc32c at `off` of `buf`.
@@ -1052,6 +1096,24 @@ mod tests {
 
     fn item(regions: Vec<Vec<u8>>) -> Item {
         Item { total: regions.len(), regions: regions.into_iter().map(Region::Owned).collect() }
+    }
+
+    #[test]
+    fn next_bit_agrees_with_bit() {
+        let mut map = [0u32; 16];
+        map[0] = 0xf00f_0ff1;
+        map[1] = 0xffff_ffff;
+        map[2] = 0x8000_0001;
+        for words in 0..4 {
+            let b = BufFormat { flags: 0, len: 8, blkno: 0, map, words };
+            let nb = b.nbits();
+            for from in 0..nb + 3 {
+                for set in [true, false] {
+                    let slow = (from..nb).find(|&x| b.bit(x) == set).unwrap_or(nb);
+                    assert_eq!(b.next_bit(from, set), slow, "words {words} from {from} set {set}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -137,7 +137,13 @@ pub struct Reassembler {
     open: OpenSet,
     order: Vec<u32>,
     stopped: bool,
+    /// Emptied region vectors of items dropped by [`Reassembler::keep_committed_items`], for
+    /// the next items (no allocation per item once the first transactions are dropped).
+    spare: Vec<Vec<Region>>,
 }
+
+/// Most region vectors kept for reuse.
+const SPARE_MAX: usize = 4096;
 
 impl Reassembler {
     /// Take the ops of the next record (`d`, its data; `src`, the log's source). After an
@@ -146,7 +152,7 @@ impl Reassembler {
         if self.stopped {
             return;
         }
-        let (p, open, order) = (&mut self.p, &mut self.open, &mut self.order);
+        let (p, open, order, spare) = (&mut self.p, &mut self.open, &mut self.order, &mut self.spare);
         d.touch();
         let mut pos = 0usize;
         let mut left = r.num_logops;
@@ -193,7 +199,7 @@ impl Reassembler {
             }
             let op = Op { d, at, len };
             let res = match flags {
-                0 | OP_CONTINUE => add_to_trans(t, &op),
+                0 | OP_CONTINUE => add_to_trans(t, &op, spare),
                 OP_WAS_CONT => add_to_cont_trans(src, t, &op),
                 OP_COMMIT => {
                     // OK to unwrap because get_mut above found this tid.
@@ -221,6 +227,28 @@ impl Reassembler {
     /// The transactions committed so far, in commit order.
     pub fn committed(&self) -> &[Trans] {
         &self.p.committed
+    }
+
+    /// Keep, in the transactions committed from the `from`-th on, only the items `keep` says to
+    /// (given each item and its transaction's byte order); the region vectors of the others are
+    /// kept for the items reassembled next.
+    pub fn keep_committed_items(&mut self, from: usize, keep: impl Fn(&Item, Native) -> bool) {
+        let spare = &mut self.spare;
+        for t in self.p.committed.get_mut(from..).unwrap_or_default() {
+            let native = t.native;
+            t.items.retain_mut(|it| {
+                if keep(it, native) {
+                    return true;
+                }
+                if spare.len() < SPARE_MAX {
+                    let mut v = std::mem::take(&mut it.regions);
+                    v.clear();
+                    spare.push(v);
+                }
+                false
+            });
+            t.items.shrink_to_fit();
+        }
     }
 
     /// The transactions committed so far, to change (drop items already replayed).
@@ -291,7 +319,7 @@ impl Op<'_, '_> {
 }
 
 /// `xlog_recover_add_to_trans`.
-fn add_to_trans(t: &mut Trans, op: &Op<'_, '_>) -> Result<(), String> {
+fn add_to_trans(t: &mut Trans, op: &Op<'_, '_>, spare: &mut Vec<Vec<Region>>) -> Result<(), String> {
     if op.len == 0 {
         return Ok(());
     }
@@ -325,7 +353,7 @@ fn add_to_trans(t: &mut Trans, op: &Op<'_, '_>) -> Result<(), String> {
             let want = t.th_num_items().unwrap_or(0).min(4096) as usize;
             t.items.reserve(want);
         }
-        t.items.push(Item::default());
+        t.items.push(Item { regions: spare.pop().unwrap_or_default(), total: 0 });
     }
     let native = t.native;
     // OK to unwrap because an item was pushed above when there was none.
