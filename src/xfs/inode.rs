@@ -307,63 +307,64 @@ impl Inode {
     pub fn to_stat(&self, blocksize: u32) -> Stat {
         let c = &self.core;
         let mut x = Map::new();
-        let mut put = |k: &str, v: Value| {
-            x.insert(k.to_string(), v);
+        // Keys are made once: a literal's copy, or the format!'s own string.
+        let mut put = |k: String, v: Value| {
+            x.insert(k, v);
         };
-        put("core.magic", json!(c.magic.get()));
-        put("core.mode", json!(c.mode.get()));
-        put("core.version", json!(c.version));
-        put("core.format", json!(c.format));
-        put("core.format.name", json!(fmt_name(c.format)));
-        put("core.onlink", json!(c.onlink.get()));
-        put("core.uid", json!(c.uid.get()));
-        put("core.gid", json!(c.gid.get()));
+        put("core.magic".into(), json!(c.magic.get()));
+        put("core.mode".into(), json!(c.mode.get()));
+        put("core.version".into(), json!(c.version));
+        put("core.format".into(), json!(c.format));
+        put("core.format.name".into(), json!(fmt_name(c.format)));
+        put("core.onlink".into(), json!(c.onlink.get()));
+        put("core.uid".into(), json!(c.uid.get()));
+        put("core.gid".into(), json!(c.gid.get()));
         if c.version >= 2 {
-            put("core.nlinkv2", json!(c.nlink.get()));
+            put("core.nlinkv2".into(), json!(c.nlink.get()));
         }
-        put("core.projid_lo", json!(c.projid_lo.get()));
-        put("core.projid_hi", json!(c.projid_hi.get()));
+        put("core.projid_lo".into(), json!(c.projid_lo.get()));
+        put("core.projid_hi".into(), json!(c.projid_hi.get()));
         if !self.nrext64() && c.version < 3 {
-            put("core.flushiter", json!(c.big_nextents.get() & 0xffff));
+            put("core.flushiter".into(), json!(c.big_nextents.get() & 0xffff));
         }
         for (name, raw) in [("atime", c.atime.get()), ("mtime", c.mtime.get()), ("ctime", c.ctime.get())] {
             let t = self.timestamp(raw);
-            put(&format!("core.{name}.sec"), json!(t.sec));
-            put(&format!("core.{name}.nsec"), json!(t.nsec));
+            put(format!("core.{name}.sec"), json!(t.sec));
+            put(format!("core.{name}.nsec"), json!(t.nsec));
         }
-        put("core.size", json!(c.size.get()));
-        put("core.nblocks", json!(c.nblocks.get()));
-        put("core.extsize", json!(c.extsize.get()));
+        put("core.size".into(), json!(c.size.get()));
+        put("core.nblocks".into(), json!(c.nblocks.get()));
+        put("core.extsize".into(), json!(c.extsize.get()));
         // xfs_db prints the counts under these names whether or not they are 64-bit
-        put("core.nextents", json!(self.nextents()));
-        put("core.naextents", json!(self.anextents()));
-        put("core.forkoff", json!(c.forkoff));
-        put("core.aformat", json!(c.aformat));
-        put("core.aformat.name", json!(fmt_name(c.aformat)));
-        put("core.dmevmask", json!(c.dmevmask.get()));
-        put("core.dmstate", json!(c.dmstate.get()));
+        put("core.nextents".into(), json!(self.nextents()));
+        put("core.naextents".into(), json!(self.anextents()));
+        put("core.forkoff".into(), json!(c.forkoff));
+        put("core.aformat".into(), json!(c.aformat));
+        put("core.aformat.name".into(), json!(fmt_name(c.aformat)));
+        put("core.dmevmask".into(), json!(c.dmevmask.get()));
+        put("core.dmstate".into(), json!(c.dmstate.get()));
         let fl = c.flags.get();
         for (bit, name) in FLAG_NAMES {
-            put(&format!("core.{name}"), json!(u8::from(fl & bit != 0)));
+            put(format!("core.{name}"), json!(u8::from(fl & bit != 0)));
         }
-        put("core.gen", json!(c.gen_.get()));
-        put("next_unlinked", json!(c.next_unlinked.get()));
+        put("core.gen".into(), json!(c.gen_.get()));
+        put("next_unlinked".into(), json!(c.next_unlinked.get()));
         if c.version == 3 {
             // shown as xfs_db shows it: the four stored bytes read big-endian
-            put("v3.crc", json!(u32::from_be_bytes(c.crc)));
-            put("v3.crc_ok", json!(self.crc_ok));
-            put("v3.change_count", json!(c.changecount.get()));
-            put("v3.lsn", json!(c.lsn.get()));
-            put("v3.flags2", json!(c.flags2.get()));
-            put("v3.cowextsize", json!(c.cowextsize.get()));
+            put("v3.crc".into(), json!(u32::from_be_bytes(c.crc)));
+            put("v3.crc_ok".into(), json!(self.crc_ok));
+            put("v3.change_count".into(), json!(c.changecount.get()));
+            put("v3.lsn".into(), json!(c.lsn.get()));
+            put("v3.flags2".into(), json!(c.flags2.get()));
+            put("v3.cowextsize".into(), json!(c.cowextsize.get()));
             let t = self.timestamp(c.crtime.get());
-            put("v3.crtime.sec", json!(t.sec));
-            put("v3.crtime.nsec", json!(t.nsec));
-            put("v3.inumber", json!(c.ino.get()));
-            put("v3.uuid", json!(fmt_uuid(&c.uuid)));
+            put("v3.crtime.sec".into(), json!(t.sec));
+            put("v3.crtime.nsec".into(), json!(t.nsec));
+            put("v3.inumber".into(), json!(c.ino.get()));
+            put("v3.uuid".into(), json!(fmt_uuid(&c.uuid)));
             let f2 = c.flags2.get();
             for (bit, name) in FLAG2_NAMES {
-                put(&format!("v3.{name}"), json!(u8::from(f2 & bit != 0)));
+                put(format!("v3.{name}"), json!(u8::from(f2 & bit != 0)));
             }
         }
         // the data fork's header fields, named as xfs_db prints them ("u3." on v3, "u." before)
