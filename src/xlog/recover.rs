@@ -534,10 +534,27 @@ impl Replayer {
         self.settle_range(d0 / 512, (d0 % 512 + isz as u64).div_ceil(512), None)?;
         let mut dipv = std::mem::take(&mut self.scratch);
         dipv.clear();
-        dipv.extend_from_slice(&self.ov.read_at(d0, isz)?);
-        let r = self.inode_core(&mut dipv, it, t, &f, ld, log);
+        let g = u64::from(self.ov.granule());
+        let within = (d0 % g) as usize;
+        let r = if within + isz <= g as usize {
+            // In the one granule that holds the inode (one lookup), changed in the copy and
+            // written back only when replayed.
+            let slot = &mut self.ov.granule_mut(d0 / g)?[within..within + isz];
+            dipv.extend_from_slice(slot);
+            let r = Self::inode_core(&self.geo, &mut self.stats, &mut dipv, it, t, &f, ld, log);
+            if r.as_ref().is_ok_and(|done| *done) {
+                slot.copy_from_slice(&dipv);
+            }
+            r
+        } else {
+            dipv.extend_from_slice(&self.ov.read_at(d0, isz)?);
+            let r = Self::inode_core(&self.geo, &mut self.stats, &mut dipv, it, t, &f, ld, log);
+            if r.as_ref().is_ok_and(|done| *done) {
+                self.ov.write_bytes(d0, &dipv)?;
+            }
+            r
+        };
         if r.as_ref().is_ok_and(|done| *done) {
-            self.ov.write_bytes(d0, &dipv)?;
             let w = (f.blkno, (blen as u64).div_ceil(512));
             if self.written.last() != Some(&w) {
                 self.written.push(w);
@@ -550,8 +567,10 @@ impl Replayer {
 
     /// The changes of an inode item to a copy of the inode, `dip`: true when replayed, false
     /// when skipped (the inode on disk is newer).
+    #[allow(clippy::too_many_arguments)]
     fn inode_core(
-        &mut self,
+        geo: &Geo,
+        stats: &mut Stats,
         dip: &mut [u8],
         it: &Item,
         t: &Trans,
@@ -560,7 +579,7 @@ impl Replayer {
         log: &dyn BlockSource,
     ) -> Result<bool> {
         let n = t.native;
-        let isz = self.geo.inodesize;
+        let isz = geo.inodesize;
         let bad = |d: String| Error::corrupt("xfs log inode item", f.ino, f.blkno.saturating_mul(512), d);
         if BigEndian::read_u16(dip) != DINODE_MAGIC {
             return Err(bad("no inode magic in the cluster buffer".into()));
@@ -571,25 +590,25 @@ impl Replayer {
         if dip[4] >= 3 {
             let lsn = BigEndian::read_u64(&dip[112..120]);
             if lsn != 0 && lsn != u64::MAX && lsn_cmp(lsn, t.lsn) == Ordering::Greater {
-                self.stats.inodes_skipped += 1;
+                stats.inodes_skipped += 1;
                 return Ok(false);
             }
         }
-        if !self.geo.crc {
+        if !geo.crc {
             let ld_fi = n.u16(ld, 30).unwrap_or(0);
             let d_fi = BigEndian::read_u16(&dip[30..32]);
             if ld_fi < d_fi && !(d_fi == 0xffff && ld_fi < 0x7fff) {
-                self.stats.inodes_skipped += 1;
+                stats.inodes_skipped += 1;
                 return Ok(false);
             }
         }
-        let isize_log = if self.geo.crc { 176 } else { 96 };
+        let isize_log = if geo.crc { 176 } else { 96 };
         if ld.len() > isize_log || ld.len() < 96 {
             return Err(bad(format!("log dinode of {} bytes", ld.len())));
         }
         log_dinode_to_disk(ld, dip, n, t.lsn);
         let version = dip[4];
-        let dsz = self.geo.dinode_size(version);
+        let dsz = geo.dinode_size(version);
         let litino = isz.saturating_sub(dsz);
         let forkoff = usize::from(dip[82]) * 8;
         if forkoff > litino {
@@ -609,9 +628,7 @@ impl Replayer {
                         };
                         dst.copy_from_slice(src);
                     }
-                    ILOG_DBROOT => {
-                        bmbt_to_bmdr(src, &mut dip[dsz..dsz + dsize], self.geo.crc).map_err(bad)?
-                    }
+                    ILOG_DBROOT => bmbt_to_bmdr(src, &mut dip[dsz..dsz + dsize], geo.crc).map_err(bad)?,
                     x => return Err(bad(format!("data fork fields {x:#x}"))),
                 }
             }
@@ -627,13 +644,13 @@ impl Replayer {
                         };
                         dst.copy_from_slice(src);
                     }
-                    ILOG_ABROOT => bmbt_to_bmdr(src, &mut dip[ap..ap + asz], self.geo.crc).map_err(bad)?,
+                    ILOG_ABROOT => bmbt_to_bmdr(src, &mut dip[ap..ap + asz], geo.crc).map_err(bad)?,
                     x => return Err(bad(format!("attr fork fields {x:#x}"))),
                 }
             }
         }
         if f.fields & (ILOG_DOWNER | ILOG_AOWNER) != 0 {
-            self.stats.owner_changes_not_replayed += 1;
+            stats.owner_changes_not_replayed += 1;
         }
         if version >= 3 {
             set_crc(dip, DINODE_CRC_OFF);
