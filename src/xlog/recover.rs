@@ -752,15 +752,21 @@ impl Replayer {
                 if !st || blen < lo + 8 || blen < co + 4 {
                     continue;
                 }
-                if let Some(&old) = self.due.get(&key)
-                    && old != co
-                {
-                    set_crc(buf, old);
+                // One lookup in the due map: a crc still due at another place is computed
+                // first (as it was stamped), then the LSN is stamped and the crc is due here.
+                match self.due.entry(key) {
+                    std::collections::btree_map::Entry::Occupied(mut o) => {
+                        if *o.get() != co {
+                            set_crc(buf, *o.get());
+                            o.insert(co);
+                        }
+                    }
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(co);
+                        self.due_starts.add(key.0);
+                    }
                 }
                 buf[lo..lo + 8].copy_from_slice(&lsn.to_be_bytes());
-                if self.due.insert(key, co).is_none() {
-                    self.due_starts.add(key.0);
-                }
                 self.due_bbs = self.due_bbs.max(key.1);
                 self.stats.buffers_stamped += 1;
                 continue;
