@@ -204,6 +204,12 @@ pub trait FileSystem: Send + Sync {
     fn file_type(&self, ino: u64) -> Result<FileType> {
         Ok(self.stat(ino)?.file_type)
     }
+    /// The kind and size of an inode: `stat(ino)?`'s `file_type` and `size`, which a model may
+    /// find without building the whole [`Stat`] (`check` asks this of every claim).
+    fn type_and_size(&self, ino: u64) -> Result<(FileType, u64)> {
+        let st = self.stat(ino)?;
+        Ok((st.file_type, st.size))
+    }
     /// The data extents of an inode, sorted by logical block. Empty for inline/local data.
     fn map(&self, ino: u64) -> Result<Vec<Extent>>;
     /// Entries of a directory, without "." and "..".

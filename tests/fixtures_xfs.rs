@@ -16,6 +16,11 @@ fn ours(img: &Path, raw: bool) -> (Vec<ManifestEntry>, usize) {
         .unwrap_or_else(|e| panic!("open {}: {e}", img.display()));
     let (entries, errors) = daxray::manifest::build(&*o.fs, true).expect("manifest");
     assert_eq!(sha256_file(img), before, "daxray changed its input image");
+    // The kind and size `check` asks of every claim are those of the full stat.
+    for e in &entries {
+        let st = o.fs.stat(e.ino).expect("stat");
+        assert_eq!(o.fs.type_and_size(e.ino).expect("type_and_size"), (st.file_type, st.size), "{}", e.path);
+    }
     (entries, errors.len())
 }
 

@@ -270,16 +270,16 @@ fn check_one_inner(fs: &dyn FileSystem, paths: &fs::Resolver<'_>, c: &Claim) -> 
         }
     };
     ev.ino = Some(ino);
-    let st = match fs.stat(ino) {
+    let (file_type, size) = match fs.type_and_size(ino) {
         Ok(s) => s,
         Err(e) => {
             ev.detail = format!("stat of inode {ino}: {e}");
             return (Status::Unreadable, ev);
         }
     };
-    ev.size = Some(st.size);
-    if st.file_type != FileType::File {
-        ev.detail = format!("{} is a {:?}, not a regular file", c.path, st.file_type);
+    ev.size = Some(size);
+    if file_type != FileType::File {
+        ev.detail = format!("{} is a {:?}, not a regular file", c.path, file_type);
         return (Status::MissingFile, ev);
     }
     let extents = match fs.map(ino) {
@@ -340,8 +340,8 @@ fn check_one_inner(fs: &dyn FileSystem, paths: &fs::Resolver<'_>, c: &Claim) -> 
         );
         return (Status::LostUnwritten, ev);
     }
-    if st.size < end {
-        ev.detail = format!("{range} is mapped, but the file size {} does not cover it", st.size);
+    if size < end {
+        ev.detail = format!("{range} is mapped, but the file size {} does not cover it", size);
         return (Status::LostBeyondEof, ev);
     }
     if c.len > MAX_CLAIM_BYTES {

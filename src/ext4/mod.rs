@@ -410,6 +410,10 @@ impl FileSystem for Ext4 {
     fn info(&self) -> serde_json::Value {
         self.info_json()
     }
+    fn type_and_size(&self, ino: u64) -> Result<(FileType, u64)> {
+        let i = self.inode(ino)?;
+        Ok((FileType::from_mode(i.mode()), i.size()))
+    }
     fn stat(&self, ino: u64) -> Result<Stat> {
         let i = self.inode(ino)?;
         let sb = &self.sb;

@@ -163,6 +163,10 @@ impl FileSystem for Xfs {
     fn file_type(&self, ino: u64) -> Result<FileType> {
         Ok(self.inode(ino)?.file_type())
     }
+    fn type_and_size(&self, ino: u64) -> Result<(FileType, u64)> {
+        let i = self.inode(ino)?;
+        Ok((i.file_type(), i.size()))
+    }
     fn map(&self, ino: u64) -> Result<Vec<Extent>> {
         let i = self.inode(ino)?;
         self.fork_extents(&i, Fork::Data)
