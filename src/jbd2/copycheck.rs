@@ -3,7 +3,7 @@
 
 use super::block;
 use super::journal::Journal;
-use super::recover::is_revoked;
+use super::recover::{is_revoked, tid_gt};
 use super::superblock::{BT_COMMIT, BT_DESCRIPTOR, BT_REVOKE, JBD2_MAGIC};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -70,8 +70,9 @@ impl CopyChecks {
         &self.planned().0
     }
 
-    /// How many threads in all should checksum `copies` copies: one for little data, else the
-    /// cores (at most 4). In the background mode, one worker at least from a megabyte on.
+    /// How many workers to start beside the calling thread for `copies` copies: none for little
+    /// data, else one per other core (4 threads in all at most). In the background mode, one
+    /// at least from a megabyte on.
     pub(super) fn workers(&self, copies: u64, background: bool) -> usize {
         let bytes = copies.saturating_mul(u64::from(self.j.bs));
         let threads = if bytes < PARALLEL_MIN_BYTES { 1 } else { crate::cores().min(4) };
@@ -230,7 +231,7 @@ fn plan(j: &Journal, end: u32, revoked: impl Fn(u64, u32) -> bool) -> Vec<Copy> 
     let mut pos = u64::from(sb.start);
     let budget = j.lap().saturating_add(2);
     let mut consumed = 0u64;
-    while consumed <= budget && (end.wrapping_sub(seq) as i32) > 0 {
+    while consumed <= budget && tid_gt(end, seq) {
         let Some(bh) = j.read(pos) else { break };
         consumed += 1;
         pos = j.wrap(pos + 1);

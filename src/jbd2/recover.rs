@@ -693,27 +693,31 @@ fn replay_verified(r: &mut Recovery<'_>) -> Result<(), KernelError> {
     r.speculate = false;
     let writes = last_writers(std::mem::take(&mut r.pending));
     let assumed = std::mem::take(&mut r.assumed);
-    if r.background {
-        for &(io, _, _) in &assumed {
-            r.out.tag_checks.set(io, true);
+    // Background: the checks stay running and the outcome takes them all as good. Otherwise
+    // this thread helps the workers and waits for them.
+    let (workers, settled) = if r.background {
+        (workers, None)
+    } else {
+        checks.work();
+        // A worker that panicked leaves its results unknown (0): they are computed below.
+        for w in workers {
+            let _ = w.join();
         }
-        r.out.writes = writes;
-        r.out.pending = Some(PendingChecks::new(checks, workers, assumed));
-        return res;
-    }
-    checks.work();
-    // A worker that panicked leaves its results unknown (0): they are computed below.
-    for w in workers {
-        let _ = w.join();
-    }
-    let (all_good, table) = checks.all_good(&assumed);
-    if all_good {
-        for &(io, _, _) in &assumed {
-            r.out.tag_checks.set(io, true);
+        (vec![], Some(checks.all_good(&assumed)))
+    };
+    let table = match settled {
+        Some((false, table)) => table,
+        _ => {
+            for &(io, _, _) in &assumed {
+                r.out.tag_checks.set(io, true);
+            }
+            r.out.writes = writes;
+            if r.background {
+                r.out.pending = Some(PendingChecks::new(checks, workers, assumed));
+            }
+            return res;
         }
-        r.out.writes = writes;
-        return res;
-    }
+    };
     // Some copy fails its checksum: run the pass again from where it started, verifying.
     (r.out.nr_revoke_hits, r.out.nr_replays) = (counts.0, counts.1);
     r.out.problems.truncate(counts.2);
