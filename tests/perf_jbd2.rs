@@ -8,7 +8,7 @@
 mod common;
 mod jbd2_common;
 
-use common::daxray_stdout;
+use common::{copy_with_flipped_byte, daxray_stdout};
 use jbd2_common::{Durability, kernel_view, magic_files, make_dirty_mounted_with, prerequisites};
 use std::process::Command;
 
@@ -171,14 +171,7 @@ fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
     let e = ext.iter().find(|e| e.logical <= bad_jb && bad_jb < e.logical + e.length).unwrap();
     let phys = e.physical + (bad_jb - e.logical);
     let bad = tmp.path().join("bad.img");
-    std::fs::copy(&dirty, &bad).unwrap();
-    {
-        use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new().read(true).write(true).open(&bad).unwrap();
-        let mut b = [0u8; 1];
-        f.read_exact_at(&mut b, phys * 4096 + 100).unwrap();
-        f.write_all_at(&[b[0] ^ 0xFF], phys * 4096 + 100).unwrap();
-    }
+    copy_with_flipped_byte(&dirty, &bad, phys * 4096 + 100);
     let bfs = daxray::image::open(&bad, None).unwrap().fs_bytes.clone();
     let run = daxray::jbd2::recover_full(bfs.clone(), None).unwrap();
     assert_eq!(

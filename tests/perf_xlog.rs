@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::daxray_stdout;
 use common::ready;
+use common::{copy_with_flipped_byte, daxray_stdout};
 use daxray::oracle::{self, Mount, WorkloadSpec};
 
 #[test]
@@ -61,14 +61,7 @@ fn streamed_xfs_listing_equals_the_library_listing() {
     let r = &recs[recs.len() / 2];
     let at = start + (r["block"].as_u64().unwrap() + r["header_blocks"].as_u64().unwrap()) * 512 + 100;
     let bad = tmp.path().join("bad.img");
-    std::fs::copy(&dirty, &bad).unwrap();
-    {
-        use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new().read(true).write(true).open(&bad).unwrap();
-        let mut b = [0u8; 1];
-        f.read_exact_at(&mut b, at).unwrap();
-        f.write_all_at(&[b[0] ^ 0xFF], at).unwrap();
-    }
+    copy_with_flipped_byte(&dirty, &bad, at);
     let fs = daxray::image::open(&bad, None).unwrap().fs_bytes.clone();
     let badl = daxray::xlog::listing(fs, None, false).unwrap();
     let streamed: serde_json::Value =
@@ -90,14 +83,7 @@ fn streamed_xfs_listing_equals_the_library_listing() {
     let at_last =
         start + (last["block"].as_u64().unwrap() + last["header_blocks"].as_u64().unwrap()) * 512 + 100;
     let torn = tmp.path().join("torn.img");
-    std::fs::copy(&dirty, &torn).unwrap();
-    {
-        use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new().read(true).write(true).open(&torn).unwrap();
-        let mut b = [0u8; 1];
-        f.read_exact_at(&mut b, at_last).unwrap();
-        f.write_all_at(&[b[0] ^ 0xFF], at_last).unwrap();
-    }
+    copy_with_flipped_byte(&dirty, &torn, at_last);
     for img in [&dirty, &bad, &torn] {
         let fs = daxray::image::open(img, None).unwrap().fs_bytes.clone();
         let a = daxray::xlog::analyse(&fs, None, false).unwrap();

@@ -163,6 +163,16 @@ pub fn sha256_file(p: &Path) -> String {
     hex::encode(h.finalize())
 }
 
+/// A copy of `src` at `dst` with the byte at `at` inverted (a damaged block for a test).
+pub fn copy_with_flipped_byte(src: &Path, dst: &Path, at: u64) {
+    use std::os::unix::fs::FileExt;
+    std::fs::copy(src, dst).unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.display(), dst.display()));
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(dst).expect("open the copy");
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, at).expect("read the byte");
+    f.write_all_at(&[b[0] ^ 0xFF], at).expect("write the byte");
+}
+
 /// Run the daxray binary with `args` and then `img`; its standard output. Fails the test unless
 /// it exits 0 or 1 (1: findings).
 pub fn daxray_stdout(args: &[&str], img: &Path) -> Vec<u8> {
