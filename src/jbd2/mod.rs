@@ -248,7 +248,7 @@ struct Recovered {
     fc: Option<fastcommit::FastCommitArea>,
 }
 
-fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck, background: bool) -> Recovered {
+fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> Recovered {
     let sb = &j.sb;
     let dirty = sb.start != 0;
     let mut findings = vec![];
@@ -293,7 +293,7 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck, bac
         d["note"] = json!("not replayed: ext4 needs_recovery flag is clear, the kernel wipes the journal");
         return Recovered { report: mk(false, false, d, findings), outcome: None, fc: None };
     }
-    let out = if background { recover::recover_background(j) } else { recover::recover_with(j, data) };
+    let out = recover::recover_with(j, data);
     for p in &out.problems {
         findings.push(finding(
             Severity::Error,
@@ -392,20 +392,20 @@ impl RecoveryRun {
 
 /// Recover in memory and return everything about it (see [`recover_view`]).
 pub fn recover_full(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result<RecoveryRun> {
-    recover_full_with(fs, external, false)
+    recover_full_with(fs, external, recover::DataCheck::Verify)
 }
 
 /// [`recover_full`], except that the logged copies' tag checksums may still be being verified
 /// when it returns ([`RecoveryRun::pending`]; see [`recover::recover_background`]): read the
 /// view meanwhile, then confirm; when that fails, recover again with [`recover_full`].
 pub fn recover_full_background(fs: Arc<dyn BlockSource>, external: Option<&Path>) -> Result<RecoveryRun> {
-    recover_full_with(fs, external, true)
+    recover_full_with(fs, external, recover::DataCheck::Background)
 }
 
 fn recover_full_with(
     fs: Arc<dyn BlockSource>,
     external: Option<&Path>,
-    background: bool,
+    data: recover::DataCheck,
 ) -> Result<RecoveryRun> {
     let run = |view: Arc<dyn BlockSource>, report: RecoveryReport| RecoveryRun {
         view,
@@ -444,7 +444,7 @@ fn recover_full_with(
             return Ok(run(fs, r));
         }
     };
-    let rec = run_recovery(&j, &info, recover::DataCheck::Verify, background);
+    let rec = run_recovery(&j, &info, data);
     let Some(mut out) = rec.outcome else { return Ok(run(fs, rec.report)) };
     let mut result = run(fs.clone(), rec.report);
     result.pending = out.pending.take();
@@ -674,7 +674,7 @@ pub fn list_journal(
         return Err(Error::NotFound("the file system has no journal (has_journal is off)".into()));
     };
     let check = if verify_data { recover::DataCheck::Verify } else { recover::DataCheck::Skip };
-    let rec = if info.journal_dev { None } else { Some(run_recovery(&j, &info, check, false)) };
+    let rec = if info.journal_dev { None } else { Some(run_recovery(&j, &info, check)) };
     let known = rec.as_ref().and_then(|r| r.outcome.as_ref()).map(|o| &o.tag_checks);
     let tags = if verify_data { list::DataTags::Verify(known) } else { list::DataTags::Skip };
     let (mut live, end_pos) = list::live_with(&j, tags);

@@ -70,6 +70,9 @@ pub enum DataCheck {
     /// Do not read the logged blocks: the replay pass only counts what it would write, as if
     /// every tag checksum matched. For listings; the outcome says the data was not verified.
     Skip,
+    /// As `Verify`, except that the tag checksums may still be being verified when recovery
+    /// returns: see [`recover_background`].
+    Background,
 }
 
 /// Tag checksum results per journal block, from the replay pass (0 not checked, 1 good, 2 bad).
@@ -182,8 +185,6 @@ struct Recovery<'a> {
     /// confirmed when the workers are done.
     speculate: bool,
     assumed: Vec<(u64, u32, u32)>,
-    /// Leave the tag checksums to workers that outlive the recovery: see [`recover_background`].
-    background: bool,
     /// With [`DataCheck::Skip`]: the fs block of each write, to count the distinct ones.
     skipped: Vec<u64>,
 }
@@ -314,7 +315,7 @@ impl<'a> Recovery<'a> {
                         consumed += 1;
                         // Skip: the block is not read, only checked to be inside the journal.
                         let obh = match self.data {
-                            DataCheck::Verify => j.read(io),
+                            DataCheck::Verify | DataCheck::Background => j.read(io),
                             DataCheck::Skip => {
                                 (io < j.total_len).then_some(std::borrow::Cow::Borrowed(&[][..]))
                             }
@@ -330,11 +331,11 @@ impl<'a> Recovery<'a> {
                         }
                         let csum_ok = match self.data {
                             DataCheck::Skip => true,
-                            DataCheck::Verify if self.speculate => {
+                            DataCheck::Verify | DataCheck::Background if self.speculate => {
                                 self.assumed.push((io, h.sequence, tag.checksum));
                                 true
                             }
-                            DataCheck::Verify => {
+                            DataCheck::Verify | DataCheck::Background => {
                                 let pre = usize::try_from(io).ok().and_then(|i| self.pre.get(i));
                                 let ok = match pre {
                                     Some(&(s, c, r)) if r != 0 && s == h.sequence && c == tag.checksum => {
@@ -511,9 +512,10 @@ pub fn recover(j: &Journal) -> Outcome {
 }
 
 /// Run the kernel's recovery passes; `data` says whether the replay pass reads and verifies
-/// the logged blocks (the kernel does) or only counts them (listings).
+/// the logged blocks (the kernel does), leaves their checksums to the background, or only
+/// counts them (listings).
 pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
-    run(j, data, false)
+    run(j, data)
 }
 
 /// [`recover_with`] `DataCheck::Verify`, except that the tag checksums are still being verified
@@ -521,12 +523,15 @@ pub fn recover_with(j: &Journal, data: DataCheck) -> Outcome {
 /// that holds. Whoever reads the recovered view meanwhile overlaps the checksums, which are most
 /// of recovery's work; if one fails, the whole recovery must run again with [`recover_with`].
 pub fn recover_background(j: &Journal) -> Outcome {
-    run(j, DataCheck::Verify, true)
+    run(j, DataCheck::Background)
 }
 
-fn run(j: &Journal, data: DataCheck, background: bool) -> Outcome {
-    let mut out = Outcome { data_verified: data == DataCheck::Verify, ..Outcome::default() };
-    if data == DataCheck::Verify {
+fn run(j: &Journal, data: DataCheck) -> Outcome {
+    // The replay pass reads and verifies the copies in both verifying modes: the background
+    // one only changes who waits for their checksums.
+    let verify = data != DataCheck::Skip;
+    let mut out = Outcome { data_verified: verify, ..Outcome::default() };
+    if verify {
         // One byte per journal block: bounded by the journal, which is bounded by the image.
         out.tag_checks = TagChecks(vec![0; usize::try_from(j.total_len).unwrap_or(0)]);
     }
@@ -540,7 +545,6 @@ fn run(j: &Journal, data: DataCheck, background: bool) -> Outcome {
         tags_scanned: 0,
         speculate: false,
         assumed: vec![],
-        background,
         skipped: vec![],
     };
     for pass in [Pass::Scan, Pass::Revoke, Pass::Replay] {
@@ -566,7 +570,7 @@ fn run(j: &Journal, data: DataCheck, background: bool) -> Outcome {
             break;
         }
     }
-    if data == DataCheck::Verify {
+    if verify {
         r.out.blocks_replayed = r.out.writes.len();
     }
     r.out
@@ -686,7 +690,7 @@ fn replay_verified(r: &mut Recovery<'_>) -> Result<(), KernelError> {
     // The list of copies is made by the first worker (or by this thread when there is none),
     // while this thread runs the pass. The scan pass's tag count sizes the work.
     let checks = Arc::new(CopyChecks::new(j, r.out.end_transaction, r.revoked.clone()));
-    let workers = copycheck::spawn(&checks, checks.workers(r.tags_scanned, r.background));
+    let workers = copycheck::spawn(&checks, checks.workers(r.tags_scanned, r.data == DataCheck::Background));
     let counts = (r.out.nr_revoke_hits, r.out.nr_replays, r.out.problems.len());
     r.speculate = true;
     let res = r.pass(Pass::Replay);
@@ -695,7 +699,7 @@ fn replay_verified(r: &mut Recovery<'_>) -> Result<(), KernelError> {
     let assumed = std::mem::take(&mut r.assumed);
     // Background: the checks stay running and the outcome takes them all as good. Otherwise
     // this thread helps the workers and waits for them.
-    let (workers, settled) = if r.background {
+    let (workers, settled) = if r.data == DataCheck::Background {
         (workers, None)
     } else {
         checks.work();
@@ -712,7 +716,7 @@ fn replay_verified(r: &mut Recovery<'_>) -> Result<(), KernelError> {
                 r.out.tag_checks.set(io, true);
             }
             r.out.writes = writes;
-            if r.background {
+            if r.data == DataCheck::Background {
                 r.out.pending = Some(PendingChecks::new(checks, workers, assumed));
             }
             return res;
