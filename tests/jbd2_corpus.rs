@@ -4,10 +4,10 @@
 
 mod common;
 
+use common::logdump::{ours, parse_logdump, tags_only};
 use common::{e2fsprogs_corpus as corpus, unpack_e2fsprogs_case};
 use daxray::image::{self, BlockSource};
 use daxray::jbd2;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -25,62 +25,6 @@ fn expect_text(case: &Path) -> String {
         }
     }
     s
-}
-
-/// Committed transactions and their tags as `debugfs logdump -a` prints them:
-/// sequence -> [(fs block, journal block)], only those followed by a commit block.
-fn parse_logdump(out: &str) -> BTreeMap<u32, Vec<(u64, u64)>> {
-    let mut pending: BTreeMap<u32, Vec<(u64, u64)>> = BTreeMap::new();
-    let mut committed = BTreeMap::new();
-    let mut cur: Option<u32> = None;
-    for line in out.lines() {
-        let l = line.trim();
-        if let Some(rest) = l.strip_prefix("Found expected sequence ") {
-            let seq: u32 = rest.split(',').next().unwrap().parse().unwrap();
-            pending.entry(seq).or_default();
-            cur = Some(seq);
-            if rest.contains("(commit block)") {
-                committed.insert(seq, pending.remove(&seq).unwrap_or_default());
-                cur = None;
-            }
-        } else if let Some(rest) = l.strip_prefix("FS block ")
-            && let Some(seq) = cur
-        {
-            // "FS block 1090 logged at journal block 2 (flags 0x0)"
-            let mut w = rest.split_whitespace();
-            let fs: u64 = w.next().unwrap().parse().unwrap();
-            let jb: u64 = rest
-                .split("journal block ")
-                .nth(1)
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
-            pending.entry(seq).or_default().push((fs, jb));
-        }
-    }
-    committed
-}
-
-fn ours(listing: &serde_json::Value) -> BTreeMap<u32, Vec<(u64, u64)>> {
-    let mut m = BTreeMap::new();
-    for t in listing["transactions"].as_array().unwrap() {
-        if t["live"] == true && t["committed"] == true {
-            let tags = t["blocks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                // debugfs prints the low 32 bits of the block number.
-                .map(|b| {
-                    (b["fs_block"].as_u64().unwrap() & 0xFFFF_FFFF, b["journal_block"].as_u64().unwrap())
-                })
-                .collect();
-            m.insert(t["sequence"].as_u64().unwrap() as u32, tags);
-        }
-    }
-    m
 }
 
 fn logdump(img: &Path, jnl: Option<&Path>) -> String {
@@ -113,10 +57,12 @@ fn run_case(case: &Path) -> CaseResult {
     // 1. Listing vs debugfs logdump (same bytes).
     let listing = jbd2::listing(fs.clone(), jnl.as_deref(), false);
     let dump = logdump(&img, jnl.as_deref());
-    let theirs = parse_logdump(&dump);
+    // Tags only: some cases corrupt a revoke block on purpose, which logdump and the kernel
+    // read differently.
+    let theirs = tags_only(parse_logdump(&dump));
     match &listing {
         Ok(l) => {
-            let mine = ours(&l.json);
+            let mine = tags_only(ours(&l.json));
             assert_eq!(mine, theirs, "{name}: committed transactions differ from debugfs logdump:\n{dump}");
             res.transactions = mine.len();
             // --all is a superset of the live listing and stays bounded.
@@ -127,7 +73,7 @@ fn run_case(case: &Path) -> CaseResult {
             );
             // e2fsprogs recorded logdump output for some cases (expect.0): compare with it too.
             if expect.contains("Journal starts at block") {
-                let recorded = parse_logdump(&expect);
+                let recorded = tags_only(parse_logdump(&expect));
                 assert_eq!(mine, recorded, "{name}: differs from the logdump e2fsprogs recorded");
             }
         }

@@ -5,50 +5,10 @@
 mod common;
 mod jbd2_common;
 
+use common::logdump::{ours, parse_logdump};
 use jbd2_common::{Durability, make_dirty, make_wrapped_dirty, prerequisites};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-
-type Tx = (Vec<(u64, u64)>, Vec<u64>);
-
-/// sequence -> (tags (fs block, journal block), revoked blocks), for transactions whose commit
-/// block logdump found.
-fn parse_logdump(out: &str) -> BTreeMap<u32, Tx> {
-    let mut pending: BTreeMap<u32, Tx> = BTreeMap::new();
-    let mut committed = BTreeMap::new();
-    let mut cur: Option<u32> = None;
-    for line in out.lines() {
-        let l = line.trim();
-        if let Some(rest) = l.strip_prefix("Found expected sequence ") {
-            let seq: u32 = rest.split(',').next().unwrap().parse().unwrap();
-            pending.entry(seq).or_default();
-            cur = Some(seq);
-            if rest.contains("(commit block)") {
-                committed.insert(seq, pending.remove(&seq).unwrap_or_default());
-                cur = None;
-            }
-        } else if let Some(seq) = cur {
-            if let Some(rest) = l.strip_prefix("FS block ") {
-                let fs: u64 = rest.split_whitespace().next().unwrap().parse().unwrap();
-                let jb: u64 = rest
-                    .split("journal block ")
-                    .nth(1)
-                    .unwrap()
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                pending.entry(seq).or_default().0.push((fs, jb));
-            } else if let Some(rest) = l.strip_prefix("Revoke FS block ") {
-                let b: u64 = rest.split_whitespace().next().unwrap().parse().unwrap();
-                pending.entry(seq).or_default().1.push(b);
-            }
-        }
-    }
-    committed
-}
 
 fn daxray_json(img: &Path) -> serde_json::Value {
     let o = Command::new(env!("CARGO_BIN_EXE_daxray")).args(["--json", "journal"]).arg(img).output().unwrap();
@@ -58,26 +18,6 @@ fn daxray_json(img: &Path) -> serde_json::Value {
         String::from_utf8_lossy(&o.stderr)
     );
     serde_json::from_slice(&o.stdout).expect("JSON")
-}
-
-fn ours(v: &serde_json::Value) -> BTreeMap<u32, Tx> {
-    assert_eq!(v["kind"], "jbd2");
-    let mut m = BTreeMap::new();
-    for t in v["transactions"].as_array().unwrap() {
-        if t["live"] == true && t["committed"] == true {
-            let tags = t["blocks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|b| {
-                    (b["fs_block"].as_u64().unwrap() & 0xFFFF_FFFF, b["journal_block"].as_u64().unwrap())
-                })
-                .collect();
-            let revokes = t["revokes"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
-            m.insert(t["sequence"].as_u64().unwrap() as u32, (tags, revokes));
-        }
-    }
-    m
 }
 
 #[test]

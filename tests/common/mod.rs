@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod logdump;
+
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
