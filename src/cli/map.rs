@@ -1,20 +1,13 @@
 //! `daxray map IMAGE PATH|--ino N`.
 
-use super::{Global, output, stat::resolve};
-use crate::open::open;
-use std::path::PathBuf;
+use super::{Global, output, stat::FileArg};
 
 /// Arguments of `map`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Image file or block device.
-    pub image: PathBuf,
-    /// Path inside the file system.
-    #[arg(required_unless_present = "ino", conflicts_with = "ino")]
-    pub path: Option<String>,
-    /// Inode number instead of a path.
-    #[arg(long)]
-    pub ino: Option<u64>,
+    /// The image and the file in it.
+    #[command(flatten)]
+    pub file: FileArg,
     /// Merge adjacent extents (as `fiemap` shows them).
     #[arg(long)]
     pub merge: bool,
@@ -22,8 +15,7 @@ pub struct Args {
 
 /// Run `map`.
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
-    let o = open(&a.image, &g.open_options())?;
-    let ino = resolve(&*o.fs, a.path.as_deref(), a.ino)?;
+    let (o, ino) = a.file.open(g)?;
     let mut ext = o.fs.map(ino)?;
     if a.merge {
         ext = crate::fs::merge_extents(&ext);

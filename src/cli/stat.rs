@@ -2,12 +2,12 @@
 
 use super::{Global, output};
 use crate::fs::{self, FileSystem};
-use crate::open::open;
+use crate::open::{Opened, open};
 use std::path::PathBuf;
 
-/// Arguments of `stat`.
+/// An image and one file in it, by PATH or `--ino N`: the arguments of `stat`, `map` and `cat`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct FileArg {
     /// Image file or block device.
     pub image: PathBuf,
     /// Path inside the file system.
@@ -16,6 +16,23 @@ pub struct Args {
     /// Inode number instead of a path.
     #[arg(long)]
     pub ino: Option<u64>,
+}
+
+impl FileArg {
+    /// Open the image (with the global options) and find the file's inode number.
+    pub fn open(&self, g: &Global) -> crate::Result<(Opened, u64)> {
+        let o = open(&self.image, &g.open_options())?;
+        let ino = resolve(&*o.fs, self.path.as_deref(), self.ino)?;
+        Ok((o, ino))
+    }
+}
+
+/// Arguments of `stat`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The image and the file in it.
+    #[command(flatten)]
+    pub file: FileArg,
 }
 
 /// Resolve a PATH or --ino argument pair to an inode number.
@@ -29,8 +46,7 @@ pub fn resolve(fsys: &dyn FileSystem, path: Option<&str>, ino: Option<u64>) -> c
 
 /// Run `stat`.
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
-    let o = open(&a.image, &g.open_options())?;
-    let ino = resolve(&*o.fs, a.path.as_deref(), a.ino)?;
+    let (o, ino) = a.file.open(g)?;
     let st = o.fs.stat(ino)?;
     let findings = o.findings();
     if g.json {
