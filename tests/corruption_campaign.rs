@@ -26,7 +26,7 @@
 
 mod common;
 
-use daxray::oracle::{self, Mount, WorkloadSpec};
+use daxray::oracle::{self, WorkloadSpec};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
@@ -205,7 +205,6 @@ fn make_pair(dir: &Path, name: &str, kind: Kind, size: u64, mkfs: &[&str], seed:
     let img = dir.join(format!("{name}.img"));
     oracle::make_image(&img, size, mkfs).unwrap_or_else(|e| panic!("{name}: mkfs: {e}"));
     let fstype = if kind == Kind::Ext4 { "ext4" } else { "xfs" };
-    let m = Mount::new(&img, 0, fstype, "").unwrap_or_else(|e| panic!("{name}: mount: {e}"));
     let spec = WorkloadSpec {
         seed,
         files: 40,
@@ -214,14 +213,16 @@ fn make_pair(dir: &Path, name: &str, kind: Kind, size: u64, mkfs: &[&str], seed:
         ops: 120,
         fsync: true,
     };
-    oracle::run_workload(m.path(), &spec).unwrap_or_else(|e| panic!("{name}: workload: {e}"));
     let claims = dir.join(format!("{name}.claims"));
-    let nclaims = write_claims(m.path(), &claims, 24);
-    assert!(nclaims > 0, "{name}: the workload left no file to claim");
     // A crash copy: committed, not checkpointed.
     let dirty = dir.join(format!("{name}-dirty.img"));
-    oracle::copy_sparse(&img, &dirty).unwrap_or_else(|e| panic!("{name}: copy: {e}"));
-    m.unmount().unwrap_or_else(|e| panic!("{name}: unmount: {e}"));
+    oracle::crash_copy(&img, fstype, "", &dirty, |root| {
+        oracle::run_workload(root, &spec)?;
+        let nclaims = write_claims(root, &claims, 24);
+        assert!(nclaims > 0, "{name}: the workload left no file to claim");
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{name}: workload and crash copy: {e}"));
     let mut out = Vec::new();
     for (suffix, path) in [("clean", img), ("dirty", dirty)] {
         let layout = match kind {

@@ -27,12 +27,8 @@ fn ours(img: &Path, raw: bool) -> (Vec<ManifestEntry>, usize) {
 /// The kernel's manifest of a copy of `img` (mounting a copy lets the kernel recover it). XFS
 /// refuses two mounted file systems with one uuid, and tests run in parallel: use `nouuid`.
 fn kernel(img: &Path, tmp: &Path, opts: &str) -> Vec<ManifestEntry> {
-    let copy = tmp.join("copy.img");
-    oracle::copy_sparse(img, &copy).expect("copy");
-    let m = oracle::Mount::new(&copy, 0, "xfs", opts).expect("mount the copy");
-    let k = oracle::kernel_manifest(m.path(), true).expect("kernel manifest");
-    m.unmount().expect("unmount");
-    k
+    oracle::recovered_manifest(img, "xfs", opts, &tmp.join("copy.img"), true)
+        .expect("the kernel's recovery of a copy")
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use common::ready;
 use common::{copy_with_flipped_byte, daxray_stdout};
-use daxray::oracle::{self, Mount, WorkloadSpec};
+use daxray::oracle::{self, WorkloadSpec};
 
 #[test]
 fn streamed_xfs_listing_equals_the_library_listing() {
@@ -17,7 +17,6 @@ fn streamed_xfs_listing_equals_the_library_listing() {
     let base = tmp.path().join("base.img");
     let dirty = tmp.path().join("dirty.img");
     oracle::make_image(&base, 320 << 20, &["mkfs.xfs", "-q", "-f", "-m", "reflink=0"]).expect("mkfs.xfs");
-    let m = Mount::new(&base, 0, "xfs", "").expect("mount");
     let spec = WorkloadSpec {
         seed: 31,
         files: 200,
@@ -26,9 +25,8 @@ fn streamed_xfs_listing_equals_the_library_listing() {
         ops: 100,
         fsync: true,
     };
-    oracle::run_workload(m.path(), &spec).expect("workload");
-    oracle::copy_sparse(&base, &dirty).expect("copy while mounted");
-    m.unmount().expect("unmount");
+    oracle::crash_copy(&base, "xfs", "", &dirty, |root| oracle::run_workload(root, &spec))
+        .expect("workload and crash copy");
 
     for all in [false, true] {
         let fs = daxray::image::open(&dirty, None).unwrap().fs_bytes.clone();

@@ -9,7 +9,7 @@
 mod common;
 
 use common::ready;
-use daxray::oracle::{self, Mount};
+use daxray::oracle;
 use std::io::Write;
 
 #[test]
@@ -22,39 +22,42 @@ fn cancel_records_take_the_two_pass_replay_and_match_the_kernel() {
     let dirty = tmp.path().join("dirty.img");
     let kcopy = tmp.path().join("kernel.img");
     oracle::make_image(&base, 320 << 20, &["mkfs.xfs", "-q", "-f", "-m", "reflink=0"]).expect("mkfs.xfs");
-    let m = Mount::new(&base, 0, "xfs", "").expect("mount");
-    // Directories big enough for leaf/node form (their blocks are logged as they fill), then
-    // emptied and removed (their blocks freed: cancel records), and files kept beside them.
-    for d in 0..4 {
-        let dir = m.path().join(format!("big{d}"));
-        std::fs::create_dir(&dir).unwrap();
-        for i in 0..400 {
-            std::fs::write(dir.join(format!("a-rather-long-file-name-to-fill-blocks-{i:05}")), b"x").unwrap();
+    oracle::crash_copy(&base, "xfs", "", &dirty, |root| {
+        // Directories big enough for leaf/node form (their blocks are logged as they fill), then
+        // emptied and removed (their blocks freed: cancel records), and files kept beside them.
+        for d in 0..4 {
+            let dir = root.join(format!("big{d}"));
+            std::fs::create_dir(&dir).unwrap();
+            for i in 0..400 {
+                std::fs::write(dir.join(format!("a-rather-long-file-name-to-fill-blocks-{i:05}")), b"x")
+                    .unwrap();
+            }
         }
-    }
-    let keep = m.path().join("keep");
-    std::fs::create_dir(&keep).unwrap();
-    for i in 0..50 {
-        std::fs::write(keep.join(format!("f{i}")), vec![i as u8; 5000]).unwrap();
-    }
-    // One checkpoint holding the directories' blocks, replayed before the cancel records of
-    // the next one are read.
-    std::fs::File::open(keep.join("f0")).unwrap().sync_all().unwrap();
-    for d in [0, 2] {
-        std::fs::remove_dir_all(m.path().join(format!("big{d}"))).unwrap();
-    }
-    // Force the log (committed, not checkpointed) without writing metadata back.
-    let mut f =
-        std::fs::OpenOptions::new().create(true).truncate(true).write(true).open(keep.join("last")).unwrap();
-    f.write_all(b"last").unwrap();
-    f.sync_all().unwrap();
-    drop(f);
-    oracle::copy_sparse(&base, &dirty).expect("copy while mounted");
-    m.unmount().expect("unmount");
-    oracle::copy_sparse(&dirty, &kcopy).expect("copy dirty image");
-    let km = Mount::new(&kcopy, 0, "xfs", "").expect("kernel recovery mount");
-    let kernel = oracle::kernel_manifest(km.path(), true).expect("kernel manifest");
-    km.unmount().expect("unmount kernel copy");
+        let keep = root.join("keep");
+        std::fs::create_dir(&keep).unwrap();
+        for i in 0..50 {
+            std::fs::write(keep.join(format!("f{i}")), vec![i as u8; 5000]).unwrap();
+        }
+        // One checkpoint holding the directories' blocks, replayed before the cancel records of
+        // the next one are read.
+        std::fs::File::open(keep.join("f0")).unwrap().sync_all().unwrap();
+        for d in [0, 2] {
+            std::fs::remove_dir_all(root.join(format!("big{d}"))).unwrap();
+        }
+        // Force the log (committed, not checkpointed) without writing metadata back.
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(keep.join("last"))
+            .unwrap();
+        f.write_all(b"last").unwrap();
+        f.sync_all().unwrap();
+        drop(f);
+        Ok(())
+    })
+    .expect("crash copy");
+    let kernel = oracle::recovered_manifest(&dirty, "xfs", "", &kcopy, true).expect("the kernel's recovery");
     assert!(kernel.len() > 800, "files in the kernel's view: {}", kernel.len());
 
     let o = daxray::open::open(&dirty, &Default::default()).expect("daxray open");

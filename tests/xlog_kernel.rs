@@ -66,17 +66,11 @@ fn crash_image(
     let dirty = dir.join(format!("{name}-dirty.img"));
     let kcopy = dir.join(format!("{name}-kernel.img"));
     mkfs(&base, mkfs_args, small_log);
-    let m = Mount::new(&base, 0, "xfs", opts).expect("mount");
-    let stats = oracle::run_workload(m.path(), spec).expect("workload");
+    let stats = oracle::crash_copy(&base, "xfs", opts, &dirty, |root| oracle::run_workload(root, spec))
+        .expect("workload and crash copy");
     eprintln!("{name}: workload {stats:?}");
-    oracle::copy_sparse(&base, &dirty).expect("copy while mounted");
-    m.unmount().expect("unmount");
     std::fs::remove_file(&base).ok();
-    oracle::copy_sparse(&dirty, &kcopy).expect("copy dirty image");
-    let km = Mount::new(&kcopy, 0, "xfs", "").expect("kernel recovery mount");
-    let kernel = oracle::kernel_manifest(km.path(), true).expect("kernel manifest");
-    km.unmount().expect("unmount kernel copy");
-    std::fs::remove_file(&kcopy).ok();
+    let kernel = oracle::recovered_manifest(&dirty, "xfs", "", &kcopy, true).expect("the kernel's recovery");
     assert!(kernel.len() >= 100, "{name}: only {} files in the kernel's view", kernel.len());
     Case { dirty, kernel }
 }
@@ -174,12 +168,8 @@ fn torn_head(c: &Case, dir: &Path) {
     f.read_exact_at(&mut b, off).expect("read");
     f.write_all_at(&[b[0] ^ 0x5a], off).expect("write");
     drop(f);
-    let kc = dir.join("torn-kernel.img");
-    oracle::copy_sparse(&torn, &kc).expect("copy");
-    let km = Mount::new(&kc, 0, "xfs", "").expect("kernel recovery mount of the torn image");
-    let kernel = oracle::kernel_manifest(km.path(), true).expect("kernel manifest");
-    km.unmount().expect("unmount");
-    std::fs::remove_file(&kc).ok();
+    let kernel = oracle::recovered_manifest(&torn, "xfs", "", &dir.join("torn-kernel.img"), true)
+        .expect("the kernel's recovery of the torn image");
     let (mine, rep) = ours(&torn, false);
     assert_eq!(
         rep.details["torn_head"]["new_head"].as_u64(),

@@ -6,7 +6,7 @@
 mod common;
 
 use common::ready;
-use daxray::oracle::{self, Mount, WorkloadSpec};
+use daxray::oracle::{self, WorkloadSpec};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -36,10 +36,8 @@ fn crash_image(
     }
     let out = c.output().expect("run mkfs.xfs");
     assert!(out.status.success(), "mkfs.xfs: {}", String::from_utf8_lossy(&out.stderr));
-    let m = Mount::new(&base, 0, "xfs", opts).expect("mount");
-    oracle::run_workload(m.path(), spec).expect("workload");
-    oracle::copy_sparse(&base, &dirty).expect("copy while mounted");
-    m.unmount().expect("unmount");
+    oracle::crash_copy(&base, "xfs", opts, &dirty, |root| oracle::run_workload(root, spec))
+        .expect("workload and crash copy");
     std::fs::remove_file(&base).ok();
     dirty
 }

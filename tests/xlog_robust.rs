@@ -5,7 +5,7 @@
 mod common;
 
 use daxray::image::BlockSource;
-use daxray::oracle::{self, Mount, WorkloadSpec};
+use daxray::oracle::{self, WorkloadSpec};
 use rand::{RngExt, SeedableRng};
 use std::os::unix::fs::FileExt;
 
@@ -18,7 +18,6 @@ fn damaged_logs_do_not_panic() {
     let base = dir.path().join("base.img");
     let dirty = dir.path().join("dirty.img");
     oracle::make_image(&base, 320 << 20, &["mkfs.xfs", "-q"]).expect("mkfs");
-    let m = Mount::new(&base, 0, "xfs", "").expect("mount");
     let spec = WorkloadSpec {
         seed: 11,
         files: 120,
@@ -27,9 +26,8 @@ fn damaged_logs_do_not_panic() {
         ops: 300,
         fsync: true,
     };
-    oracle::run_workload(m.path(), &spec).expect("workload");
-    oracle::copy_sparse(&base, &dirty).expect("copy while mounted");
-    m.unmount().expect("unmount");
+    oracle::crash_copy(&base, "xfs", "", &dirty, |root| oracle::run_workload(root, &spec))
+        .expect("workload and crash copy");
 
     let img = daxray::image::open(&dirty, None).expect("open");
     let a = daxray::xlog::analyse(&img.fs_bytes, None, false).expect("analyse");

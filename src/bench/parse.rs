@@ -10,7 +10,7 @@
 
 use crate::check::{Claim, write_claims};
 use crate::error::{Error, Result};
-use crate::oracle::{self, Mount, WorkloadSpec, WorkloadStats, copy_sparse, make_image, run_workload};
+use crate::oracle::{self, WorkloadSpec, WorkloadStats, crash_copy, make_image, run_workload};
 use crate::sys;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -337,18 +337,11 @@ fn build(
         ops: (size_mib * 2) as usize,
         fsync: true,
     };
-    let m = Mount::new(&live, 0, fs, mount_opts)?;
-    let r = (|| {
-        let st = run_workload(m.path(), &spec)?;
-        let claims = collect_claims(m.path(), 256)?;
-        // Copy while mounted: committed, not checkpointed.
-        copy_sparse(&live, &crash)?;
-        Ok::<_, Error>((st, claims))
-    })();
-    let um = m.unmount();
+    let r = crash_copy(&live, fs, mount_opts, &crash, |root| {
+        Ok((run_workload(root, &spec)?, collect_claims(root, 256)?))
+    });
     let _ = std::fs::remove_file(&live);
     let (st, claims) = r?;
-    um?;
     let opened = crate::open::open(&crash, &crate::open::OpenOptions::default())?;
     let (entries, _) = crate::manifest::build(&*opened.fs, false)?;
     log(&format!(

@@ -7,17 +7,19 @@
 //! and needs root for mounting. Tests call [`require`] first; when it fails they fail with its
 //! message (naming the package to install), unless [`tests_may_skip`] says the user opted out.
 //!
-//! A "dirty" crash image for recovery tests: [`Mount::new`], [`run_workload`] with `fsync`,
-//! then [`copy_sparse`] the backing file while it is still mounted (committed journal or log,
-//! metadata not checkpointed), [`Mount::unmount`]; then mount a second copy of the dirty image so
-//! that the kernel recovers it, and take its [`kernel_manifest`].
+//! A "dirty" crash image for recovery tests: [`crash_copy`] runs a workload ([`run_workload`]
+//! with `fsync`) on a mount and copies the backing file while it is still mounted (committed
+//! journal or log, metadata not checkpointed); [`recovered_manifest`] mounts a second copy of the
+//! dirty image so that the kernel recovers it, and takes its [`kernel_manifest`].
 
 mod copy;
+mod crash;
 mod kmanifest;
 mod mount;
 mod workload;
 
 pub use copy::{copy_compact, copy_sparse};
+pub use crash::{crash_copy, recovered_manifest};
 pub use kmanifest::{compare_manifests, kernel_manifest};
 pub use mount::{Mount, in_use, mounted_read_write, refuse_in_use};
 pub use workload::{WorkloadSpec, WorkloadStats, run_workload};

@@ -56,7 +56,6 @@ pub fn make_dirty_mounted_with(
     let mut mkfs = vec!["mkfs.ext4", "-q", "-F", "-b", "4096"];
     mkfs.extend_from_slice(mkfs_opts);
     oracle::make_image(&img, 256 << 20, &mkfs).expect("mkfs.ext4");
-    let m = Mount::new(&img, 0, "ext4", mount_opts).expect("loop mount");
     let spec = WorkloadSpec {
         seed,
         files: 150,
@@ -65,28 +64,25 @@ pub fn make_dirty_mounted_with(
         ops: 300,
         fsync: durability != Durability::Syncfs,
     };
-    let stats = oracle::run_workload(m.path(), &spec).expect("workload");
-    assert!(stats.files_at_end > 100, "workload left {} files", stats.files_at_end);
-    if durability != Durability::Fsync {
-        let st = Command::new("sync").arg("-f").arg(m.path()).status().expect("sync -f");
-        assert!(st.success(), "sync -f failed");
-    }
-    after(m.path());
-    oracle::copy_sparse(&img, &dirty).expect("copy while mounted");
-    m.unmount().expect("unmount");
+    oracle::crash_copy(&img, "ext4", mount_opts, &dirty, |root| {
+        let stats = oracle::run_workload(root, &spec)?;
+        assert!(stats.files_at_end > 100, "workload left {} files", stats.files_at_end);
+        if durability != Durability::Fsync {
+            let st = Command::new("sync").arg("-f").arg(root).status().expect("sync -f");
+            assert!(st.success(), "sync -f failed");
+        }
+        after(root);
+        Ok(())
+    })
+    .expect("crash copy");
     let _ = std::fs::remove_file(&img);
     dirty
 }
 
 /// The kernel's view of `dirty` after its own recovery: mount a second copy, manifest with hashes.
 pub fn kernel_view(dirty: &Path) -> Vec<daxray::manifest::ManifestEntry> {
-    let k = dirty.with_extension("kernel.img");
-    oracle::copy_sparse(dirty, &k).expect("copy");
-    let m = Mount::new(&k, 0, "ext4", "").expect("mount the second copy (kernel recovery)");
-    let man = oracle::kernel_manifest(m.path(), true).expect("kernel manifest");
-    m.unmount().expect("unmount");
-    let _ = std::fs::remove_file(&k);
-    man
+    oracle::recovered_manifest(dirty, "ext4", "", &dirty.with_extension("kernel.img"), true)
+        .expect("the kernel's recovery of a second copy")
 }
 
 /// What [`fast_commit_ops`] did.
