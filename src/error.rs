@@ -108,6 +108,19 @@ pub struct Finding {
     pub message: String,
 }
 
+impl Finding {
+    /// A finding about `structure` at `block` / byte `offset`, when known.
+    pub fn new(
+        severity: Severity,
+        structure: impl Into<String>,
+        block: Option<u64>,
+        offset: Option<u64>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self { severity, structure: structure.into(), block, offset, message: message.into() }
+    }
+}
+
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let sev = match self.severity {
@@ -172,13 +185,7 @@ impl Findings {
         offset: Option<u64>,
         message: impl Into<String>,
     ) {
-        self.push(Finding {
-            severity: Severity::Error,
-            structure: structure.into(),
-            block,
-            offset,
-            message: message.into(),
-        });
+        self.push(Finding::new(Severity::Error, structure, block, offset, message));
     }
 
     /// Record an info-severity finding.
@@ -189,13 +196,7 @@ impl Findings {
         offset: Option<u64>,
         message: impl Into<String>,
     ) {
-        self.push(Finding {
-            severity: Severity::Info,
-            structure: structure.into(),
-            block,
-            offset,
-            message: message.into(),
-        });
+        self.push(Finding::new(Severity::Info, structure, block, offset, message));
     }
 
     /// A copy of everything recorded so far.
@@ -203,13 +204,13 @@ impl Findings {
         let v = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = v.list.clone();
         if v.dropped > 0 {
-            out.push(Finding {
-                severity: Severity::Error,
-                structure: "findings".into(),
-                block: None,
-                offset: None,
-                message: format!("{} more findings not kept (limit {MAX_FINDINGS})", v.dropped),
-            });
+            out.push(Finding::new(
+                Severity::Error,
+                "findings",
+                None,
+                None,
+                format!("{} more findings not kept (limit {MAX_FINDINGS})", v.dropped),
+            ));
         }
         out
     }

@@ -157,15 +157,15 @@ pub fn open_then<T>(path: &Path, opts: &OpenOptions, f: impl FnMut(&Model) -> T)
     let (Model { view, mut recovery, fs }, out) =
         open_source_then(image.fs_bytes.clone(), image.placement.fs, opts, f)?;
     if let Some(at) = crate::oracle::mounted_read_write(path) {
-        recovery.findings.push(Finding {
-            severity: crate::error::Severity::Info,
-            structure: "image".into(),
-            block: None,
-            offset: None,
-            message: format!(
+        recovery.findings.push(Finding::new(
+            crate::error::Severity::Info,
+            "image",
+            None,
+            None,
+            format!(
                 "mounted read-write at {at}: the view may be inconsistent (the kernel may be changing it)"
             ),
-        });
+        ));
     }
     Ok((Opened { image, view, recovery, fs }, out))
 }

@@ -69,13 +69,13 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     }
     let mut findings = o.findings();
     for (p, e) in &errors {
-        findings.push(crate::Finding {
-            severity: crate::error::Severity::Error,
-            structure: "directory".into(),
-            block: None,
-            offset: None,
-            message: format!("{p}: {e}"),
-        });
+        findings.push(crate::Finding::new(
+            crate::error::Severity::Error,
+            "directory",
+            None,
+            None,
+            format!("{p}: {e}"),
+        ));
     }
     if g.json {
         output::print_json(&serde_json::json!({ "path": a.path, "entries": rows, "findings": findings }))?;

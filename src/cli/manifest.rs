@@ -29,13 +29,7 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     output::write_stdout(out.as_bytes())?;
     let mut findings = o.findings();
     for (p, e) in errors {
-        findings.push(Finding {
-            severity: Severity::Error,
-            structure: "file".into(),
-            block: None,
-            offset: None,
-            message: format!("{p}: {e}"),
-        });
+        findings.push(Finding::new(Severity::Error, "file", None, None, format!("{p}: {e}")));
     }
     output::print_findings(&findings);
     Ok(output::exit_code(&findings))

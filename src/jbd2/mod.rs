@@ -215,7 +215,7 @@ impl BlockSource for Shifted {
 }
 
 fn finding(sev: Severity, structure: &str, block: Option<u64>, msg: String) -> Finding {
-    Finding { severity: sev, structure: structure.into(), block, offset: None, message: msg }
+    Finding::new(sev, structure, block, None, msg)
 }
 
 fn fc_area(j: &Journal, expected_tid: u32, inode_size: u16) -> Option<fastcommit::FastCommitArea> {
