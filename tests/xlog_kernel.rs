@@ -13,6 +13,7 @@
 //! one mounts with `logbsize=256k` so that records carry extended headers.
 
 mod common;
+mod xfs_common;
 
 use common::ready;
 use daxray::manifest::{self, ManifestEntry};
@@ -21,8 +22,7 @@ use daxray::oracle::{self, Mount, WorkloadSpec};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const SIZE: u64 = 320 << 20;
+use xfs_common::{dirty_xfs, mkfs_xfs_env};
 
 fn seed_base() -> u64 {
     std::env::var("DAXRAY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
@@ -31,21 +31,6 @@ fn seed_base() -> u64 {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(7)
     })
-}
-
-/// mkfs.xfs with `args`; `small_log` lets mkfs make a log under its 64 MiB floor (the switch
-/// xfsprogs keeps for fstests).
-fn mkfs(path: &Path, args: &[&str], small_log: bool) {
-    let f = std::fs::File::create(path).expect("create image");
-    f.set_len(SIZE).expect("size image");
-    drop(f);
-    let mut c = Command::new("mkfs.xfs");
-    c.args(args).arg(path);
-    if small_log {
-        c.env("TEST_DIR", "1").env("TEST_DEV", "1").env("QA_CHECK_FS", "1");
-    }
-    let out = c.output().expect("run mkfs.xfs");
-    assert!(out.status.success(), "mkfs.xfs failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 struct Case {
@@ -62,14 +47,9 @@ fn crash_image(
     opts: &str,
     spec: &WorkloadSpec,
 ) -> Case {
-    let base = dir.join(format!("{name}.img"));
-    let dirty = dir.join(format!("{name}-dirty.img"));
-    let kcopy = dir.join(format!("{name}-kernel.img"));
-    mkfs(&base, mkfs_args, small_log);
-    let stats = oracle::crash_copy(&base, "xfs", opts, &dirty, |root| oracle::run_workload(root, spec))
-        .expect("workload and crash copy");
+    let (stats, dirty) = dirty_xfs(dir, name, mkfs_args, small_log, opts, spec);
     eprintln!("{name}: workload {stats:?}");
-    std::fs::remove_file(&base).ok();
+    let kcopy = dir.join(format!("{name}-kernel.img"));
     let kernel = oracle::recovered_manifest(&dirty, "xfs", "", &kcopy, true).expect("the kernel's recovery");
     assert!(kernel.len() >= 100, "{name}: only {} files in the kernel's view", kernel.len());
     Case { dirty, kernel }
@@ -205,7 +185,7 @@ fn external_log(dir: &Path, seed: u64) {
     let dirty_log = dir.join("ext-dirty-log.img");
     std::fs::File::create(&log).and_then(|f| f.set_len(64 << 20)).expect("log file");
     let logarg = format!("logdev={},size=64m", log.display());
-    mkfs(&base, &["-q", "-l", &logarg], false);
+    mkfs_xfs_env(&base, &["-q", "-l", &logarg], false);
     let dev = losetup(&log);
     let m = Mount::new(&base, 0, "xfs", &format!("logdev={dev}")).expect("mount with external log");
     oracle::run_workload(m.path(), &spec(seed, 200, 800, 256 << 10)).expect("workload");

@@ -4,43 +4,17 @@
 //! backing file while still mounted.
 
 mod common;
+mod xfs_common;
 
 use common::ready;
-use daxray::oracle::{self, WorkloadSpec};
+use daxray::oracle::WorkloadSpec;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-
-const SIZE: u64 = 320 << 20;
+use xfs_common::dirty_xfs;
 
 /// One transaction: tid, #items of its header, and (item type, regions) sorted.
 type Tx = (u32, u64, Vec<(String, u64)>);
-
-fn crash_image(
-    dir: &Path,
-    name: &str,
-    mkfs_args: &[&str],
-    small_log: bool,
-    opts: &str,
-    spec: &WorkloadSpec,
-) -> std::path::PathBuf {
-    let base = dir.join(format!("{name}.img"));
-    let dirty = dir.join(format!("{name}-dirty.img"));
-    let f = std::fs::File::create(&base).expect("create image");
-    f.set_len(SIZE).expect("size image");
-    drop(f);
-    let mut c = Command::new("mkfs.xfs");
-    c.args(mkfs_args).arg(&base);
-    if small_log {
-        c.env("TEST_DIR", "1").env("TEST_DEV", "1").env("QA_CHECK_FS", "1");
-    }
-    let out = c.output().expect("run mkfs.xfs");
-    assert!(out.status.success(), "mkfs.xfs: {}", String::from_utf8_lossy(&out.stderr));
-    oracle::crash_copy(&base, "xfs", opts, &dirty, |root| oracle::run_workload(root, spec))
-        .expect("workload and crash copy");
-    std::fs::remove_file(&base).ok();
-    dirty
-}
 
 /// Item names as xfs_logprint prints them, in daxray's spelling.
 fn logprint_name(n: &str) -> String {
@@ -136,7 +110,7 @@ fn journal_matches_xfs_logprint() {
     let mut total = 0;
     let mut types: BTreeMap<String, usize> = BTreeMap::new();
     for (name, args, small, opts, spec) in cases {
-        let img = crash_image(dir.path(), name, args, small, opts, &spec);
+        let (_, img) = dirty_xfs(dir.path(), name, args, small, opts, &spec);
         let lp = logprint(&img);
         let (ours, j) = daxray(&img);
         eprintln!(

@@ -1,8 +1,9 @@
 //! Helpers shared by the XFS tests: tool checks, mkfs, xfs_db output parsing.
 #![allow(dead_code)]
 
+use daxray::oracle::{self, WorkloadSpec, WorkloadStats};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// True when every tool is there (and root, when asked). Otherwise fails naming what to
@@ -24,6 +25,44 @@ pub fn mkfs_xfs(path: &Path, size: u64, args: &[&str]) -> bool {
         eprintln!("mkfs.xfs {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
     out.status.success()
+}
+
+/// Size of the XFS crash images (mkfs.xfs refuses file systems under 300 MiB).
+pub const DIRTY_SIZE: u64 = 320 << 20;
+
+/// mkfs.xfs `args` on a new sparse file of [`DIRTY_SIZE`] bytes; `small_log` lets mkfs make a log
+/// under its 64 MiB floor (the switch xfsprogs keeps for fstests). Fails the test if mkfs fails.
+pub fn mkfs_xfs_env(path: &Path, args: &[&str], small_log: bool) {
+    let f = std::fs::File::create(path).expect("create image");
+    f.set_len(DIRTY_SIZE).expect("size image");
+    drop(f);
+    let mut c = Command::new("mkfs.xfs");
+    c.args(args).arg(path);
+    if small_log {
+        c.env("TEST_DIR", "1").env("TEST_DEV", "1").env("QA_CHECK_FS", "1");
+    }
+    let out = c.output().expect("run mkfs.xfs");
+    assert!(out.status.success(), "mkfs.xfs {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A kernel-made crash image, `dir/NAME-dirty.img`: [`mkfs_xfs_env`], the seeded workload on a
+/// mount with `opts`, and the backing file copied while still mounted. Returns the workload's
+/// figures and the image.
+pub fn dirty_xfs(
+    dir: &Path,
+    name: &str,
+    mkfs_args: &[&str],
+    small_log: bool,
+    opts: &str,
+    spec: &WorkloadSpec,
+) -> (WorkloadStats, PathBuf) {
+    let base = dir.join(format!("{name}.img"));
+    let dirty = dir.join(format!("{name}-dirty.img"));
+    mkfs_xfs_env(&base, mkfs_args, small_log);
+    let stats = oracle::crash_copy(&base, "xfs", opts, &dirty, |root| oracle::run_workload(root, spec))
+        .expect("workload and crash copy");
+    std::fs::remove_file(&base).ok();
+    (stats, dirty)
 }
 
 /// Run `xfs_db -r` with the given commands and return stdout.
