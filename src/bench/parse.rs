@@ -108,6 +108,9 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// journal and manifest --hash pairs at every size (growth).
     pub growth: Vec<Row>,
+    /// The floor under every subprocess row: `daxray --version` against `true`, a process that
+    /// does nothing, timed the same way.
+    pub floor: Option<Row>,
 }
 
 /// One side of a pair: a subprocess or an in-process closure.
@@ -153,6 +156,23 @@ fn time_proc(argv: &[std::ffi::OsString], scratch: &Path) -> Result<(f64, u64, i
             Err(Error::External(format!("{cmd:?} killed by signal {s:?}: {}", tail.trim())))
         }
     }
+}
+
+/// How many bytes `argv` writes to its standard output (one more run, not timed).
+fn output_bytes(argv: &[std::ffi::OsString]) -> Result<u64> {
+    let (prog, args) = argv.split_first().ok_or_else(|| Error::Usage("empty command".into()))?;
+    let mut child = Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Error::External(format!("cannot run {prog:?}: {e}")))?;
+    // OK to unwrap: stdout was piped just above.
+    let mut out = child.stdout.take().expect("piped stdout");
+    let n = std::io::copy(&mut out, &mut std::io::sink()).map_err(|e| Error::io("<pipe>", e))?;
+    child.wait().map_err(|e| Error::External(format!("waiting for {prog:?}: {e}")))?;
+    Ok(n)
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -390,7 +410,7 @@ fn journal_and_manifest(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Ro
     } else {
         (cmd(&tool("xfs_logprint")?, &["-t", img]), "xfs_logprint -t IMG")
     };
-    rows.push(measure(
+    let mut row = measure(
         Pair {
             fs: b.fs,
             size_mib: b.info.size_mib,
@@ -402,7 +422,12 @@ fn journal_and_manifest(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Ro
         Side::Proc(peer.0.clone()),
         o.runs,
         scratch,
-    )?);
+    )?;
+    // Both sides mostly format text: how much each prints says what the time goes to.
+    let printed = (output_bytes(&cmd(&o.daxray, &["journal", img]))?, output_bytes(&peer.0)?);
+    let sep = if row.note.is_empty() { "" } else { "; " };
+    row.note = format!("{}{sep}printed: daxray {} bytes, peer {} bytes", row.note, printed.0, printed.1);
+    rows.push(row);
     if b.fs == "ext4" {
         // Also every logged block's tag checksum (the whole journal read), which logdump skips.
         rows.push(measure(
@@ -588,7 +613,22 @@ pub fn run(o: &Options, log: &mut dyn FnMut(&str)) -> Result<Report> {
         .prefix("daxray-bench-parse-")
         .tempdir_in(&o.work_dir)
         .map_err(|e| Error::io(&o.work_dir, e))?;
-    let mut report = Report { runs: o.runs, images: Vec::new(), rows: Vec::new(), growth: Vec::new() };
+    let mut report =
+        Report { runs: o.runs, images: Vec::new(), rows: Vec::new(), growth: Vec::new(), floor: None };
+    log("timing the process start: daxray --version, true");
+    report.floor = Some(measure(
+        Pair {
+            fs: "-",
+            size_mib: 0,
+            operation: "process start",
+            daxray_cmd: "daxray --version".into(),
+            peer_cmd: "true".into(),
+        },
+        Side::Proc(cmd(&o.daxray, &["--version"])),
+        Side::Proc(cmd(&tool("true")?, &[])),
+        o.runs.max(10),
+        dir.path(),
+    )?);
     let mut sizes: Vec<u64> = o.growth_mib.iter().copied().filter(|&s| s < o.size_mib).collect();
     sizes.sort_unstable();
     sizes.dedup();
@@ -643,6 +683,12 @@ pub fn render_text(r: &Report) -> String {
             i.workload.files_created,
             i.workload.fsyncs,
             i.manifest_files
+        );
+    }
+    if let Some(f) = &r.floor {
+        s += &format!(
+            "\nprocess start (under every subprocess row): {} {:.2} ms, {} {:.2} ms\n",
+            f.daxray_cmd, f.daxray_ms, f.peer_cmd, f.peer_ms
         );
     }
     s += &format!(

@@ -42,7 +42,11 @@ pub enum BenchCommand {
     /// oracle in process. The journal and manifest pairs also run at the `--growth-mib` sizes.
     /// Peak RSS is GNU time's `%M` for each subprocess (n/a for in-process sides).
     ///
-    /// JSON output: `{"runs":N,"images":[...],"rows":[ROW...],"growth":[ROW...]}` where ROW is
+    /// Before the images, `daxray --version` and `true` (a process that does nothing) are timed
+    /// the same way: the floor under every subprocess row. The journal rows' notes say how many
+    /// bytes each side printed.
+    ///
+    /// JSON output: `{"runs":N,"images":[...],"rows":[ROW...],"growth":[ROW...],"floor":ROW}` where ROW is
     /// `{"fs","size_mib","operation","daxray_cmd","peer_cmd","daxray_ms","peer_ms","ratio","daxray_rss_kib","peer_rss_kib","daxray_runs_ms","peer_runs_ms","note"}`.
     Parse(ParseArgs),
 }
