@@ -121,41 +121,62 @@ enum Side<'a> {
 
 /// GNU time, which reports its child's peak RSS. The RSS cannot come from our own `wait4`: a
 /// child started by vfork/exec from this (large) process inherits our high-water mark as its
-/// `ru_maxrss`. GNU time is small, so the child it starts reports only its own peak.
+/// `ru_maxrss`. GNU time is small, so the child it starts reports only its own peak. GNU time's
+/// own start would add a millisecond to every run, so the times come from runs without it and
+/// the peak RSS from one more run under it.
 const GNU_TIME: &str = "/usr/bin/time";
 
-/// Run a command under GNU time with stdout to /dev/null and stderr captured to a file; wall
-/// time in ms (ours, around the whole thing), peak RSS in KiB (GNU time's `%M`), exit code.
-fn time_proc(argv: &[std::ffi::OsString], scratch: &Path) -> Result<(f64, u64, i32)> {
+/// Run `cmd` with stdin empty, stdout to /dev/null and stderr to `scratch/stderr.log`; wall time
+/// in ms (from just before the spawn to the end of the wait) and exit code. A command killed by
+/// a signal is an error that quotes the end of its standard error.
+fn run_timed(mut cmd: Command, scratch: &Path) -> Result<(f64, i32)> {
     let errlog = scratch.join("stderr.log");
-    let rsslog = scratch.join("rss.txt");
     let null = std::fs::File::create("/dev/null").map_err(|e| Error::io("/dev/null", e))?;
     let err = std::fs::File::create(&errlog).map_err(|e| Error::io(&errlog, e))?;
-    let mut cmd = Command::new(GNU_TIME);
-    cmd.arg("-f").arg("%M").arg("-o").arg(&rsslog).args(argv);
     let t = Instant::now();
     let child = cmd
         .stdin(Stdio::null())
         .stdout(null)
         .stderr(err)
         .spawn()
-        .map_err(|e| Error::External(format!("cannot run {cmd:?}: {e} (install the `time` package)")))?;
+        .map_err(|e| Error::External(format!("cannot run {cmd:?}: {e}")))?;
     let exit = sys::wait_child(child.id(), true)
         .map_err(|e| Error::External(format!("waiting for {cmd:?}: {e}")))?
         .ok_or_else(|| Error::External(format!("{cmd:?}: wait4 returned no status")))?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
-    let rss = std::fs::read_to_string(&rsslog)
-        .ok()
-        .and_then(|t| t.lines().rev().find_map(|l| l.trim().parse::<u64>().ok()))
-        .unwrap_or(0);
     match (exit.code, exit.signal) {
-        (Some(c), _) => Ok((ms, rss, c)),
+        (Some(c), _) => Ok((ms, c)),
         (_, s) => {
             let mut tail = String::new();
             let _ = std::fs::File::open(&errlog).and_then(|mut f| f.read_to_string(&mut tail));
             Err(Error::External(format!("{cmd:?} killed by signal {s:?}: {}", tail.trim())))
         }
     }
+}
+
+/// One timed run of `argv`: wall time in ms and exit code.
+fn time_proc(argv: &[std::ffi::OsString], scratch: &Path) -> Result<(f64, i32)> {
+    let (prog, args) = argv.split_first().ok_or_else(|| Error::Usage("empty command".into()))?;
+    let mut cmd = Command::new(prog);
+    cmd.args(args);
+    run_timed(cmd, scratch)
+}
+
+/// The peak RSS of one run of `argv`, KiB (GNU time's `%M`).
+fn rss_proc(argv: &[std::ffi::OsString], scratch: &Path) -> Result<u64> {
+    let rsslog = scratch.join("rss.txt");
+    let mut cmd = Command::new(GNU_TIME);
+    cmd.arg("-f").arg("%M").arg("-o").arg(&rsslog).args(argv);
+    run_timed(cmd, scratch).map_err(|e| match e {
+        Error::External(m) if m.contains("cannot run") => {
+            Error::External(format!("{m} (install the `time` package)"))
+        }
+        e => e,
+    })?;
+    Ok(std::fs::read_to_string(&rsslog)
+        .ok()
+        .and_then(|t| t.lines().rev().find_map(|l| l.trim().parse::<u64>().ok()))
+        .unwrap_or(0))
 }
 
 /// How many bytes `argv` writes to its standard output (one more run, not timed).
@@ -215,7 +236,7 @@ fn measure<'s>(
             };
             match side {
                 Side::Proc(argv) => {
-                    let (ms, kib, c) = time_proc(argv, scratch)?;
+                    let (ms, c) = time_proc(argv, scratch)?;
                     if which == 0 && c > 1 {
                         let mut tail = String::new();
                         let _ = std::fs::File::open(&errlog).and_then(|mut f| f.read_to_string(&mut tail));
@@ -226,7 +247,9 @@ fn measure<'s>(
                         )));
                     }
                     times.push(ms);
-                    *rss = Some(rss.unwrap_or(0).max(kib));
+                    if rss.is_none() {
+                        *rss = Some(rss_proc(argv, scratch)?);
+                    }
                     if !code.contains(&c) {
                         code.push(c);
                     }

@@ -40,7 +40,8 @@ pub enum BenchCommand {
     /// inodes are only in the journal/log of the crash image); `daxray check` of claims vs the kernel oracle (copy + mount + read back), and
     /// the same check in process, as the replay engine runs it on each paused state, vs the
     /// oracle in process. The journal and manifest pairs also run at the `--growth-mib` sizes.
-    /// Peak RSS is GNU time's `%M` for each subprocess (n/a for in-process sides).
+    /// Times are wall times of the command spawned directly; peak RSS is GNU time's `%M` from
+    /// one more run of each subprocess under it (n/a for in-process sides).
     ///
     /// Before the images, `daxray --version` and `true` (a process that does nothing) are timed
     /// the same way: the floor under every subprocess row. The journal rows' notes say how many
