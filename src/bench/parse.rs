@@ -756,3 +756,32 @@ pub fn render_text(r: &Report) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(v: &[&str]) -> Vec<std::ffi::OsString> {
+        v.iter().map(Into::into).collect()
+    }
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn timed_runs_give_exit_codes_and_output_sizes() {
+        let tmp = tempfile::tempdir().expect("temporary folder");
+        let (ms, code) = time_proc(&argv(&["sh", "-c", "exit 3"]), tmp.path()).expect("sh runs");
+        assert_eq!(code, 3);
+        assert!(ms > 0.0);
+        assert_eq!(output_bytes(&argv(&["printf", "%s", "twelve bytes"])).expect("printf runs"), 12);
+        // A command killed by a signal is an error naming what it wrote on standard error.
+        let e =
+            time_proc(&argv(&["sh", "-c", "echo dying >&2; kill -9 $$"]), tmp.path()).expect_err("killed");
+        assert!(e.to_string().contains("dying"), "{e}");
+    }
+}
