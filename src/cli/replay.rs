@@ -254,12 +254,14 @@ pub fn render(r: &CampaignReport) -> String {
         ));
     }
     if let Some(p) = &r.probe {
+        let failed: Vec<&str> = p.checks.iter().filter(|c| !c.1).map(|c| c.0.as_str()).collect();
         s.push_str(&format!(
-            "probe ({}): MAP_SYNC works: {}; {} of {} expectations of the MAP_SYNC series held\n",
+            "probe ({}): MAP_SYNC works: {}; {} of {} expectations of the MAP_SYNC series held{}\n",
             p.kernel,
             p.map_sync_works,
-            p.checks.iter().filter(|c| c.1).count(),
-            p.checks.len()
+            p.checks.len() - failed.len(),
+            p.checks.len(),
+            if failed.is_empty() { String::new() } else { format!(" (not: {})", failed.join("; ")) }
         ));
     }
     let kept: usize = r.runs.iter().map(|x| x.kept.len()).sum();
