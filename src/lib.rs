@@ -3,7 +3,7 @@
 //! the `MAP_SYNC` guarantee.
 //!
 //! Data flows one way: bytes ([`image`]) → recovery ([`jbd2`], [`xlog`]) → the file-system model
-//! ([`fs`], [`ext4`], [`xfs`]) → verdicts ([`check`]) → front ends (the CLI, [`replay`], [`bench`]).
+//! ([`fs`], [`ext4`], [`xfs`]) → verdicts ([`check`]) → front ends (the CLI, [`replay`], [`bench`](mod@bench)).
 //! Nothing ever writes to an input image.
 
 #![deny(unsafe_code)]

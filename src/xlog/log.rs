@@ -428,7 +428,7 @@ impl LogDev {
         recs.iter().map(|r| self.crc_of(r).map_err(|e| (r.blk, e))).collect()
     }
 
-    /// The computed crc of a record and whether it checks (see [`LogDev::check_crc`]).
+    /// The computed crc of a record and whether it checks (as `LogDev::check_crc` checks it).
     pub fn crc_of(&self, r: &Record) -> Result<(u32, bool)> {
         let hb = self.bb(r.blk)?;
         let len = r.len as usize;

@@ -1,7 +1,7 @@
 //! The XFS log: finding head and tail, parsing records and transactions, listing them
 //! (`daxray journal`) and replaying them in memory as the kernel does at mount.
 //!
-//! Modules: [`format`] (record and op headers), [`log`] (the log device, head/tail search,
+//! Modules: [`format`](mod@format) (record and op headers), [`log`] (the log device, head/tail search,
 //! records with crc and cycle restoration), [`trans`] (transaction reassembly), [`items`] (item
 //! decoders), [`recover`] (the replay passes into an overlay).
 //!
