@@ -325,10 +325,7 @@ impl Replayer {
         let off = daddr
             .checked_mul(512)
             .ok_or_else(|| Error::corrupt("xfs log item", daddr, 0, "daddr overflow"))?;
-        let w = (daddr, (data.len() as u64).div_ceil(512));
-        if self.written.last() != Some(&w) {
-            self.written.push(w);
-        }
+        note_written(&mut self.written, daddr, data.len());
         self.ov.write_bytes(off, data)
     }
 
@@ -385,10 +382,7 @@ impl Replayer {
                 self.copy_region(&it.regions[ri], off + (bit * BLF_CHUNK) as u64, n * BLF_CHUNK)?;
             }
         }
-        let w = (b.blkno, (blen as u64).div_ceil(512));
-        if self.written.last() != Some(&w) {
-            self.written.push(w);
-        }
+        note_written(&mut self.written, b.blkno, blen);
         if self.geo.crc {
             self.pending.push((key, t.lsn));
         }
@@ -443,10 +437,7 @@ impl Replayer {
                 ));
             }
         }
-        let w = (b.blkno, (blen as u64).div_ceil(512));
-        if self.written.last() != Some(&w) {
-            self.written.push(w);
-        }
+        note_written(&mut self.written, b.blkno, blen);
         if geo.crc {
             self.pending.push((key, t.lsn));
         }
@@ -555,10 +546,7 @@ impl Replayer {
             r
         };
         if r.as_ref().is_ok_and(|done| *done) {
-            let w = (f.blkno, (blen as u64).div_ceil(512));
-            if self.written.last() != Some(&w) {
-                self.written.push(w);
-            }
+            note_written(&mut self.written, f.blkno, blen);
             self.stats.inodes_replayed += 1;
         }
         self.scratch = dipv;
@@ -947,6 +935,16 @@ fn chunk_regions_into(
         bit = s + n;
     }
     Ok(())
+}
+
+/// Note that `bytes` bytes from sector `daddr` were written, for the count of sectors replaced: a
+/// range equal to the one noted just before is not noted again (replay writes the same buffer
+/// over and over).
+fn note_written(written: &mut Vec<(u64, u64)>, daddr: u64, bytes: usize) {
+    let w = (daddr, (bytes as u64).div_ceil(512));
+    if written.last() != Some(&w) {
+        written.push(w);
+    }
 }
 
 /// Set the little-endian crc32c at `off` of `buf`.

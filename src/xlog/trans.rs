@@ -251,11 +251,6 @@ impl Reassembler {
         }
     }
 
-    /// The transactions committed so far, to change (drop items already replayed).
-    pub fn committed_mut(&mut self) -> &mut [Trans] {
-        &mut self.p.committed
-    }
-
     /// The transactions: committed in commit order, then those still open, in start order.
     pub fn finish(mut self) -> Parsed {
         for tid in std::mem::take(&mut self.order) {
