@@ -104,9 +104,7 @@ impl Overlay {
                 Entry::Ref(src, off) => Slot::Ref(src, *off),
             });
         }
-        let src = self.ref_src.as_ref()?;
-        let i = self.refs.binary_search_by_key(&index, |r| r.0).ok()?;
-        self.refs.get(i).map(|r| Slot::Ref(src, r.1))
+        bulk_ref(&self.refs, self.ref_src.as_ref(), index).map(|(src, at)| Slot::Ref(src, at))
     }
 
     /// Whether any granule in `first..=last` is replaced.
@@ -188,19 +186,7 @@ impl Overlay {
     }
 
     fn check_index(&self, index: u64) -> Result<()> {
-        let off = index.checked_mul(u64::from(self.granule));
-        match off {
-            Some(o) if o.checked_add(u64::from(self.granule)).is_some_and(|e| e <= self.base.len()) => {}
-            _ => {
-                return Err(Error::OutOfRange {
-                    what: "overlay granule",
-                    offset: off.unwrap_or(u64::MAX),
-                    end: u64::MAX,
-                    len: self.base.len(),
-                });
-            }
-        }
-        Ok(())
+        granule_offset(index, self.granule, self.base.len()).map(|_| ())
     }
 
     /// The bytes of granule `index`, to change in place: copied from the base (or from the
@@ -220,23 +206,10 @@ impl Overlay {
                 e
             }
             Place::Vacant(v) => {
-                // The current bytes: a bulk reference, or the base (what check_index and
-                // granule_bytes do, on the fields the entry does not hold).
-                let len = self.base.len();
-                let off = index.checked_mul(g as u64);
-                let Some(off) = off.filter(|o| o.checked_add(g as u64).is_some_and(|e| e <= len)) else {
-                    return Err(Error::OutOfRange {
-                        what: "overlay granule",
-                        offset: off.unwrap_or(u64::MAX),
-                        end: u64::MAX,
-                        len,
-                    });
-                };
-                let bulk = self.ref_src.as_ref().and_then(|src| {
-                    let i = self.refs.binary_search_by_key(&index, |r| r.0).ok()?;
-                    self.refs.get(i).map(|r| (src, r.1))
-                });
-                let bytes = match bulk {
+                // The current bytes: a bulk reference, or the base (as check_index and slot
+                // find them, on the fields the entry does not borrow).
+                let off = granule_offset(index, self.granule, self.base.len())?;
+                let bytes = match bulk_ref(&self.refs, self.ref_src.as_ref(), index) {
                     Some((src, at)) => src.read_at(at, g)?,
                     None => self.base.read_at(off, g)?,
                 };
@@ -286,6 +259,33 @@ impl Overlay {
             None => Ok(()),
         }
     }
+}
+
+/// Byte offset of granule `index` (of `granule` bytes) in a base of `len` bytes, when the whole
+/// granule lies inside it.
+fn granule_offset(index: u64, granule: u32, len: u64) -> Result<u64> {
+    let off = index.checked_mul(u64::from(granule));
+    match off {
+        Some(o) if o.checked_add(u64::from(granule)).is_some_and(|e| e <= len) => Ok(o),
+        _ => Err(Error::OutOfRange {
+            what: "overlay granule",
+            offset: off.unwrap_or(u64::MAX),
+            end: u64::MAX,
+            len,
+        }),
+    }
+}
+
+/// The bulk reference of granule `index` in `refs` (sorted by index): its source and byte offset
+/// there.
+fn bulk_ref<'a>(
+    refs: &[(u64, u64)],
+    src: Option<&'a Arc<dyn BlockSource>>,
+    index: u64,
+) -> Option<(&'a Arc<dyn BlockSource>, u64)> {
+    let src = src?;
+    let i = refs.binary_search_by_key(&index, |r| r.0).ok()?;
+    refs.get(i).map(|r| (src, r.1))
 }
 
 impl BlockSource for Overlay {
