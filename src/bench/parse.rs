@@ -164,15 +164,13 @@ fn time_proc(argv: &[std::ffi::OsString], scratch: &Path) -> Result<(f64, i32)> 
 
 /// The peak RSS of one run of `argv`, KiB (GNU time's `%M`).
 fn rss_proc(argv: &[std::ffi::OsString], scratch: &Path) -> Result<u64> {
+    if !Path::new(GNU_TIME).is_file() {
+        return Err(Error::External(format!("{GNU_TIME} not found (install the `time` package)")));
+    }
     let rsslog = scratch.join("rss.txt");
     let mut cmd = Command::new(GNU_TIME);
     cmd.arg("-f").arg("%M").arg("-o").arg(&rsslog).args(argv);
-    run_timed(cmd, scratch).map_err(|e| match e {
-        Error::External(m) if m.contains("cannot run") => {
-            Error::External(format!("{m} (install the `time` package)"))
-        }
-        e => e,
-    })?;
+    run_timed(cmd, scratch)?;
     Ok(std::fs::read_to_string(&rsslog)
         .ok()
         .and_then(|t| t.lines().rev().find_map(|l| l.trim().parse::<u64>().ok()))
