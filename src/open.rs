@@ -18,6 +18,16 @@ pub struct OpenOptions {
     pub journal_dev: Option<PathBuf>,
     /// External XFS log device.
     pub log_dev: Option<PathBuf>,
+    /// XFS: find the log head reading exact 512-byte blocks, not whole log sectors as the
+    /// kernel does (keeps records the kernel drops at a torn log sector).
+    pub exact_log_head: bool,
+}
+
+impl OpenOptions {
+    /// The XFS log options of these.
+    pub fn log_options(&self) -> crate::xlog::LogOptions {
+        crate::xlog::LogOptions { log_dev: self.log_dev.clone(), exact_head: self.exact_log_head }
+    }
 }
 
 /// What recovery did (or would do) to the view.
@@ -96,7 +106,7 @@ pub fn open_source(raw: Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) 
     match kind {
         FsKind::Ext4 => ext4_model(crate::jbd2::recover_full(raw, opts.journal_dev.as_deref())?),
         FsKind::Xfs => {
-            let (view, recovery) = crate::xlog::recover_view(raw.clone(), opts.log_dev.as_deref())?;
+            let (view, recovery) = crate::xlog::recover_view(raw.clone(), &opts.log_options())?;
             let fs = Box::new(crate::xfs::Xfs::open(view.clone())?);
             Ok(Model { view, recovery, fs })
         }

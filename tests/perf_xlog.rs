@@ -84,10 +84,10 @@ fn streamed_xfs_listing_equals_the_library_listing() {
     copy_with_flipped_byte(&dirty, &torn, at_last);
     for img in [&dirty, &bad, &torn] {
         let fs = daxray::image::open(img, None).unwrap().fs_bytes.clone();
-        let a = daxray::xlog::analyse(&fs, None, false).unwrap();
+        let a = daxray::xlog::analyse(&fs, &Default::default(), false).unwrap();
         let v2 = a.sb.log_version() == 2;
         let dev = daxray::xlog::log::LogDev::new(fs.clone(), a.base, a.bytes, v2).unwrap();
-        let full = daxray::xlog::log::find_bounds(&dev).unwrap().expect("a log");
+        let full = daxray::xlog::search::find_bounds(&dev).unwrap().expect("a log");
         let got = a.bounds.clone().expect("a log");
         assert_eq!(
             (got.head_blk, got.tail_blk, got.torn, got.clean),

@@ -30,7 +30,7 @@ fn damaged_logs_do_not_panic() {
         .expect("workload and crash copy");
 
     let img = daxray::image::open(&dirty, None).expect("open");
-    let a = daxray::xlog::analyse(&img.fs_bytes, None, false).expect("analyse");
+    let a = daxray::xlog::analyse(&img.fs_bytes, &Default::default(), false).expect("analyse");
     let b = a.bounds.clone().expect("bounds");
     assert!(!b.clean && !a.parsed.committed.is_empty(), "the crash image has a dirty log");
     let log_base = a.base;
@@ -53,7 +53,7 @@ fn damaged_logs_do_not_panic() {
             saved.push((off, old));
         }
         let img = daxray::image::open(&dirty, None).expect("open damaged");
-        match daxray::xlog::recover_view(img.fs_bytes.clone(), None) {
+        match daxray::xlog::recover_view(img.fs_bytes.clone(), &Default::default()) {
             Ok((view, _rep)) => {
                 ok += 1;
                 // The model over the replayed bytes must not panic either.

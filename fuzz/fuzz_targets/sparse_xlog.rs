@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let src = SparseSource::decode(data).arc();
-    if let Ok((view, report)) = daxray::xlog::recover_view(src.clone(), None) {
+    if let Ok((view, report)) = daxray::xlog::recover_view(src.clone(), &Default::default()) {
         let _ = view.read_at(0, 512);
         let _ = report.details.to_string();
     }

@@ -64,21 +64,25 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         // Written while the log is read: no transaction is kept once printed.
         let out = std::io::stdout().lock();
         let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
-        let findings =
-            match crate::xlog::write_text_streamed(img.fs_bytes.clone(), g.log_dev.as_deref(), a.all, &mut w)
-                .and_then(|f| w.flush().map(|_| f).map_err(|e| crate::Error::io("<stdout>", e)))
-            {
-                Ok(f) => f,
-                // A closed pipe (`| head`) is not an error.
-                Err(crate::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
-                    return Ok(0);
-                }
-                Err(e) => return Err(e),
-            };
+        let findings = match crate::xlog::write_text_streamed(
+            img.fs_bytes.clone(),
+            &g.open_options().log_options(),
+            a.all,
+            &mut w,
+        )
+        .and_then(|f| w.flush().map(|_| f).map_err(|e| crate::Error::io("<stdout>", e)))
+        {
+            Ok(f) => f,
+            // A closed pipe (`| head`) is not an error.
+            Err(crate::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+                return Ok(0);
+            }
+            Err(e) => return Err(e),
+        };
         output::print_findings(&findings);
         return Ok(output::exit_code(&findings));
     }
-    let l = crate::xlog::list_log(img.fs_bytes.clone(), g.log_dev.as_deref(), a.all)?;
+    let l = crate::xlog::list_log(img.fs_bytes.clone(), &g.open_options().log_options(), a.all)?;
     stream(|w| if g.json { l.write_json(w) } else { l.write_text(w) })?;
     let findings = l.findings();
     if !g.json {

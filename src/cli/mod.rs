@@ -63,6 +63,11 @@ pub struct Global {
     /// An external XFS log device or image.
     #[arg(long, global = true, value_name = "FILE")]
     pub log_dev: Option<PathBuf>,
+    /// XFS: find the log head reading exact 512-byte blocks instead of whole log sectors as
+    /// the kernel does. On a log with 4 KiB sectors torn by a crash, the kernel's reads cannot
+    /// see the newest record and drop it; this shows the view that keeps it.
+    #[arg(long, global = true)]
+    pub exact_log_head: bool,
 }
 
 impl Global {
@@ -73,6 +78,7 @@ impl Global {
             raw: self.raw,
             journal_dev: self.journal_dev.clone(),
             log_dev: self.log_dev.clone(),
+            exact_log_head: self.exact_log_head,
         }
     }
 }

@@ -5,7 +5,6 @@
 use super::format::*;
 use crate::error::{Error, Result};
 use crate::image::BlockSource;
-use serde::Serialize;
 use std::borrow::Cow;
 use std::sync::Arc;
 use zerocopy::FromBytes;
@@ -19,6 +18,15 @@ pub struct LogDev {
     nbb: u64,
     /// Log v2 (records up to 256 KiB).
     pub v2: bool,
+    /// Log sector size in basic blocks (`l_sectBBsize`): the kernel reads the log in whole
+    /// sectors.
+    sect_bbs: u64,
+    /// The file system's uuid, which the record found before the head must carry
+    /// (`xlog_header_check_mount`); None: not checked.
+    uuid: Option<[u8; 16]>,
+    /// The iclog size the kernel mounts with (`m_logbsize`), for the mkfs record-size rule of
+    /// `xlog_do_recovery_pass`.
+    logbsize: u32,
 }
 
 impl LogDev {
@@ -34,7 +42,74 @@ impl LogDev {
                 format!("log of {bytes} bytes at byte {base} does not fit a {}-byte device", src.len()),
             ));
         }
-        Ok(Self { src, base, nbb, v2, crc_cache: Default::default() })
+        Ok(Self {
+            src,
+            base,
+            nbb,
+            v2,
+            crc_cache: Default::default(),
+            sect_bbs: 1,
+            uuid: None,
+            logbsize: HEADER_CYCLE_SIZE as u32,
+        })
+    }
+
+    /// The log as the kernel mounts it: `sect_bbs` basic blocks a log sector (`l_sectBBsize`,
+    /// a power of two), the file system's `uuid`, iclogs of `logbsize` bytes.
+    pub fn with_geometry(mut self, sect_bbs: u64, uuid: [u8; 16], logbsize: u32) -> Self {
+        self.sect_bbs = sect_bbs.max(1).next_power_of_two();
+        self.uuid = Some(uuid);
+        self.logbsize = logbsize;
+        self
+    }
+
+    /// The same log read in exact 512-byte blocks (sector size 1): the head a reader finds
+    /// when it does not round its reads to log sectors.
+    pub fn exact(&self) -> Self {
+        Self {
+            src: self.src.clone(),
+            base: self.base,
+            nbb: self.nbb,
+            v2: self.v2,
+            crc_cache: Default::default(),
+            sect_bbs: 1,
+            uuid: self.uuid,
+            logbsize: self.logbsize,
+        }
+    }
+
+    /// Log sector size in basic blocks.
+    pub fn sect_bbs(&self) -> u64 {
+        self.sect_bbs
+    }
+
+    /// The file system's uuid, when known.
+    pub fn uuid(&self) -> Option<[u8; 16]> {
+        self.uuid
+    }
+
+    /// The iclog size the kernel mounts with (`m_logbsize`).
+    pub fn logbsize(&self) -> u32 {
+        self.logbsize
+    }
+
+    /// `n` blocks from block `phys` counted from the start of the log, not wrapped: a read
+    /// rounded to log sectors may run past the end of the log into what follows on the device.
+    pub fn read_phys(&self, phys: u64, at: usize, n: usize) -> Result<Cow<'_, [u8]>> {
+        let off = phys
+            .checked_mul(BBSIZE as u64)
+            .and_then(|b| b.checked_add(self.base))
+            .and_then(|b| b.checked_add(at as u64))
+            .ok_or_else(|| Error::corrupt("xfs log", phys, self.base, "block number overflows"))?;
+        self.src.read_at(off, n)
+    }
+
+    /// True when `n` blocks from block `phys` (not wrapped) can be read from the device.
+    pub fn readable_phys(&self, phys: u64, n: u64) -> bool {
+        phys.checked_add(n)
+            .and_then(|e| e.checked_mul(BBSIZE as u64))
+            .and_then(|e| e.checked_add(self.base))
+            .is_some_and(|e| e <= self.src.len())
     }
 
     /// The source the log is in (what [`Region::bytes`] reads).
@@ -110,56 +185,46 @@ impl LogDev {
         if w == HEADER_MAGIC { self.word(blk, 4) } else { Ok(w) }
     }
 
-    /// Blocks scanned back from the head for out-of-order iclog writes.
-    fn total_rec_bbs(&self) -> u64 {
-        let rec = if self.v2 { MAX_RECORD_BSIZE } else { HEADER_CYCLE_SIZE };
-        (MAX_ICLOGS * rec as u64 / BBSIZE as u64).min(self.nbb)
-    }
-
-    /// Blocks of one maximal record.
-    fn rec_bbs(&self) -> u64 {
-        let rec = if self.v2 { MAX_RECORD_BSIZE } else { HEADER_CYCLE_SIZE };
-        rec as u64 / BBSIZE as u64
-    }
-
-    /// Binary search between `first` and `last` for the first block with `cycle`.
-    fn find_cycle_start(&self, mut first: u64, last: u64, cycle: u32) -> Result<u64> {
-        let mut end = last;
-        let mut mid = (first + end) / 2;
-        let mut guard = 0;
-        while mid != first && mid != end {
-            guard += 1;
-            if guard > 128 {
-                break;
-            }
-            if self.cycle(mid)? == cycle {
-                end = mid;
-            } else {
-                first = mid;
-            }
-            mid = (first + end) / 2;
-        }
-        Ok(end)
-    }
-
-    /// The first block in `start..start+n` whose cycle is `stop`.
-    fn find_verify_cycle(&self, start: u64, n: u64, stop: u32) -> Result<Option<u64>> {
-        for b in start..start + n {
-            if self.cycle(b)? == stop {
-                return Ok(Some(b));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Header blocks of the record whose header is `h`.
-    pub fn hblks(h: &RecHeader) -> u64 {
+    /// Header blocks of the record whose header is `h` (`xlog_logrec_hblks`): one, or one per
+    /// 32 KiB of iclog on a v2 log whose record says it is v2.
+    pub fn hblks(&self, h: &RecHeader) -> u64 {
         let size = h.size.get() as usize;
-        if h.version.get() & VERSION_2 != 0 && size > HEADER_CYCLE_SIZE {
-            size.div_ceil(HEADER_CYCLE_SIZE).min(MAX_RECORD_BSIZE / HEADER_CYCLE_SIZE) as u64
+        if self.v2 && h.version.get() & VERSION_2 != 0 && size > HEADER_CYCLE_SIZE {
+            size.div_ceil(HEADER_CYCLE_SIZE) as u64
         } else {
             1
         }
+    }
+
+    /// The iclog size and header blocks that `xlog_do_recovery_pass` takes from the record at
+    /// `tail`, the first of the pass, for every record of the pass.
+    pub fn pass_geometry(&self, tail: u64) -> Result<Pass> {
+        let off = self.byte_of(tail);
+        let bad = |d: String| Error::corrupt("xfs log record header", tail, off, d);
+        let hb = self.bb(tail)?;
+        let (h, _) = RecHeader::ref_from_prefix(&hb).map_err(|_| bad("short block".into()))?;
+        if !self.v2 {
+            return Ok(Pass { bufsize: HEADER_CYCLE_SIZE as u64, hblks: 1 });
+        }
+        let mut bufsize = u64::from(h.size.get());
+        let len = u64::from(h.len.get());
+        // xfsprogs' mkfs once wrote records longer than their h_size, sized by the log stripe
+        // unit: the kernel then takes its own iclog size.
+        if len > bufsize && len <= u64::from(self.logbsize) && h.num_logops.get() == 1 {
+            bufsize = u64::from(self.logbsize);
+        }
+        let hblks = if bufsize > HEADER_CYCLE_SIZE as u64 && h.version.get() & VERSION_2 != 0 {
+            bufsize.div_ceil(HEADER_CYCLE_SIZE as u64)
+        } else {
+            1
+        };
+        // xlog_alloc_buffer refuses a buffer longer than the log: the pass fails with ENOMEM.
+        if hblks > self.nbb || bufsize.div_ceil(BBSIZE as u64) > self.nbb {
+            return Err(bad(format!(
+                "iclog size {bufsize} is larger than the log (the kernel fails with ENOMEM)"
+            )));
+        }
+        Ok(Pass { bufsize, hblks })
     }
 
     /// The header at `blk`.
@@ -170,165 +235,19 @@ impl LogDev {
         Ok(h)
     }
 
-    /// `xlog_find_verify_log_record`: back up from `*last` to the last record header at or after
-    /// `start`; if that record does not end exactly at `*last`, move `*last` to its header.
-    /// Returns true when the start of the log was hit without finding a header.
-    fn find_verify_log_record(&self, start: u64, last: &mut u64, extra: u64) -> Result<bool> {
-        let mut i = *last;
-        let found = loop {
-            if i == 0 {
-                break None;
-            }
-            i -= 1;
-            if i < start {
-                return Err(Error::corrupt(
-                    "xfs log",
-                    i,
-                    self.byte_of(i),
-                    "no record header before the head",
-                ));
-            }
-            if self.is_header(i)? {
-                break Some(i);
-            }
-        };
-        let Some(i) = found else { return Ok(true) };
-        let h = self.header(i)?;
-        let len_bbs = u64::from(h.len.get()).div_ceil(BBSIZE as u64);
-        if *last - i + extra != len_bbs + Self::hblks(&h) {
-            *last = i;
-        }
-        Ok(false)
-    }
-
-    /// `xlog_find_zeroed`: Some(first zero-cycle block) when the log has not wrapped once yet.
-    fn find_zeroed(&self) -> Result<Option<u64>> {
-        if self.cycle(0)? == 0 {
-            return Ok(Some(0));
-        }
-        let last = self.nbb - 1;
-        if self.cycle(last)? != 0 {
-            return Ok(None);
-        }
-        let mut last_blk = self.find_cycle_start(0, last, 0)?;
-        let scan = self.total_rec_bbs().min(last_blk);
-        let start = last_blk - scan;
-        if let Some(b) = self.find_verify_cycle(start, scan, 0)? {
-            last_blk = b;
-        }
-        if self.find_verify_log_record(start, &mut last_blk, 0)? {
-            return Err(Error::corrupt(
-                "xfs log",
-                start,
-                self.byte_of(start),
-                "no record header in a zeroed log",
-            ));
-        }
-        Ok(Some(last_blk))
-    }
-
-    /// `xlog_find_head`: the block after the last record written.
-    pub fn find_head(&self) -> Result<u64> {
-        if let Some(b) = self.find_zeroed()? {
-            return Ok(b);
-        }
-        let n = self.nbb;
-        let first_cycle = self.cycle(0)?;
-        let last_cycle = self.cycle(n - 1)?;
-        let (mut head, stop) = if first_cycle == last_cycle {
-            (n, last_cycle.wrapping_sub(1))
-        } else {
-            (self.find_cycle_start(0, n - 1, last_cycle)?, last_cycle)
-        };
-        let scan = self.total_rec_bbs();
-        let mut done = false;
-        if head >= scan {
-            if let Some(b) = self.find_verify_cycle(head - scan, scan, stop)? {
-                head = b;
-            }
-        } else {
-            let start = n - (scan - head);
-            if let Some(b) = self.find_verify_cycle(start, scan - head, stop.wrapping_sub(1))? {
-                head = b;
-                done = true;
-            }
-            if !done && let Some(b) = self.find_verify_cycle(0, head, stop)? {
-                head = b;
-            }
-        }
-        let scan = self.rec_bbs();
-        if head >= scan {
-            if self.find_verify_log_record(head - scan, &mut head, 0)? {
-                return Err(Error::corrupt(
-                    "xfs log",
-                    head,
-                    self.byte_of(head),
-                    "no record header before the head",
-                ));
-            }
-        } else if self.find_verify_log_record(0, &mut head, 0)? {
-            let start = n - (scan - head).min(n);
-            let mut new = n;
-            if self.find_verify_log_record(start, &mut new, head)? {
-                return Err(Error::corrupt(
-                    "xfs log",
-                    head,
-                    self.byte_of(head),
-                    "no record header before the head",
-                ));
-            }
-            if new != n {
-                head = new;
-            }
-        }
-        Ok(if head == n { 0 } else { head })
-    }
-
-    /// `xlog_rseek_logrec_hdr`: up to `count` headers searching back from `head` toward `tail`;
-    /// returns the last one found (the earliest) and how many, and whether the search wrapped.
-    pub fn rseek_header(&self, head: u64, tail: u64, count: usize) -> Result<(Option<u64>, usize, bool)> {
-        let mut found = 0;
-        let mut last = None;
-        let mut wrapped = false;
-        let end = if head > tail { tail } else { 0 };
-        let mut i = head;
-        while i > end {
-            i -= 1;
-            if self.is_header(i)? {
-                last = Some(i);
-                found += 1;
-                if found == count {
-                    return Ok((last, found, wrapped));
-                }
-            }
-        }
-        if tail >= head && found != count {
-            let mut i = self.nbb;
-            while i > tail {
-                i -= 1;
-                if self.is_header(i)? {
-                    wrapped = true;
-                    last = Some(i);
-                    found += 1;
-                    if found == count {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok((last, found, wrapped))
-    }
-
-    /// Read the record whose header is at `blk`: check its header and verify its crc.
+    /// Read the record whose header is at `blk`, as the first of a pass: check its header and
+    /// verify its crc.
     pub fn read_record(&self, blk: u64) -> Result<Record> {
-        let mut r = self.record_header(blk)?;
+        let pass = self.pass_geometry(blk)?;
+        let mut r = self.record_header(blk, &pass)?;
         self.check_crc(&mut r)?;
         Ok(r)
     }
 
-    /// The record header at `blk`, checked (magic, version, lengths); its crc is not verified
-    /// yet (`crc_calc` 0, `crc_ok` false).
-    fn record_header(&self, blk: u64) -> Result<Record> {
+    /// The record header at `blk`, checked as `xlog_valid_rec_header` checks it against the
+    /// pass's iclog size, with the pass's header blocks; its crc is not verified yet
+    /// (`crc_calc` 0, `crc_ok` false).
+    fn record_header(&self, blk: u64, pass: &Pass) -> Result<Record> {
         let off = self.byte_of(blk);
         let bad = |d: String| Error::corrupt("xfs log record header", blk, off, d);
         let hb = self.bb(blk)?;
@@ -340,21 +259,13 @@ impl LogDev {
         if version == 0 || version & !3 != 0 {
             return Err(bad(format!("bad version {version}")));
         }
-        let hblks = Self::hblks(h);
-        let len = h.len.get() as usize;
-        let bufsize = if version & VERSION_2 != 0 {
-            (h.size.get() as usize).max(HEADER_CYCLE_SIZE)
-        } else {
-            HEADER_CYCLE_SIZE
-        };
-        if len == 0 || len > bufsize || len > MAX_RECORD_BSIZE {
-            return Err(bad(format!("record length {len} (buffer size {bufsize})")));
+        let hblks = pass.hblks;
+        let len = u64::from(h.len.get());
+        if len == 0 || len > pass.bufsize {
+            return Err(bad(format!("record length {len} (buffer size {})", pass.bufsize)));
         }
-        let dbbs = len.div_ceil(BBSIZE) as u64;
-        if hblks + dbbs >= self.nbb {
-            return Err(bad("record longer than the log".into()));
-        }
-        if len.div_ceil(HEADER_CYCLE_SIZE) > hblks as usize {
+        // The cycle words of the data sectors are in the header blocks read for the record.
+        if len.div_ceil(HEADER_CYCLE_SIZE as u64) > hblks {
             return Err(bad(format!("record of {len} bytes needs more than {hblks} header blocks")));
         }
         Ok(Record {
@@ -456,7 +367,24 @@ impl LogDev {
                 break;
             }
         }
+        if !self.kernel_read_covers(r) {
+            // The kernel's rounded read of the data stops short of its last blocks, which it
+            // then takes from whatever its buffer held before: not the bytes that were written.
+            crc_ok = false;
+        }
         Ok((crc_calc, crc_ok || r.crc_stored == 0))
+    }
+
+    /// True when `xlog_bread` of a record's data (start rounded down to a log sector, length
+    /// rounded up, separately) covers all of it. Records written by the kernel start and end on
+    /// sector boundaries, so only odd or damaged records fail this. A record that wraps at the
+    /// end of the log is read in two parts, the second from the sector-aligned start.
+    pub fn kernel_read_covers(&self, r: &Record) -> bool {
+        let s = self.sect_bbs;
+        let start = (r.blk + r.hblks) % self.nbb;
+        let n = u64::from(r.len).div_ceil(BBSIZE as u64);
+        let first = if start + n <= self.nbb { n } else { self.nbb - start };
+        start % s + first <= first.div_ceil(s) * s
     }
 
     /// `n` blocks from `blk`: borrowed when they do not wrap at the end of the log.
@@ -576,6 +504,11 @@ impl LogDev {
 
     /// [`LogDev::walk`], handing each record to `each` as its header is read (it may fill in
     /// the crc fields); reading stops, without an error, after a record `each` returns false for.
+    ///
+    /// The records are those `xlog_do_recovery_pass` reads: from the tail, each record's header
+    /// checked against the iclog size of the first record and read with its header blocks;
+    /// around the physical end of the log first when the tail lies past the head; a record that
+    /// starts before the head is read whole even when it ends past it.
     pub fn walk_each(
         &self,
         tail: u64,
@@ -583,27 +516,61 @@ impl LogDev {
         full: bool,
         mut each: impl FnMut(&mut Record) -> bool,
     ) -> (Vec<Record>, Option<(u64, Error)>) {
-        let mut dist = (head + self.nbb - tail) % self.nbb;
-        if full && dist == 0 {
-            dist = self.nbb;
-        }
+        let nbb = self.nbb;
+        let tail = tail % nbb;
         let mut out = vec![];
-        let mut done = 0u64;
+        let pass = match self.pass_geometry(tail) {
+            Ok(p) => p,
+            Err(e) => return (out, Some((tail, e))),
+        };
         let mut blk = tail;
-        while done < dist {
-            match self.record_header(blk) {
-                Ok(mut r) => {
-                    let step = r.hblks + u64::from(r.len).div_ceil(BBSIZE as u64);
-                    done += step;
-                    blk = (blk + step) % self.nbb;
-                    if done > dist {
-                        out.push(r);
-                        let e =
-                            Error::corrupt("xfs log", blk, self.byte_of(blk), "record runs past the head");
-                        return (out, Some((blk, e)));
+        let mut one = |blk: u64, out: &mut Vec<Record>| -> std::result::Result<(u64, bool), Error> {
+            let mut r = self.record_header(blk % nbb, &pass)?;
+            let step = r.hblks + u64::from(r.len).div_ceil(BBSIZE as u64);
+            if step > nbb {
+                return Err(Error::corrupt(
+                    "xfs log record header",
+                    blk % nbb,
+                    self.byte_of(blk),
+                    "record longer than the log",
+                ));
+            }
+            let go_on = each(&mut r);
+            out.push(r);
+            Ok((step, go_on))
+        };
+        if tail > head || (full && tail == head) {
+            // Around the physical end of the log: a record may wrap there, header or data.
+            while blk < nbb {
+                match one(blk, &mut out) {
+                    Ok((step, go_on)) => {
+                        blk += step;
+                        if !go_on {
+                            return (out, None);
+                        }
                     }
-                    let go_on = each(&mut r);
-                    out.push(r);
+                    Err(e) => return (out, Some((blk, e))),
+                }
+            }
+            blk -= nbb;
+        }
+        while blk < head {
+            // Here a record does not wrap: xlog_verify_bno refuses a read past the end of the log.
+            let fits = self
+                .record_header(blk, &pass)
+                .map(|r| blk + r.hblks + u64::from(r.len).div_ceil(BBSIZE as u64) <= nbb);
+            if let Ok(false) = fits {
+                let e = Error::corrupt(
+                    "xfs log record header",
+                    blk,
+                    self.byte_of(blk),
+                    "record runs past the end of the log",
+                );
+                return (out, Some((blk, e)));
+            }
+            match one(blk, &mut out) {
+                Ok((step, go_on)) => {
+                    blk += step;
                     if !go_on {
                         return (out, None);
                     }
@@ -613,6 +580,16 @@ impl LogDev {
         }
         (out, None)
     }
+}
+
+/// The iclog size and header blocks of one recovery pass (`xlog_do_recovery_pass` takes them
+/// from the pass's first record).
+#[derive(Debug, Clone, Copy)]
+pub struct Pass {
+    /// Largest record length accepted (`h_size` of the first record).
+    pub bufsize: u64,
+    /// Header blocks of every record.
+    pub hblks: u64,
 }
 
 /// Bytes of unverified record data above which crcs are verified on two threads.
@@ -873,184 +850,4 @@ pub struct Record {
     pub crc_ok: bool,
     /// fs uuid in the header.
     pub uuid: [u8; 16],
-}
-
-/// Where the log's head and tail are, and its state.
-#[derive(Debug, Clone, Serialize)]
-pub struct Bounds {
-    /// Block after the last good record.
-    pub head_blk: u64,
-    /// Cycle of the head (the cycle being written).
-    pub head_cycle: u32,
-    /// First block to replay.
-    pub tail_blk: u64,
-    /// Cycle of the tail.
-    pub tail_cycle: u32,
-    /// Block of the last record header before the head.
-    pub last_rec_blk: u64,
-    /// True when the last record is an unmount record at the head.
-    pub clean: bool,
-    /// A torn head: the original head and the first bad record block.
-    pub torn: Option<(u64, u64)>,
-    /// Log size in basic blocks.
-    pub log_bbs: u64,
-    /// True when the log is in its first cycle still partly zeroed.
-    pub zeroed_tail: bool,
-}
-
-/// `xlog_find_tail` with `xlog_verify_head`: head, tail and state.
-pub fn find_bounds(log: &LogDev) -> Result<Option<Bounds>> {
-    Ok(find_bounds_opt(log, true)?.map(|(b, _)| b))
-}
-
-/// [`find_bounds`] without the crc pass of `xlog_verify_tail` over a dirty log: the tail is
-/// moved to the first record header at or after it, and the distance past the head returned
-/// beside the bounds: a record from the tail to the head that fails its crc (or cannot be read)
-/// within that distance past the head would move the tail further, and then [`find_bounds`]
-/// gives the bounds. For a caller that verifies every record anyway (the listing, recovery).
-pub fn find_bounds_deferred(log: &LogDev) -> Result<Option<(Bounds, Option<u64>)>> {
-    find_bounds_opt(log, false)
-}
-
-/// How far past the head (in blocks) a bad record moves the tail: `head` to `bad` going forward.
-pub fn past_head(log: &LogDev, head: u64, bad: u64) -> u64 {
-    if head < bad { bad - head } else { bad + log.nbb() - head }
-}
-
-fn find_bounds_opt(log: &LogDev, verify: bool) -> Result<Option<(Bounds, Option<u64>)>> {
-    let mut head = log.find_head()?;
-    if head == 0 && log.cycle(0)? == 0 {
-        return Ok(None);
-    }
-    let (rb, n, _) = log.rseek_header(head, head, 1)?;
-    let Some(mut rblk) = rb.filter(|_| n == 1) else {
-        return Err(Error::corrupt("xfs log", head, log.byte_of(head), "no record header found"));
-    };
-    let mut rh = log.header(rblk)?;
-    let mut tail = u64::from(lsn_block(rh.tail_lsn.get())) % log.nbb();
-    let mut clean = unmount_at_head(log, head, rblk, &rh, &mut tail)?;
-    let mut torn = None;
-    if !clean {
-        let orig = head;
-        let (first, _, _) = log.rseek_header(head, tail, MAX_ICLOGS as usize)?;
-        if let Some(first) = first {
-            let (recs, err) = log.records(first, head, false);
-            let first_bad = recs.iter().find(|r| !r.crc_ok).map(|r| r.blk).or(err.map(|(b, _)| b));
-            if let Some(bad) = first_bad {
-                let (rb, n, _) = log.rseek_header(bad, tail, 1)?;
-                if let Some(b) = rb.filter(|_| n == 1) {
-                    rblk = b;
-                    rh = log.header(rblk)?;
-                    head = bad;
-                    tail = u64::from(lsn_block(rh.tail_lsn.get())) % log.nbb();
-                    torn = Some((orig, bad));
-                    clean = unmount_at_head(log, head, rblk, &rh, &mut tail)?;
-                }
-            }
-        }
-    }
-    let mut deferred = None;
-    if !clean {
-        let hsize = u64::from(rh.size.get()).max(HEADER_CYCLE_SIZE as u64);
-        if verify {
-            verify_tail(log, head, &mut tail, hsize)?;
-        } else {
-            if let Some(t) = seek_header(log, head, tail, 1)? {
-                tail = t;
-            }
-            deferred = Some(MAX_ICLOGS * hsize / BBSIZE as u64);
-        }
-    }
-    // The cycle being written at the head: one more than the last record's when that record
-    // lies at or past the head (it wrapped).
-    let head_cycle = if rblk >= head { rh.cycle.get().wrapping_add(1) } else { rh.cycle.get() };
-    let tail_cycle = if clean {
-        head_cycle
-    } else {
-        let t = lsn_cycle(rh.tail_lsn.get());
-        if t == 0 { head_cycle } else { t }
-    };
-    Ok(Some((
-        Bounds {
-            head_blk: head,
-            head_cycle,
-            tail_blk: tail,
-            tail_cycle,
-            last_rec_blk: rblk,
-            clean,
-            torn,
-            log_bbs: log.nbb(),
-            zeroed_tail: log.cycle(log.nbb() - 1)? == 0,
-        },
-        deferred,
-    )))
-}
-
-/// `xlog_seek_logrec_hdr`: the `count`-th record header searching forward from `tail` to `head`.
-fn seek_header(log: &LogDev, head: u64, tail: u64, count: usize) -> Result<Option<u64>> {
-    let mut found = 0;
-    let mut last = None;
-    let end = if head > tail { head } else { log.nbb() - 1 };
-    let mut i = tail;
-    while i <= end {
-        if log.is_header(i)? {
-            last = Some(i);
-            found += 1;
-            if found == count {
-                return Ok(last);
-            }
-        }
-        i += 1;
-    }
-    if tail > head {
-        for i in 0..head {
-            if log.is_header(i)? {
-                last = Some(i);
-                found += 1;
-                if found == count {
-                    return Ok(last);
-                }
-            }
-        }
-    }
-    Ok(if found == count { last } else { None })
-}
-
-/// `xlog_verify_tail`: the tail must point at a record, and records near the tail that fail their
-/// check (overwritten by a torn head that wrapped) are skipped, as far as the iclogs in flight
-/// could have reached.
-fn verify_tail(log: &LogDev, head: u64, tail: &mut u64, hsize: u64) -> Result<()> {
-    if let Some(t) = seek_header(log, head, *tail, 1)? {
-        *tail = t;
-    }
-    let reach = MAX_ICLOGS * hsize / BBSIZE as u64;
-    for _ in 0..MAX_ICLOGS * 4 {
-        let Some(bad) = log.first_bad_record(*tail, head) else {
-            return Ok(());
-        };
-        if past_head(log, head, bad) > reach {
-            return Ok(());
-        }
-        match seek_header(log, head, bad, 2)? {
-            Some(t) => *tail = t,
-            None => return Ok(()),
-        }
-    }
-    Ok(())
-}
-
-/// `xlog_check_unmount_rec`: is the record at `rblk` an unmount record ending at `head`?
-fn unmount_at_head(log: &LogDev, head: u64, rblk: u64, rh: &RecHeader, tail: &mut u64) -> Result<bool> {
-    let hblks = LogDev::hblks(rh);
-    let after = (rblk + hblks + u64::from(rh.len.get()).div_ceil(BBSIZE as u64)) % log.nbb();
-    if head == after && rh.num_logops.get() == 1 {
-        let d = log.bb(rblk + hblks)?;
-        if let Ok((_, op)) = op_header(&d)
-            && op.flags & OP_UNMOUNT != 0
-        {
-            *tail = after;
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }

@@ -21,18 +21,30 @@ pub mod format;
 pub mod items;
 pub mod log;
 pub mod recover;
+pub mod search;
 pub mod trans;
 
 use crate::error::{Error, Findings, Result};
 use crate::image::{BlockSource, MmapSource};
 use crate::open::RecoveryReport;
 use crate::xfs::Superblock;
-use format::{lsn_cmp, lsn_str};
-use log::{Bounds, LogDev, Record};
+use format::{HEADER_CYCLE_SIZE, lsn_cmp, lsn_str};
+use log::{LogDev, Record};
+use search::Bounds;
+use serde::Serialize;
 use serde_json::{Value, json};
-use std::path::Path;
 use std::sync::Arc;
 use trans::{Parsed, Trans};
+
+/// How to read an XFS log.
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    /// The external log device, when the log is not internal.
+    pub log_dev: Option<std::path::PathBuf>,
+    /// Find the head reading exact 512-byte blocks instead of whole log sectors as the kernel
+    /// does: the view that keeps records the kernel drops at a torn log sector.
+    pub exact_head: bool,
+}
 
 /// Everything read from the log: where it is, its bounds, records and transactions.
 pub struct Analysis {
@@ -55,22 +67,31 @@ pub struct Analysis {
     pub parsed: Parsed,
     /// Problems found.
     pub findings: Findings,
+    /// Why the kernel's log search fails (the mount fails), when it does.
+    pub refused: Option<String>,
+    /// Work the kernel's recovery drops at a torn log sector, when it does.
+    pub dropped: Option<Dropped>,
 }
 
-/// Open the log of the file system in `fs` (internal, or `external`).
-fn open_log(
-    fs: &Arc<dyn BlockSource>,
-    external: Option<&Path>,
-) -> Result<(Superblock, LogDev, String, u64, u64)> {
+/// Open the log of the file system in `fs` (internal, or `opts.log_dev`), with the geometry the
+/// kernel mounts it with (log sector size, uuid, iclog size); read in exact 512-byte blocks with
+/// `opts.exact_head`.
+fn open_log(fs: &Arc<dyn BlockSource>, opts: &LogOptions) -> Result<(Superblock, LogDev, String, u64, u64)> {
     let findings = Findings::new();
     let n = fs.len().min(4096) as usize;
     let sb = Superblock::parse(&fs.read_at(0, n)?, &findings)?;
     let bytes = u64::from(sb.logblocks()) * u64::from(sb.blocksize());
     let v2 = sb.log_version() == 2;
-    if let Some(p) = external {
+    let sect_bbs = if sb.logsectlog() > 9 { 1u64 << (sb.logsectlog() - 9).min(15) } else { 1 };
+    let logbsize = sb.logsunit().max(HEADER_CYCLE_SIZE as u32);
+    let geometry = |d: LogDev| {
+        let d = d.with_geometry(sect_bbs, sb.uuid(), logbsize);
+        if opts.exact_head { d.exact() } else { d }
+    };
+    if let Some(p) = opts.log_dev.as_deref() {
         let src: Arc<dyn BlockSource> = Arc::new(MmapSource::open(p)?);
         let bytes = bytes.min(src.len());
-        let dev = LogDev::new(src, 0, bytes, v2)?;
+        let dev = geometry(LogDev::new(src, 0, bytes, v2)?);
         return Ok((sb, dev, p.display().to_string(), 0, bytes));
     }
     let Some(lin) = sb.logstart_linear() else {
@@ -81,14 +102,14 @@ fn open_log(
     let base = lin
         .checked_mul(u64::from(sb.blocksize()))
         .ok_or_else(|| Error::corrupt("xfs superblock", 0, 48, "log start overflows"))?;
-    let dev = LogDev::new(fs.clone(), base, bytes, v2)?;
+    let dev = geometry(LogDev::new(fs.clone(), base, bytes, v2)?);
     Ok((sb, dev, "internal".into(), base, bytes))
 }
 
 /// Read the log: bounds, records from tail to head (or every record still there with `all`),
 /// transactions.
-pub fn analyse(fs: &Arc<dyn BlockSource>, external: Option<&Path>, all: bool) -> Result<Analysis> {
-    Ok(analyse_inner(fs, external, all, false)?.0)
+pub fn analyse(fs: &Arc<dyn BlockSource>, opts: &LogOptions, all: bool) -> Result<Analysis> {
+    Ok(analyse_inner(fs, opts, all, false)?.0)
 }
 
 /// Replay done while the log is read: each transaction as it commits, while its bytes are still
@@ -126,11 +147,11 @@ impl EarlyReplay {
 /// [`analyse`], replaying the transactions as they commit when `replay` (not with `all`).
 fn analyse_inner(
     fs: &Arc<dyn BlockSource>,
-    external: Option<&Path>,
+    opts: &LogOptions,
     all: bool,
     replay: bool,
 ) -> Result<(Analysis, Option<EarlyReplay>)> {
-    let (sb, dev, device, base, bytes) = open_log(fs, external)?;
+    let (sb, dev, device, base, bytes) = open_log(fs, opts)?;
     let findings = Findings::new();
     let src = &**dev.src();
     let early = || -> Result<Option<EarlyReplay>> {
@@ -160,29 +181,67 @@ fn analyse_inner(
     let mut replayed = None;
     // From the tail: one pass that verifies each record's crc and reassembles it while it is
     // in the cache. The tail verification's own crc pass is left out, unless a record fails
-    // near enough past the head to move the tail (then the two-pass way below, from scratch).
+    // (then the kernel's search from scratch: it moves the tail or refuses the log).
     let mut fused = None;
-    let bounds = match if all { None } else { log::find_bounds_deferred(&dev)? } {
-        Some((b, reach)) => {
+    let mut refused = None;
+    // The kernel's search fails: the mount fails with its error. The listing then shows the
+    // log up to the head found before the failure, when there is one.
+    let refuse = |e: Error, refused: &mut Option<String>| match e {
+        Error::Corrupt { detail, block, .. } => {
+            *refused = Some(format!("{detail} [log block {block}]"));
+            Ok(())
+        }
+        e => Err(e),
+    };
+    let deferred = if all {
+        None
+    } else {
+        match search::find_bounds_deferred(&dev) {
+            Ok(d) => d,
+            Err(e) => {
+                refuse(e, &mut refused)?;
+                None
+            }
+        }
+    };
+    let bounds = match deferred {
+        Some((b, _reach)) => {
             let mut r = trans::Reassembler::default();
             let mut e = early()?;
             let got = dev.records_with_data(b.tail_blk, b.head_blk, |rec, d| feed(&mut r, &mut e, rec, d));
-            let moves_tail = |bad: Option<u64>| {
-                reach.zip(bad).is_some_and(|(reach, bad)| log::past_head(&dev, b.head_blk, bad) <= reach)
-            };
             match got {
-                Some((recs, err, bad)) if !moves_tail(bad) => {
+                Some((recs, err, None)) => {
                     fused = Some((recs, err));
                     reasm = r;
                     replayed = e;
                     Some(b)
                 }
-                _ => log::find_bounds(&dev)?,
+                _ => match search::find_bounds(&dev) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        refuse(e, &mut refused)?;
+                        Some(b)
+                    }
+                },
             }
         }
-        None if all => log::find_bounds(&dev)?,
+        None if all => match search::find_bounds(&dev) {
+            Ok(x) => x,
+            Err(e) => {
+                refuse(e, &mut refused)?;
+                None
+            }
+        },
         None => None,
     };
+    if let Some(why) = &refused {
+        findings.error(
+            "xfs log",
+            None,
+            None,
+            format!("the kernel's log recovery fails (failed to locate log tail; the mount fails): {why}"),
+        );
+    }
     let mut records = vec![];
     if let Some(b) = &bounds {
         if let Some((orig, bad)) = b.torn {
@@ -228,8 +287,130 @@ fn analyse_inner(
     for (blk, e) in &parsed.errors {
         findings.error("xfs log transaction", Some(*blk), Some(base + blk * 512), e.clone());
     }
-    let a = Analysis { sb, device, base, bytes, bounds, records, log: dev.src().clone(), parsed, findings };
+    let dropped = match &bounds {
+        Some(b) if !all && refused.is_none() && dev.sect_bbs() > 1 => {
+            dropped_work(fs, opts, &dev, b, &findings, base)?
+        }
+        _ => None,
+    };
+    let a = Analysis {
+        sb,
+        device,
+        base,
+        bytes,
+        bounds,
+        records,
+        log: dev.src().clone(),
+        parsed,
+        findings,
+        refused,
+        dropped,
+    };
     Ok((a, replayed))
+}
+
+/// Work that the kernel's recovery drops although it is complete on the media: the records
+/// past the kernel's head that an exact reading keeps ([`search::dropped_records`]), with the
+/// transactions they commit and the inodes those log. Noted as a finding.
+fn dropped_work(
+    fs: &Arc<dyn BlockSource>,
+    opts: &LogOptions,
+    dev: &LogDev,
+    b: &Bounds,
+    findings: &Findings,
+    base: u64,
+) -> Result<Option<Dropped>> {
+    let recs = search::dropped_records(dev, b);
+    let Some(first) = recs.first() else { return Ok(None) };
+    let exact = analyse(fs, &LogOptions { log_dev: opts.log_dev.clone(), exact_head: true }, false)?;
+    let lsns: std::collections::BTreeSet<u64> = recs.iter().map(|r| r.lsn).collect();
+    let src = &*exact.log;
+    let mut transactions = vec![];
+    let mut inodes = std::collections::BTreeSet::new();
+    for t in exact.parsed.committed.iter().filter(|t| lsns.contains(&t.commit_lsn)) {
+        transactions.push(DroppedTrans {
+            tid: format!("{:#x}", t.tid),
+            lsn: lsn_str(t.lsn),
+            commit_lsn: lsn_str(t.commit_lsn),
+        });
+        for it in &t.items {
+            if items::item_type_name(it, t.native, src) == Some("INODE")
+                && let Some(ino) = items::describe(it, t.native, src).get("ino").and_then(Value::as_u64)
+            {
+                inodes.insert(ino);
+            }
+        }
+    }
+    let exact_head = exact.bounds.as_ref().map_or(b.head_blk, |e| e.head_blk);
+    let d = Dropped {
+        kernel_head: b.head_blk,
+        exact_head,
+        sector_bytes: dev.sect_bbs() * 512,
+        records: recs
+            .iter()
+            .map(|r| DroppedRecord { block: r.blk, lsn: lsn_str(r.lsn), len: r.len })
+            .collect(),
+        transactions,
+        inodes: inodes.into_iter().collect(),
+    };
+    let recs_s: Vec<String> =
+        d.records.iter().map(|r| format!("block {} (lsn {}, {} bytes)", r.block, r.lsn, r.len)).collect();
+    let inos: Vec<String> = d.inodes.iter().map(u64::to_string).collect();
+    findings.error(
+        "xfs log",
+        Some(first.blk),
+        Some(base + first.blk * 512),
+        format!(
+            "the kernel's recovery drops complete, crc-valid log work: its reads of {}-byte log sectors (xlog_find_verify_log_record after xlog_do_io rounds them) cannot see the record header in the torn sector, so it puts the head at block {} where an exact reading finds {}; dropped: record(s) {}, {} committed transaction(s) ({}), inode(s) {}. --exact-log-head shows the view that keeps them",
+            d.sector_bytes,
+            d.kernel_head,
+            d.exact_head,
+            recs_s.join(", "),
+            d.transactions.len(),
+            d.transactions.iter().map(|t| format!("tid {} commit lsn {}", t.tid, t.commit_lsn)).collect::<Vec<_>>().join(", "),
+            if inos.is_empty() { "none".to_string() } else { inos.join(", ") },
+        ),
+    );
+    Ok(Some(d))
+}
+
+/// Log work the kernel's recovery drops although it is complete on the media.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dropped {
+    /// The head the kernel finds.
+    pub kernel_head: u64,
+    /// The head an exact reading finds.
+    pub exact_head: u64,
+    /// The log sector size the kernel reads with.
+    pub sector_bytes: u64,
+    /// The records between the two heads.
+    pub records: Vec<DroppedRecord>,
+    /// Transactions those records commit.
+    pub transactions: Vec<DroppedTrans>,
+    /// Inodes those transactions log.
+    pub inodes: Vec<u64>,
+}
+
+/// One dropped record.
+#[derive(Debug, Clone, Serialize)]
+pub struct DroppedRecord {
+    /// Log block of its header.
+    pub block: u64,
+    /// Its LSN.
+    pub lsn: String,
+    /// Data bytes.
+    pub len: u32,
+}
+
+/// One dropped transaction.
+#[derive(Debug, Clone, Serialize)]
+pub struct DroppedTrans {
+    /// Transaction id.
+    pub tid: String,
+    /// LSN of the record holding its start.
+    pub lsn: String,
+    /// LSN of the record holding its commit.
+    pub commit_lsn: String,
 }
 
 /// The first record header after the head (the oldest record still in the log), searched
@@ -280,9 +461,27 @@ fn unfinished_intents(committed: &[Trans], src: &dyn BlockSource) -> Vec<Value> 
 /// (an overlay, or `fs` itself when there is nothing to replay) and what was done.
 pub fn recover_view(
     fs: Arc<dyn BlockSource>,
-    external: Option<&Path>,
+    opts: &LogOptions,
 ) -> Result<(Arc<dyn BlockSource>, RecoveryReport)> {
-    let (a, early) = analyse_inner(&fs, external, false, true)?;
+    let (a, early) = analyse_inner(&fs, opts, false, true)?;
+    if let Some(why) = &a.refused {
+        let details = json!({
+            "device": a.device,
+            "head": a.bounds.as_ref().map(|b| json!({"block": b.head_blk, "cycle": b.head_cycle})),
+            "tail": a.bounds.as_ref().map(|b| json!({"block": b.tail_blk, "cycle": b.tail_cycle})),
+            "state": "dirty",
+            "refused": [why],
+            "note": "the kernel would not mount this file system: its log recovery fails; the view is the media as it is",
+        });
+        let report = RecoveryReport {
+            kind: "xfs-log",
+            needed: true,
+            applied: false,
+            details,
+            findings: a.findings.snapshot(),
+        };
+        return Ok((fs, report));
+    }
     let Some(b) = a.bounds.clone() else {
         return Ok((fs, RecoveryReport::none("the XFS log is all zeroes")));
     };
@@ -292,6 +491,9 @@ pub fn recover_view(
         "tail": {"block": b.tail_blk, "cycle": b.tail_cycle},
         "state": if b.clean { "clean" } else { "dirty" },
         "torn_head": b.torn.map(|(o, n)| json!({"original_head": o, "new_head": n})),
+        "log_sector_bytes": b.sector_blocks * 512,
+        "head_rule": if opts.exact_head { "exact 512-byte blocks (--exact-log-head)" } else { "the kernel's (reads rounded to log sectors)" },
+        "dropped_by_kernel": a.dropped,
         "records": a.records.len(),
         "transactions": a.parsed.committed.len(),
         "uncommitted_transactions": a.parsed.uncommitted.len(),
@@ -312,7 +514,7 @@ pub fn recover_view(
         replayed => {
             // A cancel record: the two passes, over the log read again when the transactions
             // replayed early were dropped.
-            let a = if replayed.is_some() { analyse(&fs, external, false)? } else { a };
+            let a = if replayed.is_some() { analyse(&fs, opts, false)? } else { a };
             let mut rp = recover::Replayer::new(fs.clone(), a.log.clone(), &a.sb)?;
             for t in &a.parsed.committed {
                 rp.pass1(t);
@@ -489,6 +691,9 @@ impl LogListing {
         m.insert("tail", v(json!({"block": b.tail_blk, "cycle": b.tail_cycle, "lsn": lsn_str(tail_lsn)})));
         m.insert("state", v(json!(if b.clean { "clean" } else { "dirty" })));
         m.insert("torn_head", v(json!(b.torn.map(|(o, n)| json!({"original_head": o, "new_head": n})))));
+        m.insert("log_sector_bytes", v(json!(b.sector_blocks * 512)));
+        m.insert("dropped_by_kernel", v(json!(a.dropped)));
+        m.insert("refused", v(json!(a.refused)));
         m.insert("records", v(json!(a.records.len())));
         m.insert(
             "record_list",
@@ -559,6 +764,23 @@ impl LogListing {
         )?;
         if let Some((o, n)) = b.torn {
             writeln!(w, "torn head: records from block {n} fail their check (head was {o})")?;
+        }
+        if let Some(why) = &a.refused {
+            writeln!(w, "REFUSED: the kernel's log recovery fails, the mount fails: {why}")?;
+        }
+        if let Some(d) = &a.dropped {
+            let recs: Vec<String> =
+                d.records.iter().map(|r| format!("{} (lsn {})", r.block, r.lsn)).collect();
+            writeln!(
+                w,
+                "DROPPED BY THE KERNEL: its {}-byte log sector reads put the head at block {}; an exact reading finds {}: record(s) {}, {} committed transaction(s), inode(s) {:?} are lost (--exact-log-head keeps them)",
+                d.sector_bytes,
+                d.kernel_head,
+                d.exact_head,
+                recs.join(", "),
+                d.transactions.len(),
+                d.inodes
+            )?;
         }
         let bad = a.records.iter().filter(|r| !r.crc_ok).count();
         writeln!(w, "records: {} (crc ok {}, bad {bad})", a.records.len(), a.records.len() - bad)?;
@@ -662,21 +884,25 @@ fn keep_intents(r: &mut trans::Reassembler, from: usize, src: &dyn BlockSource) 
 /// made the two-pass way.
 pub fn write_text_streamed(
     fs: Arc<dyn BlockSource>,
-    external: Option<&Path>,
+    opts: &LogOptions,
     all: bool,
     w: &mut dyn std::io::Write,
 ) -> Result<Vec<crate::Finding>> {
     let io = |e: std::io::Error| Error::io("<stdout>", e);
     let two_pass = |w: &mut dyn std::io::Write| -> Result<Vec<crate::Finding>> {
-        let l = list_log(fs.clone(), external, all)?;
+        let l = list_log(fs.clone(), opts, all)?;
         l.write_text(w).map_err(io)?;
         Ok(l.findings())
     };
     if all {
         return two_pass(w);
     }
-    let (sb, dev, device, base, bytes) = open_log(&fs, external)?;
-    let Some((b, reach)) = log::find_bounds_deferred(&dev)? else { return two_pass(w) };
+    let (sb, dev, device, base, bytes) = open_log(&fs, opts)?;
+    // A refusal by the kernel's search, or records it drops: the two-pass listing says so.
+    let Ok(Some((b, _))) = search::find_bounds_deferred(&dev) else { return two_pass(w) };
+    if !search::dropped_records(&dev, &b).is_empty() {
+        return two_pass(w);
+    }
     let (recs, walk_err) = dev.walk(b.tail_blk, b.head_blk, false);
     let src = &**dev.src();
     let mut reasm = trans::Reassembler::default();
@@ -686,7 +912,7 @@ pub fn write_text_streamed(
         let crcs = crcs.as_ref().ok()?;
         let first_bad = recs.iter().zip(crcs).find(|(_, c)| !c.1).map(|(r, _)| r.blk);
         let first_bad = first_bad.or(walk_err.as_ref().map(|(blk, _)| *blk));
-        if reach.zip(first_bad).is_some_and(|(reach, bad)| log::past_head(&dev, b.head_blk, bad) <= reach) {
+        if first_bad.is_some() {
             return None;
         }
         let mut h = Vec::new();
@@ -770,17 +996,17 @@ pub fn write_text_streamed(
 }
 
 /// The listing of [`listing`], structured (see [`LogListing`]).
-pub fn list_log(fs: Arc<dyn BlockSource>, external: Option<&Path>, all: bool) -> Result<LogListing> {
-    Ok(LogListing { a: analyse(&fs, external, all)?, all })
+pub fn list_log(fs: Arc<dyn BlockSource>, opts: &LogOptions, all: bool) -> Result<LogListing> {
+    Ok(LogListing { a: analyse(&fs, opts, all)?, all })
 }
 
 /// List the transactions (for `daxray journal`); `all` includes checkpointed ones.
 pub fn listing(
     fs: Arc<dyn BlockSource>,
-    external: Option<&Path>,
+    opts: &LogOptions,
     all: bool,
 ) -> Result<crate::cli::journal::Listing> {
-    let l = list_log(fs, external, all)?;
+    let l = list_log(fs, opts, all)?;
     let mut text = Vec::new();
     // Writing into a Vec cannot fail.
     let _ = l.write_text(&mut text);
