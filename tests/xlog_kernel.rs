@@ -122,7 +122,7 @@ fn torn_head(c: &Case, dir: &Path) {
     use std::os::unix::fs::FileExt;
     let l = daxray::xlog::listing(
         daxray::image::open(&c.dirty, None).expect("open").fs_bytes.clone(),
-        None,
+        &Default::default(),
         false,
     )
     .expect("listing");
@@ -251,7 +251,7 @@ fn xfs_recovery_equals_kernel() {
     );
     let l = daxray::xlog::listing(
         daxray::image::open(&c.dirty, None).expect("open").fs_bytes.clone(),
-        None,
+        &Default::default(),
         false,
     )
     .expect("listing");

@@ -27,4 +27,6 @@ mod search;
 mod verdict;
 
 pub use claims::{Claim, parse_claims, read_claims, write_claims};
-pub use verdict::{Evidence, RecoverySummary, Status, Verdict, check_claims, check_model, summarize};
+pub use verdict::{
+    Evidence, RecoverySummary, Status, Verdict, check_claims, check_model, mark_lost_by_recovery, summarize,
+};

@@ -34,6 +34,10 @@ pub enum Status {
     LostBeyondEof,
     /// The range is mapped and written, but holds other bytes.
     DataDiffers,
+    /// Lost in the kernel's recovered view only because the kernel's log search drops a
+    /// complete, crc-valid record at a torn log sector: an exact reading of the log keeps it
+    /// and the claim is durable there. Not a fault-path violation: recovery loses the work.
+    LostByRecovery,
     /// The path does not exist (or is not a regular file) after recovery.
     MissingFile,
     /// The model could not read what it needed (a damaged structure): see the detail.
@@ -55,6 +59,7 @@ impl Status {
             Status::LostUncommitted => "lost-uncommitted",
             Status::LostBeyondEof => "lost-beyond-eof",
             Status::DataDiffers => "data-differs",
+            Status::LostByRecovery => "lost-by-recovery",
             Status::MissingFile => "missing-file",
             Status::Unreadable => "unreadable",
         }
@@ -198,6 +203,55 @@ pub fn check_claims(fs: &dyn FileSystem, recovery: &RecoveryReport, claims: &[Cl
         }
     }
     verdicts
+}
+
+/// Give [`Status::LostByRecovery`] to the claims lost in the kernel's recovered view (its
+/// `recovery` report says the kernel drops log records at a torn sector) that are durable in
+/// the view of the same media (`raw`, opened with `opts`) with the log read in exact blocks.
+pub fn mark_lost_by_recovery(
+    verdicts: &mut [Verdict],
+    recovery: &RecoveryReport,
+    raw: std::sync::Arc<dyn crate::image::BlockSource>,
+    kind: fs::FsKind,
+    opts: &crate::open::OpenOptions,
+) {
+    let dropped = recovery.details.get("dropped_by_kernel").filter(|d| !d.is_null());
+    let Some(dropped) = dropped else { return };
+    let lost: Vec<usize> = verdicts
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.verdict.is_lost() && v.verdict != Status::Unreadable)
+        .map(|(i, _)| i)
+        .collect();
+    if lost.is_empty() {
+        return;
+    }
+    let exact_opts = crate::open::OpenOptions { exact_log_head: true, ..opts.clone() };
+    let Ok(exact) = crate::open::open_source(raw, kind, &exact_opts) else { return };
+    let claims: Vec<Claim> = lost.iter().map(|&i| verdicts[i].claim.clone()).collect();
+    let there = check_claims(&*exact.fs, &exact.recovery, &claims);
+    for (&i, e) in lost.iter().zip(there) {
+        if e.verdict == Status::Durable {
+            let v = &mut verdicts[i];
+            v.evidence.detail = format!(
+                "{} (after the kernel's recovery); durable when the log is read in exact blocks: the kernel's reads of {}-byte log sectors drop the record(s) at log block(s) {} that hold it",
+                v.evidence.detail,
+                dropped.get("sector_bytes").and_then(|x| x.as_u64()).unwrap_or(0),
+                dropped
+                    .get("records")
+                    .and_then(|r| r.as_array())
+                    .map(|r| r
+                        .iter()
+                        .filter_map(|x| x.get("block")?.as_u64())
+                        .map(|b| b.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default(),
+            );
+            v.evidence.transaction = Some(dropped.clone());
+            v.verdict = Status::LostByRecovery;
+        }
+    }
 }
 
 /// Counts of verdicts by status, in status order.

@@ -5,11 +5,11 @@
 //!
 //! JSON output (`--json`): `{"image":{placement},"recovery":{kind,needed,applied,...},
 //! "verdicts":[{"claim":{...},"verdict":"durable|lost-hole|lost-unwritten|lost-uncommitted|
-//! lost-beyond-eof|data-differs|missing-file|unreadable","evidence":{...}}],
+//! lost-beyond-eof|data-differs|lost-by-recovery|missing-file|unreadable","evidence":{...}}],
 //! "summary":{"claims":N,"durable":N,"lost":N,"by_verdict":{...}},"findings":[...]}`.
 
 use super::{Global, output};
-use crate::check::{Verdict, check_model, read_claims, summarize};
+use crate::check::{Verdict, check_model, mark_lost_by_recovery, read_claims, summarize};
 use crate::open::{Model, open_then};
 use std::path::PathBuf;
 
@@ -28,7 +28,17 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     let claims = read_claims(&a.claims)?;
     // The claims are checked while the journal's checksums are still being verified; if one
     // fails, everything runs again with the kernel's outcome (see `open_then`).
-    let (o, verdicts) = open_then(&a.image, &g.open_options(), |m| check_model(m, &claims))?;
+    let opts = g.open_options();
+    let (o, mut verdicts) = open_then(&a.image, &opts, |m| check_model(m, &claims))?;
+    if !opts.exact_log_head {
+        mark_lost_by_recovery(
+            &mut verdicts,
+            &o.recovery,
+            o.image.fs_bytes.clone(),
+            o.image.placement.fs,
+            &opts,
+        );
+    }
     let placement = o.placement().clone();
     let model = Model { view: o.view, recovery: o.recovery, fs: o.fs };
     let mut findings = model.recovery.findings.clone();

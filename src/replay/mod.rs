@@ -100,6 +100,12 @@ pub struct RunReport {
     pub violations: u64,
     /// Lost claims summed over all states.
     pub lost_claims: u64,
+    /// States in which a visible store was lost only because the kernel's log recovery drops a
+    /// complete record at a torn log sector (`lost-by-recovery`): counted apart from
+    /// violations of the fault path.
+    pub lost_by_recovery_states: u64,
+    /// Claims lost that way, summed over all states.
+    pub lost_by_recovery_claims: u64,
     /// Claims checked summed over all states.
     pub claims_checked: u64,
     /// Kernel trace: faults that returned NEEDDSYNC.
@@ -251,9 +257,10 @@ impl RunCtx<'_> {
         self.report.claims_checked += claims.len() as u64;
         // daxray's check, in place. A failure to read the media is recorded (the state is then
         // unverified) and the kernel oracle still looks at it.
-        let (verdicts, lost, check_error) = match check_in_place(image, claims) {
+        let (verdicts, lost, by_recovery, check_error) = match check_in_place(image, claims) {
             Ok(ip) if ip.dataoff != dataoff => (
                 vec![],
+                0,
                 0,
                 Some(format!(
                     "the namespace header says the file system starts at {} but the guest said {dataoff}",
@@ -264,11 +271,16 @@ impl RunCtx<'_> {
                 self.check_ms += ip.ms;
                 self.timed_states += 1;
                 let lost = ip.lost();
+                let by_recovery = ip.lost_by_recovery();
                 let err = ip.unreadable().map(|v| format!("{}: {}", v.claim.path, v.evidence.detail));
-                (ip.verdicts, lost, err)
+                (ip.verdicts, lost, by_recovery, err)
             }
-            Err(e) => (vec![], 0, Some(e.to_string())),
+            Err(e) => (vec![], 0, 0, Some(e.to_string())),
         };
+        if by_recovery > 0 {
+            self.report.lost_by_recovery_states += 1;
+            self.report.lost_by_recovery_claims += by_recovery as u64;
+        }
         if let Some(e) = &check_error {
             self.report.check_errors += 1;
             if self.report.first_check_error.is_none() {
@@ -282,7 +294,8 @@ impl RunCtx<'_> {
         let every = u64::from(self.opts.oracle_every);
         let sample = every > 0 && n.is_multiple_of(every);
         let failing = lost > 0;
-        if !(sample || failing || check_error.is_some()) {
+        let torn = by_recovery > 0;
+        if !(sample || failing || torn || check_error.is_some()) {
             return Ok(());
         }
         let fs = self.job.fs;
@@ -298,9 +311,15 @@ impl RunCtx<'_> {
         } else {
             self.report.oracle_checked += 1;
             self.report.oracle_agree += 1;
-            if failing { "violation" } else { "sample" }
+            if failing {
+                "violation"
+            } else if torn {
+                "lost-by-recovery"
+            } else {
+                "sample"
+            }
         };
-        if !dis.is_empty() || failing || check_error.is_some() || self.opts.keep_all {
+        if !dis.is_empty() || failing || torn || check_error.is_some() || self.opts.keep_all {
             let dir = self.keep_dir.join(format!("state-{n:04}-{why}"));
             let info = KeptState {
                 why,

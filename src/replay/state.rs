@@ -1,7 +1,7 @@
 //! One crash state: the paused media checked in place, and (sometimes) by the kernel's own
 //! recovery on a copy; failing states kept for `daxray check`.
 
-use crate::check::{Claim, Status, Verdict, check_claims, write_claims};
+use crate::check::{Claim, Status, Verdict, check_claims, mark_lost_by_recovery, write_claims};
 use crate::error::{Error, Result};
 use crate::image;
 use crate::open::{OpenOptions, open_source_then};
@@ -24,7 +24,17 @@ pub struct InPlace {
 impl InPlace {
     /// Claims lost in this state.
     pub fn lost(&self) -> usize {
-        self.verdicts.iter().filter(|v| v.verdict.is_lost() && v.verdict != Status::Unreadable).count()
+        self.verdicts
+            .iter()
+            .filter(|v| {
+                v.verdict.is_lost() && !matches!(v.verdict, Status::Unreadable | Status::LostByRecovery)
+            })
+            .count()
+    }
+
+    /// Claims lost only because the kernel's recovery drops a record at a torn log sector.
+    pub fn lost_by_recovery(&self) -> usize {
+        self.verdicts.iter().filter(|v| v.verdict == Status::LostByRecovery).count()
     }
 
     /// The first claim daxray could not read (a model failure, not a verdict), if any.
@@ -38,10 +48,11 @@ impl InPlace {
 pub fn check_in_place(path: &Path, claims: &[Claim]) -> Result<InPlace> {
     let t = Instant::now();
     let img = image::open(path, None)?;
-    let (_, verdicts) =
-        open_source_then(img.fs_bytes.clone(), img.placement.fs, &OpenOptions::default(), |m| {
-            check_claims(&*m.fs, &m.recovery, claims)
-        })?;
+    let opts = OpenOptions::default();
+    let (model, mut verdicts) = open_source_then(img.fs_bytes.clone(), img.placement.fs, &opts, |m| {
+        check_claims(&*m.fs, &m.recovery, claims)
+    })?;
+    mark_lost_by_recovery(&mut verdicts, &model.recovery, img.fs_bytes.clone(), img.placement.fs, &opts);
     Ok(InPlace { verdicts, ms: t.elapsed().as_secs_f64() * 1e3, dataoff: img.placement.fs_offset })
 }
 
