@@ -21,12 +21,18 @@ pub struct OpenOptions {
     /// XFS: find the log head reading exact 512-byte blocks, not whole log sectors as the
     /// kernel does (keeps records the kernel drops at a torn log sector).
     pub exact_log_head: bool,
+    /// XFS: whose log head search to follow where kernels differ.
+    pub log_rules: crate::xlog::search::Rules,
 }
 
 impl OpenOptions {
     /// The XFS log options of these.
     pub fn log_options(&self) -> crate::xlog::LogOptions {
-        crate::xlog::LogOptions { log_dev: self.log_dev.clone(), exact_head: self.exact_log_head }
+        crate::xlog::LogOptions {
+            log_dev: self.log_dev.clone(),
+            exact_head: self.exact_log_head,
+            rules: self.log_rules,
+        }
     }
 }
 

@@ -68,6 +68,10 @@ pub struct Global {
     /// see the newest record and drop it; this shows the view that keeps it.
     #[arg(long, global = true)]
     pub exact_log_head: bool,
+    /// XFS: follow the log head search of these kernels where kernels differ: 6.7 (Linux 6.7
+    /// and later, the default) or 6.1 (before 6.7, and xfs_logprint before xfsprogs 6.7).
+    #[arg(long, global = true, value_name = "KERNEL", default_value = "6.7")]
+    pub log_rules: crate::xlog::search::Rules,
 }
 
 impl Global {
@@ -79,6 +83,7 @@ impl Global {
             journal_dev: self.journal_dev.clone(),
             log_dev: self.log_dev.clone(),
             exact_log_head: self.exact_log_head,
+            log_rules: self.log_rules,
         }
     }
 }

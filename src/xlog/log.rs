@@ -27,6 +27,8 @@ pub struct LogDev {
     /// The iclog size the kernel mounts with (`m_logbsize`), for the mkfs record-size rule of
     /// `xlog_do_recovery_pass`.
     logbsize: u32,
+    /// Whose search rules to follow where kernels differ.
+    rules: super::search::Rules,
 }
 
 impl LogDev {
@@ -51,6 +53,7 @@ impl LogDev {
             sect_bbs: 1,
             uuid: None,
             logbsize: HEADER_CYCLE_SIZE as u32,
+            rules: Default::default(),
         })
     }
 
@@ -75,7 +78,19 @@ impl LogDev {
             sect_bbs: 1,
             uuid: self.uuid,
             logbsize: self.logbsize,
+            rules: self.rules,
         }
+    }
+
+    /// The search rules of `rules`' kernels.
+    pub fn with_rules(mut self, rules: super::search::Rules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Whose search rules are followed.
+    pub fn rules(&self) -> super::search::Rules {
+        self.rules
     }
 
     /// Log sector size in basic blocks.

@@ -44,6 +44,8 @@ pub struct LogOptions {
     /// Find the head reading exact 512-byte blocks instead of whole log sectors as the kernel
     /// does: the view that keeps records the kernel drops at a torn log sector.
     pub exact_head: bool,
+    /// Whose head search to follow where kernels differ.
+    pub rules: search::Rules,
 }
 
 /// Everything read from the log: where it is, its bounds, records and transactions.
@@ -85,7 +87,7 @@ fn open_log(fs: &Arc<dyn BlockSource>, opts: &LogOptions) -> Result<(Superblock,
     let sect_bbs = if sb.logsectlog() > 9 { 1u64 << (sb.logsectlog() - 9).min(15) } else { 1 };
     let logbsize = sb.logsunit().max(HEADER_CYCLE_SIZE as u32);
     let geometry = |d: LogDev| {
-        let d = d.with_geometry(sect_bbs, sb.uuid(), logbsize);
+        let d = d.with_geometry(sect_bbs, sb.uuid(), logbsize).with_rules(opts.rules);
         if opts.exact_head { d.exact() } else { d }
     };
     if let Some(p) = opts.log_dev.as_deref() {
@@ -322,7 +324,11 @@ fn dropped_work(
 ) -> Result<Option<Dropped>> {
     let recs = search::dropped_records(dev, b);
     let Some(first) = recs.first() else { return Ok(None) };
-    let exact = analyse(fs, &LogOptions { log_dev: opts.log_dev.clone(), exact_head: true }, false)?;
+    let exact = analyse(
+        fs,
+        &LogOptions { log_dev: opts.log_dev.clone(), exact_head: true, rules: opts.rules },
+        false,
+    )?;
     let lsns: std::collections::BTreeSet<u64> = recs.iter().map(|r| r.lsn).collect();
     let src = &*exact.log;
     let mut transactions = vec![];

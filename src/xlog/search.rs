@@ -100,6 +100,30 @@ impl Buf {
     }
 }
 
+/// Which kernel's search to follow where kernels differ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+pub enum Rules {
+    /// Linux 6.7 and later (and xfsprogs 6.7 and later): `xlog_find_verify_cycle` reads its
+    /// range in one buffer of the next power of two.
+    #[default]
+    #[value(name = "6.7")]
+    Linux6_7,
+    /// Linux before 6.7 (6.1 among them) and xfsprogs before 6.7 (`xfs_logprint`): chunks of
+    /// `1 << ffs(n)` blocks.
+    #[value(name = "6.1")]
+    Before6_7,
+}
+
+impl Rules {
+    /// The kernels whose rules these are.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rules::Linux6_7 => "Linux 6.7 and later",
+            Rules::Before6_7 => "Linux before 6.7 (6.1)",
+        }
+    }
+}
+
 /// Round `n` up to a multiple of `s`.
 fn round_up(n: i64, s: i64) -> i64 {
     (n + s - 1) / s * s
@@ -148,10 +172,14 @@ fn find_cycle_start(log: &LogDev, buf: &mut Buf, mut first: i64, last: i64, cycl
 }
 
 /// `xlog_find_verify_cycle`: the first block in `start..start + n` whose cycle is `stop`, read
-/// in chunks of `1 << ffs(n)` blocks into one buffer.
+/// in chunks into one buffer: chunks of `roundup_pow_of_two(n)` blocks since Linux 6.7 (and
+/// xfsprogs 6.7), of `1 << ffs(n)` before ([`Rules`]). With small chunks, a chunk that starts
+/// inside a log sector ends before its last blocks, which then read as zeros (cycle 0).
 fn find_verify_cycle(log: &LogDev, start: i64, n: i64, stop: u32) -> Result<Option<i64>> {
-    let ffs = if n == 0 { 0 } else { n.trailing_zeros() + 1 };
-    let mut bufblks: i64 = 1 << ffs.min(62);
+    let mut bufblks: i64 = match log.rules() {
+        Rules::Linux6_7 => (n.max(1) as u64).next_power_of_two().min(1 << 62) as i64,
+        Rules::Before6_7 => 1 << (if n == 0 { 0 } else { n.trailing_zeros() + 1 }).min(62),
+    };
     while bufblks > log.nbb() as i64 {
         bufblks >>= 1;
     }
