@@ -5,7 +5,7 @@
 //! whole sectors, separately, into a zeroed buffer (`xlog_alloc_buffer`) that a function may
 //! reuse for later reads. On a log with 4 KiB sectors, a read that does not start on a sector
 //! boundary therefore ends before the last blocks it was asked for, and the search sees zeros
-//! there, or what an earlier read left in the buffer. [`Buf`] keeps which log block each place
+//! there, or what an earlier read left in the buffer. A `Buf` keeps which log block each place
 //! of such a buffer holds, so the search below sees what the kernel's sees: with the log's sector
 //! size it finds the head the kernel finds; with sector size 1 ([`LogDev::exact`]) it finds the
 //! head that a reader of exact 512-byte blocks finds. Where the two differ, the kernel drops
