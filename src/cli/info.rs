@@ -41,6 +41,9 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
             o.recovery.kind,
             match (o.recovery.needed, o.recovery.applied) {
                 (true, true) => " (needed; applied in memory)",
+                (true, false) if o.recovery.details.get("refused").is_some() => {
+                    " (needed; NOT applied: the kernel refuses it, the mount fails)"
+                }
                 (true, false) => " (needed; NOT applied: --raw)",
                 (false, _) => " (not needed)",
             }
