@@ -539,58 +539,43 @@ impl LogDev {
             Err(e) => return (out, Some((tail, e))),
         };
         let mut blk = tail;
-        let mut one = |blk: u64, out: &mut Vec<Record>| -> std::result::Result<(u64, bool), Error> {
-            let mut r = self.record_header(blk % nbb, &pass)?;
-            let step = r.hblks + u64::from(r.len).div_ceil(BBSIZE as u64);
-            if step > nbb {
-                return Err(Error::corrupt(
-                    "xfs log record header",
-                    blk % nbb,
-                    self.byte_of(blk),
-                    "record longer than the log",
-                ));
-            }
-            let go_on = each(&mut r);
-            out.push(r);
-            Ok((step, go_on))
-        };
-        if tail > head || (full && tail == head) {
-            // Around the physical end of the log: a record may wrap there, header or data.
-            while blk < nbb {
-                match one(blk, &mut out) {
-                    Ok((step, go_on)) => {
-                        blk += step;
-                        if !go_on {
-                            return (out, None);
-                        }
-                    }
-                    Err(e) => return (out, Some((blk, e))),
+        // `around`: a record may wrap at the physical end of the log, header or data; else
+        // xlog_verify_bno refuses a read past the end of the log.
+        let mut one =
+            |blk: u64, around: bool, out: &mut Vec<Record>| -> std::result::Result<(u64, bool), Error> {
+                let mut r = self.record_header(blk % nbb, &pass)?;
+                let step = r.hblks + u64::from(r.len).div_ceil(BBSIZE as u64);
+                let bad = |d: &str| {
+                    Error::corrupt("xfs log record header", blk % nbb, self.byte_of(blk), d.to_string())
+                };
+                if step > nbb {
+                    return Err(bad("record longer than the log"));
                 }
+                if !around && blk + step > nbb {
+                    return Err(bad("record runs past the end of the log"));
+                }
+                let go_on = each(&mut r);
+                out.push(r);
+                Ok((step, go_on))
+            };
+        // Around the physical end of the log first when the tail lies past the head.
+        let mut around = tail > head || (full && tail == head);
+        loop {
+            if around && blk >= nbb {
+                blk -= nbb;
+                around = false;
             }
-            blk -= nbb;
-        }
-        while blk < head {
-            // Here a record does not wrap: xlog_verify_bno refuses a read past the end of the log.
-            let fits = self
-                .record_header(blk, &pass)
-                .map(|r| blk + r.hblks + u64::from(r.len).div_ceil(BBSIZE as u64) <= nbb);
-            if let Ok(false) = fits {
-                let e = Error::corrupt(
-                    "xfs log record header",
-                    blk,
-                    self.byte_of(blk),
-                    "record runs past the end of the log",
-                );
-                return (out, Some((blk, e)));
+            if !around && blk >= head {
+                break;
             }
-            match one(blk, &mut out) {
+            match one(blk, around, &mut out) {
                 Ok((step, go_on)) => {
                     blk += step;
                     if !go_on {
                         return (out, None);
                     }
                 }
-                Err(e) => return (out, Some((blk, e))),
+                Err(e) => return (out, Some((blk % nbb, e))),
             }
         }
         (out, None)
