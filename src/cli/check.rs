@@ -30,15 +30,8 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     // fails, everything runs again with the kernel's outcome (see `open_then`).
     let opts = g.open_options();
     let (o, mut verdicts) = open_then(&a.image, &opts, |m| check_model(m, &claims))?;
-    if !opts.exact_log_head {
-        mark_lost_by_recovery(
-            &mut verdicts,
-            &o.recovery,
-            o.image.fs_bytes.clone(),
-            o.image.placement.fs,
-            &opts,
-        );
-    }
+    // Only a view that drops records at a torn log sector has claims to look at again.
+    mark_lost_by_recovery(&mut verdicts, &o.recovery, o.image.fs_bytes.clone(), o.image.placement.fs, &opts);
     let placement = o.placement().clone();
     let model = Model { view: o.view, recovery: o.recovery, fs: o.fs };
     let mut findings = model.recovery.findings.clone();

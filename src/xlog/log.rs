@@ -69,17 +69,8 @@ impl LogDev {
     /// The same log read in exact 512-byte blocks (sector size 1): the head a reader finds
     /// when it does not round its reads to log sectors.
     pub fn exact(&self) -> Self {
-        Self {
-            src: self.src.clone(),
-            base: self.base,
-            nbb: self.nbb,
-            v2: self.v2,
-            crc_cache: Default::default(),
-            sect_bbs: 1,
-            uuid: self.uuid,
-            logbsize: self.logbsize,
-            rules: self.rules,
-        }
+        // Its own crc cache: whether the kernel's read covers a record depends on the sector.
+        Self { src: self.src.clone(), crc_cache: Default::default(), sect_bbs: 1, ..*self }
     }
 
     /// The search rules of `rules`' kernels.
@@ -101,11 +92,6 @@ impl LogDev {
     /// The file system's uuid, when known.
     pub fn uuid(&self) -> Option<[u8; 16]> {
         self.uuid
-    }
-
-    /// The iclog size the kernel mounts with (`m_logbsize`).
-    pub fn logbsize(&self) -> u32 {
-        self.logbsize
     }
 
     /// `n` blocks from block `phys` counted from the start of the log, not wrapped: a read
@@ -203,21 +189,13 @@ impl LogDev {
     /// Header blocks of the record whose header is `h` (`xlog_logrec_hblks`): one, or one per
     /// 32 KiB of iclog on a v2 log whose record says it is v2.
     pub fn hblks(&self, h: &RecHeader) -> u64 {
-        let size = h.size.get() as usize;
-        if self.v2 && h.version.get() & VERSION_2 != 0 && size > HEADER_CYCLE_SIZE {
-            size.div_ceil(HEADER_CYCLE_SIZE) as u64
-        } else {
-            1
-        }
+        if self.v2 { hblks_of(u64::from(h.size.get()), h.version.get()) } else { 1 }
     }
 
     /// The iclog size and header blocks that `xlog_do_recovery_pass` takes from the record at
     /// `tail`, the first of the pass, for every record of the pass.
     pub fn pass_geometry(&self, tail: u64) -> Result<Pass> {
-        let off = self.byte_of(tail);
-        let bad = |d: String| Error::corrupt("xfs log record header", tail, off, d);
-        let hb = self.bb(tail)?;
-        let (h, _) = RecHeader::ref_from_prefix(&hb).map_err(|_| bad("short block".into()))?;
+        let h = self.header(tail)?;
         if !self.v2 {
             return Ok(Pass { bufsize: HEADER_CYCLE_SIZE as u64, hblks: 1 });
         }
@@ -228,16 +206,15 @@ impl LogDev {
         if len > bufsize && len <= u64::from(self.logbsize) && h.num_logops.get() == 1 {
             bufsize = u64::from(self.logbsize);
         }
-        let hblks = if bufsize > HEADER_CYCLE_SIZE as u64 && h.version.get() & VERSION_2 != 0 {
-            bufsize.div_ceil(HEADER_CYCLE_SIZE as u64)
-        } else {
-            1
-        };
+        let hblks = hblks_of(bufsize, h.version.get());
         // xlog_alloc_buffer refuses a buffer longer than the log: the pass fails with ENOMEM.
         if hblks > self.nbb || bufsize.div_ceil(BBSIZE as u64) > self.nbb {
-            return Err(bad(format!(
-                "iclog size {bufsize} is larger than the log (the kernel fails with ENOMEM)"
-            )));
+            return Err(Error::corrupt(
+                "xfs log record header",
+                tail,
+                self.byte_of(tail),
+                format!("iclog size {bufsize} is larger than the log (the kernel fails with ENOMEM)"),
+            ));
         }
         Ok(Pass { bufsize, hblks })
     }
@@ -504,13 +481,6 @@ impl LogDev {
         Ok(())
     }
 
-    /// The first record from `tail` up to `head` that fails its crc, or the block where reading
-    /// stopped with an error; None when every record reads and checks. Reads in place.
-    pub fn first_bad_record(&self, tail: u64, head: u64) -> Option<u64> {
-        let (recs, err) = self.records(tail, head, false);
-        recs.iter().find(|r| !r.crc_ok).map(|r| r.blk).or(err.map(|(b, _)| b))
-    }
-
     /// The record headers from `tail` up to `head` (the whole circle with `full` and `tail ==
     /// head`), crcs not verified, and where reading stopped with an error.
     pub fn walk(&self, tail: u64, head: u64, full: bool) -> (Vec<Record>, Option<(u64, Error)>) {
@@ -579,6 +549,16 @@ impl LogDev {
             }
         }
         (out, None)
+    }
+}
+
+/// Header blocks of a v2 log record of iclog size `size` (`xlog_logrec_hblks`): one per 32 KiB
+/// when the record says it is v2, else one.
+fn hblks_of(size: u64, version: u32) -> u64 {
+    if version & VERSION_2 != 0 && size > HEADER_CYCLE_SIZE as u64 {
+        size.div_ceil(HEADER_CYCLE_SIZE as u64)
+    } else {
+        1
     }
 }
 

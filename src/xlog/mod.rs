@@ -195,6 +195,12 @@ fn analyse_inner(
         }
         e => Err(e),
     };
+    // The kernel's whole search; `fallback` when it refuses the log.
+    let kernel_bounds =
+        |fallback: Option<Bounds>, refused: &mut Option<String>| match search::find_bounds(&dev) {
+            Ok(x) => Ok(x),
+            Err(e) => refuse(e, refused).map(|()| fallback),
+        };
     let deferred = if all {
         None
     } else {
@@ -207,7 +213,7 @@ fn analyse_inner(
         }
     };
     let bounds = match deferred {
-        Some((b, _reach)) => {
+        Some(b) => {
             let mut r = trans::Reassembler::default();
             let mut e = early()?;
             let got = dev.records_with_data(b.tail_blk, b.head_blk, |rec, d| feed(&mut r, &mut e, rec, d));
@@ -218,22 +224,10 @@ fn analyse_inner(
                     replayed = e;
                     Some(b)
                 }
-                _ => match search::find_bounds(&dev) {
-                    Ok(x) => x,
-                    Err(e) => {
-                        refuse(e, &mut refused)?;
-                        Some(b)
-                    }
-                },
+                _ => kernel_bounds(Some(b), &mut refused)?,
             }
         }
-        None if all => match search::find_bounds(&dev) {
-            Ok(x) => x,
-            Err(e) => {
-                refuse(e, &mut refused)?;
-                None
-            }
-        },
+        None if all => kernel_bounds(None, &mut refused)?,
         None => None,
     };
     if let Some(why) = &refused {
@@ -905,7 +899,7 @@ pub fn write_text_streamed(
     }
     let (sb, dev, device, base, bytes) = open_log(&fs, opts)?;
     // A refusal by the kernel's search, or records it drops: the two-pass listing says so.
-    let Ok(Some((b, _))) = search::find_bounds_deferred(&dev) else { return two_pass(w) };
+    let Ok(Some(b)) = search::find_bounds_deferred(&dev) else { return two_pass(w) };
     if !search::dropped_records(&dev, &b).is_empty() {
         return two_pass(w);
     }

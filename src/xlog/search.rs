@@ -435,17 +435,7 @@ pub fn past_head(log: &LogDev, head: u64, blk: u64) -> u64 {
 /// their check (overwritten by a torn head that wrapped) are skipped, as far as the iclogs in
 /// flight could have reached. A record that fails farther from the head fails the mount.
 fn verify_tail(log: &LogDev, head: u64, tail: &mut u64, hsize: u64) -> Result<()> {
-    match seek_header(log, head, *tail, 1)? {
-        (Some(t), _) => *tail = t,
-        (None, _) => {
-            return Err(kernel_err(
-                log,
-                *tail,
-                "EFSCORRUPTED",
-                "no record header between the tail and the head",
-            ));
-        }
-    }
+    seek_tail(log, head, tail)?;
     let reach = (MAX_ICLOGS * hsize).div_ceil(BBSIZE as u64);
     // Each round moves the tail forward past one bad record; a log holds fewer records than
     // blocks.
@@ -473,6 +463,20 @@ fn verify_tail(log: &LogDev, head: u64, tail: &mut u64, hsize: u64) -> Result<()
         }
     }
     Err(kernel_err(log, *tail, "EFSCORRUPTED", "tail verification does not end"))
+}
+
+/// The first step of `xlog_verify_tail`: the tail moves to the first record header at or after
+/// it (before the head).
+fn seek_tail(log: &LogDev, head: u64, tail: &mut u64) -> Result<()> {
+    match seek_header(log, head, *tail, 1)? {
+        (Some(t), _) => {
+            *tail = t;
+            Ok(())
+        }
+        (None, _) => {
+            Err(kernel_err(log, *tail, "EFSCORRUPTED", "no record header between the tail and the head"))
+        }
+    }
 }
 
 /// The mount failure for a bad record `dist` blocks past the head, beyond the `reach` of the
@@ -537,20 +541,19 @@ pub struct Bounds {
 /// `xlog_find_tail` with `xlog_verify_head`: head, tail and state; None for a log of zeroes.
 /// An error is the kernel's: it would fail the mount with it.
 pub fn find_bounds(log: &LogDev) -> Result<Option<Bounds>> {
-    Ok(find_bounds_opt(log, true)?.map(|(b, _)| b))
+    find_bounds_opt(log, true)
 }
 
 /// [`find_bounds`] without the crc pass of `xlog_verify_tail` over a dirty log: the tail is
-/// moved to the first record header at or after it, and the distance past the head returned
-/// beside the bounds: a record from the tail to the head that fails its crc (or cannot be read)
-/// within that distance past the head would move the tail, and one farther fails the mount:
-/// for either, [`find_bounds`] gives the kernel's answer. For a caller that verifies every
-/// record anyway (the listing, recovery).
-pub fn find_bounds_deferred(log: &LogDev) -> Result<Option<(Bounds, Option<u64>)>> {
+/// moved to the first record header at or after it. A record from the tail to the head that
+/// fails its crc (or cannot be read) would move the tail, or fail the mount: then
+/// [`find_bounds`] gives the kernel's answer. For a caller that verifies every record anyway
+/// (the listing, recovery).
+pub fn find_bounds_deferred(log: &LogDev) -> Result<Option<Bounds>> {
     find_bounds_opt(log, false)
 }
 
-fn find_bounds_opt(log: &LogDev, verify: bool) -> Result<Option<(Bounds, Option<u64>)>> {
+fn find_bounds_opt(log: &LogDev, verify: bool) -> Result<Option<Bounds>> {
     let nbb = log.nbb();
     let mut head = find_head(log)?;
     if head == 0 && log.cycle(0)? == 0 {
@@ -576,7 +579,6 @@ fn find_bounds_opt(log: &LogDev, verify: bool) -> Result<Option<(Bounds, Option<
     let mut tail = tail_of(&rh)?;
     let mut clean = unmount_at_head(log, head, rblk, &rh, &mut tail)?;
     let mut torn = None;
-    let mut deferred = None;
     if !clean {
         // xlog_verify_head: a crc failure among the last iclogs written is a torn write; the
         // head moves back to the first bad record.
@@ -609,22 +611,10 @@ fn find_bounds_opt(log: &LogDev, verify: bool) -> Result<Option<(Bounds, Option<
             skip_tail = head == tail;
         }
         if !skip_tail {
-            let hsize = u64::from(rh.size.get());
             if verify {
-                verify_tail(log, head, &mut tail, hsize)?;
+                verify_tail(log, head, &mut tail, u64::from(rh.size.get()))?;
             } else {
-                match seek_header(log, head, tail, 1)? {
-                    (Some(t), _) => tail = t,
-                    (None, _) => {
-                        return Err(kernel_err(
-                            log,
-                            tail,
-                            "EFSCORRUPTED",
-                            "no record header between the tail and the head",
-                        ));
-                    }
-                }
-                deferred = Some((MAX_ICLOGS * hsize).div_ceil(BBSIZE as u64));
+                seek_tail(log, head, &mut tail)?;
             }
         }
         if torn.is_some() {
@@ -641,21 +631,18 @@ fn find_bounds_opt(log: &LogDev, verify: bool) -> Result<Option<(Bounds, Option<
         let t = lsn_cycle(rh.tail_lsn.get());
         if t == 0 { head_cycle } else { t }
     };
-    Ok(Some((
-        Bounds {
-            head_blk: head,
-            head_cycle,
-            tail_blk: tail,
-            tail_cycle,
-            last_rec_blk: rblk,
-            clean,
-            torn,
-            log_bbs: nbb,
-            zeroed_tail: log.cycle(nbb - 1)? == 0,
-            sector_blocks: log.sect_bbs(),
-        },
-        deferred,
-    )))
+    Ok(Some(Bounds {
+        head_blk: head,
+        head_cycle,
+        tail_blk: tail,
+        tail_cycle,
+        last_rec_blk: rblk,
+        clean,
+        torn,
+        log_bbs: nbb,
+        zeroed_tail: log.cycle(nbb - 1)? == 0,
+        sector_blocks: log.sect_bbs(),
+    }))
 }
 
 /// The checks of `xlog_clear_stale_blocks` (run at every writable mount) on the head and the
@@ -690,6 +677,12 @@ pub fn dropped_records(log: &LogDev, kernel: &Bounds) -> Vec<Record> {
         return vec![];
     }
     let exact = log.exact();
+    // The head first, without the tail's crc pass over the whole log: only where the heads
+    // differ does the full search (which may still refuse the exact reading) matter.
+    let Ok(Some(e)) = find_bounds_deferred(&exact) else { return vec![] };
+    if e.head_blk == kernel.head_blk {
+        return vec![];
+    }
     let Ok(Some(e)) = find_bounds(&exact) else { return vec![] };
     if e.head_blk == kernel.head_blk || e.clean && kernel.clean {
         return vec![];
