@@ -133,6 +133,8 @@ fn paths_in_use_are_refused_and_inspection_warns() {
         daxray: &[],
         daxray_error: None,
         kernel_durable: None,
+        in_flight: None,
+        whole_view: None,
     };
     let e = daxray::replay::state::keep_state(&tmp.path().join("other"), &keep, &[], &info)
         .expect_err("keep_state over an image in use");

@@ -30,6 +30,9 @@ pub enum FsChoice {
     /// ext4 without a journal (`-O ^has_journal`).
     #[serde(rename = "ext4-nojournal")]
     Ext4NoJournal,
+    /// ext4 with a jbd2 journal and fast commits (`-O fast_commit`).
+    #[serde(rename = "ext4-fc")]
+    Ext4FastCommit,
     /// XFS (`-m reflink=0`).
     #[serde(rename = "xfs")]
     Xfs,
@@ -41,6 +44,7 @@ impl FsChoice {
         match self {
             FsChoice::Ext4 => "ext4",
             FsChoice::Ext4NoJournal => "ext4-nojournal",
+            FsChoice::Ext4FastCommit => "ext4-fc",
             FsChoice::Xfs => "xfs",
         }
     }
@@ -50,8 +54,32 @@ impl FsChoice {
         match s {
             "ext4" => Some(FsChoice::Ext4),
             "ext4-nojournal" => Some(FsChoice::Ext4NoJournal),
+            "ext4-fc" => Some(FsChoice::Ext4FastCommit),
             "xfs" => Some(FsChoice::Xfs),
             _ => None,
+        }
+    }
+
+    /// Every file system the guest can format, in the order campaigns run them.
+    pub const ALL: [FsChoice; 4] =
+        [FsChoice::Ext4, FsChoice::Ext4NoJournal, FsChoice::Ext4FastCommit, FsChoice::Xfs];
+
+    /// The file-system type `mount -t` takes.
+    pub fn mount_type(self) -> &'static str {
+        match self {
+            FsChoice::Xfs => "xfs",
+            FsChoice::Ext4 | FsChoice::Ext4NoJournal | FsChoice::Ext4FastCommit => "ext4",
+        }
+    }
+
+    /// A journal or log size (MiB) small enough to wrap often: 4 MiB of jbd2 journal (1024
+    /// blocks, the least mkfs.ext4 makes with 4 KiB blocks), 7 MiB of XFS log (mkfs.xfs wants
+    /// 1605 blocks of 4 KiB on a 512 MiB namespace). None without a journal.
+    pub fn small_journal_mib(self) -> Option<u32> {
+        match self {
+            FsChoice::Ext4 | FsChoice::Ext4FastCommit => Some(4),
+            FsChoice::Ext4NoJournal => None,
+            FsChoice::Xfs => Some(7),
         }
     }
 
@@ -102,6 +130,11 @@ pub struct Job {
     pub fault_size: FaultSize,
     /// The fsdax namespace's `align` (4096 or 2097152).
     pub namespace_align: u64,
+    /// The journal (ext4, `mkfs.ext4 -J size=`) or log (XFS, `mkfs.xfs -l size=`) size in MiB;
+    /// None: mkfs's default. A small one wraps often (for the soak). XFS accepts down to about
+    /// 7 MiB on a 512 MiB namespace (1605 blocks of 4 KiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_mib: Option<u32>,
     /// Tests of the host only: the guest misbehaves this way once it has the job (never set by
     /// the replay engine or the bench; `daxray vm run` has a hidden option for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -179,6 +212,7 @@ impl Job {
             seed: 1,
             fault_size: FaultSize::Pte,
             namespace_align: 2 << 20,
+            journal_mib: None,
             misbehave: None,
         }
     }

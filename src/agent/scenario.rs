@@ -32,6 +32,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("multi-file", "first stores spread round-robin over three sparse files"),
     ("background-writer", "seq-sparse while a thread appends to and fsyncs another file"),
     ("msync-after", "seq-sparse with msync after each store and fsync at the end"),
+    (
+        "soak",
+        "background-writer plus a thread that creates, writes, fsyncs, renames, truncates and unlinks small files (replay --soak)",
+    ),
     ("latency-empty", "bench: time the first store to each page of a sparse file"),
     ("latency-prealloc", "bench: time the first store to each page of a written, fsynced file"),
     ("latency-empty-load", "bench: latency-empty with a background writer"),
@@ -144,14 +148,24 @@ enum Prep {
     Fallocated,
 }
 
-/// A thread that appends to and fsyncs a file until stopped, keeping the journal/log busy.
+/// Threads that keep the journal/log busy until stopped: one appends to and fsyncs a file
+/// (truncating it at 16 MiB); with `churn`, another creates, writes, fsyncs, renames, truncates
+/// and unlinks small files (directory and inode changes: every kind of fast-commit tag, and
+/// renames, which make the fast commit ineligible).
 struct Background {
     stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<Result<u64>>>,
+    handles: Vec<std::thread::JoinHandle<Result<u64>>>,
 }
+
+/// Small files the churn thread cycles through.
+const CHURN_FILES: u64 = 16;
 
 impl Background {
     fn start(dir: &Path) -> Result<Background> {
+        Self::start_with(dir, false)
+    }
+
+    fn start_with(dir: &Path, churn: bool) -> Result<Background> {
         let path = dir.join("background");
         let mut f = OpenOptions::new()
             .create(true)
@@ -161,7 +175,7 @@ impl Background {
             .map_err(|e| io(&path, e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let s2 = stop.clone();
-        let handle = std::thread::spawn(move || -> Result<u64> {
+        let mut handles = vec![std::thread::spawn(move || -> Result<u64> {
             let chunk = vec![0xb6u8; 64 << 10];
             let mut written = 0u64;
             let mut rounds = 0u64;
@@ -178,24 +192,73 @@ impl Background {
                 }
             }
             Ok(rounds)
-        });
-        Ok(Background { stop, handle: Some(handle) })
+        })];
+        if churn {
+            let s3 = stop.clone();
+            let dir = dir.to_path_buf();
+            handles.push(std::thread::spawn(move || churn_loop(&dir, &s3)));
+        }
+        Ok(Background { stop, handles })
     }
 
     fn finish(mut self) -> Result<u64> {
         self.stop.store(true, Ordering::Relaxed);
-        match self.handle.take().map(|h| h.join()) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(Error::External("the background writer panicked".into())),
-            None => Ok(0),
+        let mut rounds = 0;
+        for h in self.handles.drain(..) {
+            match h.join() {
+                Ok(r) => rounds += r?,
+                Err(_) => return Err(Error::External("a background writer panicked".into())),
+            }
         }
+        Ok(rounds)
     }
+}
+
+/// The churn thread of [`Background`]: each round writes a new version of one small file
+/// (create `cN.tmp`, write 1-16 KiB, fsync, rename over `cN`), and every few rounds truncates or
+/// unlinks another one and fsyncs the folder.
+fn churn_loop(dir: &Path, stop: &AtomicBool) -> Result<u64> {
+    let mut rounds = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let r = splitmix64(rounds);
+        let n = r % CHURN_FILES;
+        let tmp = dir.join(format!("c{n}.tmp"));
+        let dst = dir.join(format!("c{n}"));
+        let len = usize::try_from(1024 + (r >> 8) % (15 << 10)).unwrap_or(4096);
+        let data = vec![(r >> 40) as u8 | 1; len];
+        let mut f = File::create(&tmp).map_err(|e| io(&tmp, e))?;
+        f.write_all(&data).map_err(|e| io(&tmp, e))?;
+        f.sync_all().map_err(|e| io(&tmp, e))?;
+        drop(f);
+        std::fs::rename(&tmp, &dst).map_err(|e| io(&dst, e))?;
+        let other = dir.join(format!("c{}", (n + CHURN_FILES / 2) % CHURN_FILES));
+        match rounds % 4 {
+            1 => {
+                if let Ok(f) = OpenOptions::new().write(true).open(&other) {
+                    let half = f.metadata().map(|m| m.len() / 2).unwrap_or(0);
+                    f.set_len(half).map_err(|e| io(&other, e))?;
+                    f.sync_all().map_err(|e| io(&other, e))?;
+                }
+            }
+            3 => match std::fs::remove_file(&other) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&other, e)),
+            },
+            _ => {}
+        }
+        if rounds % 8 == 7 {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))?;
+        }
+        rounds += 1;
+    }
+    Ok(rounds)
 }
 
 impl Drop for Background {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
+        for h in self.handles.drain(..) {
             let _ = h.join();
         }
     }
@@ -303,7 +366,11 @@ pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
     for i in 0..nfiles {
         targets.push(open_target(dir, &format!("f{i}"), file_len, job.sync, prep, fault == FaultSize::Pmd)?);
     }
-    let bg = if job.scenario == "background-writer" { Some(Background::start(dir)?) } else { None };
+    let bg = match job.scenario.as_str() {
+        "background-writer" => Some(Background::start(dir)?),
+        "soak" => Some(Background::start_with(dir, true)?),
+        _ => None,
+    };
     let order: Vec<u64> = if job.scenario == "random-sparse" {
         permutation(job.pages, job.seed).into_iter().map(u64::from).collect()
     } else {

@@ -573,7 +573,7 @@ fn map_and_check(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Row>> {
         },
         Side::Proc(cmd(&o.daxray, &["check", img, "--claims", &cp])),
         Side::InProc(Box::new(move || {
-            crate::replay::state::kernel_check(&image, 0, fstype, &claims, &oracle_scratch).map(|_| ())
+            crate::replay::state::kernel_check(&image, 0, fstype, &claims, &oracle_scratch, false).map(|_| ())
         })),
         o.runs,
         scratch,
@@ -593,16 +593,19 @@ fn map_and_check(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Row>> {
             peer_cmd: "replay::kernel_check (copy + loop mount + read claims back + unmount), in process"
                 .into(),
         },
-        Side::InProc(Box::new(move || crate::replay::state::check_in_place(&image2, &claims2).map(|_| ()))),
         Side::InProc(Box::new(move || {
-            crate::replay::state::kernel_check(&image, 0, fstype, &claims, &oracle_scratch).map(|_| ())
+            crate::replay::state::check_in_place(&image2, &claims2, false).map(|_| ())
+        })),
+        Side::InProc(Box::new(move || {
+            crate::replay::state::kernel_check(&image, 0, fstype, &claims, &oracle_scratch, false).map(|_| ())
         })),
         o.runs,
         scratch,
     )?;
     // Agreement, once.
-    let ours = crate::replay::state::check_in_place(&b.image, &b.claims)?;
-    let kernel = crate::replay::state::kernel_check(&b.image, ours.dataoff, fstype, &b.claims, scratch)?;
+    let ours = crate::replay::state::check_in_place(&b.image, &b.claims, false)?;
+    let kernel =
+        crate::replay::state::kernel_check(&b.image, ours.dataoff, fstype, &b.claims, scratch, false)?;
     let dis = crate::replay::state::disagreements(&ours.verdicts, &kernel);
     let durable = kernel.durable.iter().filter(|d| **d).count();
     row.note = format!(

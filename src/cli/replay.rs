@@ -22,8 +22,9 @@ use std::path::PathBuf;
 /// Arguments of `replay`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// File system (repeat for several): ext4, ext4-nojournal, xfs. Default: all three.
-    #[arg(long = "fs", value_name = "FS", value_parser = ["ext4", "ext4-nojournal", "xfs"])]
+    /// File system (repeat for several): ext4, ext4-nojournal, ext4-fc (fast commits), xfs.
+    /// Default: ext4, ext4-nojournal and xfs (with --soak: all four).
+    #[arg(long = "fs", value_name = "FS", value_parser = ["ext4", "ext4-nojournal", "ext4-fc", "xfs"])]
     pub fs: Vec<String>,
     /// Only MAP_SYNC runs (default: both MAP_SYNC and the control).
     #[arg(long, conflicts_with = "no_sync")]
@@ -41,6 +42,24 @@ pub struct Args {
     /// failing states are always checked so. 0: failing states only.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub oracle: u32,
+    /// What the kernel oracle compares: the stores' claims, or the whole recovered view (every
+    /// regular file's path, inode, size, merged extents and sha256) as well.
+    #[arg(long, value_name = "VIEW", value_parser = ["claims", "whole"], default_value = "claims")]
+    pub oracle_view: String,
+    /// The soak: for SECONDS in all (shared among the file systems), MAP_SYNC stores while
+    /// threads append, fsync, create, rename, truncate and unlink files on a small journal or
+    /// log that wraps; many random stops (--random-stops per store, 1-60 ms apart), every state
+    /// checked against the kernel's recovery of the whole view (--oracle 1 --oracle-view whole).
+    #[arg(long, value_name = "SECONDS", conflicts_with_all = ["scenarios", "no_sync", "recheck"])]
+    pub soak: Option<u64>,
+    /// The journal (ext4) or log (XFS) size for mkfs, in MiB. Default: mkfs's own; with --soak
+    /// 4 (ext4) and 7 (XFS, the smallest mkfs.xfs accepts here), so that they wrap.
+    #[arg(long, value_name = "MIB")]
+    pub journal_mib: Option<u32>,
+    /// Check a kept state folder again (daxray in place and the kernel's recovery of a copy,
+    /// claims and whole view) instead of running a campaign. Exit 1 when they disagree.
+    #[arg(long, value_name = "DIR")]
+    pub recheck: Option<PathBuf>,
     /// Keep failing states here (image, claims, verdicts), for `daxray check`.
     /// Default: a new folder daxray-replay-* in the temporary directory.
     #[arg(long, value_name = "DIR")]
@@ -48,9 +67,10 @@ pub struct Args {
     /// Keep every oracle-checked state, not only failing ones.
     #[arg(long)]
     pub keep_all: bool,
-    /// Random stops between two stores of the background-writer scenario.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub random_stops: u32,
+    /// Random stops between two stores of the background-writer scenario (and the soak's;
+    /// default 3, with --soak 8).
+    #[arg(long, value_name = "N")]
+    pub random_stops: Option<u32>,
     /// Seed for the workloads and the random stops.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -71,23 +91,32 @@ pub struct Args {
 
 /// Run `replay`.
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
+    if let Some(dir) = &a.recheck {
+        return recheck(dir, g);
+    }
+    let soak = a.soak.is_some();
     let fs: Vec<FsChoice> = if a.fs.is_empty() {
-        replay::DEFAULT_FS.to_vec()
+        if soak { FsChoice::ALL.to_vec() } else { replay::DEFAULT_FS.to_vec() }
     } else {
         a.fs.iter().filter_map(|s| FsChoice::parse(s)).collect()
     };
-    let sync = match (a.sync, a.no_sync) {
+    let sync = match (a.sync || soak, a.no_sync) {
         (true, _) => vec![true],
         (_, true) => vec![false],
         _ => vec![true, false],
     };
-    let scenarios: Vec<String> = if a.scenarios.is_empty() {
+    let scenarios: Vec<String> = if soak {
+        vec!["soak".into()]
+    } else if a.scenarios.is_empty() {
         replay::DEFAULT_SCENARIOS.iter().map(|s| s.to_string()).collect()
     } else {
         a.scenarios.clone()
     };
     if a.pages == 0 {
         return Err(crate::Error::Usage("--pages must be at least 1".into()));
+    }
+    if a.soak == Some(0) {
+        return Err(crate::Error::Usage("--soak needs at least 1 second".into()));
     }
     let assets = crate::vm::Assets::resolve(a.cache.as_deref(), a.kernel.as_deref(), a.modules.as_deref())?;
     let keep = match &a.keep {
@@ -103,19 +132,29 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         .prefix("daxray-work-")
         .tempdir()
         .map_err(|e| crate::Error::io(std::env::temp_dir(), e))?;
-    let opts = CampaignOptions {
-        fs,
-        sync,
-        scenarios,
-        pages: a.pages,
-        oracle_every: a.oracle,
-        keep,
-        keep_all: a.keep_all || a.pack_fixtures.is_some(),
-        random_stops: a.random_stops,
-        seed: a.seed,
-        assets,
-        work: work.path().to_path_buf(),
-    };
+    let mut opts = CampaignOptions::new(assets, keep, work.path().to_path_buf());
+    opts.fs = fs;
+    opts.sync = sync;
+    opts.scenarios = scenarios;
+    opts.pages = a.pages;
+    opts.oracle_every = a.oracle;
+    opts.keep_all = a.keep_all || a.pack_fixtures.is_some();
+    opts.random_stops = a.random_stops.unwrap_or(3);
+    opts.seed = a.seed;
+    opts.whole_view = a.oracle_view == "whole";
+    opts.journal = a.journal_mib.map_or(replay::JournalSize::Default, replay::JournalSize::Mib);
+    if let Some(secs) = a.soak {
+        opts.oracle_every = 1;
+        opts.whole_view = true;
+        opts.random_stops = a.random_stops.unwrap_or(8);
+        opts.stop_gap_ms = (1, 60);
+        // Enough stores never to run out before the deadline.
+        opts.pages = a.pages.max(1 << 16);
+        opts.run_seconds = Some((secs / opts.fs.len() as u64).max(1));
+        if a.journal_mib.is_none() {
+            opts.journal = replay::JournalSize::Small;
+        }
+    }
     // One guest at a time on this machine (two TCG guests slow each other down by half).
     let _lock = crate::vm::exclusive_lock()?;
     let total = replay::run_count(&opts);
@@ -187,13 +226,14 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
 /// The verdict table and the summary.
 pub fn render(r: &CampaignReport) -> String {
     let mut s = format!(
-        "{:<15} {:<8} {:<20} {:>6} {:>6} {:>6} {:>9} {:>8} {:>9} {:>9} {:>9} {:>7}\n",
+        "{:<15} {:<8} {:<20} {:>6} {:>6} {:>6} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>7}\n",
         "fs",
         "mode",
         "scenario",
         "faults",
         "states",
         "random",
+        "in-flight",
         "violation",
         "NEEDDSYNC",
         "oracle",
@@ -203,13 +243,14 @@ pub fn render(r: &CampaignReport) -> String {
     );
     for x in &r.runs {
         s.push_str(&format!(
-            "{:<15} {:<8} {:<20} {:>6} {:>6} {:>6} {:>9} {:>8} {:>9} {:>9.1} {:>9.1} {:>7.1}{}\n",
+            "{:<15} {:<8} {:<20} {:>6} {:>6} {:>6} {:>9} {:>9} {:>8} {:>9} {:>9.1} {:>9.1} {:>7.1}{}\n",
             x.fs,
             x.mode(),
             x.scenario,
             x.faults,
             x.states_checked,
             x.random_states,
+            x.in_flight_states,
             x.violations,
             x.needdsync_faults,
             format!("{}/{}", x.oracle_agree, x.oracle_checked),
@@ -240,12 +281,19 @@ pub fn render(r: &CampaignReport) -> String {
     let oracle_ms: f64 = r.runs.iter().map(|x| x.oracle_ms_per_state * x.oracle_checked as f64).sum::<f64>()
         / oc.max(1) as f64;
     let errors = r.runs.iter().filter(|x| x.error.is_some()).count();
+    let whole: u64 = r.runs.iter().map(|x| x.whole_checked).sum();
+    let files: u64 = r.runs.iter().map(|x| x.files_compared).sum();
+    let in_flight: u64 = r.runs.iter().map(|x| x.in_flight_states).sum();
+    let by_recovery: u64 = r.runs.iter().map(|x| x.lost_by_recovery_states).sum();
     s.push_str(&format!(
         "\n{runs} runs, {states} states checked in {:.0} s: MAP_SYNC violations {sync_v}, control violations {ctl_v}; \
          kernel oracle agreed on {oa}/{oc} states ({od} disagreements); in-place check {check_ms:.1} ms/state vs kernel oracle {oracle_ms:.1} ms/state ({:.0}x){}\n",
         r.seconds,
         if check_ms > 0.0 { oracle_ms / check_ms } else { 0.0 },
         if errors > 0 { format!("; {errors} run(s) did not finish") } else { String::new() }
+    ));
+    s.push_str(&format!(
+        "a journal or log write was in flight at the head in {in_flight} of {states} states; whole recovered view compared with the kernel's on {whole} states ({files} files); lost only by the kernel's recovery (torn log sector): {by_recovery} states\n"
     ));
     for c in r.silent_controls() {
         s.push_str(&format!(
@@ -266,7 +314,69 @@ pub fn render(r: &CampaignReport) -> String {
     }
     let kept: usize = r.runs.iter().map(|x| x.kept.len()).sum();
     if kept > 0 {
-        s.push_str(&format!("{kept} state(s) kept under {} (re-check with daxray check DIR/image.img --claims DIR/claims.jsonl)\n", r.keep_dir));
+        s.push_str(&format!(
+            "{kept} state(s) kept under {} (re-check one with daxray replay --recheck DIR, or daxray check DIR/image.img --claims DIR/claims.jsonl)\n",
+            r.keep_dir
+        ));
     }
     s
+}
+
+/// `replay --recheck DIR`: a kept state checked again, in place and by the kernel.
+fn recheck(dir: &std::path::Path, g: &Global) -> crate::Result<i32> {
+    let scratch = tempfile::Builder::new()
+        .prefix("daxray-recheck-")
+        .tempdir()
+        .map_err(|e| crate::Error::io(std::env::temp_dir(), e))?;
+    let r = replay::state::recheck(dir, scratch.path())?;
+    let code = if r.agrees() { 0 } else { 1 };
+    let whole = r.whole.as_ref().map(replay::state::WholeView::describe);
+    if g.json {
+        let claims: Vec<serde_json::Value> = r
+            .claims
+            .iter()
+            .zip(&r.ours.verdicts)
+            .zip(&r.kernel.durable)
+            .map(|((c, v), k)| {
+                serde_json::json!({"path": c.path, "offset": c.offset, "len": c.len,
+                    "daxray": v.verdict.to_string(), "kernel_durable": k})
+            })
+            .collect();
+        output::print_json(&serde_json::json!({
+            "state": dir.display().to_string(),
+            "agrees": r.agrees(),
+            "claims": claims,
+            "claim_disagreements": r.disagree.len(),
+            "whole_view": whole,
+            "head_in_flight": r.ours.in_flight,
+            "exit_code": code,
+        }))?;
+        return Ok(code);
+    }
+    let mut s = format!("state {}\n", dir.display());
+    if let Some(f) = &r.ours.in_flight {
+        s.push_str(&format!("write in flight at the head: {f}\n"));
+    }
+    s.push_str(&format!(
+        "claims: {} checked, {} where daxray and the kernel's recovery disagree\n",
+        r.claims.len(),
+        r.disagree.len()
+    ));
+    for &i in &r.disagree {
+        if let (Some(v), Some(k)) = (r.ours.verdicts.get(i), r.kernel.durable.get(i)) {
+            s.push_str(&format!(
+                "  {} @{}+{}: daxray says {} ({}), the kernel's recovery says {}\n",
+                v.claim.path,
+                v.claim.offset,
+                v.claim.len,
+                v.verdict,
+                v.evidence.detail,
+                if *k { "durable" } else { "lost" }
+            ));
+        }
+    }
+    s.push_str(&format!("whole view: {}\n", whole.as_deref().unwrap_or("not compared")));
+    s.push_str(if code == 0 { "AGREE\n" } else { "DISAGREE\n" });
+    output::write_stdout(s.as_bytes())?;
+    Ok(code)
 }

@@ -88,7 +88,7 @@ pub struct RunArgs {
     /// Kernel and QEMU options.
     #[command(flatten)]
     pub vm: VmArgs,
-    /// File system: ext4, ext4-nojournal or xfs.
+    /// File system: ext4, ext4-nojournal, ext4-fc or xfs.
     #[arg(long, default_value = "ext4")]
     pub fs: String,
     /// Plain MAP_SHARED instead of MAP_SHARED_VALIDATE|MAP_SYNC.
@@ -174,6 +174,7 @@ fn run_once(a: &RunArgs) -> Result<i32> {
         seed: a.seed,
         fault_size: if a.fault_size == "pmd" { FaultSize::Pmd } else { FaultSize::Pte },
         namespace_align: a.align,
+        journal_mib: None,
         misbehave: match &a.misbehave {
             None => None,
             Some(m) => Some(Misbehave::parse(m).ok_or_else(|| Error::Usage(format!("--misbehave {m}?")))?),

@@ -14,6 +14,7 @@ mod copycheck;
 pub use copycheck::PendingChecks;
 pub mod csum;
 pub mod fastcommit;
+pub mod head;
 pub mod journal;
 pub mod list;
 pub mod recover;
@@ -330,6 +331,7 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> 
     d["error"] = json!(out.error.map(|(p, e)| format!("{p:?}: {}", e.name())));
     d["replayed"] = json!(replayed_any);
     d["data_checksums_verified"] = json!(out.data_verified);
+    d["head_in_flight"] = json!(head::write_in_flight(j, &out, fc.as_ref()));
     if !out.data_verified {
         d["data_checksums_note"] = json!(
             "logged blocks were not read: replay counts assume every tag checksum matches (daxray journal --verify-data verifies them)"

@@ -23,7 +23,9 @@ use crate::error::{Error, Result};
 use crate::vm::{Assets, Vm, VmConfig};
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
-use state::{KeptState, check_in_place, disagreements, keep_state, kernel_check};
+use state::{
+    KeptState, WholeView, check_in_place, disagreements, keep_state, keep_views, kernel_check, kernel_log,
+};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -37,6 +39,7 @@ pub const SCENARIOS: &[&str] = &[
     "multi-file",
     "background-writer",
     "msync-after",
+    "soak",
 ];
 
 /// The scenarios of the default campaign: first writes into an empty file (the synchronous
@@ -71,6 +74,60 @@ pub struct CampaignOptions {
     pub assets: Assets,
     /// Scratch folder (images, consoles, oracle copies).
     pub work: PathBuf,
+    /// Compare the whole recovered view with the kernel's at every oracle state (every regular
+    /// file: path, inode, size, merged extents, sha256), not only the stores' claims.
+    pub whole_view: bool,
+    /// End each run after this long: the host answers the next store with `Abort` (the soak).
+    pub run_seconds: Option<u64>,
+    /// The random wait before each random stop, in milliseconds (from, to).
+    pub stop_gap_ms: (u64, u64),
+    /// The journal or log size for mkfs.
+    pub journal: JournalSize,
+}
+
+/// The journal (ext4) or log (XFS) size a campaign formats with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalSize {
+    /// mkfs's default.
+    Default,
+    /// Small enough to wrap often ([`FsChoice::small_journal_mib`]).
+    Small,
+    /// This many MiB.
+    Mib(u32),
+}
+
+impl JournalSize {
+    /// The size in MiB for `fs` (None: mkfs's default).
+    pub fn mib(self, fs: FsChoice) -> Option<u32> {
+        match self {
+            JournalSize::Default => None,
+            JournalSize::Small => fs.small_journal_mib(),
+            JournalSize::Mib(m) => Some(m),
+        }
+    }
+}
+
+impl CampaignOptions {
+    /// The options of the default campaign (the CLI's defaults), with these assets and folders.
+    pub fn new(assets: Assets, keep: PathBuf, work: PathBuf) -> CampaignOptions {
+        CampaignOptions {
+            fs: DEFAULT_FS.to_vec(),
+            sync: vec![true, false],
+            scenarios: DEFAULT_SCENARIOS.iter().map(|s| s.to_string()).collect(),
+            pages: 8,
+            oracle_every: 4,
+            keep,
+            keep_all: false,
+            random_stops: 3,
+            seed: 1,
+            assets,
+            work,
+            whole_view: false,
+            run_seconds: None,
+            stop_gap_ms: (20, 300),
+            journal: JournalSize::Default,
+        }
+    }
 }
 
 /// The result of one run.
@@ -108,6 +165,13 @@ pub struct RunReport {
     pub lost_by_recovery_claims: u64,
     /// Claims checked summed over all states.
     pub claims_checked: u64,
+    /// States in which a journal or log write was in flight at the head (a record or
+    /// transaction torn or begun, see `head_in_flight` in the recovery details).
+    pub in_flight_states: u64,
+    /// Oracle states whose whole recovered view (every file) was compared with the kernel's.
+    pub whole_checked: u64,
+    /// Files compared over those states.
+    pub files_compared: u64,
     /// Kernel trace: faults that returned NEEDDSYNC.
     pub needdsync_faults: u64,
     /// Kernel trace: PTE faults.
@@ -189,14 +253,6 @@ impl CampaignReport {
     }
 }
 
-/// The file-system type the host's `mount` uses.
-pub fn mount_type(fs: FsChoice) -> &'static str {
-    match fs {
-        FsChoice::Xfs => "xfs",
-        _ => "ext4",
-    }
-}
-
 /// The job for one run.
 pub fn job_for(fs: FsChoice, sync: bool, scenario: &str, pages: u32, seed: u64) -> Job {
     let mut j = Job::new(fs, sync, scenario, pages);
@@ -255,9 +311,13 @@ impl RunCtx<'_> {
             self.report.random_states += 1;
         }
         self.report.claims_checked += claims.len() as u64;
+        let every = u64::from(self.opts.oracle_every);
+        let sample = every > 0 && n.is_multiple_of(every);
+        let whole = self.opts.whole_view && sample;
         // daxray's check, in place. A failure to read the media is recorded (the state is then
         // unverified) and the kernel oracle still looks at it.
-        let (verdicts, lost, by_recovery, check_error) = match check_in_place(image, claims) {
+        let mut ours = None;
+        let (verdicts, lost, by_recovery, check_error) = match check_in_place(image, claims, whole) {
             Ok(ip) if ip.dataoff != dataoff => (
                 vec![],
                 0,
@@ -267,16 +327,22 @@ impl RunCtx<'_> {
                     ip.dataoff
                 )),
             ),
-            Ok(ip) => {
+            Ok(mut ip) => {
                 self.check_ms += ip.ms;
                 self.timed_states += 1;
                 let lost = ip.lost();
                 let by_recovery = ip.lost_by_recovery();
                 let err = ip.unreadable().map(|v| format!("{}: {}", v.claim.path, v.evidence.detail));
-                (ip.verdicts, lost, by_recovery, err)
+                let verdicts = std::mem::take(&mut ip.verdicts);
+                ours = Some(ip);
+                (verdicts, lost, by_recovery, err)
             }
             Err(e) => (vec![], 0, 0, Some(e.to_string())),
         };
+        let in_flight = ours.as_ref().and_then(|o| o.in_flight.clone());
+        if in_flight.is_some() {
+            self.report.in_flight_states += 1;
+        }
         if by_recovery > 0 {
             self.report.lost_by_recovery_states += 1;
             self.report.lost_by_recovery_claims += by_recovery as u64;
@@ -291,18 +357,32 @@ impl RunCtx<'_> {
         if lost > 0 {
             self.report.violations += 1;
         }
-        let every = u64::from(self.opts.oracle_every);
-        let sample = every > 0 && n.is_multiple_of(every);
         let failing = lost > 0;
         let torn = by_recovery > 0;
         if !(sample || failing || torn || check_error.is_some()) {
             return Ok(());
         }
         let fs = self.job.fs;
-        let kv = kernel_check(image, dataoff, mount_type(fs), claims, &self.run_dir)?;
+        let kv = kernel_check(image, dataoff, fs.mount_type(), claims, &self.run_dir, whole)?;
         self.oracle_ms += kv.ms;
         let dis = disagreements(&verdicts, &kv);
-        let why = if !dis.is_empty() {
+        let view =
+            WholeView::compare(ours.as_ref().and_then(|o| o.manifest.as_ref()), kv.manifest.as_deref());
+        if let Some(WholeView::Agree(files)) = &view {
+            self.report.whole_checked += 1;
+            self.report.files_compared += *files as u64;
+        }
+        let view_differs = matches!(view, Some(WholeView::Differ(_)));
+        let view_error = match &view {
+            Some(WholeView::Unreadable(e)) => Some(e.clone()),
+            _ => None,
+        };
+        let check_error = check_error.or(view_error);
+        if check_error.is_some() && self.report.first_check_error.is_none() {
+            self.report.first_check_error = check_error.as_ref().map(|e| format!("state {n} ({at}): {e}"));
+        }
+        let disagree = !dis.is_empty() || view_differs;
+        let why = if disagree {
             self.report.oracle_checked += 1;
             self.report.oracle_disagree += 1;
             "disagreement"
@@ -319,31 +399,44 @@ impl RunCtx<'_> {
                 "sample"
             }
         };
-        if !dis.is_empty() || failing || torn || check_error.is_some() || self.opts.keep_all {
-            let dir = self.keep_dir.join(format!("state-{n:04}-{why}"));
-            let info = KeptState {
-                why,
-                fs: fs.name(),
-                sync: self.job.sync,
-                scenario: &self.job.scenario,
-                state: n,
-                at: at.clone(),
-                dataoff,
-                kernel: &self.report.kernel,
-                daxray: &verdicts,
-                daxray_error: check_error.as_deref(),
-                kernel_durable: Some(&kv.durable),
-            };
-            keep_state(image, &dir, claims, &info)?;
-            self.report.kept.push(dir.display().to_string());
+        if !(disagree || failing || torn || check_error.is_some() || self.opts.keep_all) {
+            return Ok(());
         }
-        if !dis.is_empty() {
+        let dir = self.keep_dir.join(format!("state-{n:04}-{why}"));
+        let described = view.as_ref().map(WholeView::describe);
+        let info = KeptState {
+            why,
+            fs: fs.name(),
+            sync: self.job.sync,
+            scenario: &self.job.scenario,
+            state: n,
+            at: at.clone(),
+            dataoff,
+            kernel: &self.report.kernel,
+            daxray: &verdicts,
+            daxray_error: check_error.as_deref(),
+            kernel_durable: Some(&kv.durable),
+            in_flight: in_flight.as_deref(),
+            whole_view: described.as_deref(),
+        };
+        keep_state(image, &dir, claims, &info)?;
+        let log = if disagree {
+            kv.loop_device.as_deref().map(|d| kernel_log(d, 40)).unwrap_or_default()
+        } else {
+            vec![]
+        };
+        keep_views(&dir, ours.as_ref().and_then(|o| o.manifest.as_ref()), kv.manifest.as_deref(), &log)?;
+        self.report.kept.push(dir.display().to_string());
+        if disagree {
             let mut msg = format!(
                 "\n!!!!!!!! ORACLE DISAGREEMENT: {} {} {} state {n} ({at}) !!!!!!!!\n",
                 fs.name(),
                 self.report.mode(),
                 self.job.scenario
             );
+            if let Some(f) = &in_flight {
+                msg.push_str(&format!("  write in flight at the head: {f}\n"));
+            }
             for i in dis {
                 if let (Some(v), Some(k)) = (verdicts.get(i), kv.durable.get(i)) {
                     msg.push_str(&format!(
@@ -357,7 +450,14 @@ impl RunCtx<'_> {
                     ));
                 }
             }
-            msg.push_str(&format!("  image kept under {}\n", self.keep_dir.display()));
+            if let Some(WholeView::Differ(d)) = &view {
+                msg.push_str(&format!("  whole view: {}\n", d.replace('\n', "\n  ")));
+            }
+            msg.push_str(&format!(
+                "  kept in {} (image, claims, both views, the kernel's log)\n  re-check: daxray replay --recheck {}\n",
+                dir.display(),
+                dir.display()
+            ));
             eprintln!("{msg}");
         }
         Ok(())
@@ -377,7 +477,7 @@ pub fn run_one(
     let name = format!("{}-{}-{}", fs.name(), if sync { "sync" } else { "nosync" }, scenario);
     let mut ctx = RunCtx {
         opts,
-        job: job_for(fs, sync, scenario, opts.pages, opts.seed),
+        job: Job { journal_mib: opts.journal.mib(fs), ..job_for(fs, sync, scenario, opts.pages, opts.seed) },
         report: RunReport { fs: fs.name().into(), sync, scenario: scenario.into(), ..RunReport::default() },
         check_ms: 0.0,
         timed_states: 0,
@@ -428,7 +528,9 @@ fn drive(
     ctx.report.dataoff = dataoff;
     let image = vm.image().to_path_buf();
     let timeout = vm.event_timeout();
-    let background = ctx.job.scenario == "background-writer";
+    let background = matches!(ctx.job.scenario.as_str(), "background-writer" | "soak");
+    let deadline = opts.run_seconds.map(|s| Instant::now() + Duration::from_secs(s));
+    let (gap_lo, gap_hi) = (opts.stop_gap_ms.0, opts.stop_gap_ms.1.max(opts.stop_gap_ms.0 + 1));
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5eed_da7a);
     let mut claims: Vec<Claim> = Vec::new();
     loop {
@@ -453,7 +555,7 @@ fn drive(
                 // stops cannot race the guest's power-off).
                 if background {
                     for _ in 0..opts.random_stops {
-                        std::thread::sleep(Duration::from_millis(rng.random_range(20..300)));
+                        std::thread::sleep(Duration::from_millis(rng.random_range(gap_lo..gap_hi)));
                         vm.stop()?;
                         let r = ctx.check_state(
                             &image,
@@ -467,7 +569,12 @@ fn drive(
                         on_state(&ctx.report);
                     }
                 }
-                vm.send(&HostMsg::Go)?;
+                // A timed run (the soak) ends at its deadline: the guest stops storing.
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    vm.send(&HostMsg::Abort)?;
+                } else {
+                    vm.send(&HostMsg::Go)?;
+                }
             }
             GuestMsg::Done { stores, trace } => {
                 apply_trace(&mut ctx.report, &trace);

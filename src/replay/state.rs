@@ -4,6 +4,7 @@
 use crate::check::{Claim, Status, Verdict, check_claims, mark_lost_by_recovery, write_claims};
 use crate::error::{Error, Result};
 use crate::image;
+use crate::manifest::{self, ManifestEntry};
 use crate::open::{OpenOptions, open_source_then};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -19,6 +20,11 @@ pub struct InPlace {
     pub ms: f64,
     /// Where the file system starts in the image, as found from the namespace header.
     pub dataoff: u64,
+    /// With the whole view: daxray's recovered manifest (every regular file with its sha256),
+    /// or why it could not be read whole.
+    pub manifest: Option<std::result::Result<Vec<ManifestEntry>, String>>,
+    /// A journal or log write in flight at the head (torn or begun), and what shows it.
+    pub in_flight: Option<String>,
 }
 
 impl InPlace {
@@ -44,24 +50,52 @@ impl InPlace {
 }
 
 /// Check `claims` on the image at `path` as it is now (the paused media): map it read-only, find
-/// the fsdax window, recover the journal/log in memory, check every claim.
-pub fn check_in_place(path: &Path, claims: &[Claim]) -> Result<InPlace> {
+/// the fsdax window, recover the journal/log in memory, check every claim; with `whole`, also
+/// list every regular file of the recovered view with its sha256 ([`manifest::build`]).
+pub fn check_in_place(path: &Path, claims: &[Claim], whole: bool) -> Result<InPlace> {
     let t = Instant::now();
     let img = image::open(path, None)?;
     let opts = OpenOptions::default();
-    let (model, mut verdicts) = open_source_then(img.fs_bytes.clone(), img.placement.fs, &opts, |m| {
-        check_claims(&*m.fs, &m.recovery, claims)
-    })?;
+    let (model, (mut verdicts, manifest)) =
+        open_source_then(img.fs_bytes.clone(), img.placement.fs, &opts, |m| {
+            let v = check_claims(&*m.fs, &m.recovery, claims);
+            let listed = whole.then(|| whole_manifest(&*m.fs));
+            (v, listed)
+        })?;
     mark_lost_by_recovery(&mut verdicts, &model.recovery, img.fs_bytes.clone(), img.placement.fs, &opts);
-    Ok(InPlace { verdicts, ms: t.elapsed().as_secs_f64() * 1e3, dataoff: img.placement.fs_offset })
+    let in_flight = model.recovery.details.get("head_in_flight").and_then(|v| v.as_str()).map(String::from);
+    Ok(InPlace {
+        verdicts,
+        ms: t.elapsed().as_secs_f64() * 1e3,
+        dataoff: img.placement.fs_offset,
+        manifest,
+        in_flight,
+    })
 }
 
-/// What the kernel's recovery says about each claim.
+/// Every regular file of `fsys` with its sha256; a file that cannot be read is an error here
+/// (the whole view is then not daxray's to compare).
+fn whole_manifest(fsys: &dyn crate::fs::FileSystem) -> std::result::Result<Vec<ManifestEntry>, String> {
+    let (mut entries, errors) = manifest::build(fsys, true).map_err(|e| e.to_string())?;
+    if let Some((p, e)) = errors.first() {
+        return Err(format!("{} file(s) could not be read, the first {p}: {e}", errors.len()));
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(entries)
+}
+
+/// What the kernel's recovery says about each claim (and, with the whole view, every file).
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelVerdicts {
     /// Per claim: the file exists and holds the claimed bytes at the offset after the kernel
     /// mounted (and so recovered) a copy.
     pub durable: Vec<bool>,
+    /// With the whole view: every regular file the kernel shows, with its sha256
+    /// ([`crate::oracle::kernel_manifest`]).
+    pub manifest: Option<Vec<ManifestEntry>>,
+    /// The loop device the copy was mounted on (its lines in the kernel log are the kernel's
+    /// account of the recovery).
+    pub loop_device: Option<String>,
     /// Copy + mount + read + unmount, in milliseconds.
     pub ms: f64,
 }
@@ -83,13 +117,15 @@ fn read_back(root: &Path, c: &Claim) -> bool {
 }
 
 /// The kernel oracle: copy `image` (sparse) into `scratch`, loop-mount the copy at `dataoff`
-/// (the kernel replays the journal/log), read every claim back, unmount, delete the copy.
+/// (the kernel replays the journal/log), read every claim back (and with `whole` list every
+/// file with its sha256), unmount, delete the copy.
 pub fn kernel_check(
     image: &Path,
     dataoff: u64,
     fstype: &str,
     claims: &[Claim],
     scratch: &Path,
+    whole: bool,
 ) -> Result<KernelVerdicts> {
     let t = Instant::now();
     let copy = scratch.join("oracle-copy.img");
@@ -97,12 +133,33 @@ pub fn kernel_check(
     super::sparse::copy_compact(image, &copy)?;
     let r = (|| {
         let m = crate::oracle::Mount::new(&copy, dataoff, fstype, "")?;
+        let loop_device = m.loop_device().map(String::from);
         let durable = claims.iter().map(|c| read_back(m.path(), c)).collect();
-        m.unmount()?;
-        Ok::<_, Error>(durable)
+        let listed = if whole { crate::oracle::kernel_manifest(m.path(), true).map(Some) } else { Ok(None) };
+        let unmounted = m.unmount();
+        let listed = listed?;
+        unmounted?;
+        Ok::<_, Error>((durable, listed, loop_device))
     })();
     let _ = std::fs::remove_file(&copy);
-    Ok(KernelVerdicts { durable: r?, ms: t.elapsed().as_secs_f64() * 1e3 })
+    let (durable, manifest, loop_device) = r?;
+    Ok(KernelVerdicts { durable, manifest, loop_device, ms: t.elapsed().as_secs_f64() * 1e3 })
+}
+
+/// The kernel log's lines about `device` (e.g. `loop3`), the last `max` of them: what the
+/// kernel said while it recovered the oracle's copy. Empty when the log cannot be read.
+pub fn kernel_log(device: &str, max: usize) -> Vec<String> {
+    let name = device.trim_start_matches("/dev/");
+    let Ok(out) = crate::oracle::run("dmesg", &[], std::time::Duration::from_secs(10)) else {
+        return vec![];
+    };
+    let lines: Vec<String> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains(&format!("({name})")) || l.contains(&format!(" {name}:")))
+        .map(String::from)
+        .collect();
+    lines[lines.len().saturating_sub(max)..].to_vec()
 }
 
 /// Claims where daxray and the kernel disagree (indexes); claims daxray could not read are not
@@ -141,6 +198,12 @@ pub struct KeptState<'a> {
     pub daxray_error: Option<&'a str>,
     /// The kernel's recovery: per claim, durable or not (when the oracle ran).
     pub kernel_durable: Option<&'a [bool]>,
+    /// A journal or log write in flight at the head, and what shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<&'a str>,
+    /// How the whole recovered views compared (files compared, or every difference).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whole_view: Option<&'a str>,
 }
 
 /// Keep a state: a compact sparse copy ([`super::sparse::copy_compact`]) of the image as `image.img`, `claims.jsonl`, `verdicts.json`.
@@ -155,4 +218,114 @@ pub fn keep_state(image_path: &Path, dir: &Path, claims: &[Claim], info: &KeptSt
     let p = dir.join("verdicts.json");
     std::fs::write(&p, j + "\n").map_err(|e| Error::io(&p, e))?;
     Ok(dir.to_path_buf())
+}
+
+/// How daxray's whole recovered view compared with the kernel's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WholeView {
+    /// Every file agrees (path, inode, size, merged extents, sha256): this many files.
+    Agree(usize),
+    /// The views differ: every difference, one per line.
+    Differ(String),
+    /// daxray could not read its view whole (a model failure, not a verdict).
+    Unreadable(String),
+}
+
+impl WholeView {
+    /// Compare daxray's manifest ([`InPlace::manifest`]) with the kernel's
+    /// ([`KernelVerdicts::manifest`]); None when either side did not list one.
+    pub fn compare(
+        ours: Option<&std::result::Result<Vec<ManifestEntry>, String>>,
+        kernel: Option<&[ManifestEntry]>,
+    ) -> Option<WholeView> {
+        Some(match (ours?, kernel?) {
+            (Err(e), _) => WholeView::Unreadable(e.clone()),
+            (Ok(o), k) => match crate::oracle::compare_manifests(o, k) {
+                Ok(n) => WholeView::Agree(n),
+                Err(d) => WholeView::Differ(d),
+            },
+        })
+    }
+
+    /// One line (or the difference list) for reports and `verdicts.json`.
+    pub fn describe(&self) -> String {
+        match self {
+            WholeView::Agree(n) => format!("the same {n} files, sizes, extents and sha256"),
+            WholeView::Differ(d) => d.clone(),
+            WholeView::Unreadable(e) => format!("daxray could not read its view whole: {e}"),
+        }
+    }
+}
+
+/// Keep the two whole views and the kernel's log lines beside a kept state:
+/// `daxray-manifest.json`, `kernel-manifest.json`, `kernel-log.txt`.
+pub fn keep_views(
+    dir: &Path,
+    ours: Option<&std::result::Result<Vec<ManifestEntry>, String>>,
+    kernel: Option<&[ManifestEntry]>,
+    log: &[String],
+) -> Result<()> {
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        crate::oracle::refuse_in_use(&p, "a kept state's file")?;
+        std::fs::write(&p, text).map_err(|e| Error::io(&p, e))
+    };
+    let json = |e: &[ManifestEntry]| serde_json::to_string_pretty(e).unwrap_or_default() + "\n";
+    if let Some(Ok(o)) = ours {
+        write("daxray-manifest.json", json(o))?;
+    }
+    if let Some(k) = kernel {
+        write("kernel-manifest.json", json(k))?;
+    }
+    if !log.is_empty() {
+        write("kernel-log.txt", log.join("\n") + "\n")?;
+    }
+    Ok(())
+}
+
+/// A kept state checked again: daxray in place and the kernel's recovery of a copy, both whole.
+pub struct Recheck {
+    /// The in-place check.
+    pub ours: InPlace,
+    /// The kernel's.
+    pub kernel: KernelVerdicts,
+    /// Claims where the verdicts differ (indexes).
+    pub disagree: Vec<usize>,
+    /// The whole views.
+    pub whole: Option<WholeView>,
+    /// The claims.
+    pub claims: Vec<Claim>,
+}
+
+impl Recheck {
+    /// True when daxray and the kernel agree on every claim and on the whole view.
+    pub fn agrees(&self) -> bool {
+        self.disagree.is_empty() && matches!(self.whole, Some(WholeView::Agree(_)))
+    }
+}
+
+/// Check a kept state folder again (`image.img`, `claims.jsonl`, `verdicts.json` as
+/// [`keep_state`] wrote them): daxray's in-place check and the kernel's recovery of a copy,
+/// claims and whole views. `scratch` holds the kernel's copy while it is mounted.
+pub fn recheck(dir: &Path, scratch: &Path) -> Result<Recheck> {
+    let vp = dir.join("verdicts.json");
+    let text = std::fs::read_to_string(&vp).map_err(|e| Error::io(&vp, e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{}: not JSON: {e}", vp.display())))?;
+    let fs = v
+        .get("fs")
+        .and_then(|f| f.as_str())
+        .and_then(crate::agent::proto::FsChoice::parse)
+        .ok_or_else(|| Error::Usage(format!("{}: no known \"fs\"", vp.display())))?;
+    let dataoff = v
+        .get("dataoff")
+        .and_then(|d| d.as_u64())
+        .ok_or_else(|| Error::Usage(format!("{}: no \"dataoff\"", vp.display())))?;
+    let claims = crate::check::read_claims(&dir.join("claims.jsonl"))?;
+    let image = dir.join("image.img");
+    let ours = check_in_place(&image, &claims, true)?;
+    let kernel = kernel_check(&image, dataoff, fs.mount_type(), &claims, scratch, true)?;
+    let disagree = disagreements(&ours.verdicts, &kernel);
+    let whole = WholeView::compare(ours.manifest.as_ref(), kernel.manifest.as_deref());
+    Ok(Recheck { ours, kernel, disagree, whole, claims })
 }

@@ -73,6 +73,9 @@ pub struct Analysis {
     pub refused: Option<String>,
     /// Work the kernel's recovery drops at a torn log sector, when it does.
     pub dropped: Option<Dropped>,
+    /// A log write in flight at the head (a record torn or begun), and what shows it
+    /// ([`search::write_in_flight`]).
+    pub in_flight: Option<String>,
 }
 
 /// Open the log of the file system in `fs` (internal, or `opts.log_dev`), with the geometry the
@@ -289,7 +292,12 @@ fn analyse_inner(
         }
         _ => None,
     };
+    let in_flight = match &bounds {
+        Some(b) => search::write_in_flight(&dev, b)?,
+        None => None,
+    };
     let a = Analysis {
+        in_flight,
         sb,
         device,
         base,
@@ -494,6 +502,7 @@ pub fn recover_view(
         "log_sector_bytes": b.sector_blocks * 512,
         "head_rule": if opts.exact_head { "exact 512-byte blocks (--exact-log-head)" } else { "the kernel's (reads rounded to log sectors)" },
         "dropped_by_kernel": a.dropped,
+        "head_in_flight": a.in_flight,
         "records": a.records.len(),
         "transactions": a.parsed.committed.len(),
         "uncommitted_transactions": a.parsed.uncommitted.len(),
@@ -693,6 +702,7 @@ impl LogListing {
         m.insert("torn_head", v(json!(b.torn.map(|(o, n)| json!({"original_head": o, "new_head": n})))));
         m.insert("log_sector_bytes", v(json!(b.sector_blocks * 512)));
         m.insert("dropped_by_kernel", v(json!(a.dropped)));
+        m.insert("head_in_flight", v(json!(a.in_flight)));
         m.insert("refused", v(json!(a.refused)));
         m.insert("records", v(json!(a.records.len())));
         m.insert(

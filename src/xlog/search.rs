@@ -645,6 +645,21 @@ fn find_bounds_opt(log: &LogDev, verify: bool) -> Result<Option<Bounds>> {
     }))
 }
 
+/// Whether a log write was in flight at the head when the media was copied: the search trimmed
+/// a torn record (`xlog_verify_head`), or the first block past the head already carries the
+/// head's cycle (a record begun and not complete, or complete where the kernel's sector reads
+/// cannot see its header). On a settled log that block holds the previous cycle, or zeros.
+/// Returns what shows it.
+pub fn write_in_flight(log: &LogDev, b: &Bounds) -> Result<Option<String>> {
+    if let Some((orig, bad)) = b.torn {
+        return Ok(Some(format!("torn record at log block {bad} (the cycle search ended at {orig})")));
+    }
+    let next = b.head_blk % log.nbb();
+    let c = log.cycle(next)?;
+    Ok((c == b.head_cycle && !b.clean)
+        .then(|| format!("log block {next}, past the head, already carries the head's cycle {c}")))
+}
+
 /// The checks of `xlog_clear_stale_blocks` (run at every writable mount) on the head and the
 /// last record's tail lsn: a tail in the same cycle must not lie past the head, one cycle
 /// behind it must lie past it.
