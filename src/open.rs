@@ -110,7 +110,7 @@ pub fn open_source(raw: Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) 
         return Ok(Model { view: raw, recovery: RecoveryReport::none("--raw: the media as it is"), fs });
     }
     match kind {
-        FsKind::Ext4 => ext4_model(crate::jbd2::recover_full(raw, opts.journal_dev.as_deref())?),
+        FsKind::Ext4 => ext4_model(raw.clone(), crate::jbd2::recover_full(raw, opts.journal_dev.as_deref())?),
         FsKind::Xfs => {
             let (view, recovery) = crate::xlog::recover_view(raw.clone(), &opts.log_options())?;
             let fs = Box::new(crate::xfs::Xfs::open(view.clone())?);
@@ -119,8 +119,13 @@ pub fn open_source(raw: Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) 
     }
 }
 
-/// The ext4 model over a jbd2 recovery.
-fn ext4_model(run: crate::jbd2::RecoveryRun) -> Result<Model> {
+/// The ext4 model over a jbd2 recovery; over the media `raw` as it is when the kernel's mount
+/// fails after its recovery (`RecoveryRun::refused`).
+fn ext4_model(raw: Arc<dyn BlockSource>, run: crate::jbd2::RecoveryRun) -> Result<Model> {
+    if run.refused.is_some() {
+        let fs = Box::new(crate::ext4::Ext4::open(raw.clone())?);
+        return Ok(Model { view: raw, recovery: run.report, fs });
+    }
     let mut recovery = run.report;
     let mut ext4 = crate::ext4::Ext4::open(run.view.clone())?;
     // Fast commits are replayed over the model of the jbd2-recovered view.
@@ -145,7 +150,7 @@ pub fn open_source_then<T>(
     if kind == FsKind::Ext4 && !opts.raw {
         let mut run = crate::jbd2::recover_full_background(raw.clone(), opts.journal_dev.as_deref())?;
         let pending = run.pending.take();
-        let first = ext4_model(run).map(|m| {
+        let first = ext4_model(raw.clone(), run).map(|m| {
             let out = f(&m);
             (m, out)
         });

@@ -220,7 +220,17 @@ fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
         let verified = open_source(src.clone(), FsKind::Ext4, &OpenOptions::default()).unwrap();
         assert_eq!(m.recovery.details, verified.recovery.details, "the report is the verified one");
         assert_eq!(files, daxray::manifest::build(&*verified.fs, true).unwrap().0.len());
-        assert!(files > 10, "files seen: {files}");
+        if runs_wanted == 1 {
+            assert!(files > 10, "files seen: {files}");
+        } else {
+            // A logged copy fails its checksum in the replay pass: the kernel's recovery, and
+            // the mount, fail, so the view is refused and is the media as it is.
+            assert!(m.recovery.details["refused"][0].is_string(), "{}", m.recovery.details);
+            let raw =
+                open_source(src.clone(), FsKind::Ext4, &OpenOptions { raw: true, ..Default::default() })
+                    .unwrap();
+            assert_eq!(files, daxray::manifest::build(&*raw.fs, true).unwrap().0.len());
+        }
     }
 
     // The JSON listing carries the findings at the top level (streamed and as a tree), and they

@@ -272,6 +272,20 @@ pub fn commit_csum_ok(block: &[u8], sb: &JournalSuperblock) -> bool {
     csum::raw_parts(sb.csum_seed(), &[&block[..16], &[0u8; 4], &block[20..]]) == stored
 }
 
+/// Whether a commit block's csum v2/v3 checksum matches its `commit_header` alone, as if every
+/// byte after the header were zero (the kernel's `jbd2_commit_block_csum_verify_partial`: a
+/// commit block torn after its first sector is still a commit). False without csum v2/v3 or
+/// when the block is shorter than the header.
+pub fn commit_csum_partial_ok(block: &[u8], sb: &JournalSuperblock) -> bool {
+    const HEADER: usize = size_of::<RawCommit>();
+    if !sb.csum_v2v3() || block.len() < HEADER {
+        return false;
+    }
+    let stored = u32::from_be_bytes([block[16], block[17], block[18], block[19]]);
+    let zeros = vec![0u8; block.len() - HEADER];
+    csum::raw_parts(sb.csum_seed(), &[&block[..16], &[0u8; 4], &block[20..HEADER], &zeros]) == stored
+}
+
 /// `jbd2_journal_revoke_header_t` as stored.
 #[derive(FromBytes, KnownLayout, Immutable)]
 #[repr(C)]

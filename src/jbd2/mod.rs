@@ -247,6 +247,7 @@ struct Recovered {
     report: RecoveryReport,
     outcome: Option<recover::Outcome>,
     fc: Option<fastcommit::FastCommitArea>,
+    refused: Option<String>,
 }
 
 fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> Recovered {
@@ -276,12 +277,12 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> 
         let mut d = base;
         d["refused"] = json!(j.refusal);
         d["note"] = json!("the kernel would not mount this file system; the view is the media as it is");
-        return Recovered { report: mk(dirty, false, d, findings), outcome: None, fc: None };
+        return Recovered { report: mk(dirty, false, d, findings), outcome: None, fc: None, refused: None };
     }
     if !dirty {
         let mut d = base;
         d["note"] = json!("journal is clean (s_start = 0): nothing to replay");
-        return Recovered { report: mk(false, false, d, findings), outcome: None, fc: None };
+        return Recovered { report: mk(false, false, d, findings), outcome: None, fc: None, refused: None };
     }
     if !info.needs_recovery {
         findings.push(finding(
@@ -292,12 +293,12 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> 
         ));
         let mut d = base;
         d["note"] = json!("not replayed: ext4 needs_recovery flag is clear, the kernel wipes the journal");
-        return Recovered { report: mk(false, false, d, findings), outcome: None, fc: None };
+        return Recovered { report: mk(false, false, d, findings), outcome: None, fc: None, refused: None };
     }
     let out = recover::recover_with(j, data);
     for p in &out.problems {
         findings.push(finding(
-            Severity::Error,
+            if p.notice { Severity::Info } else { Severity::Error },
             "jbd2 journal block",
             Some(p.journal_block),
             format!("{:?} pass, transaction {}: {}", p.pass, p.sequence, p.message),
@@ -309,12 +310,13 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> 
             "jbd2 recovery",
             None,
             format!(
-                "the kernel's recovery fails in the {pass:?} pass with {}: the mount fails; the view holds what was replayed before the failure",
+                "the kernel's recovery fails in the {pass:?} pass with {}: the mount fails; the view is the media as it is",
                 e.name()
             ),
         ));
     }
     let fc = fc_area(j, out.end_transaction, info.inode_size);
+    let refused = kernel_refusal(&out, fc.as_ref());
     let mut d = base;
     let replayed_any = out.replay_ran();
     d["transactions"] = json!({
@@ -351,13 +353,77 @@ fn run_recovery(j: &Journal, info: &FsJournalInfo, data: recover::DataCheck) -> 
                 "jbd2 fast-commit area",
                 Some(fc.first_block),
                 format!(
-                    "the kernel's fast-commit scan fails with {e}: its journal recovery, and the mount, fail; the view holds the jbd2 replay only"
+                    "the kernel's fast-commit scan fails with {e}: its journal recovery, and the mount, fail; the view is the media as it is"
                 ),
             ));
         }
     }
+    if let Some(why) = &refused {
+        if out.error.is_none() && fc.as_ref().is_none_or(|f| f.scan_error.is_none()) {
+            findings.push(finding(
+                Severity::Error,
+                "jbd2 recovery",
+                None,
+                format!("{why}: the mount fails; the view is the media as it is"),
+            ));
+        }
+        d["refused"] = json!([why]);
+        d["note"] = json!(
+            "the kernel would not mount this file system: its journal recovery fails; the view is the media as it is"
+        );
+        return Recovered { report: mk(true, false, d, findings), outcome: Some(out), fc, refused };
+    }
     let applied = replayed_any && out.blocks_replayed > 0;
-    Recovered { report: mk(true, applied, d, findings), outcome: Some(out), fc }
+    Recovered { report: mk(true, applied, d, findings), outcome: Some(out), fc, refused }
+}
+
+/// Why the kernel's mount fails after its journal recovery of `out` (and the fast-commit scan
+/// of `fc`), if it does, in the kernel's order: an error of the jbd2 scan pass; an error of the
+/// fast-commit scan, which `fc_do_one_pass` runs at the end of the scan pass
+/// (`ext4_fc_replay_scan`); an error of the revoke or replay pass (`jbd2_journal_recover`
+/// returns it); a transaction whose commit failed its checksum (`j_failed_commit`, which
+/// `jbd2_journal_load` turns into EFSCORRUPTED). Each ends in ext4's "error loading journal".
+fn kernel_refusal(out: &recover::Outcome, fc: Option<&fastcommit::FastCommitArea>) -> Option<String> {
+    let pass_error = |pass: recover::Pass, e: recover::KernelError| {
+        let why: Vec<String> = out
+            .problems
+            .iter()
+            .filter(|p| p.pass == pass && !p.notice)
+            .take(4)
+            .map(|p| format!("{} [journal block {}]", p.message, p.journal_block))
+            .collect();
+        format!(
+            "JBD2: journal recovery failed: the {pass:?} pass fails with {} ({})",
+            e.name(),
+            if why.is_empty() { "no detail".into() } else { why.join("; ") }
+        )
+    };
+    if let Some((pass @ recover::Pass::Scan, e)) = out.error {
+        return Some(pass_error(pass, e));
+    }
+    if let Some(f) = fc
+        && let Some(e) = &f.scan_error
+    {
+        return Some(format!(
+            "JBD2: journal recovery failed: the fast-commit scan fails with {e} [journal block {}]",
+            f.tags.last().map_or(f.first_block, |t| t.journal_block)
+        ));
+    }
+    if let Some((pass, e)) = out.error {
+        return Some(pass_error(pass, e));
+    }
+    out.failed_commit.map(|t| {
+        let at = out
+            .problems
+            .iter()
+            .rev()
+            .find(|p| p.sequence == t && p.pass == recover::Pass::Scan && !p.notice)
+            .map(|p| format!(" [journal block {}]", p.journal_block))
+            .unwrap_or_default();
+        format!(
+            "JBD2: journal transaction {t} is corrupt: its commit block fails its checksum (EFSCORRUPTED){at}"
+        )
+    })
 }
 
 /// Everything recovery produced: the view, the report, and the kernel-level outcome.
@@ -383,6 +449,10 @@ pub struct RecoveryRun {
     /// From [`recover_full_background`]: tag checksums still being verified; the view is the
     /// kernel's only once they are confirmed good.
     pub pending: Option<PendingChecks>,
+    /// Set when the kernel's mount fails after its journal recovery, with the kernel's reason
+    /// (also in the report's `details.refused`). `view` and `writes` then still hold what the
+    /// jbd2 passes write, but there is no recovered file system: readers show the media as it is.
+    pub refused: Option<String>,
 }
 
 impl RecoveryRun {
@@ -419,6 +489,7 @@ fn recover_full_with(
         end_transaction: None,
         fast_commit: None,
         pending: None,
+        refused: None,
     };
     let info = fs_journal_info(&*fs)?;
     if info.journal_dev {
@@ -450,7 +521,8 @@ fn recover_full_with(
     let Some(mut out) = rec.outcome else { return Ok(run(fs, rec.report)) };
     let mut result = run(fs.clone(), rec.report);
     result.pending = out.pending.take();
-    result.fast_commit = rec.fc.filter(|fc| fc_replays(&out, fc));
+    result.refused = rec.refused;
+    result.fast_commit = rec.fc.filter(|fc| result.refused.is_none() && fc_replays(&out, fc));
     result.error = out.error;
     result.failed_commit = out.failed_commit;
     result.start_transaction = Some(out.start_transaction);
@@ -565,7 +637,10 @@ pub fn recover_view(
     fs: Arc<dyn BlockSource>,
     external: Option<&Path>,
 ) -> Result<(Arc<dyn BlockSource>, RecoveryReport)> {
-    let r = recover_full(fs, external)?;
+    let r = recover_full(fs.clone(), external)?;
+    if r.refused.is_some() {
+        return Ok((fs, r.report));
+    }
     Ok((r.view, r.report))
 }
 

@@ -107,6 +107,9 @@ pub struct Problem {
     pub sequence: u32,
     /// What.
     pub message: String,
+    /// The kernel only notes it (`pr_notice`): recovery goes on as if nothing were wrong.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub notice: bool,
 }
 
 /// What recovery found and did.
@@ -199,7 +202,17 @@ enum Step {
 impl<'a> Recovery<'a> {
     fn problem(&mut self, pass: Pass, journal_block: u64, sequence: u32, message: String) {
         if self.out.problems.len() < 10_000 {
-            self.out.problems.push(Problem { pass, journal_block, sequence, message });
+            self.out.problems.push(Problem { pass, journal_block, sequence, message, notice: false });
+        }
+    }
+
+    fn notice(&mut self, pass: Pass, journal_block: u64, sequence: u32, message: String) {
+        let before = self.out.problems.len();
+        self.problem(pass, journal_block, sequence, message);
+        if self.out.problems.len() > before
+            && let Some(p) = self.out.problems.last_mut()
+        {
+            p.notice = true;
         }
     }
 
@@ -412,7 +425,22 @@ impl<'a> Recovery<'a> {
                             crc32_sum = !0;
                         }
                     }
-                    if chksum_error || (pass == Pass::Scan && !block::commit_csum_ok(&bh, sb)) {
+                    // jbd2_commit_block_csum_verify, then jbd2_commit_block_csum_verify_partial:
+                    // a commit block whose header is intact but whose later sectors were not
+                    // written (a torn write) still commits its transaction.
+                    if !chksum_error && pass == Pass::Scan && !block::commit_csum_ok(&bh, sb) {
+                        if block::commit_csum_partial_ok(&bh, sb) {
+                            self.notice(
+                                pass,
+                                this_block,
+                                next_commit,
+                                format!("incomplete commit block in transaction {next_commit}: only its header matches the checksum; the kernel accepts it"),
+                            );
+                        } else {
+                            chksum_error = true;
+                        }
+                    }
+                    if chksum_error {
                         if commit_time < last_trans_commit_time {
                             self.problem(
                                 pass,
