@@ -133,6 +133,7 @@ fn paths_in_use_are_refused_and_inspection_warns() {
         daxray: &[],
         daxray_error: None,
         kernel_durable: None,
+        kernel_refused: None,
         in_flight: None,
         whole_view: None,
     };

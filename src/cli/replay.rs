@@ -92,7 +92,7 @@ pub struct Args {
 /// Run `replay`.
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     if let Some(dir) = &a.recheck {
-        return recheck(dir, g);
+        return recheck(dir, a.pack_fixtures.as_deref(), g);
     }
     let soak = a.soak.is_some();
     let fs: Vec<FsChoice> = if a.fs.is_empty() {
@@ -285,6 +285,7 @@ pub fn render(r: &CampaignReport) -> String {
     let files: u64 = r.runs.iter().map(|x| x.files_compared).sum();
     let in_flight: u64 = r.runs.iter().map(|x| x.in_flight_states).sum();
     let by_recovery: u64 = r.runs.iter().map(|x| x.lost_by_recovery_states).sum();
+    let refused: u64 = r.runs.iter().map(|x| x.mount_refused_states).sum();
     s.push_str(&format!(
         "\n{runs} runs, {states} states checked in {:.0} s: MAP_SYNC violations {sync_v}, control violations {ctl_v}; \
          kernel oracle agreed on {oa}/{oc} states ({od} disagreements); in-place check {check_ms:.1} ms/state vs kernel oracle {oracle_ms:.1} ms/state ({:.0}x){}\n",
@@ -293,8 +294,17 @@ pub fn render(r: &CampaignReport) -> String {
         if errors > 0 { format!("; {errors} run(s) did not finish") } else { String::new() }
     ));
     s.push_str(&format!(
-        "a journal or log write was in flight at the head in {in_flight} of {states} states; whole recovered view compared with the kernel's on {whole} states ({files} files); lost only by the kernel's recovery (torn log sector): {by_recovery} states\n"
+        "a journal or log write was in flight at the head in {in_flight} of {states} states; whole recovered view compared with the kernel's on {whole} states ({files} files); lost only by the kernel's recovery (torn log sector): {by_recovery} states; the kernel refuses to mount: {refused} states\n"
     ));
+    for x in r.runs.iter().filter(|x| x.mount_refused_states > 0) {
+        s.push_str(&format!(
+            "WARNING: {} {} {}: the kernel refuses to mount {} crash state(s): its journal or log recovery fails (kept, with the kernel's log)\n",
+            x.fs,
+            x.mode(),
+            x.scenario,
+            x.mount_refused_states
+        ));
+    }
     for c in r.silent_controls() {
         s.push_str(&format!(
             "WARNING: the control run {} {} showed NO violation: the checker could not see a lost mapping there\n",
@@ -323,14 +333,32 @@ pub fn render(r: &CampaignReport) -> String {
 }
 
 /// `replay --recheck DIR`: a kept state checked again, in place and by the kernel.
-fn recheck(dir: &std::path::Path, g: &Global) -> crate::Result<i32> {
+fn recheck(dir: &std::path::Path, pack: Option<&std::path::Path>, g: &Global) -> crate::Result<i32> {
     let scratch = tempfile::Builder::new()
         .prefix("daxray-recheck-")
         .tempdir()
         .map_err(|e| crate::Error::io(std::env::temp_dir(), e))?;
     let r = replay::state::recheck(dir, scratch.path())?;
     let code = if r.agrees() { 0 } else { 1 };
+    let truth = match (&r.kernel.refused, r.kernel.manifest.as_deref()) {
+        (Some(why), _) => Some(replay::fixtures::KernelTruth::Refused(why)),
+        (None, Some(k)) => Some(replay::fixtures::KernelTruth::Mounted(k)),
+        (None, None) => None,
+    };
+    if let (Some(root), Some(k)) = (pack, truth) {
+        let name =
+            dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "state".into());
+        let run = dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+        let name = run.map_or(name.clone(), |r| format!("{r}-{name}"));
+        let out = replay::fixtures::pack_rechecked(dir, root, &name, k)?;
+        eprintln!("daxray replay: packed {} as a fixture", out.display());
+    }
     let whole = r.whole.as_ref().map(replay::state::WholeView::describe);
+    let refusal = |x: &Option<String>, yes: &str, no: &str| {
+        x.as_deref().map_or(no.to_string(), |r| format!("{yes}: {r}"))
+    };
+    let ours_mount = refusal(&r.ours.refused, "the mount fails", "recovers the view");
+    let kernel_mount = refusal(&r.kernel.refused, "refuses to mount the copy", "mounts the copy");
     if g.json {
         let claims: Vec<serde_json::Value> = r
             .claims
@@ -349,6 +377,8 @@ fn recheck(dir: &std::path::Path, g: &Global) -> crate::Result<i32> {
             "claim_disagreements": r.disagree.len(),
             "whole_view": whole,
             "head_in_flight": r.ours.in_flight,
+            "daxray_refused": r.ours.refused,
+            "kernel_refused": r.kernel.refused,
             "exit_code": code,
         }))?;
         return Ok(code);
@@ -357,6 +387,7 @@ fn recheck(dir: &std::path::Path, g: &Global) -> crate::Result<i32> {
     if let Some(f) = &r.ours.in_flight {
         s.push_str(&format!("write in flight at the head: {f}\n"));
     }
+    s.push_str(&format!("daxray: {ours_mount}\nthe kernel: {kernel_mount}\n"));
     s.push_str(&format!(
         "claims: {} checked, {} where daxray and the kernel's recovery disagree\n",
         r.claims.len(),

@@ -23,8 +23,8 @@
 //! regular file without guessing block placement. What is deliberately not emulated is named in
 //! [`FcReplay::not_emulated`]: block and inode bitmaps and group counters
 //! (`ext4_fc_set_bitmaps_and_counters`), the physical place of new directory blocks and
-//! extent-tree blocks, `i_blocks` (recomputed from the data blocks only), and the orphan cleanup
-//! that follows the mount.
+//! extent-tree blocks, and `i_blocks` (recomputed from the data blocks only). The orphan cleanup
+//! that follows is [`super::orphan`]'s.
 //!
 //! Every loop is bounded by the tags given (themselves bounded by the fast-commit area), and
 //! every on-disk value is checked before use: hostile tags give findings, never panics.
@@ -164,7 +164,6 @@ pub fn replay(base: &Ext4, tags: &[FcTag]) -> (FcPatch, FcReplay) {
         "block and inode bitmaps and group counters (ext4_fc_set_bitmaps_and_counters)".into(),
         "the physical place of blocks the kernel allocates while replaying (new directory blocks, extent-tree blocks)".into(),
         "i_blocks (recomputed from the data blocks, without extent-tree blocks)".into(),
-        "orphan cleanup after the mount (files unlinked while open, truncates in progress)".into(),
     ];
     if !st.patch.new_dirs.is_empty() {
         st.out.not_emulated.push(format!(

@@ -13,6 +13,7 @@ pub mod htree;
 pub mod indirect;
 pub mod inline;
 pub mod inode;
+pub mod orphan;
 pub mod superblock;
 
 use crate::error::{Error, Finding, Findings, Result};
@@ -37,6 +38,8 @@ pub struct Ext4 {
     findings: Findings,
     /// What fast-commit replay changed (inodes, extent maps, directories), read over the media.
     fc: Option<Arc<fcreplay::FcPatch>>,
+    /// What the mount's orphan cleanup truncates, applied over the rest.
+    orphans: Option<Arc<orphan::OrphanCleanup>>,
 }
 
 /// Where one inode lives (see `Ext4::inode_location`).
@@ -89,7 +92,7 @@ impl Ext4 {
         }
         let groups = group::read_all(&*src, &sb, &findings)?;
         group::verify_bitmaps(&*src, &sb, &groups, &findings);
-        Ok(Self { src, sb, groups, findings, fc: None })
+        Ok(Self { src, sb, groups, findings, fc: None, orphans: None })
     }
 
     /// The same model with a fast-commit replay patch layered over the media: inodes, extent
@@ -97,6 +100,36 @@ impl Ext4 {
     pub fn with_fast_commit(mut self, patch: fcreplay::FcPatch) -> Self {
         self.fc = Some(Arc::new(patch));
         self
+    }
+
+    /// The model after the mount's orphan cleanup ([`orphan::plan`]): orphans with links lose
+    /// the blocks past their size. Returns the plan too.
+    pub fn with_orphan_cleanup(mut self) -> (Self, orphan::OrphanCleanup) {
+        let plan = orphan::plan(&self);
+        if !plan.is_empty() {
+            self.orphans = Some(Arc::new(plan.clone()));
+        }
+        (self, plan)
+    }
+
+    /// Whether inode `ino`'s bit is set in its group's inode bitmap (or fast-commit replay
+    /// wrote the inode, which sets it: `ext4_fc_set_bitmaps_and_counters`).
+    pub fn inode_in_use(&self, ino: u64) -> Result<bool> {
+        if self.fc.as_ref().is_some_and(|p| p.inodes.contains_key(&ino)) {
+            return Ok(true);
+        }
+        let loc = self.inode_location(ino)?;
+        let bs = u64::from(self.sb.block_size);
+        let byte = loc.index / 8;
+        let at =
+            loc.group.inode_bitmap.checked_mul(bs).and_then(|b| b.checked_add(byte)).ok_or_else(|| {
+                Error::corrupt("ext4 inode bitmap", loc.group.inode_bitmap, 0, "block number overflows")
+            })?;
+        if loc.group.flags & BG_INODE_UNINIT != 0 {
+            return Ok(false);
+        }
+        let b = self.src.read_at(at, 1)?;
+        Ok(b.first().is_some_and(|v| v & (1 << (loc.index % 8)) != 0))
     }
 
     /// The fast-commit replay patch in use, if any.
@@ -195,7 +228,7 @@ impl Ext4 {
         Ok(inode)
     }
 
-    fn is_fast_symlink(&self, i: &Inode) -> bool {
+    pub(crate) fn is_fast_symlink(&self, i: &Inode) -> bool {
         if FileType::from_mode(i.mode()) != FileType::Symlink || i.has_flag(inode::INLINE_DATA_FL) {
             return false;
         }
@@ -212,6 +245,15 @@ impl Ext4 {
         if matches!(ft, FileType::Char | FileType::Block | FileType::Fifo | FileType::Socket) {
             return Ok(vec![]);
         }
+        let mapped = self.map_unpruned(i)?;
+        Ok(match &self.orphans {
+            Some(o) => o.trim(i.ino, mapped),
+            None => mapped,
+        })
+    }
+
+    /// [`Ext4::map_inode`] before the orphan cleanup.
+    fn map_unpruned(&self, i: &Inode) -> Result<Vec<Extent>> {
         if let Some(m) = self.fc.as_ref().and_then(|p| p.maps.get(&i.ino)) {
             return Ok(m.clone());
         }

@@ -617,7 +617,7 @@ pub fn apply_fast_commit(
             Severity::Error,
             "jbd2 fast-commit area",
             Some(fc.first_block),
-            format!("the kernel's fast-commit replay fails at {e}; the mount fails; the view holds what was replayed before"),
+            format!("the kernel's fast-commit replay fails at {e}; the mount fails; the view is the media as it is"),
         ));
     }
     for p in rep.problems.iter().take(32) {

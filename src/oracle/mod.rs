@@ -21,7 +21,7 @@ mod workload;
 pub use copy::{copy_compact, copy_sparse};
 pub use crash::{crash_copy, recovered_manifest};
 pub use kmanifest::{compare_manifests, kernel_manifest};
-pub use mount::{Mount, in_use, mounted_read_write, refuse_in_use};
+pub use mount::{Mount, Refused, in_use, mounted_read_write, refuse_in_use};
 pub use workload::{WorkloadSpec, WorkloadStats, run_workload};
 
 use crate::error::{Error, Result};

@@ -10,6 +10,15 @@ const LOSETUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long mount (which may run journal or log recovery) and umount may take.
 const MOUNT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The kernel refused to mount a file system.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    /// The loop device it was offered on (its lines in the kernel log say why).
+    pub device: String,
+    /// What `mount` said.
+    pub message: String,
+}
+
 /// An image attached to a loop device (at a byte offset) and mounted on a fresh temporary folder.
 /// Dropping it (also while unwinding from a panic) unmounts, detaches the loop device and removes
 /// the folder; [`Mount::unmount`] does the same and reports errors.
@@ -27,6 +36,17 @@ impl Mount {
     /// XFS refuses to mount a second file system with the uuid of one already mounted, which
     /// copies of one image share: pass `nouuid` in `opts` when tests mount copies in parallel.
     pub fn new(image: &Path, offset: u64, fstype: &str, opts: &str) -> Result<Mount> {
+        Self::attempt(image, offset, fstype, opts)?.map_err(|r| Error::External(r.message))
+    }
+
+    /// [`Mount::new`], telling apart the kernel refusing the file system (`mount(2)` fails:
+    /// `mount` exits with 32, "mount failure") from everything else that can go wrong.
+    pub fn attempt(
+        image: &Path,
+        offset: u64,
+        fstype: &str,
+        opts: &str,
+    ) -> Result<std::result::Result<Mount, Refused>> {
         let img = image.to_str().ok_or_else(|| Error::Usage(format!("image path {image:?} is not UTF-8")))?;
         refuse_in_use(image, "an image to loop-mount")?;
         let dir = tempfile::Builder::new()
@@ -57,9 +77,15 @@ impl Mount {
             args.extend(["-o", opts]);
         }
         args.extend([dev.as_str(), d.as_str()]);
-        run("mount", &args, MOUNT_TIMEOUT)?;
+        match run("mount", &args, MOUNT_TIMEOUT) {
+            Ok(_) => {}
+            Err(Error::External(message)) if message.contains("(exit status: 32)") => {
+                return Ok(Err(Refused { device: dev, message }));
+            }
+            Err(e) => return Err(e),
+        }
         m.mounted = true;
-        Ok(m)
+        Ok(Ok(m))
     }
 
     /// The mount point.

@@ -134,3 +134,38 @@ pub fn pack_from_report(report: &CampaignReport, dir: &Path) -> Result<usize> {
     std::fs::write(&mpath, j + "\n").map_err(|e| Error::io(&mpath, e))?;
     Ok(n)
 }
+
+/// What the kernel's recovery of a copy showed, for a packed state.
+pub enum KernelTruth<'a> {
+    /// It mounted the copy: every regular file with its sha256.
+    Mounted(&'a [crate::manifest::ManifestEntry]),
+    /// It refused to mount the copy: what the kernel log said.
+    Refused(&'a str),
+}
+
+/// Pack one kept state, checked again by [`super::state::recheck`], into `root/name`:
+/// `image.dxs.gz`, `claims.jsonl`, `verdicts.json` as kept, and the kernel's truth:
+/// `kernel-manifest.json` (the whole view of its recovery of a copy) or `kernel-refused.txt`.
+pub fn pack_rechecked(state_dir: &Path, root: &Path, name: &str, kernel: KernelTruth<'_>) -> Result<PathBuf> {
+    let out = root.join(name);
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let (_, _) = super::sparse::pack(&state_dir.join("image.img"), &out.join("image.dxs.gz"))?;
+    let packed = std::fs::metadata(out.join("image.dxs.gz")).map_err(|e| Error::io(&out, e))?.len();
+    if packed > MAX_FIXTURE_BYTES {
+        let _ = std::fs::remove_dir_all(&out);
+        return Err(Error::Usage(format!("{name}: packed image is {packed} bytes, over the fixture limit")));
+    }
+    for f in ["claims.jsonl", "verdicts.json"] {
+        std::fs::copy(state_dir.join(f), out.join(f)).map_err(|e| Error::io(state_dir.join(f), e))?;
+    }
+    let (file, text) = match kernel {
+        KernelTruth::Mounted(k) => (
+            "kernel-manifest.json",
+            serde_json::to_string_pretty(k).map_err(|e| Error::External(format!("JSON: {e}")))?,
+        ),
+        KernelTruth::Refused(why) => ("kernel-refused.txt", why.to_string()),
+    };
+    let p = out.join(file);
+    std::fs::write(&p, text + "\n").map_err(|e| Error::io(&p, e))?;
+    Ok(out)
+}

@@ -168,6 +168,9 @@ pub struct RunReport {
     /// States in which a journal or log write was in flight at the head (a record or
     /// transaction torn or begun, see `head_in_flight` in the recovery details).
     pub in_flight_states: u64,
+    /// States whose journal or log the kernel's recovery refuses (the mount fails), as daxray
+    /// said too: nothing of the file system can be read until it is repaired.
+    pub mount_refused_states: u64,
     /// Oracle states whose whole recovered view (every file) was compared with the kernel's.
     pub whole_checked: u64,
     /// Files compared over those states.
@@ -330,8 +333,10 @@ impl RunCtx<'_> {
             Ok(mut ip) => {
                 self.check_ms += ip.ms;
                 self.timed_states += 1;
-                let lost = ip.lost();
-                let by_recovery = ip.lost_by_recovery();
+                // When the kernel's recovery fails, nothing is read back at all: the state counts
+                // as a refused mount (compared with the kernel's below), not as lost claims.
+                let (lost, by_recovery) =
+                    if ip.refused.is_some() { (0, 0) } else { (ip.lost(), ip.lost_by_recovery()) };
                 let err = ip.unreadable().map(|v| format!("{}: {}", v.claim.path, v.evidence.detail));
                 let verdicts = std::mem::take(&mut ip.verdicts);
                 ours = Some(ip);
@@ -340,6 +345,7 @@ impl RunCtx<'_> {
             Err(e) => (vec![], 0, 0, Some(e.to_string())),
         };
         let in_flight = ours.as_ref().and_then(|o| o.in_flight.clone());
+        let ours_refused = ours.as_ref().and_then(|o| o.refused.clone());
         if in_flight.is_some() {
             self.report.in_flight_states += 1;
         }
@@ -359,15 +365,26 @@ impl RunCtx<'_> {
         }
         let failing = lost > 0;
         let torn = by_recovery > 0;
-        if !(sample || failing || torn || check_error.is_some()) {
+        if !(sample || failing || torn || check_error.is_some() || ours_refused.is_some()) {
             return Ok(());
         }
         let fs = self.job.fs;
         let kv = kernel_check(image, dataoff, fs.mount_type(), claims, &self.run_dir, whole)?;
         self.oracle_ms += kv.ms;
-        let dis = disagreements(&verdicts, &kv);
-        let view =
-            WholeView::compare(ours.as_ref().and_then(|o| o.manifest.as_ref()), kv.manifest.as_deref());
+        // A mount the kernel refuses is compared as such: both refuse (the claims and files are
+        // then not compared), or one of the two is wrong.
+        let refusal_differs = ours_refused.is_some() != kv.refused.is_some();
+        let both_refuse = ours_refused.is_some() && kv.refused.is_some();
+        if both_refuse {
+            self.report.mount_refused_states += 1;
+        }
+        let any_refuses = ours_refused.is_some() || kv.refused.is_some();
+        let dis = if any_refuses { vec![] } else { disagreements(&verdicts, &kv) };
+        let view = if any_refuses {
+            None
+        } else {
+            WholeView::compare(ours.as_ref().and_then(|o| o.manifest.as_ref()), kv.manifest.as_deref())
+        };
         if let Some(WholeView::Agree(files)) = &view {
             self.report.whole_checked += 1;
             self.report.files_compared += *files as u64;
@@ -381,7 +398,7 @@ impl RunCtx<'_> {
         if check_error.is_some() && self.report.first_check_error.is_none() {
             self.report.first_check_error = check_error.as_ref().map(|e| format!("state {n} ({at}): {e}"));
         }
-        let disagree = !dis.is_empty() || view_differs;
+        let disagree = !dis.is_empty() || view_differs || refusal_differs;
         let why = if disagree {
             self.report.oracle_checked += 1;
             self.report.oracle_disagree += 1;
@@ -391,7 +408,9 @@ impl RunCtx<'_> {
         } else {
             self.report.oracle_checked += 1;
             self.report.oracle_agree += 1;
-            if failing {
+            if both_refuse {
+                "mount-refused"
+            } else if failing {
                 "violation"
             } else if torn {
                 "lost-by-recovery"
@@ -399,7 +418,7 @@ impl RunCtx<'_> {
                 "sample"
             }
         };
-        if !(disagree || failing || torn || check_error.is_some() || self.opts.keep_all) {
+        if !(disagree || failing || torn || both_refuse || check_error.is_some() || self.opts.keep_all) {
             return Ok(());
         }
         let dir = self.keep_dir.join(format!("state-{n:04}-{why}"));
@@ -416,6 +435,7 @@ impl RunCtx<'_> {
             daxray: &verdicts,
             daxray_error: check_error.as_deref(),
             kernel_durable: Some(&kv.durable),
+            kernel_refused: kv.refused.as_deref(),
             in_flight: in_flight.as_deref(),
             whole_view: described.as_deref(),
         };
@@ -436,6 +456,17 @@ impl RunCtx<'_> {
             );
             if let Some(f) = &in_flight {
                 msg.push_str(&format!("  write in flight at the head: {f}\n"));
+            }
+            if refusal_differs {
+                msg.push_str(&format!(
+                    "  daxray: {}\n  the kernel: {}\n",
+                    ours_refused
+                        .as_deref()
+                        .map_or("recovers the view".into(), |r| format!("the mount fails: {r}")),
+                    kv.refused
+                        .as_deref()
+                        .map_or("mounts the copy".into(), |r| format!("refuses to mount the copy: {r}"))
+                ));
             }
             for i in dis {
                 if let (Some(v), Some(k)) = (verdicts.get(i), kv.durable.get(i)) {

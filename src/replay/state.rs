@@ -25,6 +25,8 @@ pub struct InPlace {
     pub manifest: Option<std::result::Result<Vec<ManifestEntry>, String>>,
     /// A journal or log write in flight at the head (torn or begun), and what shows it.
     pub in_flight: Option<String>,
+    /// Why the kernel's recovery fails and the mount with it, as daxray reads the media.
+    pub refused: Option<String>,
 }
 
 impl InPlace {
@@ -63,13 +65,22 @@ pub fn check_in_place(path: &Path, claims: &[Claim], whole: bool) -> Result<InPl
             (v, listed)
         })?;
     mark_lost_by_recovery(&mut verdicts, &model.recovery, img.fs_bytes.clone(), img.placement.fs, &opts);
-    let in_flight = model.recovery.details.get("head_in_flight").and_then(|v| v.as_str()).map(String::from);
+    let details = &model.recovery.details;
+    let in_flight = details.get("head_in_flight").and_then(|v| v.as_str()).map(String::from);
+    let refused = match details.get("refused") {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Array(a)) if !a.is_empty() => {
+            Some(a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join("; "))
+        }
+        _ => None,
+    };
     Ok(InPlace {
         verdicts,
         ms: t.elapsed().as_secs_f64() * 1e3,
         dataoff: img.placement.fs_offset,
         manifest,
         in_flight,
+        refused,
     })
 }
 
@@ -96,6 +107,8 @@ pub struct KernelVerdicts {
     /// The loop device the copy was mounted on (its lines in the kernel log are the kernel's
     /// account of the recovery).
     pub loop_device: Option<String>,
+    /// The kernel refused to mount the copy: what `mount` and the kernel log said.
+    pub refused: Option<String>,
     /// Copy + mount + read + unmount, in milliseconds.
     pub ms: f64,
 }
@@ -132,34 +145,40 @@ pub fn kernel_check(
     crate::oracle::refuse_in_use(&copy, "the oracle's copy")?;
     super::sparse::copy_compact(image, &copy)?;
     let r = (|| {
-        let m = crate::oracle::Mount::new(&copy, dataoff, fstype, "")?;
+        let m = match crate::oracle::Mount::attempt(&copy, dataoff, fstype, "")? {
+            Ok(m) => m,
+            Err(refused) => {
+                let log = kernel_log(&refused.device, 8);
+                let why = if log.is_empty() { refused.message } else { log.join(" | ") };
+                return Ok((vec![false; claims.len()], None, Some(refused.device), Some(why)));
+            }
+        };
         let loop_device = m.loop_device().map(String::from);
         let durable = claims.iter().map(|c| read_back(m.path(), c)).collect();
         let listed = if whole { crate::oracle::kernel_manifest(m.path(), true).map(Some) } else { Ok(None) };
         let unmounted = m.unmount();
         let listed = listed?;
         unmounted?;
-        Ok::<_, Error>((durable, listed, loop_device))
+        Ok::<_, Error>((durable, listed, loop_device, None))
     })();
     let _ = std::fs::remove_file(&copy);
-    let (durable, manifest, loop_device) = r?;
-    Ok(KernelVerdicts { durable, manifest, loop_device, ms: t.elapsed().as_secs_f64() * 1e3 })
+    let (durable, manifest, loop_device, refused) = r?;
+    Ok(KernelVerdicts { durable, manifest, loop_device, refused, ms: t.elapsed().as_secs_f64() * 1e3 })
 }
 
-/// The kernel log's lines about `device` (e.g. `loop3`), the last `max` of them: what the
-/// kernel said while it recovered the oracle's copy. Empty when the log cannot be read.
+/// The kernel log's lines about `device` (e.g. `loop3`) since it was last attached (its last
+/// "detected capacity change"), the last `max` of them: what the kernel said while it recovered
+/// the oracle's copy. Empty when the log cannot be read.
 pub fn kernel_log(device: &str, max: usize) -> Vec<String> {
     let name = device.trim_start_matches("/dev/");
     let Ok(out) = crate::oracle::run("dmesg", &[], std::time::Duration::from_secs(10)) else {
         return vec![];
     };
-    let lines: Vec<String> = out
-        .stdout
-        .lines()
-        .filter(|l| l.contains(&format!("({name})")) || l.contains(&format!(" {name}:")))
-        .map(String::from)
-        .collect();
-    lines[lines.len().saturating_sub(max)..].to_vec()
+    let (paren, colon) = (format!("({name})"), format!(" {name}:"));
+    let lines: Vec<&str> = out.stdout.lines().filter(|l| l.contains(&paren) || l.contains(&colon)).collect();
+    let start = lines.iter().rposition(|l| l.contains("detected capacity change")).unwrap_or(0);
+    let lines = &lines[start..];
+    lines[lines.len().saturating_sub(max)..].iter().map(|l| l.to_string()).collect()
 }
 
 /// Claims where daxray and the kernel disagree (indexes); claims daxray could not read are not
@@ -198,6 +217,9 @@ pub struct KeptState<'a> {
     pub daxray_error: Option<&'a str>,
     /// The kernel's recovery: per claim, durable or not (when the oracle ran).
     pub kernel_durable: Option<&'a [bool]>,
+    /// The kernel refused to mount the copy: what it said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_refused: Option<&'a str>,
     /// A journal or log write in flight at the head, and what shows it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub in_flight: Option<&'a str>,
@@ -300,7 +322,11 @@ pub struct Recheck {
 impl Recheck {
     /// True when daxray and the kernel agree on every claim and on the whole view.
     pub fn agrees(&self) -> bool {
-        self.disagree.is_empty() && matches!(self.whole, Some(WholeView::Agree(_)))
+        match (&self.ours.refused, &self.kernel.refused) {
+            (Some(_), Some(_)) => true,
+            (None, None) => self.disagree.is_empty() && matches!(self.whole, Some(WholeView::Agree(_))),
+            _ => false,
+        }
     }
 }
 
