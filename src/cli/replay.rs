@@ -340,10 +340,12 @@ fn recheck(dir: &std::path::Path, pack: Option<&std::path::Path>, g: &Global) ->
         .map_err(|e| crate::Error::io(std::env::temp_dir(), e))?;
     let r = replay::state::recheck(dir, scratch.path())?;
     let code = if r.agrees() { 0 } else { 1 };
-    let truth = match (&r.kernel.refused, r.kernel.manifest.as_deref()) {
+    let truth = match (&r.kernel.refused, r.kernel.manifest.as_ref()) {
         (Some(why), _) => Some(replay::fixtures::KernelTruth::Refused(why)),
-        (None, Some(k)) => Some(replay::fixtures::KernelTruth::Mounted(k)),
-        (None, None) => None,
+        // A fixture's truth is every file read back: a state the kernel cannot read whole is
+        // not packed.
+        (None, Some(k)) if k.errors.is_empty() => Some(replay::fixtures::KernelTruth::Mounted(&k.entries)),
+        _ => None,
     };
     if let (Some(root), Some(k)) = (pack, truth) {
         let name =

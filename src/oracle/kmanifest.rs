@@ -33,15 +33,39 @@ const MAX_FIEMAP_CALLS: usize = 1 << 16;
 /// [`merge_extents`]; inline data shows as no extents), and with `hash` the sha256 of the
 /// contents. Symbolic links are not followed. Sorted by path.
 pub fn kernel_manifest(root: &Path, hash: bool) -> Result<Vec<ManifestEntry>> {
+    let (entries, errors) = kernel_manifest_with_errors(root, hash)?;
+    match errors.first() {
+        None => Ok(entries),
+        Some((p, e)) => Err(Error::External(format!("{}{p}: {e}", root.display()))),
+    }
+}
+
+/// Paths the kernel refused to read, with its error.
+pub type PathFailures = Vec<(String, String)>;
+
+/// [`kernel_manifest`], with the files and folders the kernel refuses to read (an I/O error from
+/// `open`, `FIEMAP`, `read` or `readdir`, such as EUCLEAN for a corrupt inode) listed beside the
+/// entries, path and error, instead of ending the walk.
+pub fn kernel_manifest_with_errors(root: &Path, hash: bool) -> Result<(Vec<ManifestEntry>, PathFailures)> {
     let rootf = std::fs::File::open(root).map_err(|e| Error::io(root, e))?;
     let bs = sys::fs_block_size(&rootf).map_err(|e| Error::io(root, e))?;
     if bs == 0 || bs > u32::MAX as u64 {
         return Err(Error::External(format!("{}: file system block size {bs}", root.display())));
     }
     let mut out = Vec::new();
-    walk(root, "", 0, bs, hash, &mut out)?;
+    let mut errors = Vec::new();
+    walk(root, "", 0, bs, hash, &mut out, &mut errors)?;
     out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+    errors.sort();
+    Ok((out, errors))
+}
+
+/// The error of an I/O call on `p` as the kernel gave it (errno and text), for the error list.
+fn io_text(e: &Error) -> Option<String> {
+    match e {
+        Error::Io { source, .. } => Some(source.to_string()),
+        _ => None,
+    }
 }
 
 fn walk(
@@ -51,6 +75,7 @@ fn walk(
     bs: u64,
     hash: bool,
     out: &mut Vec<ManifestEntry>,
+    errors: &mut PathFailures,
 ) -> Result<()> {
     if depth > MAX_DEPTH {
         return Err(Error::External(format!(
@@ -58,18 +83,43 @@ fn walk(
             dir.display()
         )));
     }
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let shown = if prefix.is_empty() { "/".to_string() } else { prefix.to_string() };
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            errors.push((shown, e.to_string()));
+            return Ok(());
+        }
+    };
     for ent in rd {
-        let ent = ent.map_err(|e| Error::io(dir, e))?;
+        let ent = match ent {
+            Ok(x) => x,
+            Err(e) => {
+                errors.push((shown.clone(), e.to_string()));
+                break;
+            }
+        };
         let p = ent.path();
         let name = ent.file_name().to_string_lossy().into_owned();
         let rel = format!("{prefix}/{name}");
-        let md = std::fs::symlink_metadata(&p).map_err(|e| Error::io(&p, e))?;
+        let md = match std::fs::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(e) => {
+                errors.push((rel, e.to_string()));
+                continue;
+            }
+        };
         let ft = md.file_type();
         if ft.is_dir() {
-            walk(&p, &rel, depth + 1, bs, hash, out)?;
+            walk(&p, &rel, depth + 1, bs, hash, out, errors)?;
         } else if ft.is_file() {
-            out.push(file_entry(&p, rel, &md, bs, hash)?);
+            match file_entry(&p, rel.clone(), &md, bs, hash) {
+                Ok(e) => out.push(e),
+                Err(e) => match io_text(&e) {
+                    Some(t) => errors.push((rel, t)),
+                    None => return Err(e),
+                },
+            }
         }
     }
     Ok(())

@@ -20,7 +20,7 @@ mod workload;
 
 pub use copy::{copy_compact, copy_sparse};
 pub use crash::{crash_copy, recovered_manifest};
-pub use kmanifest::{compare_manifests, kernel_manifest};
+pub use kmanifest::{compare_manifests, kernel_manifest, kernel_manifest_with_errors};
 pub use mount::{Mount, Refused, in_use, mounted_read_write, refuse_in_use};
 pub use workload::{WorkloadSpec, WorkloadStats, run_workload};
 

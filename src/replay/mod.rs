@@ -383,7 +383,7 @@ impl RunCtx<'_> {
         let view = if any_refuses {
             None
         } else {
-            WholeView::compare(ours.as_ref().and_then(|o| o.manifest.as_ref()), kv.manifest.as_deref())
+            WholeView::compare(ours.as_ref().and_then(|o| o.manifest.as_ref()), kv.manifest.as_ref())
         };
         if let Some(WholeView::Agree(files)) = &view {
             self.report.whole_checked += 1;
@@ -445,7 +445,7 @@ impl RunCtx<'_> {
         } else {
             vec![]
         };
-        keep_views(&dir, ours.as_ref().and_then(|o| o.manifest.as_ref()), kv.manifest.as_deref(), &log)?;
+        keep_views(&dir, ours.as_ref().and_then(|o| o.manifest.as_ref()), kv.manifest.as_ref(), &log)?;
         self.report.kept.push(dir.display().to_string());
         if disagree {
             let mut msg = format!(

@@ -20,9 +20,9 @@ pub struct InPlace {
     pub ms: f64,
     /// Where the file system starts in the image, as found from the namespace header.
     pub dataoff: u64,
-    /// With the whole view: daxray's recovered manifest (every regular file with its sha256),
-    /// or why it could not be read whole.
-    pub manifest: Option<std::result::Result<Vec<ManifestEntry>, String>>,
+    /// With the whole view: daxray's recovered manifest (every regular file with its sha256, and
+    /// the paths it could not read), or why it could not be listed at all.
+    pub manifest: Option<std::result::Result<Listed, String>>,
     /// A journal or log write in flight at the head (torn or begun), and what shows it.
     pub in_flight: Option<String>,
     /// Why the kernel's recovery fails and the mount with it, as daxray reads the media.
@@ -84,15 +84,23 @@ pub fn check_in_place(path: &Path, claims: &[Claim], whole: bool) -> Result<InPl
     })
 }
 
-/// Every regular file of `fsys` with its sha256; a file that cannot be read is an error here
-/// (the whole view is then not daxray's to compare).
-fn whole_manifest(fsys: &dyn crate::fs::FileSystem) -> std::result::Result<Vec<ManifestEntry>, String> {
+/// A whole view: every regular file with its sha256, and the paths that could not be read
+/// (path, error), both sorted by path.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Listed {
+    /// The files read.
+    pub entries: Vec<ManifestEntry>,
+    /// The files and folders that could not be read, with the error.
+    pub errors: Vec<(String, String)>,
+}
+
+/// Every regular file of `fsys` with its sha256, and the paths that cannot be read.
+fn whole_manifest(fsys: &dyn crate::fs::FileSystem) -> std::result::Result<Listed, String> {
     let (mut entries, errors) = manifest::build(fsys, true).map_err(|e| e.to_string())?;
-    if let Some((p, e)) = errors.first() {
-        return Err(format!("{} file(s) could not be read, the first {p}: {e}", errors.len()));
-    }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(entries)
+    let mut errors: Vec<(String, String)> = errors.into_iter().map(|(p, e)| (p, e.to_string())).collect();
+    errors.sort();
+    Ok(Listed { entries, errors })
 }
 
 /// What the kernel's recovery says about each claim (and, with the whole view, every file).
@@ -101,9 +109,9 @@ pub struct KernelVerdicts {
     /// Per claim: the file exists and holds the claimed bytes at the offset after the kernel
     /// mounted (and so recovered) a copy.
     pub durable: Vec<bool>,
-    /// With the whole view: every regular file the kernel shows, with its sha256
-    /// ([`crate::oracle::kernel_manifest`]).
-    pub manifest: Option<Vec<ManifestEntry>>,
+    /// With the whole view: every regular file the kernel shows, with its sha256, and the paths
+    /// it refuses to read ([`crate::oracle::kernel_manifest_with_errors`]).
+    pub manifest: Option<Listed>,
     /// The loop device the copy was mounted on (its lines in the kernel log are the kernel's
     /// account of the recovery).
     pub loop_device: Option<String>,
@@ -155,7 +163,12 @@ pub fn kernel_check(
         };
         let loop_device = m.loop_device().map(String::from);
         let durable = claims.iter().map(|c| read_back(m.path(), c)).collect();
-        let listed = if whole { crate::oracle::kernel_manifest(m.path(), true).map(Some) } else { Ok(None) };
+        let listed = if whole {
+            crate::oracle::kernel_manifest_with_errors(m.path(), true)
+                .map(|(entries, errors)| Some(Listed { entries, errors }))
+        } else {
+            Ok(None)
+        };
         let unmounted = m.unmount();
         let listed = listed?;
         unmounted?;
@@ -255,18 +268,44 @@ pub enum WholeView {
 
 impl WholeView {
     /// Compare daxray's manifest ([`InPlace::manifest`]) with the kernel's
-    /// ([`KernelVerdicts::manifest`]); None when either side did not list one.
+    /// ([`KernelVerdicts::manifest`]); None when either side did not list one. A path one side
+    /// cannot read must be one the other cannot read either.
     pub fn compare(
-        ours: Option<&std::result::Result<Vec<ManifestEntry>, String>>,
-        kernel: Option<&[ManifestEntry]>,
+        ours: Option<&std::result::Result<Listed, String>>,
+        kernel: Option<&Listed>,
     ) -> Option<WholeView> {
-        Some(match (ours?, kernel?) {
-            (Err(e), _) => WholeView::Unreadable(e.clone()),
-            (Ok(o), k) => match crate::oracle::compare_manifests(o, k) {
-                Ok(n) => WholeView::Agree(n),
-                Err(d) => WholeView::Differ(d),
-            },
-        })
+        let (o, k) = match (ours?, kernel?) {
+            (Err(e), _) => return Some(WholeView::Unreadable(e.clone())),
+            (Ok(o), k) => (o, k),
+        };
+        let mut diffs = vec![];
+        let oe: std::collections::BTreeMap<&str, &str> =
+            o.errors.iter().map(|(p, e)| (p.as_str(), e.as_str())).collect();
+        let ke: std::collections::BTreeMap<&str, &str> =
+            k.errors.iter().map(|(p, e)| (p.as_str(), e.as_str())).collect();
+        for (p, e) in &ke {
+            if !oe.contains_key(p) {
+                diffs.push(format!("{p}: the kernel cannot read it ({e}); daxray can"));
+            }
+        }
+        for (p, e) in &oe {
+            if !ke.contains_key(p) {
+                diffs.push(format!("{p}: daxray cannot read it ({e}); the kernel can"));
+            }
+        }
+        // Files under a path either side could not read are not compared.
+        let skip =
+            |path: &str| oe.keys().chain(ke.keys()).any(|e| path == *e || path.starts_with(&format!("{e}/")));
+        let a: Vec<ManifestEntry> = o.entries.iter().filter(|e| !skip(&e.path)).cloned().collect();
+        let b: Vec<ManifestEntry> = k.entries.iter().filter(|e| !skip(&e.path)).cloned().collect();
+        let compared = match crate::oracle::compare_manifests(&a, &b) {
+            Ok(n) => n,
+            Err(d) => {
+                diffs.push(d);
+                0
+            }
+        };
+        Some(if diffs.is_empty() { WholeView::Agree(compared) } else { WholeView::Differ(diffs.join("\n")) })
     }
 
     /// One line (or the difference list) for reports and `verdicts.json`.
@@ -283,8 +322,8 @@ impl WholeView {
 /// `daxray-manifest.json`, `kernel-manifest.json`, `kernel-log.txt`.
 pub fn keep_views(
     dir: &Path,
-    ours: Option<&std::result::Result<Vec<ManifestEntry>, String>>,
-    kernel: Option<&[ManifestEntry]>,
+    ours: Option<&std::result::Result<Listed, String>>,
+    kernel: Option<&Listed>,
     log: &[String],
 ) -> Result<()> {
     let write = |name: &str, text: String| {
@@ -292,7 +331,7 @@ pub fn keep_views(
         crate::oracle::refuse_in_use(&p, "a kept state's file")?;
         std::fs::write(&p, text).map_err(|e| Error::io(&p, e))
     };
-    let json = |e: &[ManifestEntry]| serde_json::to_string_pretty(e).unwrap_or_default() + "\n";
+    let json = |e: &Listed| serde_json::to_string_pretty(e).unwrap_or_default() + "\n";
     if let Some(Ok(o)) = ours {
         write("daxray-manifest.json", json(o))?;
     }
@@ -352,6 +391,6 @@ pub fn recheck(dir: &Path, scratch: &Path) -> Result<Recheck> {
     let ours = check_in_place(&image, &claims, true)?;
     let kernel = kernel_check(&image, dataoff, fs.mount_type(), &claims, scratch, true)?;
     let disagree = disagreements(&ours.verdicts, &kernel);
-    let whole = WholeView::compare(ours.manifest.as_ref(), kernel.manifest.as_deref());
+    let whole = WholeView::compare(ours.manifest.as_ref(), kernel.manifest.as_ref());
     Ok(Recheck { ours, kernel, disagree, whole, claims })
 }
