@@ -226,6 +226,13 @@ pub trait FileSystem: Send + Sync {
     }
     /// Everything found wrong so far (checksums, skipped pointers).
     fn findings(&self) -> Vec<Finding>;
+    /// Whether the kernel's lookup of a directory entry naming `ino` gives the inode, or fails
+    /// (a deleted inode, an inode whose checksum fails): a path whose lookup fails cannot be
+    /// opened after the mount. The default accepts every inode.
+    fn lookup_check(&self, ino: u64) -> Result<()> {
+        let _ = ino;
+        Ok(())
+    }
 }
 
 /// Read file bytes through an extent list (sorted by logical block, non-overlapping).
@@ -393,6 +400,10 @@ pub fn walk(
         let mut subdirs = Vec::new();
         for ent in entries {
             let path = format!("{}/{}", dir_path, String::from_utf8_lossy(&ent.name));
+            if let Err(e) = fs.lookup_check(ent.ino) {
+                errors.push((path, e));
+                continue;
+            }
             let ft = match ent.file_type {
                 Some(t) if t != FileType::Unknown => t,
                 _ => match fs.stat(ent.ino) {

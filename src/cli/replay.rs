@@ -342,10 +342,8 @@ fn recheck(dir: &std::path::Path, pack: Option<&std::path::Path>, g: &Global) ->
     let code = if r.agrees() { 0 } else { 1 };
     let truth = match (&r.kernel.refused, r.kernel.manifest.as_ref()) {
         (Some(why), _) => Some(replay::fixtures::KernelTruth::Refused(why)),
-        // A fixture's truth is every file read back: a state the kernel cannot read whole is
-        // not packed.
-        (None, Some(k)) if k.errors.is_empty() => Some(replay::fixtures::KernelTruth::Mounted(&k.entries)),
-        _ => None,
+        (None, Some(k)) => Some(replay::fixtures::KernelTruth::Mounted(&k.entries, &k.errors)),
+        (None, None) => None,
     };
     if let (Some(root), Some(k)) = (pack, truth) {
         let name =

@@ -258,3 +258,60 @@ pub fn verify_bitmaps(src: &dyn BlockSource, sb: &Superblock, groups: &[GroupDes
         }
     }
 }
+
+/// Group flag: inode table zeroed (`EXT4_BG_INODE_ZEROED`).
+const BG_INODE_ZEROED: u16 = 4;
+
+/// The lazy inode-table init of a read-write mount (`ext4_init_inode_table`, run by the
+/// `ext4lazyinit` thread on file systems with group descriptor checksums): in every group not
+/// flagged `INODE_ZEROED`, it zeroes the inode table from the first block past the inodes that
+/// `bg_itable_unused` counts as used. After a crash without a journal that count can be stale;
+/// when the first block it would zero holds a live inode (links, a good checksum), say so: those
+/// inodes read back as zeros ("iget: checksum invalid") once the thread has run.
+pub fn lazy_init_risk(src: &dyn BlockSource, sb: &Superblock, groups: &[GroupDesc], findings: &Findings) {
+    if !(sb.metadata_csum() || sb.has_ro_compat(super::superblock::RO_COMPAT_GDT_CSUM)) {
+        return;
+    }
+    let bs = u64::from(sb.block_size);
+    let isz = u64::from(sb.inode_size);
+    let ipg = u64::from(sb.inodes_per_group);
+    let ipb = bs.checked_div(isz).unwrap_or(0);
+    if ipb == 0 {
+        return;
+    }
+    for (g, gd) in groups.iter().enumerate() {
+        if gd.flags & BG_INODE_ZEROED != 0 || gd.inode_table == 0 {
+            continue;
+        }
+        let used = ipg.saturating_sub(u64::from(gd.itable_unused));
+        let first_blk = used.div_ceil(ipb);
+        if first_blk >= ipg.div_ceil(ipb) {
+            continue;
+        }
+        let blk = gd.inode_table.saturating_add(first_blk);
+        let Ok(bytes) = src.read_at(blk.saturating_mul(bs), bs as usize) else { continue };
+        let first_ino = (g as u64) * ipg + first_blk * ipb + 1;
+        let live: Vec<u64> = bytes
+            .chunks_exact(isz as usize)
+            .enumerate()
+            .filter_map(|(k, b)| {
+                let ino = first_ino + k as u64;
+                let i = super::inode::Inode::parse(ino, b, blk, 0);
+                let good = !sb.metadata_csum() || i.stored_checksum() == i.computed_checksum(sb);
+                (i.links() > 0 && i.mode() != 0 && good).then_some(ino)
+            })
+            .collect();
+        if !live.is_empty() {
+            findings.error(
+                "ext4 group descriptor",
+                Some(blk),
+                Some(blk.saturating_mul(bs)),
+                format!(
+                    "group {g}: a read-write mount's lazy inode-table init (ext4_init_inode_table) zeroes the inode table from block {blk} (inode {first_ino} on), which bg_itable_unused ({}) counts as unused, but live inodes are there ({}): they read back as zeros once it has run; run e2fsck before mounting read-write",
+                    gd.itable_unused,
+                    live.iter().take(8).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+    }
+}

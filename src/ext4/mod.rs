@@ -92,6 +92,7 @@ impl Ext4 {
         }
         let groups = group::read_all(&*src, &sb, &findings)?;
         group::verify_bitmaps(&*src, &sb, &groups, &findings);
+        group::lazy_init_risk(&*src, &sb, &groups, &findings);
         Ok(Self { src, sb, groups, findings, fc: None, orphans: None })
     }
 
@@ -558,5 +559,42 @@ impl FileSystem for Ext4 {
     }
     fn findings(&self) -> Vec<Finding> {
         self.findings.snapshot()
+    }
+    /// `ext4_lookup` then `__ext4_iget` (EXT4_IGET_NORMAL): a bad inode number, an inode without
+    /// links ("deleted inode referenced", EFSCORRUPTED), or one whose checksum fails ("iget:
+    /// checksum invalid", EFSBADCRC) cannot be looked up.
+    fn lookup_check(&self, ino: u64) -> Result<()> {
+        let sb = &self.sb;
+        let first = u64::from(sb.raw.s_first_ino.get());
+        let count = u64::from(sb.raw.s_inodes_count.get());
+        if !(ino == ROOT_INO || (first..=count).contains(&ino)) {
+            return Err(Error::corrupt(
+                "ext4 directory entry",
+                0,
+                0,
+                format!("bad inode number: {ino} (ext4_lookup, EFSCORRUPTED)"),
+            ));
+        }
+        let i = self.inode(ino)?;
+        if i.links() == 0 {
+            return Err(Error::corrupt(
+                "ext4 inode",
+                i.block,
+                i.offset,
+                format!(
+                    "deleted inode referenced: {ino} (ext4_lookup: __ext4_iget finds no links, EFSCORRUPTED)"
+                ),
+            ));
+        }
+        let patched = self.fc.as_ref().is_some_and(|p| p.inodes.contains_key(&ino));
+        if sb.metadata_csum() && !patched && i.stored_checksum() != i.computed_checksum(sb) {
+            return Err(Error::corrupt(
+                "ext4 inode",
+                i.block,
+                i.offset,
+                format!("inode {ino}: iget: checksum invalid (__ext4_iget, EFSBADCRC)"),
+            ));
+        }
+        Ok(())
     }
 }

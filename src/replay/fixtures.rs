@@ -137,15 +137,18 @@ pub fn pack_from_report(report: &CampaignReport, dir: &Path) -> Result<usize> {
 
 /// What the kernel's recovery of a copy showed, for a packed state.
 pub enum KernelTruth<'a> {
-    /// It mounted the copy: every regular file with its sha256.
-    Mounted(&'a [crate::manifest::ManifestEntry]),
+    /// It mounted the copy: every regular file with its sha256, and the paths it could not
+    /// read (path, error).
+    Mounted(&'a [crate::manifest::ManifestEntry], &'a [(String, String)]),
     /// It refused to mount the copy: what the kernel log said.
     Refused(&'a str),
 }
 
 /// Pack one kept state, checked again by [`super::state::recheck`], into `root/name`:
 /// `image.dxs.gz`, `claims.jsonl`, `verdicts.json` as kept, and the kernel's truth:
-/// `kernel-manifest.json` (the whole view of its recovery of a copy) or `kernel-refused.txt`.
+/// `kernel-manifest.json` (the whole view of its recovery of a copy, with
+/// `kernel-unreadable.txt` listing the paths it could not read, path and error, tab-separated)
+/// or `kernel-refused.txt`.
 pub fn pack_rechecked(state_dir: &Path, root: &Path, name: &str, kernel: KernelTruth<'_>) -> Result<PathBuf> {
     let out = root.join(name);
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
@@ -159,10 +162,17 @@ pub fn pack_rechecked(state_dir: &Path, root: &Path, name: &str, kernel: KernelT
         std::fs::copy(state_dir.join(f), out.join(f)).map_err(|e| Error::io(state_dir.join(f), e))?;
     }
     let (file, text) = match kernel {
-        KernelTruth::Mounted(k) => (
-            "kernel-manifest.json",
-            serde_json::to_string_pretty(k).map_err(|e| Error::External(format!("JSON: {e}")))?,
-        ),
+        KernelTruth::Mounted(k, unreadable) => {
+            if !unreadable.is_empty() {
+                let p = out.join("kernel-unreadable.txt");
+                let text: String = unreadable.iter().map(|(path, e)| format!("{path}\t{e}\n")).collect();
+                std::fs::write(&p, text).map_err(|e| Error::io(&p, e))?;
+            }
+            (
+                "kernel-manifest.json",
+                serde_json::to_string_pretty(k).map_err(|e| Error::External(format!("JSON: {e}")))?,
+            )
+        }
         KernelTruth::Refused(why) => ("kernel-refused.txt", why.to_string()),
     };
     let p = out.join(file);
