@@ -233,6 +233,12 @@ pub trait FileSystem: Send + Sync {
         let _ = ino;
         Ok(())
     }
+    /// Whether the kernel can list directory `ino` (its blocks' checksums hold): a directory it
+    /// cannot list shows nothing after the mount. The default accepts every directory.
+    fn readdir_check(&self, ino: u64) -> Result<()> {
+        let _ = ino;
+        Ok(())
+    }
 }
 
 /// Read file bytes through an extent list (sorted by logical block, non-overlapping).
@@ -302,9 +308,17 @@ impl<'a> Resolver<'a> {
     /// [`lookup`] of `path`.
     pub fn lookup(&self, path: &str) -> Result<u64> {
         let find = |dir: u64, name: &[u8]| -> Result<Option<u64>> {
-            if let Some(d) = self.dirs.borrow().get(&dir) {
-                return Ok(d.get(name).copied());
+            let refused = |e: Error| Error::NotFound(format!("the kernel's lookup fails: {e}"));
+            let cached = self.dirs.borrow().get(&dir).map(|d| d.get(name).copied());
+            if let Some(found) = cached {
+                if let Some(ino) = found {
+                    self.fs.lookup_check(ino).map_err(refused)?;
+                }
+                return Ok(found);
             }
+            // A directory the kernel cannot list, or an entry it cannot look up, is a path that
+            // does not open after the mount.
+            self.fs.readdir_check(dir).map_err(refused)?;
             let mut index = HashMap::new();
             for e in self.fs.read_dir(dir)? {
                 // The first entry of a name wins, as [`lookup`]'s linear search finds it.
@@ -312,6 +326,9 @@ impl<'a> Resolver<'a> {
             }
             let found = index.get(name).copied();
             self.dirs.borrow_mut().insert(dir, index);
+            if let Some(ino) = found {
+                self.fs.lookup_check(ino).map_err(refused)?;
+            }
             Ok(found)
         };
         lookup_inner(self.fs, &find, self.fs.root_ino(), path.as_bytes(), &mut 0)
@@ -390,7 +407,7 @@ pub fn walk(
     let mut stack = vec![(base, start)];
     seen.insert(start);
     while let Some((dir_path, dir_ino)) = stack.pop() {
-        let entries = match fs.read_dir(dir_ino) {
+        let entries = match fs.readdir_check(dir_ino).and_then(|()| fs.read_dir(dir_ino)) {
             Ok(e) => e,
             Err(e) => {
                 errors.push((if dir_path.is_empty() { "/".into() } else { dir_path.clone() }, e));

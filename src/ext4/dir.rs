@@ -109,6 +109,19 @@ pub fn parse_entries(
     }
 }
 
+/// Whether a leaf block has a checksum tail that matches (`ext4_dirblock_csum_verify`).
+pub fn leaf_tail_ok(block: &[u8], seed: u32) -> bool {
+    let n = block.len();
+    let Some(tail) = n.checked_sub(TAIL_SIZE).and_then(|s| block.get(s..)) else { return false };
+    let inode = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    let rec = u16::from_le_bytes([tail[4], tail[5]]);
+    if inode != 0 || rec != TAIL_SIZE as u16 || tail[6] != 0 || tail[7] != TAIL_FT {
+        return false;
+    }
+    let stored = u32::from_le_bytes([tail[8], tail[9], tail[10], tail[11]]);
+    stored == csum::crc32c_raw(seed, &block[..n - TAIL_SIZE])
+}
+
 /// Check the checksum tail of a leaf block (metadata_csum). `seed` is the directory inode's
 /// checksum seed.
 pub fn verify_leaf_tail(block: &[u8], seed: u32, at: Place, findings: &Findings) {

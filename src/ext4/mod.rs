@@ -320,12 +320,31 @@ impl Ext4 {
             }
             return Ok(out);
         }
-        let extents = self.map_inode(i)?;
-        let nblocks = i.size().div_ceil(bs as u64);
         let csum = self.sb.metadata_csum();
         let seed = i.csum_seed(&self.sb);
         let htree = i.has_flag(inode::INDEX_FL);
-        for e in &extents {
+        self.for_each_dir_block(i, |lblk, pblk, off, data| {
+            let at = dir::Place { ino: i.ino, block: pblk, offset: off };
+            if htree && lblk == 0 {
+                htree::check_index(data, true, csum.then_some(seed), at, &self.findings);
+                // The root's "." and ".." are real entries; the index is hidden in "..".
+            } else if htree && dir::is_dx_node(data) {
+                htree::check_index(data, false, csum.then_some(seed), at, &self.findings);
+                return;
+            } else if csum {
+                dir::verify_leaf_tail(data, seed, at, &self.findings);
+            }
+            dir::parse_entries(data, self.filetype(), bs, at, &self.findings, &mut out);
+        })?;
+        Ok(out)
+    }
+
+    /// Every written block of directory `i` within its size: (logical block, physical block,
+    /// byte offset, bytes). A block that cannot be read is a finding and is skipped.
+    fn for_each_dir_block(&self, i: &Inode, mut visit: impl FnMut(u64, u64, u64, &[u8])) -> Result<()> {
+        let bs = self.sb.block_size as usize;
+        let nblocks = i.size().div_ceil(bs as u64);
+        for e in &self.map_inode(i)? {
             if e.unwritten {
                 continue;
             }
@@ -336,27 +355,37 @@ impl Ext4 {
                 }
                 let pblk = e.physical + k;
                 let off = pblk.saturating_mul(bs as u64);
-                let data = match self.src.read_at(off, bs) {
-                    Ok(d) => d,
+                match self.src.read_at(off, bs) {
+                    Ok(d) => visit(lblk, pblk, off, &d),
                     Err(err) => {
-                        self.findings.error("ext4 directory block", Some(pblk), Some(off), err.to_string());
-                        continue;
+                        self.findings.error("ext4 directory block", Some(pblk), Some(off), err.to_string())
                     }
-                };
-                let at = dir::Place { ino: i.ino, block: pblk, offset: off };
-                if htree && lblk == 0 {
-                    htree::check_index(&data, true, csum.then_some(seed), at, &self.findings);
-                    // The root's "." and ".." are real entries; the index is hidden in "..".
-                } else if htree && dir::is_dx_node(&data) {
-                    htree::check_index(&data, false, csum.then_some(seed), at, &self.findings);
-                    continue;
-                } else if csum {
-                    dir::verify_leaf_tail(&data, seed, at, &self.findings);
                 }
-                dir::parse_entries(&data, self.filetype(), bs, at, &self.findings, &mut out);
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// The first leaf block of directory `i` whose checksum tail fails (metadata_csum), if any:
+    /// the kernel's readdir and lookups in that directory then fail with EFSBADCRC
+    /// (`ext4_dirblock_csum_verify` in `htree_dirblock_to_tree` and `__ext4_find_entry`).
+    fn failing_dir_block(&self, i: &Inode) -> Result<Option<u64>> {
+        if !self.sb.metadata_csum()
+            || i.has_flag(inode::INLINE_DATA_FL)
+            || self.fc.as_ref().is_some_and(|p| p.dirs.contains_key(&i.ino))
+        {
+            return Ok(None);
+        }
+        let seed = i.csum_seed(&self.sb);
+        let htree = i.has_flag(inode::INDEX_FL);
+        let mut bad = None;
+        self.for_each_dir_block(i, |lblk, pblk, _, data| {
+            let index = htree && (lblk == 0 || dir::is_dx_node(data));
+            if bad.is_none() && !index && !dir::leaf_tail_ok(data, seed) {
+                bad = Some(pblk);
+            }
+        })?;
+        Ok(bad)
     }
 
     fn info_json(&self) -> serde_json::Value {
@@ -596,5 +625,20 @@ impl FileSystem for Ext4 {
             ));
         }
         Ok(())
+    }
+
+    fn readdir_check(&self, ino: u64) -> Result<()> {
+        let i = self.inode(ino)?;
+        match self.failing_dir_block(&i)? {
+            None => Ok(()),
+            Some(b) => Err(Error::corrupt(
+                "ext4 directory block",
+                b,
+                b.saturating_mul(u64::from(self.sb.block_size)),
+                format!(
+                    "directory inode {ino}: Directory block failed checksum (htree_dirblock_to_tree, EFSBADCRC)"
+                ),
+            )),
+        }
     }
 }
