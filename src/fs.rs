@@ -233,6 +233,12 @@ pub trait FileSystem: Send + Sync {
         let _ = ino;
         Ok(())
     }
+    /// Whether the kernel can read file `ino`'s block map (every node of its extent tree checks):
+    /// a file whose reads fail after the mount. The default accepts every file.
+    fn read_check(&self, ino: u64) -> Result<()> {
+        let _ = ino;
+        Ok(())
+    }
     /// Whether the kernel can list directory `ino` (its blocks' checksums hold): a directory it
     /// cannot list shows nothing after the mount. The default accepts every directory.
     fn readdir_check(&self, ino: u64) -> Result<()> {

@@ -73,6 +73,8 @@ pub fn hash_file(fsys: &dyn FileSystem, ino: u64, size: u64) -> Result<String> {
 
 /// The manifest entry of one inode.
 pub fn entry(fsys: &dyn FileSystem, path: &str, ino: u64, hash: bool) -> Result<ManifestEntry> {
+    // A file whose block map the kernel cannot read does not list after the mount either.
+    fsys.read_check(ino)?;
     let st = fsys.stat(ino)?;
     let extents = fs::merge_extents(&fsys.map(ino)?).into_iter().map(ManifestExtent::from).collect();
     let sha256 = if hash { Some(hash_file(fsys, ino, st.size)?) } else { None };
