@@ -4,14 +4,21 @@
 //! with and without MAP_SYNC, the scenarios `seq-sparse` and `background-writer`, 8 stores each.
 //!
 //! JSON output (`--json`): `{"runs":[{"fs","sync","scenario","kernel","faults","states_checked",
-//! "random_states","violations","lost_claims","claims_checked","needdsync_faults","pte_faults",
+//! "random_states","violations","lost_claims","lost_by_recovery_states","lost_by_recovery_claims",
+//! "claims_checked","in_flight_states","mount_refused_states","whole_checked","files_compared",
+//! "needdsync_faults","pte_faults",
 //! "pmd_faults","insert_pfn_mkwrite","oracle_checked","oracle_agree","oracle_disagree",
 //! "check_ms_per_state","oracle_ms_per_state","oracle_to_check_ratio","map_sync_works","dataoff",
 //! "kept":[dirs],"console_log"?,"seconds","error"?}],"probe":{...},"keep_dir","seconds",
 //! "silent_controls":[...],"exit_code"}`.
 //!
+//! With `--soak SECONDS` it runs the soak instead (see the option); with `--recheck DIR` it checks
+//! one kept state again.
+//!
 //! Exit code: 1 when a MAP_SYNC run lost a store or daxray disagreed with the kernel's own
-//! recovery; 2 when a run could not finish; else 0.
+//! recovery (claims, whole view, or whether the mount fails); 2 when a run could not finish;
+//! else 0. States the kernel refuses to mount, and states lost only by its recovery at a torn log
+//! sector, are counted and kept apart, and do not fail the run.
 
 use super::{Global, output};
 use crate::agent::proto::FsChoice;
