@@ -402,15 +402,7 @@ fn recheck(dir: &std::path::Path, pack: Option<&std::path::Path>, g: &Global) ->
     ));
     for &i in &r.disagree {
         if let (Some(v), Some(k)) = (r.ours.verdicts.get(i), r.kernel.durable.get(i)) {
-            s.push_str(&format!(
-                "  {} @{}+{}: daxray says {} ({}), the kernel's recovery says {}\n",
-                v.claim.path,
-                v.claim.offset,
-                v.claim.len,
-                v.verdict,
-                v.evidence.detail,
-                if *k { "durable" } else { "lost" }
-            ));
+            s.push_str(&replay::state::disagreement_line(v, *k));
         }
     }
     s.push_str(&format!("whole view: {}\n", whole.as_deref().unwrap_or("not compared")));

@@ -470,15 +470,7 @@ impl RunCtx<'_> {
             }
             for i in dis {
                 if let (Some(v), Some(k)) = (verdicts.get(i), kv.durable.get(i)) {
-                    msg.push_str(&format!(
-                        "  {} @{}+{}: daxray says {} ({}), the kernel's recovery says {}\n",
-                        v.claim.path,
-                        v.claim.offset,
-                        v.claim.len,
-                        v.verdict,
-                        v.evidence.detail,
-                        if *k { "durable" } else { "lost" }
-                    ));
+                    msg.push_str(&state::disagreement_line(v, *k));
                 }
             }
             if let Some(WholeView::Differ(d)) = &view {

@@ -198,6 +198,19 @@ pub fn kernel_log(device: &str, max: usize) -> Vec<String> {
     lines[lines.len().saturating_sub(max)..].iter().map(|l| l.to_string()).collect()
 }
 
+/// One line saying how daxray's verdict `v` and the kernel's (`durable`) differ on a claim.
+pub fn disagreement_line(v: &Verdict, durable: bool) -> String {
+    format!(
+        "  {} @{}+{}: daxray says {} ({}), the kernel's recovery says {}\n",
+        v.claim.path,
+        v.claim.offset,
+        v.claim.len,
+        v.verdict,
+        v.evidence.detail,
+        if durable { "durable" } else { "lost" }
+    )
+}
+
 /// Claims where daxray and the kernel disagree (indexes); claims daxray could not read are not
 /// verdicts and are left out.
 pub fn disagreements(ours: &[Verdict], kernel: &KernelVerdicts) -> Vec<usize> {
