@@ -300,9 +300,20 @@ pub fn render(r: &CampaignReport) -> String {
         if check_ms > 0.0 { oracle_ms / check_ms } else { 0.0 },
         if errors > 0 { format!("; {errors} run(s) did not finish") } else { String::new() }
     ));
-    s.push_str(&format!(
-        "a journal or log write was in flight at the head in {in_flight} of {states} states; whole recovered view compared with the kernel's on {whole} states ({files} files); lost only by the kernel's recovery (torn log sector): {by_recovery} states; the kernel refuses to mount: {refused} states\n"
-    ));
+    let mut parts =
+        vec![format!("a journal or log write was in flight at the head in {in_flight} of {states} states")];
+    if whole > 0 {
+        parts.push(format!(
+            "whole recovered view compared with the kernel's on {whole} states ({files} files)"
+        ));
+    }
+    if by_recovery > 0 {
+        parts.push(format!("lost only by the kernel's recovery (torn log sector): {by_recovery} states"));
+    }
+    if refused > 0 {
+        parts.push(format!("the kernel refuses to mount: {refused} states"));
+    }
+    s.push_str(&(parts.join("; ") + "\n"));
     for x in r.runs.iter().filter(|x| x.mount_refused_states > 0) {
         s.push_str(&format!(
             "WARNING: {} {} {}: the kernel refuses to mount {} crash state(s): its journal or log recovery fails (kept, with the kernel's log)\n",
