@@ -109,39 +109,49 @@ pub fn parse_entries(
     }
 }
 
-/// Whether a leaf block has a checksum tail that matches (`ext4_dirblock_csum_verify`).
-pub fn leaf_tail_ok(block: &[u8], seed: u32) -> bool {
+/// What the checksum tail of a leaf block says (metadata_csum).
+enum LeafTail {
+    /// The block ends in no checksum tail pseudo-entry.
+    Missing,
+    /// The tail's checksum is not the block's.
+    Mismatch { stored: u32, want: u32 },
+    /// The checksum matches.
+    Good,
+}
+
+/// Read and check the checksum tail of a leaf block (`ext4_dirblock_csum_verify`); None for a
+/// block shorter than a tail.
+fn leaf_tail(block: &[u8], seed: u32) -> Option<LeafTail> {
     let n = block.len();
-    let Some(tail) = n.checked_sub(TAIL_SIZE).and_then(|s| block.get(s..)) else { return false };
+    let tail = n.checked_sub(TAIL_SIZE).and_then(|s| block.get(s..))?;
     let inode = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
     let rec = u16::from_le_bytes([tail[4], tail[5]]);
     if inode != 0 || rec != TAIL_SIZE as u16 || tail[6] != 0 || tail[7] != TAIL_FT {
-        return false;
+        return Some(LeafTail::Missing);
     }
     let stored = u32::from_le_bytes([tail[8], tail[9], tail[10], tail[11]]);
-    stored == csum::crc32c_raw(seed, &block[..n - TAIL_SIZE])
+    let want = csum::crc32c_raw(seed, &block[..n - TAIL_SIZE]);
+    Some(if stored == want { LeafTail::Good } else { LeafTail::Mismatch { stored, want } })
+}
+
+/// Whether a leaf block has a checksum tail that matches (`ext4_dirblock_csum_verify`).
+pub fn leaf_tail_ok(block: &[u8], seed: u32) -> bool {
+    matches!(leaf_tail(block, seed), Some(LeafTail::Good))
 }
 
 /// Check the checksum tail of a leaf block (metadata_csum). `seed` is the directory inode's
 /// checksum seed.
 pub fn verify_leaf_tail(block: &[u8], seed: u32, at: Place, findings: &Findings) {
     let n = block.len();
-    let Some(tail) = n.checked_sub(TAIL_SIZE).and_then(|s| block.get(s..)) else { return };
-    let inode = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
-    let rec = u16::from_le_bytes([tail[4], tail[5]]);
-    if inode != 0 || rec != TAIL_SIZE as u16 || tail[6] != 0 || tail[7] != TAIL_FT {
-        findings.error(
+    match leaf_tail(block, seed) {
+        None | Some(LeafTail::Good) => {}
+        Some(LeafTail::Missing) => findings.error(
             "ext4 directory block",
             Some(at.block),
             Some(at.offset + (n - TAIL_SIZE) as u64),
             format!("directory inode {}: leaf block has no checksum tail", at.ino),
-        );
-        return;
-    }
-    let stored = u32::from_le_bytes([tail[8], tail[9], tail[10], tail[11]]);
-    let want = csum::crc32c_raw(seed, &block[..n - TAIL_SIZE]);
-    if stored != want {
-        findings.error(
+        ),
+        Some(LeafTail::Mismatch { stored, want }) => findings.error(
             "ext4 directory block",
             Some(at.block),
             Some(at.offset + (n - 4) as u64),
@@ -149,7 +159,7 @@ pub fn verify_leaf_tail(block: &[u8], seed: u32, at: Place, findings: &Findings)
                 "directory inode {}: leaf checksum {stored:#010x} does not match computed {want:#010x}",
                 at.ino
             ),
-        );
+        ),
     }
 }
 
