@@ -11,7 +11,8 @@
 //! With `MAP_SYNC` no state may lose a store. Without it (the control), states must lose some:
 //! that shows the checker sees a lost mapping. Every `N`-th state and every failing state is
 //! also checked by the kernel's own recovery (a loop mount of a sparse copy), and the two
-//! verdicts are compared. Failing states are kept (image, claims, verdicts) for `daxray check`.
+//! verdicts are compared. Failing states, and states with a journal or log write in flight at the
+//! head, are kept (image, claims, verdicts) for `daxray check` and `daxray replay --recheck`.
 
 pub mod fixtures;
 pub mod sparse;
@@ -365,7 +366,13 @@ impl RunCtx<'_> {
         }
         let failing = lost > 0;
         let torn = by_recovery > 0;
-        if !(sample || failing || torn || check_error.is_some() || ours_refused.is_some()) {
+        if !(sample
+            || failing
+            || torn
+            || in_flight.is_some()
+            || check_error.is_some()
+            || ours_refused.is_some())
+        {
             return Ok(());
         }
         let fs = self.job.fs;
@@ -414,11 +421,16 @@ impl RunCtx<'_> {
                 "violation"
             } else if torn {
                 "lost-by-recovery"
+            } else if in_flight.is_some() {
+                "in-flight"
             } else {
                 "sample"
             }
         };
-        if !(disagree || failing || torn || both_refuse || check_error.is_some() || self.opts.keep_all) {
+        // A state whose newest journal or log write was caught mid-way is rare and is what the
+        // recovery rules are judged on: it is kept even when both sides agree.
+        let kept_anyway = in_flight.is_some() || self.opts.keep_all;
+        if !(disagree || failing || torn || both_refuse || check_error.is_some() || kept_anyway) {
             return Ok(());
         }
         let dir = self.keep_dir.join(format!("state-{n:04}-{why}"));
