@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod open;
 pub mod oracle;
 pub mod replay;
+pub mod report;
 pub mod sys;
 pub mod vm;
 pub mod xfs;

@@ -3,7 +3,7 @@
 use crate::error::{Finding, Result};
 use crate::fs::{FileSystem, FsKind};
 use crate::image::{self, BlockSource, Image, Placement};
-use serde::Serialize;
+pub use crate::report::RecoveryReport;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,34 +32,6 @@ impl OpenOptions {
             log_dev: self.log_dev.clone(),
             exact_head: self.exact_log_head,
             rules: self.log_rules,
-        }
-    }
-}
-
-/// What recovery did (or would do) to the view.
-#[derive(Debug, Clone, Serialize)]
-pub struct RecoveryReport {
-    /// "jbd2", "xfs-log" or "none".
-    pub kind: &'static str,
-    /// True when the journal/log held work that the kernel would replay at mount.
-    pub needed: bool,
-    /// True when recovery ran in memory and the view includes it.
-    pub applied: bool,
-    /// Details (transactions, blocks, revokes, items...), specific to the journal kind.
-    pub details: serde_json::Value,
-    /// Problems found in the journal/log.
-    pub findings: Vec<Finding>,
-}
-
-impl RecoveryReport {
-    /// The report when there is nothing to recover from (no journal, or `--raw`).
-    pub fn none(reason: &str) -> Self {
-        Self {
-            kind: "none",
-            needed: false,
-            applied: false,
-            details: serde_json::json!({ "reason": reason }),
-            findings: vec![],
         }
     }
 }

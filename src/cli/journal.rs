@@ -21,16 +21,6 @@ pub struct Args {
     pub verify_data: bool,
 }
 
-/// What a journal listing produces, for either journal kind.
-pub struct Listing {
-    /// The JSON document (`{"kind":"jbd2",...}` or `{"kind":"xfs-log",...}`).
-    pub json: serde_json::Value,
-    /// The text form.
-    pub text: String,
-    /// Problems found (bad checksums, torn records...).
-    pub findings: Vec<crate::Finding>,
-}
-
 /// Run `journal`.
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     // Without --verify-data an ext4 listing reads only the journal's descriptor, revoke and

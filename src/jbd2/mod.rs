@@ -23,7 +23,7 @@ pub mod superblock;
 use crate::error::{Error, Finding, Result, Severity};
 use crate::fs::FileSystem;
 use crate::image::{BlockSource, FileView, MmapSource, Overlay};
-use crate::open::RecoveryReport;
+use crate::report::RecoveryReport;
 use byteorder::{ByteOrder, LE};
 use journal::Journal;
 use serde_json::json;
@@ -650,7 +650,7 @@ pub fn listing(
     fs: Arc<dyn BlockSource>,
     external: Option<&Path>,
     all: bool,
-) -> Result<crate::cli::journal::Listing> {
+) -> Result<crate::report::Listing> {
     listing_with(fs, external, all, true)
 }
 
@@ -728,12 +728,12 @@ pub fn listing_with(
     external: Option<&Path>,
     all: bool,
     verify_data: bool,
-) -> Result<crate::cli::journal::Listing> {
+) -> Result<crate::report::Listing> {
     let l = list_journal(fs, external, all, verify_data)?;
     let mut text = Vec::new();
     // Writing into a Vec cannot fail.
     let _ = l.write_text(&mut text);
-    Ok(crate::cli::journal::Listing {
+    Ok(crate::report::Listing {
         json: l.json_value(),
         text: String::from_utf8_lossy(&text).into_owned(),
         findings: l.findings,

@@ -26,7 +26,7 @@ pub mod trans;
 
 use crate::error::{Error, Findings, Result};
 use crate::image::{BlockSource, MmapSource};
-use crate::open::RecoveryReport;
+use crate::report::RecoveryReport;
 use crate::xfs::Superblock;
 use format::{HEADER_CYCLE_SIZE, lsn_cmp, lsn_str};
 use log::{LogDev, Record};
@@ -1015,12 +1015,12 @@ pub fn listing(
     fs: Arc<dyn BlockSource>,
     opts: &LogOptions,
     all: bool,
-) -> Result<crate::cli::journal::Listing> {
+) -> Result<crate::report::Listing> {
     let l = list_log(fs, opts, all)?;
     let mut text = Vec::new();
     // Writing into a Vec cannot fail.
     let _ = l.write_text(&mut text);
-    Ok(crate::cli::journal::Listing {
+    Ok(crate::report::Listing {
         json: l.json_value(),
         text: String::from_utf8_lossy(&text).into_owned(),
         findings: l.findings(),
