@@ -1,4 +1,11 @@
 //! The whole read pipeline in one call: image → window → recovery overlay → file-system model.
+//!
+//! - [`ext4`]: the jbd2 journal located in ext4, its recovery, fast-commit replay and the
+//!   mount's orphan cleanup, then the ext4 model.
+//! - [`xfs`]: the XFS log's recovery, then the XFS model.
+
+pub mod ext4;
+pub mod xfs;
 
 use crate::error::{Finding, Result};
 use crate::fs::{FileSystem, FsKind};
@@ -82,76 +89,9 @@ pub fn open_source(raw: Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) 
         return Ok(Model { view: raw, recovery: RecoveryReport::none("--raw: the media as it is"), fs });
     }
     match kind {
-        FsKind::Ext4 => ext4_model(raw.clone(), crate::jbd2::recover_full(raw, opts.journal_dev.as_deref())?),
-        FsKind::Xfs => {
-            let (view, recovery) = crate::xlog::recover_view(raw.clone(), &opts.log_options())?;
-            let fs = Box::new(crate::xfs::Xfs::open(view.clone())?);
-            Ok(Model { view, recovery, fs })
-        }
+        FsKind::Ext4 => ext4::model(raw, opts),
+        FsKind::Xfs => xfs::model(raw, opts),
     }
-}
-
-/// The ext4 model over a jbd2 recovery; over the media `raw` as it is when the kernel's mount
-/// fails after its recovery (`RecoveryRun::refused`).
-fn ext4_model(raw: Arc<dyn BlockSource>, run: crate::jbd2::RecoveryRun) -> Result<Model> {
-    if run.refused.is_some() {
-        let fs = Box::new(crate::ext4::Ext4::open(raw.clone())?);
-        return Ok(Model { view: raw, recovery: run.report, fs });
-    }
-    let mut recovery = run.report;
-    let mut ext4 = crate::ext4::Ext4::open(run.view.clone())?;
-    // Fast commits are replayed over the model of the jbd2-recovered view.
-    if let Some(fc) = &run.fast_commit {
-        ext4 = crate::jbd2::apply_fast_commit(ext4, fc, &mut recovery);
-        // The replay runs inside the kernel's journal recovery (its fc_replay callback): when it
-        // fails, the recovery and the mount fail, and the media is left as it is.
-        if let Some(why) = fast_commit_failure(&recovery) {
-            if let serde_json::Value::Object(m) = &mut recovery.details {
-                m.insert("refused".into(), serde_json::json!([why]));
-                m.insert(
-                    "note".into(),
-                    serde_json::json!("the kernel would not mount this file system: its fast-commit replay fails; the view is the media as it is"),
-                );
-            }
-            recovery.applied = false;
-            let fs = Box::new(crate::ext4::Ext4::open(raw.clone())?);
-            return Ok(Model { view: raw, recovery, fs });
-        }
-    }
-    // Then the mount's orphan cleanup (ext4_orphan_cleanup, after ext4_load_journal).
-    let (ext4, orphans) = ext4.with_orphan_cleanup();
-    report_orphans(&orphans, &mut recovery);
-    Ok(Model { view: run.view, recovery, fs: Box::new(ext4) })
-}
-
-/// Why the kernel's fast-commit replay fails, as [`crate::jbd2::apply_fast_commit`] recorded it.
-fn fast_commit_failure(report: &RecoveryReport) -> Option<String> {
-    let e = report.details.get("fast_commit")?.get("replay")?.get("error")?.as_str()?;
-    Some(format!("the kernel's fast-commit replay (ext4_fc_replay) fails at {e}"))
-}
-
-/// Say in `report` what the mount's orphan cleanup changes (`details.orphan_cleanup`, an info
-/// finding), when it changes anything or stops early.
-fn report_orphans(o: &crate::ext4::orphan::OrphanCleanup, report: &mut RecoveryReport) {
-    if o.is_empty() && o.stopped.is_none() {
-        return;
-    }
-    if let serde_json::Value::Object(m) = &mut report.details {
-        m.insert("orphan_cleanup".into(), serde_json::json!(o));
-    }
-    let list = |v: Vec<String>| if v.is_empty() { "none".to_string() } else { v.join(", ") };
-    let truncated = list(o.truncated.iter().map(|(i, b)| format!("inode {i} from block {b}")).collect());
-    let deleted = list(o.deleted.iter().map(|i| format!("inode {i}")).collect());
-    report.findings.push(crate::Finding {
-        severity: crate::error::Severity::Info,
-        structure: "ext4 orphan list".into(),
-        block: None,
-        offset: None,
-        message: format!(
-            "the mount's orphan cleanup (ext4_orphan_cleanup) truncates {truncated} and deletes {deleted}; the view shows the result{}",
-            o.stopped.as_deref().map(|s| format!("; it stops early: {s}")).unwrap_or_default()
-        ),
-    });
 }
 
 /// [`open_source`], then `f` over the model; the model and what `f` returned.
@@ -169,7 +109,7 @@ pub fn open_source_then<T>(
     if kind == FsKind::Ext4 && !opts.raw {
         let mut run = crate::jbd2::recover_full_background(raw.clone(), opts.journal_dev.as_deref())?;
         let pending = run.pending.take();
-        let first = ext4_model(raw.clone(), run).map(|m| {
+        let first = ext4::model_over(raw.clone(), run).map(|m| {
             let out = f(&m);
             (m, out)
         });
