@@ -94,6 +94,23 @@ fn soak_states_show_what_the_kernel_shows() {
                 }
             }
         }
+        // A state caught with a journal or log write in flight at the head: daxray must still
+        // see that write (the same block, the same evidence) in the recovery it reports.
+        let kept: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("verdicts.json")).expect("verdicts.json"))
+                .expect("verdicts JSON");
+        if let Some(want) = kept["in_flight"].as_str() {
+            let info = Command::new(env!("CARGO_BIN_EXE_daxray"))
+                .args(["info", "--json"])
+                .arg(&image)
+                .output()
+                .expect("run daxray info");
+            let v: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info JSON");
+            let got = &v["recovery"]["details"]["head_in_flight"];
+            if got.as_str() != Some(want) {
+                failures.push(format!("{name}: caught with {want:?} in flight at the head; daxray now says {got}"));
+            }
+        }
         // Each fixture is kept for what it shows; its README line says which finding that is.
         let expect = std::fs::read_to_string(dir.join("expect-finding.txt")).unwrap_or_default();
         let expect = expect.trim();
