@@ -41,4 +41,3 @@ pub struct Listing {
     /// Problems found (bad checksums, torn records...).
     pub findings: Vec<crate::Finding>,
 }
-

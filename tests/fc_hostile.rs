@@ -7,9 +7,9 @@
 mod common;
 mod jbd2_common;
 
+use daxray::ext4::fastcommit::{self, TAG_HEAD, TAG_PAD, TAG_TAIL};
 use daxray::fs::FileSystem;
 use daxray::image::{BlockSource, MmapSource, Overlay};
-use daxray::jbd2::fastcommit::{self, TAG_HEAD, TAG_PAD, TAG_TAIL};
 use daxray::open::{OpenOptions, open_source};
 use jbd2_common::{Durability, fast_commit_ops, make_dirty_mounted_with, prerequisites};
 use rand::{RngExt, SeedableRng};
@@ -62,7 +62,7 @@ fn hostile_fast_commit_tags_never_panic() {
     );
     let before = std::fs::read(&dirty).unwrap();
     let base: Arc<dyn BlockSource> = Arc::new(MmapSource::open(&dirty).unwrap());
-    let (j, info) = daxray::jbd2::open_journal(&base, None).unwrap().expect("a journal");
+    let (j, info) = daxray::ext4::journal::open_journal(&base, None).unwrap().expect("a journal");
     let bs = info.block_size;
     // Journal block -> file-system block, through the journal inode's extents.
     let ext4 = daxray::ext4::Ext4::open(base.clone()).unwrap();
@@ -70,7 +70,7 @@ fn hostile_fast_commit_tags_never_panic() {
     let fs_block = |n: u64| {
         jmap.iter().find(|e| n >= e.logical && n < e.logical + e.length).map(|e| e.physical + (n - e.logical))
     };
-    let run = daxray::jbd2::recover_full(base.clone(), None).unwrap();
+    let run = daxray::ext4::journal::recover_full(base.clone(), None).unwrap();
     let fc = run.fast_commit.clone().expect("the crash image holds valid fast commits");
     let last_valid = fc.tags.iter().filter(|t| t.valid).map(|t| t.journal_block).max().unwrap();
     let area: Vec<u64> = (j.fc_first..=last_valid).collect();

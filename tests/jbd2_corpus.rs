@@ -7,7 +7,7 @@ mod common;
 use common::logdump::{ours, parse_logdump, tags_only};
 use common::{e2fsprogs_corpus as corpus, unpack_e2fsprogs_case};
 use daxray::image::{self, BlockSource};
-use daxray::jbd2;
+use daxray::{ext4, jbd2};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -55,7 +55,7 @@ fn run_case(case: &Path) -> CaseResult {
         CaseResult { name: name.clone(), transactions: 0, replayed_blocks: 0, e2fsck_blocks_compared: 0 };
 
     // 1. Listing vs debugfs logdump (same bytes).
-    let listing = jbd2::listing(fs.clone(), jnl.as_deref(), false);
+    let listing = ext4::journal::listing(fs.clone(), jnl.as_deref(), false);
     let dump = logdump(&img, jnl.as_deref());
     // Tags only: some cases corrupt a revoke block on purpose, which logdump and the kernel
     // read differently.
@@ -66,7 +66,7 @@ fn run_case(case: &Path) -> CaseResult {
             assert_eq!(mine, theirs, "{name}: committed transactions differ from debugfs logdump:\n{dump}");
             res.transactions = mine.len();
             // --all is a superset of the live listing and stays bounded.
-            let all = jbd2::listing(fs.clone(), jnl.as_deref(), true).unwrap();
+            let all = ext4::journal::listing(fs.clone(), jnl.as_deref(), true).unwrap();
             assert!(
                 all.json["transactions"].as_array().unwrap().len()
                     >= l.json["transactions"].as_array().unwrap().len()
@@ -84,15 +84,15 @@ fn run_case(case: &Path) -> CaseResult {
     }
 
     // 2. Recovery vs what e2fsck recorded.
-    let is_jdev = jbd2::fs_journal_info(&*fs).map(|i| i.journal_dev).unwrap_or(false);
+    let is_jdev = ext4::journal::fs_journal_info(&*fs).map(|i| i.journal_dev).unwrap_or(false);
     if is_jdev {
         assert!(
-            jbd2::recover_full(fs.clone(), None).is_err(),
+            ext4::journal::recover_full(fs.clone(), None).is_err(),
             "{name}: a journal device is not a file system"
         );
         return res;
     }
-    let run = jbd2::recover_full(fs.clone(), jnl.as_deref()).expect("recovery returns a view");
+    let run = ext4::journal::recover_full(fs.clone(), jnl.as_deref()).expect("recovery returns a view");
     let details = &run.report.details;
     if let Some(line) = expect.lines().find(|l| l.contains("was corrupt, replay was aborted")) {
         let n: u32 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
@@ -185,7 +185,7 @@ fn run_case(case: &Path) -> CaseResult {
         std::fs::copy(&img, &copy).unwrap();
         let o = Command::new("e2fsck").args(["-y", "-E", "journal_only"]).arg(&copy).output().unwrap();
         let after = std::fs::read(&copy).unwrap();
-        let info = jbd2::fs_journal_info(&*fs).unwrap();
+        let info = ext4::journal::fs_journal_info(&*fs).unwrap();
         let bs = info.block_size as usize;
         let sb_block = 1024 / bs;
         let journal_blocks: std::collections::HashSet<u64> = {
@@ -282,7 +282,7 @@ fn corrupted_journals_never_panic() {
         let (img, _) = unpack_e2fsprogs_case(&dir.join(name), tmp.path()).expect("an image in the case");
         let bytes = std::fs::read(&img).unwrap();
         let fs: Arc<dyn BlockSource> = Arc::new(MemSource::new(bytes.clone(), name));
-        let info = jbd2::fs_journal_info(&*fs).unwrap();
+        let info = ext4::journal::fs_journal_info(&*fs).unwrap();
         let bs = u64::from(info.block_size);
         let e = daxray::ext4::Ext4::open(fs.clone()).unwrap();
         let jblocks: Vec<u64> = daxray::fs::FileSystem::map(&e, u64::from(info.journal_inum))
@@ -302,8 +302,8 @@ fn corrupted_journals_never_panic() {
             }
             let src: Arc<dyn BlockSource> = Arc::new(MemSource::new(b, "fuzzed"));
             let t = std::time::Instant::now();
-            let _ = jbd2::listing(src.clone(), None, true);
-            let _ = jbd2::recover_full(src, None);
+            let _ = ext4::journal::listing(src.clone(), None, true);
+            let _ = ext4::journal::recover_full(src, None);
             assert!(t.elapsed().as_secs() < 20, "{name}: too slow on a corrupted journal");
             runs += 1;
         }

@@ -197,7 +197,7 @@ fn fast_commit_replay_equals_kernel_recovery() {
     }
     // The jbd2-only view (no fast-commit replay) differs from the kernel's.
     let image = daxray::image::open(&dirty, None).unwrap();
-    let run = daxray::jbd2::recover_full(image.fs_bytes.clone(), None).unwrap();
+    let run = daxray::ext4::journal::recover_full(image.fs_bytes.clone(), None).unwrap();
     assert!(run.fast_commit.is_some(), "recover_full must hand over the fast-commit area");
     let jbd2_only = daxray::ext4::Ext4::open(run.view.clone()).unwrap();
     let (theirs, _) = daxray::manifest::build(&jbd2_only, true).unwrap();
@@ -243,9 +243,12 @@ fn escapes_and_revokes_equal_kernel() {
         Durability::Fsync,
         |root| assert_eq!(magic_files(root), 4),
     );
-    let listing =
-        daxray::jbd2::listing(daxray::image::open(&dirty, None).unwrap().fs_bytes.clone(), None, false)
-            .unwrap();
+    let listing = daxray::ext4::journal::listing(
+        daxray::image::open(&dirty, None).unwrap().fs_bytes.clone(),
+        None,
+        false,
+    )
+    .unwrap();
     let escaped = listing.json["transactions"]
         .as_array()
         .unwrap()
@@ -366,7 +369,7 @@ fn external_journal_recovery_equals_kernel() {
     assert!(n >= 100);
     assert_eq!((std::fs::read(&fsdirty).unwrap(), std::fs::read(&jdirty).unwrap()), before, "inputs written");
     // Listing with the external journal vs debugfs logdump -f.
-    let l = daxray::jbd2::listing(
+    let l = daxray::ext4::journal::listing(
         daxray::image::open(&fsdirty, None).unwrap().fs_bytes.clone(),
         Some(&jdirty),
         false,
@@ -411,7 +414,7 @@ fn external_journal_recovery_equals_kernel() {
 /// report that the kernel's recovery fails.
 #[test]
 fn torn_fast_commit_equals_kernel() {
-    use daxray::jbd2::fastcommit::TAG_TAIL;
+    use daxray::ext4::fastcommit::TAG_TAIL;
     use std::io::{Seek, SeekFrom, Write};
     let Some((s, tmp)) = start() else { return };
     let dirty = make_dirty_mounted_with(
@@ -427,7 +430,7 @@ fn torn_fast_commit_equals_kernel() {
     );
     let base: std::sync::Arc<dyn daxray::image::BlockSource> =
         std::sync::Arc::new(daxray::image::MmapSource::open(&dirty).unwrap());
-    let (_, info) = daxray::jbd2::open_journal(&base, None).unwrap().unwrap();
+    let (_, info) = daxray::ext4::journal::open_journal(&base, None).unwrap().unwrap();
     let ext4 = daxray::ext4::Ext4::open(base.clone()).unwrap();
     let jmap = daxray::FileSystem::map(&ext4, u64::from(info.journal_inum)).unwrap();
     let bs = u64::from(info.block_size);
@@ -436,7 +439,7 @@ fn torn_fast_commit_equals_kernel() {
         let e = jmap.iter().find(|e| n >= e.logical && n < e.logical + e.length).unwrap();
         (e.physical + (n - e.logical)) * bs + off as u64
     };
-    let run = daxray::jbd2::recover_full(base.clone(), None).unwrap();
+    let run = daxray::ext4::journal::recover_full(base.clone(), None).unwrap();
     let fc = run.fast_commit.clone().expect("valid fast commits");
     let tails: Vec<_> = fc.tags.iter().filter(|t| t.valid && t.kind == TAG_TAIL).collect();
     println!("{} valid tags, {} fast commits", fc.valid_tags, tails.len());
@@ -444,7 +447,7 @@ fn torn_fast_commit_equals_kernel() {
     drop(ext4);
     drop(run);
     drop(base);
-    let break_crc = |src: &std::path::Path, dst: &std::path::Path, tail: &daxray::jbd2::fastcommit::FcTag| {
+    let break_crc = |src: &std::path::Path, dst: &std::path::Path, tail: &daxray::ext4::fastcommit::FcTag| {
         daxray::oracle::copy_sparse(src, dst).unwrap();
         let mut f = std::fs::OpenOptions::new().write(true).open(dst).unwrap();
         // The crc is the second word of the TAIL's value (after the 4-byte tag header and tid).

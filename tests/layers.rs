@@ -38,7 +38,8 @@ fn sources() -> Vec<SourceFile> {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "rs") {
                 let rel = p.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
-                let mut module: Vec<String> = rel.trim_end_matches(".rs").split('/').map(String::from).collect();
+                let mut module: Vec<String> =
+                    rel.trim_end_matches(".rs").split('/').map(String::from).collect();
                 if module.last().is_some_and(|m| m == "mod" || m == "lib" || m == "main") {
                     module.pop();
                 }
@@ -174,7 +175,9 @@ impl<'ast> Visit<'ast> for Names<'_> {
                 let mut segs = vec![words[i].to_string()];
                 let mut j = i + 1;
                 while words.get(j) == Some(&"::") && j + 1 < words.len() {
-                    segs.push(words[j + 1].trim_matches(|c: char| !c.is_alphanumeric() && c != '_').to_string());
+                    segs.push(
+                        words[j + 1].trim_matches(|c: char| !c.is_alphanumeric() && c != '_').to_string(),
+                    );
                     j += 2;
                 }
                 self.add(segs);
@@ -189,7 +192,8 @@ impl<'ast> Visit<'ast> for Names<'_> {
 
 /// file -> files it names.
 fn graph(files: &[SourceFile]) -> BTreeMap<String, BTreeSet<String>> {
-    let by_module: BTreeMap<Vec<String>, &str> = files.iter().map(|f| (f.module.clone(), f.rel.as_str())).collect();
+    let by_module: BTreeMap<Vec<String>, &str> =
+        files.iter().map(|f| (f.module.clone(), f.rel.as_str())).collect();
     let mut g = BTreeMap::new();
     for f in files {
         let ast = syn::parse_file(&f.text).unwrap_or_else(|e| panic!("{}: {e}", f.rel));
@@ -262,7 +266,14 @@ fn loops(g: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
             }
         }
     }
-    let mut t = T { g, index: BTreeMap::new(), low: BTreeMap::new(), stack: vec![], on: BTreeSet::new(), out: vec![] };
+    let mut t = T {
+        g,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: vec![],
+        on: BTreeSet::new(),
+        out: vec![],
+    };
     for v in g.keys() {
         if !t.index.contains_key(v.as_str()) {
             walk(&mut t, v);

@@ -48,7 +48,7 @@ fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
 
     // Streamed JSON == pretty print of the library's tree (same keys, same order, same bytes).
     let fs = daxray::image::open(&dirty, None).unwrap().fs_bytes.clone();
-    let lib = daxray::jbd2::listing(fs.clone(), None, true).unwrap();
+    let lib = daxray::ext4::journal::listing(fs.clone(), None, true).unwrap();
     let streamed = daxray_stdout(&["--json", "journal", "--all", "--verify-data"], &dirty);
     let pretty = serde_json::to_string_pretty(&lib.json).unwrap() + "\n";
     assert_eq!(String::from_utf8_lossy(&streamed), pretty, "streamed JSON differs from the library's tree");
@@ -173,14 +173,14 @@ fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
     let bad = tmp.path().join("bad.img");
     copy_with_flipped_byte(&dirty, &bad, phys * 4096 + 100);
     let bfs = daxray::image::open(&bad, None).unwrap().fs_bytes.clone();
-    let run = daxray::jbd2::recover_full(bfs.clone(), None).unwrap();
+    let run = daxray::ext4::journal::recover_full(bfs.clone(), None).unwrap();
     assert_eq!(
         run.error,
         Some((daxray::jbd2::recover::Pass::Replay, daxray::jbd2::recover::KernelError::BadCrc)),
         "{}",
         run.report.details
     );
-    let (j, _) = daxray::jbd2::open_journal(&bfs, None).unwrap().unwrap();
+    let (j, _) = daxray::ext4::journal::open_journal(&bfs, None).unwrap().unwrap();
     let (one_by_one, _) = daxray::jbd2::list::live(&j);
     let out = daxray::jbd2::recover::recover(&j);
     let mut compared = 0;
@@ -202,9 +202,9 @@ fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
     // checksum verified first, so the outcome is the kernel's all the same.
     use daxray::fs::FsKind;
     use daxray::open::{OpenOptions, open_source, open_source_then};
-    let pending = daxray::jbd2::recover_full_background(fs.clone(), None).unwrap().pending;
+    let pending = daxray::ext4::journal::recover_full_background(fs.clone(), None).unwrap().pending;
     assert!(pending.expect("checks left running on the clean log").confirm(), "clean log: all good");
-    let pending = daxray::jbd2::recover_full_background(bfs.clone(), None).unwrap().pending;
+    let pending = daxray::ext4::journal::recover_full_background(bfs.clone(), None).unwrap().pending;
     assert!(
         !pending.expect("checks left running on the corrupt log").confirm(),
         "corrupt copy: not all good"
@@ -239,7 +239,7 @@ fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
     let clean = quick["findings"].as_array().expect("a top-level findings array");
     assert!(clean.iter().all(|f| f["severity"] != "error"), "{clean:?}");
     assert_eq!(lib.json["findings"], serde_json::json!(lib.findings));
-    let badl = daxray::jbd2::listing(bfs.clone(), None, false).unwrap();
+    let badl = daxray::ext4::journal::listing(bfs.clone(), None, false).unwrap();
     let streamed: serde_json::Value =
         serde_json::from_slice(&daxray_stdout(&["--json", "journal", "--verify-data"], &bad)).unwrap();
     let found = streamed["findings"].as_array().expect("a top-level findings array");
@@ -280,7 +280,7 @@ fn corrupt_maxlen_does_not_drive_the_old_transaction_scan() {
     }
     let fs = daxray::image::open(&dev, None).unwrap().fs_bytes.clone();
     let t = std::time::Instant::now();
-    let l = daxray::jbd2::listing(fs, None, true).unwrap();
+    let l = daxray::ext4::journal::listing(fs, None, true).unwrap();
     let took = t.elapsed();
     let refused = l.json["refused"].as_array().unwrap();
     assert!(

@@ -108,7 +108,9 @@ fn soak_states_show_what_the_kernel_shows() {
             let v: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info JSON");
             let got = &v["recovery"]["details"]["head_in_flight"];
             if got.as_str() != Some(want) {
-                failures.push(format!("{name}: caught with {want:?} in flight at the head; daxray now says {got}"));
+                failures.push(format!(
+                    "{name}: caught with {want:?} in flight at the head; daxray now says {got}"
+                ));
             }
         }
         // Each fixture is kept for what it shows; its README line says which finding that is.

@@ -6,13 +6,13 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let src = SparseSource::decode(data).arc();
-    if let Ok(run) = daxray::jbd2::recover_full(src.clone(), None) {
+    if let Ok(run) = daxray::ext4::journal::recover_full(src.clone(), None) {
         // Read back every replayed block through the overlay.
         for &blk in run.replayed().keys().take(256) {
             let _ = run.view.read_at(blk.saturating_mul(1024), 1024);
         }
     }
     for all in [false, true] {
-        let _ = daxray::jbd2::listing(src.clone(), None, all);
+        let _ = daxray::ext4::journal::listing(src.clone(), None, all);
     }
 });

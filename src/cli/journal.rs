@@ -39,8 +39,12 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     }
     if img.placement.fs == FsKind::Ext4 {
         // Written straight to standard output: no JSON tree or text copy of thousands of tags.
-        let l =
-            crate::jbd2::list_journal(img.fs_bytes.clone(), g.journal_dev.as_deref(), a.all, a.verify_data)?;
+        let l = crate::ext4::journal::list_journal(
+            img.fs_bytes.clone(),
+            g.journal_dev.as_deref(),
+            a.all,
+            a.verify_data,
+        )?;
         stream(|w| if g.json { l.write_json(w) } else { l.write_text(w) })?;
         if !g.json {
             output::print_findings(l.findings());

@@ -1,6 +1,6 @@
 //! Fast-commit replay, in memory, at the level of the file-system model.
 //!
-//! The kernel replays the tags of the fast-commit area (see [`crate::jbd2::fastcommit`]) after
+//! The kernel replays the tags of the fast-commit area (see [`super::fastcommit`]) after
 //! the jbd2 passes, tag by tag, through its ordinary inode, extent-tree and directory code
 //! (`ext4_fc_replay` in fs/ext4/fast_commit.c). daxray does not write blocks for this: it keeps a
 //! per-inode patch layer ([`FcPatch`]) that [`super::Ext4`] consults on every read:
@@ -30,11 +30,11 @@
 //! every on-disk value is checked before use: hostile tags give findings, never panics.
 
 use super::Ext4;
-use super::inode::{EXTENTS_FL, INLINE_DATA_FL, Inode};
-use crate::fs::{DirEntry, Extent, FileSystem, FileType};
-use crate::jbd2::fastcommit::{
+use super::fastcommit::{
     FcTag, TAG_ADD_RANGE, TAG_CREAT, TAG_DEL_RANGE, TAG_INODE, TAG_LINK, TAG_UNLINK, tag_name,
 };
+use super::inode::{EXTENTS_FL, INLINE_DATA_FL, Inode};
+use crate::fs::{DirEntry, Extent, FileSystem, FileType};
 use byteorder::{ByteOrder, LE};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -7,12 +7,14 @@
 pub mod csum;
 pub mod dir;
 pub mod extent;
+pub mod fastcommit;
 pub mod fcreplay;
 pub mod group;
 pub mod htree;
 pub mod indirect;
 pub mod inline;
 pub mod inode;
+pub mod journal;
 pub mod orphan;
 pub mod superblock;
 

@@ -3,8 +3,8 @@
 
 use super::block;
 use super::journal::Journal;
-use super::recover::{is_revoked, tid_gt};
 use super::superblock::{BT_COMMIT, BT_DESCRIPTOR, BT_REVOKE, JBD2_MAGIC};
+use super::tid::{is_revoked, tid_gt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};

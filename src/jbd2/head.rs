@@ -7,7 +7,7 @@
 //! carries the next sequence is the start of a transaction that was being written.
 
 use super::block;
-use super::fastcommit::FastCommitArea;
+use super::fc::FastCommitArea;
 use super::journal::Journal;
 use super::recover::Outcome;
 use super::superblock::JBD2_MAGIC;
@@ -15,7 +15,7 @@ use super::superblock::JBD2_MAGIC;
 /// What shows a write in flight at the head of the journal, if anything: a commit block that
 /// fails its checksum (`j_failed_commit`), a block of the next transaction at `head_block`, or a
 /// fast commit of the current transaction whose TAIL fails its crc.
-pub fn write_in_flight(j: &Journal, out: &Outcome, fc: Option<&FastCommitArea>) -> Option<String> {
+pub fn write_in_flight<A: FastCommitArea>(j: &Journal, out: &Outcome, fc: Option<&A>) -> Option<String> {
     if let Some(t) = out.failed_commit {
         return Some(format!("the commit block of transaction {t} fails its checksum"));
     }
@@ -29,15 +29,13 @@ pub fn write_in_flight(j: &Journal, out: &Outcome, fc: Option<&FastCommitArea>) 
         ));
     }
     let fc = fc?;
-    if let Some(e) = &fc.scan_error {
+    if let Some((e, _)) = fc.scan_error() {
         return Some(format!("the fast-commit scan fails: {e}"));
     }
-    fc.tags.iter().find(|t| t.tag == "TAIL" && t.tid == Some(fc.expected_tid) && t.crc_ok == Some(false)).map(
-        |t| {
-            format!(
-                "a fast commit of transaction {} ends in journal block {} with a TAIL whose crc fails",
-                fc.expected_tid, t.journal_block
-            )
-        },
-    )
+    fc.torn_end().map(|b| {
+        format!(
+            "a fast commit of transaction {} ends in journal block {b} with a TAIL whose crc fails",
+            fc.expected_tid()
+        )
+    })
 }

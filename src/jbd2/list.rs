@@ -6,6 +6,7 @@ use super::csum;
 use super::journal::Journal;
 use super::recover::TagChecks;
 use super::superblock::{BT_COMMIT, BT_DESCRIPTOR, BT_REVOKE, JBD2_MAGIC};
+use super::tid::tid_gt;
 use serde::Serialize;
 
 /// A logged block. Fields are in alphabetical order, as JSON listings print them.
@@ -239,10 +240,6 @@ pub fn live_with(j: &Journal, data: DataTags<'_>) -> (Vec<Transaction>, u64) {
         seq = seq.wrapping_add(1);
     }
     (out, pos)
-}
-
-fn tid_gt(x: u32, y: u32) -> bool {
-    (x.wrapping_sub(y) as i32) > 0
 }
 
 /// Old transactions still in the log outside the live region: one lap from `from` until `stop`,

@@ -7,6 +7,7 @@ use super::copycheck::{self, CopyChecks, PendingChecks};
 use super::csum;
 use super::journal::Journal;
 use super::superblock::{BT_COMMIT, BT_DESCRIPTOR, BT_REVOKE, INCOMPAT_ASYNC_COMMIT, JBD2_MAGIC};
+use super::tid::{is_revoked, tid_geq, tid_gt};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -153,21 +154,6 @@ impl Outcome {
     pub fn replay_ran(&self) -> bool {
         self.error.is_none_or(|(p, _)| p == Pass::Replay)
     }
-}
-
-/// Whether the revoke table `revoked` (fs block -> latest revoking transaction) revokes the copy
-/// of `blk` logged by transaction `seq`: the kernel's `jbd2_journal_test_revoke`.
-pub(super) fn is_revoked(revoked: &HashMap<u64, u32>, blk: u64, seq: u32) -> bool {
-    // Most logs revoke nothing: do not hash every tag's block for an empty table.
-    !revoked.is_empty() && revoked.get(&blk).is_some_and(|&s| !tid_gt(seq, s))
-}
-
-pub(super) fn tid_gt(x: u32, y: u32) -> bool {
-    (x.wrapping_sub(y) as i32) > 0
-}
-
-fn tid_geq(x: u32, y: u32) -> bool {
-    (x.wrapping_sub(y) as i32) >= 0
 }
 
 struct Recovery<'a> {

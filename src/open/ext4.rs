@@ -8,12 +8,15 @@ use std::sync::Arc;
 
 /// The ext4 model of `raw`, recovered as the kernel's mount would recover it.
 pub fn model(raw: Arc<dyn BlockSource>, opts: &OpenOptions) -> Result<Model> {
-    model_over(raw.clone(), crate::jbd2::recover_full(raw, opts.journal_dev.as_deref())?)
+    model_over(raw.clone(), crate::ext4::journal::recover_full(raw, opts.journal_dev.as_deref())?)
 }
 
 /// The ext4 model over a jbd2 recovery; over the media `raw` as it is when the kernel's mount
 /// fails after its recovery (`RecoveryRun::refused`).
-pub fn model_over(raw: Arc<dyn BlockSource>, run: crate::jbd2::RecoveryRun) -> Result<Model> {
+pub fn model_over(
+    raw: Arc<dyn BlockSource>,
+    run: crate::jbd2::RecoveryRun<crate::ext4::fastcommit::FastCommitArea>,
+) -> Result<Model> {
     if run.refused.is_some() {
         let fs = Box::new(crate::ext4::Ext4::open(raw.clone())?);
         return Ok(Model { view: raw, recovery: run.report, fs });
@@ -22,7 +25,7 @@ pub fn model_over(raw: Arc<dyn BlockSource>, run: crate::jbd2::RecoveryRun) -> R
     let mut ext4 = crate::ext4::Ext4::open(run.view.clone())?;
     // Fast commits are replayed over the model of the jbd2-recovered view.
     if let Some(fc) = &run.fast_commit {
-        ext4 = crate::jbd2::apply_fast_commit(ext4, fc, &mut recovery);
+        ext4 = crate::ext4::journal::apply_fast_commit(ext4, fc, &mut recovery);
         // The replay runs inside the kernel's journal recovery (its fc_replay callback): when it
         // fails, the recovery and the mount fail, and the media is left as it is.
         if let Some(why) = fast_commit_failure(&recovery) {
@@ -44,7 +47,7 @@ pub fn model_over(raw: Arc<dyn BlockSource>, run: crate::jbd2::RecoveryRun) -> R
     Ok(Model { view: run.view, recovery, fs: Box::new(ext4) })
 }
 
-/// Why the kernel's fast-commit replay fails, as [`crate::jbd2::apply_fast_commit`] recorded it.
+/// Why the kernel's fast-commit replay fails, as [`crate::ext4::journal::apply_fast_commit`] recorded it.
 fn fast_commit_failure(report: &RecoveryReport) -> Option<String> {
     let e = report.details.get("fast_commit")?.get("replay")?.get("error")?.as_str()?;
     Some(format!("the kernel's fast-commit replay (ext4_fc_replay) fails at {e}"))
@@ -73,4 +76,3 @@ fn report_orphans(o: &crate::ext4::orphan::OrphanCleanup, report: &mut RecoveryR
         ),
     });
 }
-

@@ -107,7 +107,8 @@ pub fn open_source_then<T>(
     mut f: impl FnMut(&Model) -> T,
 ) -> Result<(Model, T)> {
     if kind == FsKind::Ext4 && !opts.raw {
-        let mut run = crate::jbd2::recover_full_background(raw.clone(), opts.journal_dev.as_deref())?;
+        let mut run =
+            crate::ext4::journal::recover_full_background(raw.clone(), opts.journal_dev.as_deref())?;
         let pending = run.pending.take();
         let first = ext4::model_over(raw.clone(), run).map(|m| {
             let out = f(&m);

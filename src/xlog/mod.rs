@@ -1011,11 +1011,7 @@ pub fn list_log(fs: Arc<dyn BlockSource>, opts: &LogOptions, all: bool) -> Resul
 }
 
 /// List the transactions (for `daxray journal`); `all` includes checkpointed ones.
-pub fn listing(
-    fs: Arc<dyn BlockSource>,
-    opts: &LogOptions,
-    all: bool,
-) -> Result<crate::report::Listing> {
+pub fn listing(fs: Arc<dyn BlockSource>, opts: &LogOptions, all: bool) -> Result<crate::report::Listing> {
     let l = list_log(fs, opts, all)?;
     let mut text = Vec::new();
     // Writing into a Vec cannot fail.

@@ -5,7 +5,8 @@
 //! value lengths the kernel accepts, running crc32c closed by a TAIL with that tid and a matching
 //! crc). The replay itself, on the file-system model, is [`crate::ext4::fcreplay`].
 
-use super::csum;
+use crate::jbd2::csum;
+use crate::jbd2::fc;
 use byteorder::{ByteOrder, LE};
 use serde::Serialize;
 
@@ -317,4 +318,93 @@ fn scan_block(
         cur = val_end;
     }
     BlockEnd::Continue
+}
+
+/// ext4's fast-commit format for jbd2's recovery (ext4's `j_fc_replay_callback`): the scan
+/// needs the file system's inode size (an INODE tag's raw inode may not be longer).
+#[derive(Debug, Clone, Copy)]
+pub struct FcFormat {
+    /// `s_inode_size`.
+    pub inode_size: u16,
+}
+
+impl fc::FastCommitFormat for FcFormat {
+    type Area = FastCommitArea;
+    fn scan(&self, blocks: &[(u64, &[u8])], expected_tid: u32) -> FastCommitArea {
+        parse(blocks, expected_tid, self.inode_size)
+    }
+}
+
+impl fc::FastCommitArea for FastCommitArea {
+    fn first_block(&self) -> u64 {
+        self.first_block
+    }
+    fn expected_tid(&self) -> u32 {
+        self.expected_tid
+    }
+    fn tag_count(&self) -> usize {
+        self.tags.len()
+    }
+    fn valid_tags(&self) -> usize {
+        self.valid_tags
+    }
+    fn scan_end(&self) -> &str {
+        &self.scan_end
+    }
+    fn scan_error(&self) -> Option<(&str, u64)> {
+        let at = self.tags.last().map_or(self.first_block, |t| t.journal_block);
+        self.scan_error.as_deref().map(|e| (e, at))
+    }
+    fn torn_end(&self) -> Option<u64> {
+        self.tags
+            .iter()
+            .find(|t| t.tag == "TAIL" && t.tid == Some(self.expected_tid) && t.crc_ok == Some(false))
+            .map(|t| t.journal_block)
+    }
+    fn write_text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        use crate::jbd2::listing::ok_str;
+        use std::fmt::Write as _;
+        writeln!(
+            w,
+            "Fast-commit area: blocks {}.. ({} blocks), {} tags, {} valid for tid {}; scan: {}",
+            self.first_block,
+            self.blocks,
+            self.tags.len(),
+            self.valid_tags,
+            self.expected_tid,
+            self.scan_end
+        )?;
+        for t in &self.tags {
+            let mut line = format!("  block {} +{}: {}", t.journal_block, t.offset, t.tag);
+            if let Some(v) = t.ino {
+                let _ = write!(line, " ino {v}");
+            }
+            if let Some(v) = t.parent {
+                let _ = write!(line, " parent {v}");
+            }
+            if let Some(v) = &t.name {
+                let _ = write!(line, " name {v:?}");
+            }
+            if let Some(v) = t.lblk {
+                let _ = write!(line, " lblk {v}");
+            }
+            if let Some(v) = t.pblk {
+                let _ = write!(line, " pblk {v}");
+            }
+            if let Some(v) = t.blocks {
+                let _ = write!(line, " len {v}");
+            }
+            if let Some(v) = t.tid {
+                let _ = write!(line, " tid {v}");
+            }
+            if let Some(v) = t.crc_ok {
+                let _ = write!(line, " crc {}", ok_str(Some(v)));
+            }
+            if t.valid {
+                line.push_str(" [valid]");
+            }
+            writeln!(w, "{line}")?;
+        }
+        Ok(())
+    }
 }
