@@ -1,5 +1,10 @@
 //! Linear directory entries (`ext4_dir_entry_2`), the checksum tail of directory leaf blocks,
 //! and inline-data directories.
+//!
+//! Parsing idiom: an entry is a variable record (`rec_len`, `name_len`, then the name), read with
+//! `nom`'s complete-input number parsers so that a short or overlong record ends the walk with
+//! an error at its offset instead of a read past the block (the checks of `ext4_check_dir_entry`
+//! follow).
 
 use super::csum;
 use crate::error::Findings;
