@@ -4,7 +4,7 @@
 //! variable records (descriptor tags whose size and fields depend on the csum and 64bit
 //! features, revoke lists of 4- or 8-byte entries) are read with `nom`'s complete-input
 //! combinators, which bound every read by the bytes left and end the walk at the first short
-//! record, as the kernel's `jbd2_descriptor_block_csum_verify` / tag loop does.
+//! record, as the tag loop of the kernel's `do_one_pass` stops where a tag would pass the block.
 
 use super::csum;
 use super::superblock::{INCOMPAT_CSUM_V3, JournalSuperblock, RawHeader};
