@@ -30,6 +30,16 @@ fn daxray_manifest(image: &Path) -> (Vec<ManifestEntry>, String, bool) {
     (v, String::from_utf8_lossy(&out.stderr).into_owned(), out.status.success())
 }
 
+/// `daxray info --json` of `image`.
+fn daxray_info(image: &Path) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_daxray"))
+        .args(["info", "--json"])
+        .arg(image)
+        .output()
+        .expect("run daxray info");
+    serde_json::from_slice(&out.stdout).expect("info JSON")
+}
+
 #[test]
 fn soak_states_show_what_the_kernel_shows() {
     let root = fixtures();
@@ -49,12 +59,7 @@ fn soak_states_show_what_the_kernel_shows() {
         let (ours, stderr, ok) = daxray_manifest(&image);
         if dir.join("kernel-refused.txt").exists() {
             // The kernel refused to mount the copy: daxray must refuse the recovered view too.
-            let info = Command::new(env!("CARGO_BIN_EXE_daxray"))
-                .args(["info", "--json"])
-                .arg(&image)
-                .output()
-                .expect("run daxray info");
-            let v: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info JSON");
+            let v = daxray_info(&image);
             let refused = &v["recovery"]["details"]["refused"];
             if refused.as_array().is_none_or(|a| a.is_empty()) || v["recovery"]["applied"] != false {
                 failures.push(format!(
@@ -100,12 +105,7 @@ fn soak_states_show_what_the_kernel_shows() {
             serde_json::from_slice(&std::fs::read(dir.join("verdicts.json")).expect("verdicts.json"))
                 .expect("verdicts JSON");
         if let Some(want) = kept["in_flight"].as_str() {
-            let info = Command::new(env!("CARGO_BIN_EXE_daxray"))
-                .args(["info", "--json"])
-                .arg(&image)
-                .output()
-                .expect("run daxray info");
-            let v: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info JSON");
+            let v = daxray_info(&image);
             let got = &v["recovery"]["details"]["head_in_flight"];
             if got.as_str() != Some(want) {
                 failures.push(format!(
