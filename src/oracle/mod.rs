@@ -18,10 +18,12 @@ mod kmanifest;
 mod mount;
 mod workload;
 
+/// The vm layer refuses an image in use through here.
+pub use crate::image::refuse_in_use;
 pub use copy::{copy_compact, copy_sparse};
 pub use crash::{crash_copy, recovered_manifest};
 pub use kmanifest::{compare_manifests, kernel_manifest, kernel_manifest_with_errors};
-pub use mount::{Mount, Refused, in_use, mounted_read_write, refuse_in_use};
+pub use mount::{Mount, Refused};
 pub use workload::{WorkloadSpec, WorkloadStats, run_workload};
 
 use crate::error::{Error, Result};

@@ -3,9 +3,8 @@
 
 use crate::check::{Claim, Status, Verdict, check_claims, mark_lost_by_recovery, write_claims};
 use crate::error::{Error, Result};
-use crate::image;
 use crate::manifest::{self, ManifestEntry};
-use crate::open::{OpenOptions, open_source_then};
+use crate::open::{InUse, OpenOptions, open_then};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom};
@@ -56,16 +55,16 @@ impl InPlace {
 /// list every regular file of the recovered view with its sha256 ([`manifest::build`]).
 pub fn check_in_place(path: &Path, claims: &[Claim], whole: bool) -> Result<InPlace> {
     let t = Instant::now();
-    let img = image::open(path, None)?;
-    let opts = OpenOptions::default();
-    let (model, (mut verdicts, manifest)) =
-        open_source_then(img.fs_bytes.clone(), img.placement.fs, &opts, |m| {
-            let v = check_claims(&*m.fs, &m.recovery, claims);
-            let listed = whole.then(|| whole_manifest(&*m.fs));
-            (v, listed)
-        })?;
-    mark_lost_by_recovery(&mut verdicts, &model.recovery, img.fs_bytes.clone(), img.placement.fs, &opts);
-    let details = &model.recovery.details;
+    // The engine owns the paused media: no mount-table probe.
+    let opts = OpenOptions { in_use: InUse::Ignore, ..OpenOptions::default() };
+    let (opened, (mut verdicts, manifest)) = open_then(path, &opts, |m| {
+        let v = check_claims(&*m.fs, &m.recovery, claims);
+        let listed = whole.then(|| whole_manifest(&*m.fs));
+        (v, listed)
+    })?;
+    let img = &opened.image;
+    mark_lost_by_recovery(&mut verdicts, &opened.recovery, img.fs_bytes.clone(), img.placement.fs, &opts);
+    let details = &opened.recovery.details;
     let in_flight = details.get("head_in_flight").and_then(|v| v.as_str()).map(String::from);
     let refused = match details.get("refused") {
         Some(serde_json::Value::String(s)) => Some(s.clone()),
@@ -77,7 +76,7 @@ pub fn check_in_place(path: &Path, claims: &[Claim], whole: bool) -> Result<InPl
     Ok(InPlace {
         verdicts,
         ms: t.elapsed().as_secs_f64() * 1e3,
-        dataoff: img.placement.fs_offset,
+        dataoff: img.placement.location.fs_offset,
         manifest,
         in_flight,
         refused,
@@ -150,7 +149,7 @@ pub fn kernel_check(
 ) -> Result<KernelVerdicts> {
     let t = Instant::now();
     let copy = scratch.join("oracle-copy.img");
-    crate::oracle::refuse_in_use(&copy, "the oracle's copy")?;
+    crate::image::refuse_in_use(&copy, "the oracle's copy")?;
     super::sparse::copy_compact(image, &copy)?;
     let r = (|| {
         // ext4: no lazy inode-table init, whose background zeroing (ext4_init_inode_table) would
@@ -262,7 +261,7 @@ pub struct KeptState<'a> {
 pub fn keep_state(image_path: &Path, dir: &Path, claims: &[Claim], info: &KeptState<'_>) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     for name in ["image.img", "claims.jsonl", "verdicts.json"] {
-        crate::oracle::refuse_in_use(&dir.join(name), "a kept state's file")?;
+        crate::image::refuse_in_use(&dir.join(name), "a kept state's file")?;
     }
     super::sparse::copy_compact(image_path, &dir.join("image.img"))?;
     write_claims(&dir.join("claims.jsonl"), claims)?;
@@ -347,7 +346,7 @@ pub fn keep_views(
 ) -> Result<()> {
     let write = |name: &str, text: String| {
         let p = dir.join(name);
-        crate::oracle::refuse_in_use(&p, "a kept state's file")?;
+        crate::image::refuse_in_use(&p, "a kept state's file")?;
         std::fs::write(&p, text).map_err(|e| Error::io(&p, e))
     };
     let json = |e: &Listed| serde_json::to_string_pretty(e).unwrap_or_default() + "\n";
