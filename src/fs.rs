@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Finding, Result};
 use crate::image::BlockSource;
+pub use crate::image::{Extent, read_by_extents};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -137,20 +138,6 @@ pub struct Stat {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// One mapped range of a file, in file-system blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Extent {
-    /// First logical block in the file.
-    pub logical: u64,
-    /// First physical block, linear from the start of the file system
-    /// (for XFS: agno × agblocks + agbno).
-    pub physical: u64,
-    /// Number of blocks.
-    pub length: u64,
-    /// Allocated but not written (reads as zeros).
-    pub unwritten: bool,
-}
-
 /// Merge adjacent extents (logically and physically contiguous, same written state), as the
 /// manifest and the kernel-oracle comparisons do.
 pub fn merge_extents(extents: &[Extent]) -> Vec<Extent> {
@@ -245,44 +232,6 @@ pub trait FileSystem: Send + Sync {
         let _ = ino;
         Ok(())
     }
-}
-
-/// Read file bytes through an extent list (sorted by logical block, non-overlapping).
-pub fn read_by_extents(
-    src: &dyn BlockSource,
-    block_size: u32,
-    size: u64,
-    extents: &[Extent],
-    offset: u64,
-    len: usize,
-) -> Result<Vec<u8>> {
-    if offset >= size {
-        return Ok(Vec::new());
-    }
-    let len = (len as u64).min(size - offset) as usize;
-    let bs = u64::from(block_size);
-    let mut out = vec![0u8; len];
-    let end = offset + len as u64;
-    for e in extents {
-        if e.unwritten {
-            continue;
-        }
-        let e_start = e.logical.saturating_mul(bs);
-        let e_end = e.logical.saturating_add(e.length).saturating_mul(bs);
-        let s = e_start.max(offset);
-        let t = e_end.min(end);
-        if s >= t {
-            continue;
-        }
-        let phys = e
-            .physical
-            .checked_mul(bs)
-            .and_then(|p| p.checked_add(s - e_start))
-            .ok_or_else(|| Error::corrupt("extent", e.physical, 0, "physical block overflows"))?;
-        // Straight into place: a pread for sources over a file, no copy of a copy.
-        src.read_into(phys, &mut out[(s - offset) as usize..(t - offset) as usize])?;
-    }
-    Ok(out)
 }
 
 /// Maximum symlinks followed in one lookup (as the kernel's MAXSYMLINKS).

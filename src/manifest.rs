@@ -162,3 +162,13 @@ fn hash_all(fsys: &dyn FileSystem, entries: &[&ManifestEntry]) -> Vec<Result<Str
     // A slot left empty means its worker panicked: hash that file here, which reports the error.
     out.into_iter().zip(entries).map(|(r, e)| r.unwrap_or_else(|| hash_file(fsys, e.ino, e.size))).collect()
 }
+
+/// A whole view: every regular file with its sha256, and the paths that could not be read
+/// (path, error), both sorted by path.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Listed {
+    /// The files read.
+    pub entries: Vec<ManifestEntry>,
+    /// The files and folders that could not be read, with the error.
+    pub errors: Vec<(String, String)>,
+}

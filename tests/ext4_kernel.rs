@@ -136,8 +136,8 @@ fn ext4_kernel_manifests() {
             drop(w);
             let opened = daxray::open::open(&wrapped, &Default::default()).expect("open wrapped");
             assert_eq!(w_len, 256 * MIB, "namespace size");
-            assert_eq!(opened.placement().fs_offset, dataoff, "namespace offset");
-            assert_eq!(opened.placement().found_by, "fsdax namespace");
+            assert_eq!(opened.placement().location.fs_offset, dataoff, "namespace offset");
+            assert_eq!(opened.placement().location.found_by, "fsdax namespace");
             compare(&format!("seed {seed} in an fsdax namespace"), &*opened.fs, &kernel);
             std::fs::remove_file(&wrapped).ok();
         }

@@ -1,4 +1,4 @@
-//! Paths in use, with a real loop device and a real mount (root): `oracle::in_use` sees a file
+//! Paths in use, with a real loop device and a real mount (root): `image::in_use` sees a file
 //! behind a loop device, the mount of that device (read-write), and a block device another
 //! program holds with `O_EXCL`; the engine then refuses to loop-mount such an image
 //! (`oracle::Mount`), to boot a guest on it (`Vm::boot`), and to write a kept replay state over
@@ -7,7 +7,8 @@
 
 mod common;
 
-use daxray::oracle::{self, Mount, in_use, mounted_read_write, refuse_in_use};
+use daxray::image::{in_use, mounted_read_write, refuse_in_use};
+use daxray::oracle::{self, Mount};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Command;

@@ -172,8 +172,8 @@ fn compare_fsdax(img: &Path, pfn: &[u8], label: &str) -> usize {
     let kernel = oracle::kernel_manifest(m.path(), true).expect("kernel manifest");
     m.unmount().expect("unmount");
     let opened = daxray::open::open(&wrapped, &daxray::open::OpenOptions::default()).expect("open namespace");
-    assert_eq!(opened.placement().fs_offset, dataoff, "{label}: namespace not detected");
-    assert_eq!(opened.placement().found_by, "fsdax namespace");
+    assert_eq!(opened.placement().location.fs_offset, dataoff, "{label}: namespace not detected");
+    assert_eq!(opened.placement().location.found_by, "fsdax namespace");
     let (ours, errs) = daxray::manifest::build(&*opened.fs, true).expect("manifest");
     assert!(errs.is_empty(), "{label} (fsdax): {errs:?}");
     let n = oracle::compare_manifests(&ours, &kernel)

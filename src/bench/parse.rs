@@ -568,12 +568,12 @@ fn map_and_check(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Row>> {
             size_mib: b.info.size_mib,
             operation: "check paused state",
             daxray_cmd: "daxray check IMG --claims CLAIMS".into(),
-            peer_cmd: "replay::kernel_check (copy + loop mount + read claims back + unmount), in process"
+            peer_cmd: "oracle::kernel_check (copy + loop mount + read claims back + unmount), in process"
                 .into(),
         },
         Side::Proc(cmd(&o.daxray, &["check", img, "--claims", &cp])),
         Side::InProc(Box::new(move || {
-            crate::replay::state::kernel_check(&image, 0, fstype, &claims, &oracle_scratch, false).map(|_| ())
+            crate::oracle::kernel_check(&image, 0, fstype, &claims, &oracle_scratch, false).map(|_| ())
         })),
         o.runs,
         scratch,
@@ -590,22 +590,21 @@ fn map_and_check(b: &Built, o: &Options, scratch: &Path) -> Result<Vec<Row>> {
             daxray_cmd:
                 "replay::state::check_in_place (the replay engine's check of each paused state), in process"
                     .into(),
-            peer_cmd: "replay::kernel_check (copy + loop mount + read claims back + unmount), in process"
+            peer_cmd: "oracle::kernel_check (copy + loop mount + read claims back + unmount), in process"
                 .into(),
         },
         Side::InProc(Box::new(move || {
             crate::replay::state::check_in_place(&image2, &claims2, false).map(|_| ())
         })),
         Side::InProc(Box::new(move || {
-            crate::replay::state::kernel_check(&image, 0, fstype, &claims, &oracle_scratch, false).map(|_| ())
+            crate::oracle::kernel_check(&image, 0, fstype, &claims, &oracle_scratch, false).map(|_| ())
         })),
         o.runs,
         scratch,
     )?;
     // Agreement, once.
     let ours = crate::replay::state::check_in_place(&b.image, &b.claims, false)?;
-    let kernel =
-        crate::replay::state::kernel_check(&b.image, ours.dataoff, fstype, &b.claims, scratch, false)?;
+    let kernel = crate::oracle::kernel_check(&b.image, ours.dataoff, fstype, &b.claims, scratch, false)?;
     let dis = crate::replay::state::disagreements(&ours.verdicts, &kernel);
     let durable = kernel.durable.iter().filter(|d| **d).count();
     row.note = format!(

@@ -15,6 +15,7 @@ pub struct Args {
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     let o = open(&a.image, &g.open_options())?;
     let p = o.placement();
+    let at = &p.location;
     let findings = o.findings();
     if g.json {
         output::print_json(&serde_json::json!({
@@ -25,17 +26,17 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         }))?;
     } else {
         let mut s = String::new();
-        s += &format!("image:        {} ({} bytes)\n", p.path, p.image_bytes);
-        match &p.pmem {
+        s += &format!("image:        {} ({} bytes)\n", at.path, at.image_bytes);
+        match &at.pmem {
             Some(pm) => {
                 s += &format!(
                     "namespace:    {} (NVDIMM_PFN_INFO v{}, uuid {}, mode {}, align {}, dataoff {})\n",
                     pm.kind, pm.version, pm.uuid, pm.mode, pm.align, pm.dataoff
                 );
             }
-            None => s += &format!("namespace:    none ({})\n", p.found_by),
+            None => s += &format!("namespace:    none ({})\n", at.found_by),
         }
-        s += &format!("file system:  {} at byte {}\n", p.fs, p.fs_offset);
+        s += &format!("file system:  {} at byte {}\n", p.fs, at.fs_offset);
         s += &format!(
             "recovery:     {}{}\n",
             o.recovery.kind,

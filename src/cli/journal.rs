@@ -2,6 +2,7 @@
 
 use super::{Global, output};
 use crate::fs::FsKind;
+use crate::open::{Access, OpenOptions, open_image};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -27,13 +28,14 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     // commit blocks: positioned reads of those beat faulting them in through the mapping (with
     // fault-around mapping their neighbours: 82 MiB resident against 8 MiB on a 256 MiB
     // journal). XFS reads the whole active log, through the mapping.
-    let img = crate::image::open(&a.image, g.offset)?;
-    let img = if img.placement.fs == FsKind::Ext4 && !a.verify_data {
-        crate::image::open_pread(&a.image, g.offset)?
+    let access = if a.verify_data { Access::Map } else { Access::Pread };
+    let img = open_image(&a.image, &OpenOptions { access, ..g.open_options() })?;
+    let img = if img.placement.fs == FsKind::Xfs && access == Access::Pread {
+        img.with_access(Access::Map)?
     } else {
         img
     };
-    if let Some(at) = crate::oracle::mounted_read_write(&a.image) {
+    if let Some(at) = &img.mounted_read_write {
         // On standard error, so that the JSON stream stays one document.
         eprintln!("info: image: mounted read-write at {at}: the view may be inconsistent");
     }

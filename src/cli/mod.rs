@@ -84,6 +84,8 @@ impl Global {
             log_dev: self.log_dev.clone(),
             exact_log_head: self.exact_log_head,
             log_rules: self.log_rules,
+            access: crate::open::Access::Map,
+            in_use: crate::open::InUse::Warn,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! A file's bytes as a [`BlockSource`]: the ext4 journal inode, or any mapped file.
 
+use super::extent::{Extent, read_by_extents};
 use super::source::{BlockSource, check_range};
 use crate::error::Result;
-use crate::fs::{Extent, read_by_extents};
 use std::borrow::Cow;
 
 /// The logical bytes of a file described by extents over a base source. Holes read as zeros.
@@ -103,7 +103,6 @@ impl<S: BlockSource> BlockSource for FileView<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::Extent;
     use crate::image::MemSource;
     use std::sync::Arc;
 

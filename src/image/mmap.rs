@@ -20,8 +20,7 @@ impl MmapSource {
     /// Open `path` read-only and map it. A zero-length file gives an empty source.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-        let len = if meta.file_type().is_file() { meta.len() } else { device_len(&file, path)? };
+        let len = file_len(&file, path)?;
         if len == 0 {
             return Ok(Self { map: None, file: None, path: path.to_path_buf() });
         }
@@ -42,11 +41,15 @@ impl MmapSource {
     }
 }
 
-fn device_len(file: &File, path: &Path) -> Result<u64> {
+/// The size of an open file or block device (a device's metadata says 0: seek to its end).
+pub(super) fn file_len(file: &File, path: &Path) -> Result<u64> {
     use std::io::{Seek, SeekFrom};
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if meta.file_type().is_file() {
+        return Ok(meta.len());
+    }
     let mut f = file;
-    let len = f.seek(SeekFrom::End(0)).map_err(|e| Error::io(path, e))?;
-    Ok(len)
+    f.seek(SeekFrom::End(0)).map_err(|e| Error::io(path, e))
 }
 
 impl BlockSource for MmapSource {

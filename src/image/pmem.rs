@@ -5,6 +5,7 @@
 //! `dataoff` bytes from the start of the namespace. The header is little-endian and protected by
 //! a Fletcher-64 checksum over its 4096 bytes with the checksum field taken as zero.
 
+use super::source::BlockSource;
 use crate::error::{Error, Result};
 use serde::Serialize;
 use zerocopy::byteorder::{LE, U16, U32, U64};
@@ -106,6 +107,19 @@ pub fn detect(image: &[u8]) -> Result<Option<PmemInfo>> {
     let Some(block) = image.get(start..start + 4096) else {
         return Ok(None);
     };
+    parse(block, image.len() as u64)
+}
+
+/// [`detect`] over a source, reading just the info block.
+pub fn detect_in(image: &dyn BlockSource) -> Result<Option<PmemInfo>> {
+    if image.len() < PFN_INFO_OFFSET + 4096 {
+        return Ok(None);
+    }
+    parse(&image.read_at(PFN_INFO_OFFSET, 4096)?, image.len())
+}
+
+/// The info block `block` (4096 bytes at byte 4096) of an image of `image_len` bytes.
+fn parse(block: &[u8], image_len: u64) -> Result<Option<PmemInfo>> {
     let sig = &block[..16];
     let kind = if sig == PFN_SIG {
         "fsdax"
@@ -138,12 +152,12 @@ pub fn detect(image: &[u8]) -> Result<Option<PmemInfo>> {
         ));
     }
     let dataoff = sb.dataoff.get();
-    if dataoff < PFN_INFO_OFFSET + 4096 || dataoff > image.len() as u64 {
+    if dataoff < PFN_INFO_OFFSET + 4096 || dataoff > image_len {
         return Err(Error::corrupt(
             "nvdimm pfn info block",
             1,
             PFN_INFO_OFFSET + 56,
-            format!("dataoff {dataoff} outside the namespace ({} bytes)", image.len()),
+            format!("dataoff {dataoff} outside the namespace ({image_len} bytes)"),
         ));
     }
     let minor = sb.version_minor.get();

@@ -19,9 +19,10 @@ pub struct PreadSource {
 }
 
 impl PreadSource {
-    /// Open `path` read-only; `len` is its size (as found when it was mapped).
-    pub fn open(path: &Path, len: u64) -> Result<Self> {
+    /// Open `path` read-only.
+    pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = super::mmap::file_len(&file, path)?;
         Ok(Self { file, len, path: path.to_path_buf() })
     }
 }

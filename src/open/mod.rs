@@ -1,15 +1,21 @@
 //! The whole read pipeline in one call: image → window → recovery overlay → file-system model.
+//! Every reader of an image opens it here.
 //!
+//! - [`detect`]: the image opened, the file system in its window named, the mount-table probe.
 //! - [`ext4`]: the jbd2 journal located in ext4, its recovery, fast-commit replay and the
 //!   mount's orphan cleanup, then the ext4 model.
 //! - [`xfs`]: the XFS log's recovery, then the XFS model.
 
+pub mod detect;
 pub mod ext4;
 pub mod xfs;
 
+pub use crate::image::Access;
+pub use detect::{Image, Placement, detect_fs, open_image};
+
 use crate::error::{Finding, Result};
 use crate::fs::{FileSystem, FsKind};
-use crate::image::{self, BlockSource, Image, Placement};
+use crate::image::BlockSource;
 pub use crate::report::RecoveryReport;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +36,20 @@ pub struct OpenOptions {
     pub exact_log_head: bool,
     /// XFS: whose log head search to follow where kernels differ.
     pub log_rules: crate::xlog::search::Rules,
+    /// How the image's bytes are read.
+    pub access: Access,
+    /// Whether to look in the mount table for the image mounted read-write.
+    pub in_use: InUse,
+}
+
+/// Whether opening an image probes the mount table ([`crate::image::mounted_read_write`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InUse {
+    /// Probe, and report an image mounted read-write (the kernel may change it while it is read).
+    #[default]
+    Warn,
+    /// Do not probe: the caller owns the image (the replay engine's paused media).
+    Ignore,
 }
 
 impl OpenOptions {
@@ -45,7 +65,7 @@ impl OpenOptions {
 
 /// An opened, possibly recovered, file system.
 pub struct Opened {
-    /// The image and where the file system sits.
+    /// The image, where the file system sits and which it is.
     pub image: Image,
     /// The bytes the model reads: the window itself (raw) or a recovery overlay over it.
     pub view: Arc<dyn BlockSource>,
@@ -127,17 +147,18 @@ pub fn open_source_then<T>(
 /// Open `path`: find the file system, recover it in memory unless `raw`, build the model.
 ///
 /// An image that is mounted read-write (a block device, or a file behind a loop device) is read
-/// all the same, with an info finding: the kernel may change it while it is read.
+/// all the same, with an info finding (unless `in_use` is [`InUse::Ignore`]): the kernel may
+/// change it while it is read.
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<Opened> {
     open_then(path, opts, |_| ()).map(|(o, ())| o)
 }
 
 /// [`open`], then `f` over the model, as [`open_source_then`] does.
 pub fn open_then<T>(path: &Path, opts: &OpenOptions, f: impl FnMut(&Model) -> T) -> Result<(Opened, T)> {
-    let image = image::open(path, opts.offset)?;
+    let image = open_image(path, opts)?;
     let (Model { view, mut recovery, fs }, out) =
         open_source_then(image.fs_bytes.clone(), image.placement.fs, opts, f)?;
-    if let Some(at) = crate::oracle::mounted_read_write(path) {
+    if let Some(at) = &image.mounted_read_write {
         recovery.findings.push(Finding::new(
             crate::error::Severity::Info,
             "image",

@@ -11,17 +11,24 @@
 //! with `fsync`) on a mount and copies the backing file while it is still mounted (committed
 //! journal or log, metadata not checkpointed); [`recovered_manifest`] mounts a second copy of the
 //! dirty image so that the kernel recovers it, and takes its [`kernel_manifest`].
+//!
+//! The kernel's verdict on a crash state's claims: [`kernel_check`] mounts a copy and reads
+//! every claim back (the replay engine and the benchmark both ask it).
 
 mod copy;
 mod crash;
 mod kmanifest;
 mod mount;
+mod verdicts;
 mod workload;
 
+/// The vm layer refuses an image in use through here.
+pub use crate::image::refuse_in_use;
 pub use copy::{copy_compact, copy_sparse};
 pub use crash::{crash_copy, recovered_manifest};
 pub use kmanifest::{compare_manifests, kernel_manifest, kernel_manifest_with_errors};
-pub use mount::{Mount, Refused, in_use, mounted_read_write, refuse_in_use};
+pub use mount::{Mount, Refused};
+pub use verdicts::{KernelVerdicts, kernel_check, kernel_log};
 pub use workload::{WorkloadSpec, WorkloadStats, run_workload};
 
 use crate::error::{Error, Result};

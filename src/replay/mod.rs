@@ -21,12 +21,11 @@ pub mod state;
 use crate::agent::proto::{FaultSize, FsChoice, GuestMsg, HostMsg, Job, ProbeReport, Store, TraceCounts};
 use crate::check::Claim;
 use crate::error::{Error, Result};
+use crate::oracle::{kernel_check, kernel_log};
 use crate::vm::{Assets, Vm, VmConfig};
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
-use state::{
-    KeptState, WholeView, check_in_place, disagreements, keep_state, keep_views, kernel_check, kernel_log,
-};
+use state::{KeptState, WholeView, check_in_place, disagreements, keep_state, keep_views};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

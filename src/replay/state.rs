@@ -3,12 +3,10 @@
 
 use crate::check::{Claim, Status, Verdict, check_claims, mark_lost_by_recovery, write_claims};
 use crate::error::{Error, Result};
-use crate::image;
-use crate::manifest::{self, ManifestEntry};
-use crate::open::{OpenOptions, open_source_then};
+use crate::manifest::{self, Listed, ManifestEntry};
+use crate::open::{InUse, OpenOptions, open_then};
+use crate::oracle::{KernelVerdicts, kernel_check};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -56,16 +54,16 @@ impl InPlace {
 /// list every regular file of the recovered view with its sha256 ([`manifest::build`]).
 pub fn check_in_place(path: &Path, claims: &[Claim], whole: bool) -> Result<InPlace> {
     let t = Instant::now();
-    let img = image::open(path, None)?;
-    let opts = OpenOptions::default();
-    let (model, (mut verdicts, manifest)) =
-        open_source_then(img.fs_bytes.clone(), img.placement.fs, &opts, |m| {
-            let v = check_claims(&*m.fs, &m.recovery, claims);
-            let listed = whole.then(|| whole_manifest(&*m.fs));
-            (v, listed)
-        })?;
-    mark_lost_by_recovery(&mut verdicts, &model.recovery, img.fs_bytes.clone(), img.placement.fs, &opts);
-    let details = &model.recovery.details;
+    // The engine owns the paused media: no mount-table probe.
+    let opts = OpenOptions { in_use: InUse::Ignore, ..OpenOptions::default() };
+    let (opened, (mut verdicts, manifest)) = open_then(path, &opts, |m| {
+        let v = check_claims(&*m.fs, &m.recovery, claims);
+        let listed = whole.then(|| whole_manifest(&*m.fs));
+        (v, listed)
+    })?;
+    let img = &opened.image;
+    mark_lost_by_recovery(&mut verdicts, &opened.recovery, img.fs_bytes.clone(), img.placement.fs, &opts);
+    let details = &opened.recovery.details;
     let in_flight = details.get("head_in_flight").and_then(|v| v.as_str()).map(String::from);
     let refused = match details.get("refused") {
         Some(serde_json::Value::String(s)) => Some(s.clone()),
@@ -77,21 +75,11 @@ pub fn check_in_place(path: &Path, claims: &[Claim], whole: bool) -> Result<InPl
     Ok(InPlace {
         verdicts,
         ms: t.elapsed().as_secs_f64() * 1e3,
-        dataoff: img.placement.fs_offset,
+        dataoff: img.placement.location.fs_offset,
         manifest,
         in_flight,
         refused,
     })
-}
-
-/// A whole view: every regular file with its sha256, and the paths that could not be read
-/// (path, error), both sorted by path.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Listed {
-    /// The files read.
-    pub entries: Vec<ManifestEntry>,
-    /// The files and folders that could not be read, with the error.
-    pub errors: Vec<(String, String)>,
 }
 
 /// Every regular file of `fsys` with its sha256, and the paths that cannot be read.
@@ -101,101 +89,6 @@ fn whole_manifest(fsys: &dyn crate::fs::FileSystem) -> std::result::Result<Liste
     let mut errors: Vec<(String, String)> = errors.into_iter().map(|(p, e)| (p, e.to_string())).collect();
     errors.sort();
     Ok(Listed { entries, errors })
-}
-
-/// What the kernel's recovery says about each claim (and, with the whole view, every file).
-#[derive(Debug, Clone, Serialize)]
-pub struct KernelVerdicts {
-    /// Per claim: the file exists and holds the claimed bytes at the offset after the kernel
-    /// mounted (and so recovered) a copy.
-    pub durable: Vec<bool>,
-    /// With the whole view: every regular file the kernel shows, with its sha256, and the paths
-    /// it refuses to read ([`crate::oracle::kernel_manifest_with_errors`]).
-    pub manifest: Option<Listed>,
-    /// The loop device the copy was mounted on (its lines in the kernel log are the kernel's
-    /// account of the recovery).
-    pub loop_device: Option<String>,
-    /// The kernel refused to mount the copy: what `mount` and the kernel log said.
-    pub refused: Option<String>,
-    /// Copy + mount + read + unmount, in milliseconds.
-    pub ms: f64,
-}
-
-/// Read one claim back through a mounted file system: true when the bytes are there.
-fn read_back(root: &Path, c: &Claim) -> bool {
-    let p = root.join(c.path.trim_start_matches('/'));
-    let Ok(mut f) = std::fs::File::open(&p) else {
-        return false;
-    };
-    let Ok(len) = usize::try_from(c.len) else {
-        return false;
-    };
-    let mut buf = vec![0u8; len];
-    if f.seek(SeekFrom::Start(c.offset)).is_err() || f.read_exact(&mut buf).is_err() {
-        return false;
-    }
-    hex::encode(Sha256::digest(&buf)) == c.sha256
-}
-
-/// The kernel oracle: copy `image` (sparse) into `scratch`, loop-mount the copy at `dataoff`
-/// (the kernel replays the journal/log), read every claim back (and with `whole` list every
-/// file with its sha256), unmount, delete the copy.
-pub fn kernel_check(
-    image: &Path,
-    dataoff: u64,
-    fstype: &str,
-    claims: &[Claim],
-    scratch: &Path,
-    whole: bool,
-) -> Result<KernelVerdicts> {
-    let t = Instant::now();
-    let copy = scratch.join("oracle-copy.img");
-    crate::oracle::refuse_in_use(&copy, "the oracle's copy")?;
-    super::sparse::copy_compact(image, &copy)?;
-    let r = (|| {
-        // ext4: no lazy inode-table init, whose background zeroing (ext4_init_inode_table) would
-        // make the kernel's view depend on when it runs; daxray reports that risk as a finding.
-        let opts = if fstype == "ext4" { "noinit_itable" } else { "" };
-        let m = match crate::oracle::Mount::attempt(&copy, dataoff, fstype, opts)? {
-            Ok(m) => m,
-            Err(refused) => {
-                let log = kernel_log(&refused.device, 8);
-                let why = if log.is_empty() { refused.message } else { log.join(" | ") };
-                return Ok((vec![false; claims.len()], None, Some(refused.device), Some(why)));
-            }
-        };
-        let loop_device = m.loop_device().map(String::from);
-        let durable = claims.iter().map(|c| read_back(m.path(), c)).collect();
-        let listed = if whole {
-            crate::oracle::kernel_manifest_with_errors(m.path(), true)
-                .map(|(entries, errors)| Some(Listed { entries, errors }))
-        } else {
-            Ok(None)
-        };
-        let unmounted = m.unmount();
-        let listed = listed?;
-        unmounted?;
-        Ok::<_, Error>((durable, listed, loop_device, None))
-    })();
-    let _ = std::fs::remove_file(&copy);
-    let (durable, manifest, loop_device, refused) = r?;
-    Ok(KernelVerdicts { durable, manifest, loop_device, refused, ms: t.elapsed().as_secs_f64() * 1e3 })
-}
-
-/// The kernel log's lines about `device` (e.g. `loop3`) since it was last attached (its last
-/// "detected capacity change"), the last `max` of them: what the kernel said while it recovered
-/// the oracle's copy. Empty when the log cannot be read.
-pub fn kernel_log(device: &str, max: usize) -> Vec<String> {
-    let name = device.trim_start_matches("/dev/");
-    let Ok(out) = crate::oracle::run("dmesg", &[], std::time::Duration::from_secs(10)) else {
-        return vec![];
-    };
-    let keys = [format!("({name})"), format!(" {name}:"), format!("(device {name})")];
-    let lines: Vec<&str> =
-        out.stdout.lines().filter(|l| keys.iter().any(|k| l.contains(k.as_str()))).collect();
-    let start = lines.iter().rposition(|l| l.contains("detected capacity change")).unwrap_or(0);
-    let lines = &lines[start..];
-    lines[lines.len().saturating_sub(max)..].iter().map(|l| l.to_string()).collect()
 }
 
 /// One line saying how daxray's verdict `v` and the kernel's (`durable`) differ on a claim.
@@ -262,7 +155,7 @@ pub struct KeptState<'a> {
 pub fn keep_state(image_path: &Path, dir: &Path, claims: &[Claim], info: &KeptState<'_>) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     for name in ["image.img", "claims.jsonl", "verdicts.json"] {
-        crate::oracle::refuse_in_use(&dir.join(name), "a kept state's file")?;
+        crate::image::refuse_in_use(&dir.join(name), "a kept state's file")?;
     }
     super::sparse::copy_compact(image_path, &dir.join("image.img"))?;
     write_claims(&dir.join("claims.jsonl"), claims)?;
@@ -347,7 +240,7 @@ pub fn keep_views(
 ) -> Result<()> {
     let write = |name: &str, text: String| {
         let p = dir.join(name);
-        crate::oracle::refuse_in_use(&p, "a kept state's file")?;
+        crate::image::refuse_in_use(&p, "a kept state's file")?;
         std::fs::write(&p, text).map_err(|e| Error::io(&p, e))
     };
     let json = |e: &Listed| serde_json::to_string_pretty(e).unwrap_or_default() + "\n";
