@@ -324,7 +324,7 @@ fn the_graph_sees_imports() {
     let g = graph(&files);
     let edges: usize = g.values().map(BTreeSet::len).sum();
     assert!(edges > 200, "only {edges} import edges found");
-    assert!(g["src/cli/journal.rs"].iter().any(|t| t.starts_with("src/jbd2/")), "cli/journal.rs -> jbd2");
+    assert!(g["src/cli/journal.rs"].iter().any(|t| t.starts_with("src/xlog/")), "cli/journal.rs -> xlog");
 }
 
 #[test]
