@@ -6,7 +6,7 @@ mod common;
 
 use common::logdump::{ours, parse_logdump, tags_only};
 use common::{e2fsprogs_corpus as corpus, unpack_e2fsprogs_case};
-use daxray::image::{self, BlockSource};
+use daxray::image::BlockSource;
 use daxray::{ext4, jbd2};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,7 +49,7 @@ fn run_case(case: &Path) -> CaseResult {
     let (img, jnl) = unpack_e2fsprogs_case(case, tmp.path()).expect("an image in the case");
     let expect = expect_text(case);
     let before = std::fs::read(&img).unwrap();
-    let opened = image::open(&img, None).expect("an ext4 image");
+    let opened = daxray::open::open_image(&img, &Default::default()).expect("an ext4 image");
     let fs = opened.fs_bytes.clone();
     let mut res =
         CaseResult { name: name.clone(), transactions: 0, replayed_blocks: 0, e2fsck_blocks_compared: 0 };

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let src = MemSource::new(data.to_vec(), "fuzz");
     let Ok(win) = Window::new(src, start) else { return };
     let raw: Arc<dyn BlockSource> = Arc::new(win);
-    let Some(kind) = daxray::image::detect_fs(&*raw) else { return };
+    let Some(kind) = daxray::open::detect_fs(&*raw) else { return };
     for raw_view in [false, true] {
         if let Ok(m) = open_source(raw.clone(), kind, &OpenOptions { raw: raw_view, ..Default::default() }) {
             daxray_fuzz::exercise(&*m.fs);

@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let src = SparseSource::decode(data).arc();
-    let Some(kind) = daxray::image::detect_fs(&*src) else { return };
+    let Some(kind) = daxray::open::detect_fs(&*src) else { return };
     for raw in [false, true] {
         let opts = OpenOptions { raw, ..Default::default() };
         if let Ok(m) = open_source(src.clone(), kind, &opts) {

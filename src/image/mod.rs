@@ -1,6 +1,6 @@
 //! The image layer: files and devices read-only (mapped or with positioned reads), the fsdax
-//! namespace window, overlays. What file system the window holds is the composer's question
-//! ([`crate::open::open_image`]).
+//! namespace window, overlays, and whether an image is in use. Which file system the window
+//! holds is the composer's question (`open`), not this layer's.
 
 mod extent;
 mod fileview;
