@@ -20,6 +20,7 @@
 pub mod format;
 pub mod items;
 pub mod log;
+pub mod record;
 pub mod recover;
 pub mod search;
 pub mod trans;
@@ -29,7 +30,8 @@ use crate::image::{BlockSource, MmapSource};
 use crate::report::RecoveryReport;
 use crate::xfs::Superblock;
 use format::{HEADER_CYCLE_SIZE, lsn_cmp, lsn_str};
-use log::{LogDev, Record};
+use log::LogDev;
+use record::Record;
 use search::Bounds;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -63,7 +65,7 @@ pub struct Analysis {
     /// Records between tail and head (or the whole log with `all`), without their data.
     pub records: Vec<Record>,
     /// The source the log is in: the regions of `parsed` are read from it
-    /// ([`log::Region::bytes`]).
+    /// ([`record::Region::bytes`]).
     pub log: Arc<dyn BlockSource>,
     /// The transactions in them.
     pub parsed: Parsed,
@@ -168,7 +170,7 @@ fn analyse_inner(
     };
     // Feed a record, and replay what it committed.
     let feed =
-        |r: &mut trans::Reassembler, e: &mut Option<EarlyReplay>, rec: &Record, d: &log::RecData<'_>| {
+        |r: &mut trans::Reassembler, e: &mut Option<EarlyReplay>, rec: &Record, d: &record::RecData<'_>| {
             let n = r.committed().len();
             r.feed(src, rec, d);
             if let Some(e) = e {
@@ -1011,11 +1013,7 @@ pub fn list_log(fs: Arc<dyn BlockSource>, opts: &LogOptions, all: bool) -> Resul
 }
 
 /// List the transactions (for `daxray journal`); `all` includes checkpointed ones.
-pub fn listing(
-    fs: Arc<dyn BlockSource>,
-    opts: &LogOptions,
-    all: bool,
-) -> Result<crate::report::Listing> {
+pub fn listing(fs: Arc<dyn BlockSource>, opts: &LogOptions, all: bool) -> Result<crate::report::Listing> {
     let l = list_log(fs, opts, all)?;
     let mut text = Vec::new();
     // Writing into a Vec cannot fail.
@@ -1029,13 +1027,7 @@ pub fn listing(
 
 /// The findings about one log record: a crc (computed, matches) that does not match, and a
 /// record uuid that is not the file system's. `base` is the log's byte offset in the image.
-fn record_findings(
-    findings: &Findings,
-    r: &log::Record,
-    (calc, ok): (u32, bool),
-    uuid: &[u8; 16],
-    base: u64,
-) {
+fn record_findings(findings: &Findings, r: &Record, (calc, ok): (u32, bool), uuid: &[u8; 16], base: u64) {
     if !ok {
         findings.error(
             "xfs log record",
