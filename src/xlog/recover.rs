@@ -6,7 +6,7 @@
 
 use super::format::lsn_cmp;
 use super::items::*;
-use super::log::Region;
+use super::record::Region;
 use super::trans::{Item, Native, Trans};
 use crate::error::{Error, Result};
 use crate::image::{BlockSource, Overlay, check_range};

@@ -12,7 +12,9 @@
 //! records that are complete on the media ([`dropped_records`]).
 
 use super::format::*;
-use super::log::{LogDev, Record};
+use super::log::LogDev;
+pub use super::log::Rules;
+use super::record::Record;
 use crate::error::{Error, Result};
 use serde::Serialize;
 use zerocopy::FromBytes;
@@ -97,30 +99,6 @@ impl Buf {
             return None;
         }
         self.reads.iter().rev().find(|(p, l, _)| at >= *p && at < p + l).map(|(p, _, b)| b + (at - p) as u64)
-    }
-}
-
-/// Which kernel's search to follow where kernels differ.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
-pub enum Rules {
-    /// Linux 6.7 and later (and xfsprogs 6.7 and later): `xlog_find_verify_cycle` reads its
-    /// range in one buffer of the next power of two.
-    #[default]
-    #[value(name = "6.7")]
-    Linux6_7,
-    /// Linux before 6.7 (6.1 among them) and xfsprogs before 6.7 (`xfs_logprint`): chunks of
-    /// `1 << ffs(n)` blocks.
-    #[value(name = "6.1")]
-    Before6_7,
-}
-
-impl Rules {
-    /// The kernels whose rules these are.
-    pub fn name(self) -> &'static str {
-        match self {
-            Rules::Linux6_7 => "Linux 6.7 and later",
-            Rules::Before6_7 => "Linux before 6.7 (6.1)",
-        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! transaction header, items made of `ilf_size`-style region counts, and commit records.
 
 use super::format::*;
-use super::log::{RecData, Record, Region};
+use super::record::{RecData, Record, Region};
 use crate::image::BlockSource;
 use byteorder::{BigEndian, ByteOrder, LittleEndian};
 use std::collections::HashMap;
