@@ -256,7 +256,11 @@ fn recover_full_with(
 /// Replay the valid fast-commit tags of `fc` over `ext4` (the model of the jbd2-recovered view),
 /// as the kernel does at mount after the jbd2 passes, and say what it did in `report`
 /// (`details.fast_commit.replay`, findings). Returns the model with the replay layered over it.
-pub fn apply_fast_commit(ext4: Ext4, fc: &FastCommitArea, report: &mut RecoveryReport) -> Ext4 {
+pub fn apply_fast_commit(
+    ext4: Ext4,
+    fc: &FastCommitArea,
+    report: &mut RecoveryReport,
+) -> (Ext4, Option<String>) {
     let (patch, rep) = super::fcreplay::replay(&ext4, &fc.tags);
     let applied: usize = rep.applied.values().sum();
     let counts = rep.applied.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ");
@@ -294,7 +298,8 @@ pub fn apply_fast_commit(ext4: Ext4, fc: &FastCommitArea, report: &mut RecoveryR
         obj.insert("replay".into(), json!(rep));
     }
     report.applied = true;
-    ext4.with_fast_commit(patch)
+    let failed = rep.error.clone();
+    (ext4.with_fast_commit(patch), failed)
 }
 
 /// Recover the jbd2 journal of the file system in `fs` in memory; returns the view to read through

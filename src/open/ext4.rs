@@ -3,6 +3,7 @@
 
 use super::{Model, OpenOptions, RecoveryReport};
 use crate::error::Result;
+use crate::ext4::Ext4;
 use crate::image::BlockSource;
 use std::sync::Arc;
 
@@ -17,18 +18,21 @@ pub fn model_over(
     raw: Arc<dyn BlockSource>,
     run: crate::jbd2::RecoveryRun<crate::ext4::fastcommit::FastCommitArea>,
 ) -> Result<Model> {
+    // The kernel's mount fails after its journal recovery: the media as it is.
+    let media = |recovery| Ok(Model { view: raw.clone(), recovery, fs: Box::new(Ext4::open(raw.clone())?) });
     if run.refused.is_some() {
-        let fs = Box::new(crate::ext4::Ext4::open(raw.clone())?);
-        return Ok(Model { view: raw, recovery: run.report, fs });
+        return media(run.report);
     }
     let mut recovery = run.report;
-    let mut ext4 = crate::ext4::Ext4::open(run.view.clone())?;
+    let mut ext4 = Ext4::open(run.view.clone())?;
     // Fast commits are replayed over the model of the jbd2-recovered view.
     if let Some(fc) = &run.fast_commit {
-        ext4 = crate::ext4::journal::apply_fast_commit(ext4, fc, &mut recovery);
+        let (replayed, failed) = crate::ext4::journal::apply_fast_commit(ext4, fc, &mut recovery);
+        ext4 = replayed;
         // The replay runs inside the kernel's journal recovery (its fc_replay callback): when it
         // fails, the recovery and the mount fail, and the media is left as it is.
-        if let Some(why) = fast_commit_failure(&recovery) {
+        if let Some(e) = failed {
+            let why = format!("the kernel's fast-commit replay (ext4_fc_replay) fails at {e}");
             if let serde_json::Value::Object(m) = &mut recovery.details {
                 m.insert("refused".into(), serde_json::json!([why]));
                 m.insert(
@@ -37,20 +41,13 @@ pub fn model_over(
                 );
             }
             recovery.applied = false;
-            let fs = Box::new(crate::ext4::Ext4::open(raw.clone())?);
-            return Ok(Model { view: raw, recovery, fs });
+            return media(recovery);
         }
     }
     // Then the mount's orphan cleanup (ext4_orphan_cleanup, after ext4_load_journal).
     let (ext4, orphans) = ext4.with_orphan_cleanup();
     report_orphans(&orphans, &mut recovery);
     Ok(Model { view: run.view, recovery, fs: Box::new(ext4) })
-}
-
-/// Why the kernel's fast-commit replay fails, as [`crate::ext4::journal::apply_fast_commit`] recorded it.
-fn fast_commit_failure(report: &RecoveryReport) -> Option<String> {
-    let e = report.details.get("fast_commit")?.get("replay")?.get("error")?.as_str()?;
-    Some(format!("the kernel's fast-commit replay (ext4_fc_replay) fails at {e}"))
 }
 
 /// Say in `report` what the mount's orphan cleanup changes (`details.orphan_cleanup`, an info
