@@ -6,7 +6,7 @@ use crate::error::{Error, Findings, Result};
 use crate::fs::{FileType, Stat, Timestamp};
 use serde_json::{Map, Value, json};
 use zerocopy::byteorder::{BE, U16, U32, U64};
-use zerocopy::{FromBytes, Immutable, KnownLayout};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// "IN".
 pub const DINODE_MAGIC: u16 = 0x494e;
@@ -18,7 +18,7 @@ pub const V2_CORE: usize = 100;
 pub const V3_CORE: usize = 176;
 
 /// The on-disk inode core (v3 layout; v1/v2 use the first 100 bytes).
-#[derive(FromBytes, KnownLayout, Immutable, Debug, Clone)]
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Debug, Clone)]
 #[repr(C)]
 pub struct DiskInode {
     /// "IN".

@@ -21,6 +21,8 @@
 //! `head`, `tail`, `state`, `records`, `transactions`, and `replay` with the counts of buffers
 //! replayed, cancelled and skipped by LSN, inodes replayed and skipped, icreates, and errors.
 
+pub mod dinode;
+mod due;
 pub mod format;
 pub mod items;
 mod listing;
