@@ -38,6 +38,8 @@ use crate::error::{Error, Findings, Result};
 use crate::image::{BlockSource, MmapSource};
 use crate::report::RecoveryReport;
 use crate::xfs::Superblock;
+use crate::xfs::sb::DiskSb;
+use core::mem::offset_of;
 use format::{HEADER_CYCLE_SIZE, lsn_str};
 use log::LogDev;
 use record::Record;
@@ -115,9 +117,9 @@ fn open_log(fs: &Arc<dyn BlockSource>, opts: &LogOptions) -> Result<(Superblock,
             "this XFS file system has an external log: give it with --log-dev FILE".into(),
         ));
     };
-    let base = lin
-        .checked_mul(u64::from(sb.blocksize()))
-        .ok_or_else(|| Error::corrupt("xfs superblock", 0, 48, "log start overflows"))?;
+    let base = lin.checked_mul(u64::from(sb.blocksize())).ok_or_else(|| {
+        Error::corrupt("xfs superblock", 0, offset_of!(DiskSb, logstart) as u64, "log start overflows")
+    })?;
     let dev = geometry(LogDev::new(fs.clone(), base, bytes, v2)?);
     Ok((sb, dev, "internal".into(), base, bytes))
 }
