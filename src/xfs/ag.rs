@@ -5,6 +5,7 @@ use super::crc;
 use super::sb::Superblock;
 use crate::error::{Findings, Result};
 use crate::image::BlockSource;
+use core::mem::offset_of;
 use serde::Serialize;
 use zerocopy::byteorder::{BE, U32, U64};
 use zerocopy::{FromBytes, Immutable, KnownLayout};
@@ -70,6 +71,9 @@ pub struct DiskAgf {
     pub spare2: U32<BE>,
 }
 const _: () = assert!(size_of::<DiskAgf>() == 224);
+const _: () = assert!(offset_of!(DiskAgf, uuid) == 64);
+const _: () = assert!(offset_of!(DiskAgf, lsn) == 208);
+const _: () = assert!(offset_of!(DiskAgf, crc) == AGF_CRC_OFF);
 
 /// The on-disk AGI.
 #[derive(FromBytes, KnownLayout, Immutable, Debug, Clone)]
@@ -115,6 +119,10 @@ pub struct DiskAgi {
     pub fblocks: U32<BE>,
 }
 const _: () = assert!(size_of::<DiskAgi>() == 344);
+const _: () = assert!(offset_of!(DiskAgi, unlinked) == 40);
+const _: () = assert!(offset_of!(DiskAgi, uuid) == 296);
+const _: () = assert!(offset_of!(DiskAgi, crc) == AGI_CRC_OFF);
+const _: () = assert!(offset_of!(DiskAgi, lsn) == 320);
 
 /// What `info` shows of one AG.
 #[derive(Debug, Clone, Serialize)]

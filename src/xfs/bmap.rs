@@ -5,6 +5,7 @@ use super::Xfs;
 use super::crc;
 use super::inode::{FMT_BTREE, FMT_EXTENTS, Fork, Inode};
 use crate::error::{Error, Result};
+use core::mem::offset_of;
 use std::collections::HashSet;
 use zerocopy::byteorder::{BE, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, KnownLayout};
@@ -102,6 +103,9 @@ pub struct DiskLblockV5 {
     pub pad: U32<BE>,
 }
 const _: () = assert!(size_of::<DiskLblockV5>() == 48);
+// The v5 fields sit after the 24-byte v4 header: bb_lsn at 32, bb_crc at 64.
+const _: () = assert!(size_of::<DiskLblock>() + offset_of!(DiskLblockV5, lsn) == 32);
+const _: () = assert!(size_of::<DiskLblock>() + offset_of!(DiskLblockV5, crc) == LBLOCK_CRC_OFF);
 
 /// A bmbt block that was visited while mapping a fork (for tests and `map --json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

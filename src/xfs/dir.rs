@@ -1,6 +1,10 @@
 //! Directories, version 2/3: shortform (in the inode), block, leaf and node forms. Entries live
 //! only in the data blocks (directory offsets below 32 GiB); leaf, node and free-index blocks
 //! above that offset are skipped, so one reader serves block, leaf and node directories.
+//!
+//! Entries are parsed with `nom`: shortform and data entries are variable-length (each name's
+//! length, the inode number width and the file-type byte decide where the next one starts), which
+//! a chain of `take` parsers follows more plainly than fixed structs.
 
 use super::Xfs;
 use super::bmap::BmbtRec;

@@ -4,9 +4,10 @@ use super::crc;
 use super::sb::{Superblock, fmt_uuid};
 use crate::error::{Error, Findings, Result};
 use crate::fs::{FileType, Stat, Timestamp};
+use core::mem::offset_of;
 use serde_json::{Map, Value, json};
 use zerocopy::byteorder::{BE, U16, U32, U64};
-use zerocopy::{FromBytes, Immutable, KnownLayout};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// "IN".
 pub const DINODE_MAGIC: u16 = 0x494e;
@@ -18,7 +19,7 @@ pub const V2_CORE: usize = 100;
 pub const V3_CORE: usize = 176;
 
 /// The on-disk inode core (v3 layout; v1/v2 use the first 100 bytes).
-#[derive(FromBytes, KnownLayout, Immutable, Debug, Clone)]
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Debug, Clone)]
 #[repr(C)]
 pub struct DiskInode {
     /// "IN".
@@ -93,6 +94,19 @@ pub struct DiskInode {
     pub uuid: [u8; 16],
 }
 const _: () = assert!(size_of::<DiskInode>() == 176);
+// Offsets of `struct xfs_dinode` (xfs_format.h) that code reads by number.
+const _: () = assert!(offset_of!(DiskInode, big_nextents) == 24);
+const _: () = assert!(offset_of!(DiskInode, atime) == 32);
+const _: () = assert!(offset_of!(DiskInode, nextents) == 76);
+const _: () = assert!(offset_of!(DiskInode, forkoff) == 82);
+const _: () = assert!(offset_of!(DiskInode, next_unlinked) == 96);
+const _: () = assert!(offset_of!(DiskInode, crc) == DINODE_CRC_OFF);
+const _: () = assert!(offset_of!(DiskInode, crc) == V2_CORE);
+const _: () = assert!(offset_of!(DiskInode, lsn) == 112);
+const _: () = assert!(offset_of!(DiskInode, flags2) == 120);
+const _: () = assert!(offset_of!(DiskInode, ino) == 152);
+const _: () = assert!(offset_of!(DiskInode, uuid) == 160);
+const _: () = assert!(size_of::<DiskInode>() == V3_CORE);
 
 /// Fork formats.
 pub const FMT_DEV: u8 = 0;

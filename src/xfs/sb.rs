@@ -2,6 +2,7 @@
 
 use super::crc;
 use crate::error::{Error, Findings, Result};
+use core::mem::offset_of;
 use serde::Serialize;
 use zerocopy::byteorder::{BE, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, KnownLayout};
@@ -127,6 +128,14 @@ pub struct DiskSb {
     pub meta_uuid: [u8; 16],
 }
 const _: () = assert!(size_of::<DiskSb>() == 264);
+// Offsets of `struct xfs_dsb` (xfs_format.h) that code reads by number.
+const _: () = assert!(offset_of!(DiskSb, uuid) == 32);
+const _: () = assert!(offset_of!(DiskSb, logstart) == 48);
+const _: () = assert!(offset_of!(DiskSb, inoalignmt) == 180);
+const _: () = assert!(offset_of!(DiskSb, features_incompat) == 216);
+const _: () = assert!(offset_of!(DiskSb, crc) == SB_CRC_OFF);
+const _: () = assert!(offset_of!(DiskSb, lsn) == 240);
+const _: () = assert!(offset_of!(DiskSb, meta_uuid) == 248);
 
 /// versionnum: low four bits are the version.
 pub const VERSION_NUMBITS: u16 = 0x000f;

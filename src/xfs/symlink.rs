@@ -5,6 +5,7 @@ use super::Xfs;
 use super::crc;
 use super::inode::{FMT_BTREE, FMT_EXTENTS, FMT_LOCAL, Fork, Inode};
 use crate::error::{Error, Result};
+use core::mem::offset_of;
 use zerocopy::byteorder::{BE, U32, U64};
 use zerocopy::{FromBytes, Immutable, KnownLayout};
 
@@ -37,6 +38,9 @@ pub struct DiskSymlinkHdr {
     pub lsn: U64<BE>,
 }
 const _: () = assert!(size_of::<DiskSymlinkHdr>() == 56);
+const _: () = assert!(offset_of!(DiskSymlinkHdr, crc) == SYMLINK_CRC_OFF);
+const _: () = assert!(offset_of!(DiskSymlinkHdr, uuid) == 16);
+const _: () = assert!(offset_of!(DiskSymlinkHdr, lsn) == 48);
 
 impl Xfs {
     /// The target of a symlink inode.

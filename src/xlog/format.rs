@@ -1,6 +1,11 @@
 //! XFS log on-disk formats: record headers, extended headers, op headers and their constants
 //! (`fs/xfs/libxfs/xfs_log_format.h`). Everything here is big-endian except `h_crc`.
+//!
+//! The fixed headers are zerocopy structs with their offsets asserted; the op header alone is
+//! still read with `nom` ([`op_header`]): a 12-byte parse whose error is the short-buffer case
+//! its two callers (reassembly and the head search) test for, kept as it was.
 
+use core::mem::offset_of;
 use nom::IResult;
 use nom::number::complete::{be_u16, be_u32, u8 as nom_u8};
 use zerocopy::byteorder::{BE, LE, U32, U64};
@@ -76,6 +81,19 @@ pub struct RecHeader {
     pub size: U32<BE>,
 }
 const _: () = assert!(size_of::<RecHeader>() == 324);
+// Offsets as `xfs_ondisk.h` would check them (`XFS_CHECK_OFFSET(struct xlog_rec_header, ..)`).
+const _: () = assert!(offset_of!(RecHeader, cycle) == 4);
+const _: () = assert!(offset_of!(RecHeader, version) == 8);
+const _: () = assert!(offset_of!(RecHeader, len) == 12);
+const _: () = assert!(offset_of!(RecHeader, lsn) == 16);
+const _: () = assert!(offset_of!(RecHeader, tail_lsn) == 24);
+const _: () = assert!(offset_of!(RecHeader, crc) == 32);
+const _: () = assert!(offset_of!(RecHeader, prev_block) == 36);
+const _: () = assert!(offset_of!(RecHeader, num_logops) == 40);
+const _: () = assert!(offset_of!(RecHeader, cycle_data) == 44);
+const _: () = assert!(offset_of!(RecHeader, fmt) == 300);
+const _: () = assert!(offset_of!(RecHeader, fs_uuid) == 304);
+const _: () = assert!(offset_of!(RecHeader, size) == 320);
 
 /// `struct xlog_rec_ext_header`: cycle data for each further 32 KiB of a big record.
 #[derive(FromBytes, KnownLayout, Immutable, Debug)]
@@ -87,12 +105,13 @@ pub struct ExtHeader {
     pub cycle_data: [U32<BE>; CYCLE_WORDS],
 }
 const _: () = assert!(size_of::<ExtHeader>() == 260);
+const _: () = assert!(offset_of!(ExtHeader, cycle_data) == 4);
 
 /// Bytes of the record header that the crc covers: the C struct with its trailing alignment
 /// padding on 64-bit hosts (328), or without it (324, i386 writers).
 pub const REC_CRC_SIZES: [usize; 2] = [328, 324];
 /// Offset of `h_crc` in the header.
-pub const REC_CRC_OFF: usize = 32;
+pub const REC_CRC_OFF: usize = offset_of!(RecHeader, crc);
 
 /// `struct xlog_op_header`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

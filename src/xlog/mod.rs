@@ -21,6 +21,8 @@
 //! `head`, `tail`, `state`, `records`, `transactions`, and `replay` with the counts of buffers
 //! replayed, cancelled and skipped by LSN, inodes replayed and skipped, icreates, and errors.
 
+pub mod dinode;
+mod due;
 pub mod format;
 pub mod items;
 mod listing;
@@ -36,6 +38,8 @@ use crate::error::{Error, Findings, Result};
 use crate::image::{BlockSource, MmapSource};
 use crate::report::RecoveryReport;
 use crate::xfs::Superblock;
+use crate::xfs::sb::DiskSb;
+use core::mem::offset_of;
 use format::{HEADER_CYCLE_SIZE, lsn_str};
 use log::LogDev;
 use record::Record;
@@ -113,9 +117,9 @@ fn open_log(fs: &Arc<dyn BlockSource>, opts: &LogOptions) -> Result<(Superblock,
             "this XFS file system has an external log: give it with --log-dev FILE".into(),
         ));
     };
-    let base = lin
-        .checked_mul(u64::from(sb.blocksize()))
-        .ok_or_else(|| Error::corrupt("xfs superblock", 0, 48, "log start overflows"))?;
+    let base = lin.checked_mul(u64::from(sb.blocksize())).ok_or_else(|| {
+        Error::corrupt("xfs superblock", 0, offset_of!(DiskSb, logstart) as u64, "log start overflows")
+    })?;
     let dev = geometry(LogDev::new(fs.clone(), base, bytes, v2)?);
     Ok((sb, dev, "internal".into(), base, bytes))
 }
