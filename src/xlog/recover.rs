@@ -1,6 +1,6 @@
 //! In-memory log recovery, pass by pass as `xlog_do_recovery_pass` with `xlog_recover_commit_trans`:
 //! pass one builds the buffer-cancel table, pass two replays buffers (by dirty bitmap, with the v5
-//! LSN rule) and hands inode and icreate items to [`inode`](self::inode); the results go into an
+//! LSN rule) and hands inode and icreate items to `recover/inode.rs`; the results go into an
 //! overlay of 512-byte sectors. Buffers replayed on a v5 file system get their LSN and crc set as
 //! the kernel's write verifiers do when recovery writes them back (where, by the block's magic:
 //! [`crate::xfs::blockhdr`]).
