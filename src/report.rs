@@ -1,5 +1,5 @@
-//! What a journal or log reader hands up: what recovery did to a view, and a listing of the
-//! journal's transactions. Both are data; the callers above render them.
+//! What a journal or log reader hands up about recovery: what it did to a view. Data; the
+//! callers above render it.
 
 use crate::error::Finding;
 use serde::Serialize;
@@ -30,14 +30,4 @@ impl RecoveryReport {
             findings: vec![],
         }
     }
-}
-
-/// What a journal listing produces, for either journal kind.
-pub struct Listing {
-    /// The JSON document (`{"kind":"jbd2",...}` or `{"kind":"xfs-log",...}`).
-    pub json: serde_json::Value,
-    /// The text form.
-    pub text: String,
-    /// Problems found (bad checksums, torn records...).
-    pub findings: Vec<crate::Finding>,
 }

@@ -55,7 +55,7 @@ fn run_case(case: &Path) -> CaseResult {
         CaseResult { name: name.clone(), transactions: 0, replayed_blocks: 0, e2fsck_blocks_compared: 0 };
 
     // 1. Listing vs debugfs logdump (same bytes).
-    let listing = ext4::journal::listing(fs.clone(), jnl.as_deref(), false);
+    let listing = daxray::cli::listing::ext4(fs.clone(), jnl.as_deref(), false);
     let dump = logdump(&img, jnl.as_deref());
     // Tags only: some cases corrupt a revoke block on purpose, which logdump and the kernel
     // read differently.
@@ -66,7 +66,7 @@ fn run_case(case: &Path) -> CaseResult {
             assert_eq!(mine, theirs, "{name}: committed transactions differ from debugfs logdump:\n{dump}");
             res.transactions = mine.len();
             // --all is a superset of the live listing and stays bounded.
-            let all = ext4::journal::listing(fs.clone(), jnl.as_deref(), true).unwrap();
+            let all = daxray::cli::listing::ext4(fs.clone(), jnl.as_deref(), true).unwrap();
             assert!(
                 all.json["transactions"].as_array().unwrap().len()
                     >= l.json["transactions"].as_array().unwrap().len()
@@ -302,7 +302,7 @@ fn corrupted_journals_never_panic() {
             }
             let src: Arc<dyn BlockSource> = Arc::new(MemSource::new(b, "fuzzed"));
             let t = std::time::Instant::now();
-            let _ = ext4::journal::listing(src.clone(), None, true);
+            let _ = daxray::cli::listing::ext4(src.clone(), None, true);
             let _ = ext4::journal::recover_full(src, None);
             assert!(t.elapsed().as_secs() < 20, "{name}: too slow on a corrupted journal");
             runs += 1;

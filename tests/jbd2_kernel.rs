@@ -243,12 +243,9 @@ fn escapes_and_revokes_equal_kernel() {
         Durability::Fsync,
         |root| assert_eq!(magic_files(root), 4),
     );
-    let listing = daxray::ext4::journal::listing(
-        daxray::image::open(&dirty, None).unwrap().fs_bytes.clone(),
-        None,
-        false,
-    )
-    .unwrap();
+    let listing =
+        daxray::cli::listing::ext4(daxray::image::open(&dirty, None).unwrap().fs_bytes.clone(), None, false)
+            .unwrap();
     let escaped = listing.json["transactions"]
         .as_array()
         .unwrap()
@@ -369,7 +366,7 @@ fn external_journal_recovery_equals_kernel() {
     assert!(n >= 100);
     assert_eq!((std::fs::read(&fsdirty).unwrap(), std::fs::read(&jdirty).unwrap()), before, "inputs written");
     // Listing with the external journal vs debugfs logdump -f.
-    let l = daxray::ext4::journal::listing(
+    let l = daxray::cli::listing::ext4(
         daxray::image::open(&fsdirty, None).unwrap().fs_bytes.clone(),
         Some(&jdirty),
         false,

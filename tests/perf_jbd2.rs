@@ -48,7 +48,7 @@ fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
 
     // Streamed JSON == pretty print of the library's tree (same keys, same order, same bytes).
     let fs = daxray::image::open(&dirty, None).unwrap().fs_bytes.clone();
-    let lib = daxray::ext4::journal::listing(fs.clone(), None, true).unwrap();
+    let lib = daxray::cli::listing::ext4(fs.clone(), None, true).unwrap();
     let streamed = daxray_stdout(&["--json", "journal", "--all", "--verify-data"], &dirty);
     let pretty = serde_json::to_string_pretty(&lib.json).unwrap() + "\n";
     assert_eq!(String::from_utf8_lossy(&streamed), pretty, "streamed JSON differs from the library's tree");
@@ -239,7 +239,7 @@ fn fast_listing_and_zero_copy_recovery_keep_their_answers() {
     let clean = quick["findings"].as_array().expect("a top-level findings array");
     assert!(clean.iter().all(|f| f["severity"] != "error"), "{clean:?}");
     assert_eq!(lib.json["findings"], serde_json::json!(lib.findings));
-    let badl = daxray::ext4::journal::listing(bfs.clone(), None, false).unwrap();
+    let badl = daxray::cli::listing::ext4(bfs.clone(), None, false).unwrap();
     let streamed: serde_json::Value =
         serde_json::from_slice(&daxray_stdout(&["--json", "journal", "--verify-data"], &bad)).unwrap();
     let found = streamed["findings"].as_array().expect("a top-level findings array");
@@ -280,7 +280,7 @@ fn corrupt_maxlen_does_not_drive_the_old_transaction_scan() {
     }
     let fs = daxray::image::open(&dev, None).unwrap().fs_bytes.clone();
     let t = std::time::Instant::now();
-    let l = daxray::ext4::journal::listing(fs, None, true).unwrap();
+    let l = daxray::cli::listing::ext4(fs, None, true).unwrap();
     let took = t.elapsed();
     let refused = l.json["refused"].as_array().unwrap();
     assert!(

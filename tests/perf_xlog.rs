@@ -1,6 +1,6 @@
 //! The streamed XFS log listing keeps its answers (root, kernel-made crash image): `daxray
 //! journal` (text and `--json`, with and without `--all`) writes byte for byte what the library's
-//! `xlog::listing` produces as a text and as a JSON tree, and the listing is not empty.
+//! `cli::listing::xfs` produces as a text and as a JSON tree, and the listing is not empty.
 
 mod common;
 
@@ -30,7 +30,7 @@ fn streamed_xfs_listing_equals_the_library_listing() {
 
     for all in [false, true] {
         let fs = daxray::image::open(&dirty, None).unwrap().fs_bytes.clone();
-        let lib = daxray::xlog::listing(fs, &Default::default(), all).unwrap();
+        let lib = daxray::cli::listing::xfs(fs, &Default::default(), all).unwrap();
         let n = lib.json["transactions"].as_array().unwrap().len();
         assert!(n > 10, "a dirty log after a workload holds transactions: {n}");
         let flags: &[&str] = if all { &["--all"] } else { &[] };
@@ -52,7 +52,7 @@ fn streamed_xfs_listing_equals_the_library_listing() {
     // A record whose data is damaged: its CRC fails, and the JSON listing (streamed and as a
     // tree) carries that as a top-level finding.
     let fs = daxray::image::open(&dirty, None).unwrap().fs_bytes.clone();
-    let lib = daxray::xlog::listing(fs, &Default::default(), false).unwrap();
+    let lib = daxray::cli::listing::xfs(fs, &Default::default(), false).unwrap();
     let start = lib.json["log_start_byte"].as_u64().unwrap();
     let recs = lib.json["record_list"].as_array().unwrap();
     assert!(recs.len() > 2, "records: {}", recs.len());
@@ -61,7 +61,7 @@ fn streamed_xfs_listing_equals_the_library_listing() {
     let bad = tmp.path().join("bad.img");
     copy_with_flipped_byte(&dirty, &bad, at);
     let fs = daxray::image::open(&bad, None).unwrap().fs_bytes.clone();
-    let badl = daxray::xlog::listing(fs, &Default::default(), false).unwrap();
+    let badl = daxray::cli::listing::xfs(fs, &Default::default(), false).unwrap();
     let streamed: serde_json::Value =
         serde_json::from_slice(&daxray_stdout(&["--json", "journal"], &bad)).unwrap();
     let found = streamed["findings"].as_array().expect("a top-level findings array");
@@ -110,7 +110,7 @@ fn streamed_xfs_listing_equals_the_library_listing() {
         assert_eq!(a.records.first().map(|r| r.blk), Some(full.tail_blk), "records start at the tail");
         // `daxray journal` writes its text while it reads the log: the same text, the same
         // findings (on standard error, one per line) as the library's listing.
-        let lib = daxray::xlog::listing(fs.clone(), &Default::default(), false).unwrap();
+        let lib = daxray::cli::listing::xfs(fs.clone(), &Default::default(), false).unwrap();
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_daxray"))
             .arg("journal")
             .arg(img)

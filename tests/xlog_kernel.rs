@@ -120,7 +120,7 @@ fn check(case: &Case, name: &str, dir: &Path) -> (u64, bool) {
 /// write, trims the head back to that record, and recovers the rest; daxray must do the same.
 fn torn_head(c: &Case, dir: &Path) {
     use std::os::unix::fs::FileExt;
-    let l = daxray::xlog::listing(
+    let l = daxray::cli::listing::xfs(
         daxray::image::open(&c.dirty, None).expect("open").fs_bytes.clone(),
         &Default::default(),
         false,
@@ -249,7 +249,7 @@ fn xfs_recovery_equals_kernel() {
         "logbsize=256k",
         &spec(s + 1, 300, 1500, 1 << 20),
     );
-    let l = daxray::xlog::listing(
+    let l = daxray::cli::listing::xfs(
         daxray::image::open(&c.dirty, None).expect("open").fs_bytes.clone(),
         &Default::default(),
         false,

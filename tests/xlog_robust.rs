@@ -68,7 +68,7 @@ fn damaged_logs_do_not_panic() {
                 eprintln!("round {round}: {e}");
             }
         }
-        let _ = daxray::xlog::listing(img.fs_bytes.clone(), &Default::default(), true);
+        let _ = daxray::cli::listing::xfs(img.fs_bytes.clone(), &Default::default(), true);
         drop(img);
         for (off, old) in saved.into_iter().rev() {
             f.write_all_at(&old, off).expect("restore");

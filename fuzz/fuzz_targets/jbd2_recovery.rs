@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let region = if data.first().is_some_and(|b| b & 1 == 0) { Some(*region) } else { None };
     let src: Arc<dyn BlockSource> =
         Arc::new(Patched::new(base.clone(), data.get(1..).unwrap_or(&[]), region));
-    let _ = daxray::ext4::journal::listing(src.clone(), None, true);
+    let _ = daxray::cli::listing::ext4(src.clone(), None, true);
     if let Ok(m) = open_source(src, FsKind::Ext4, &OpenOptions::default()) {
         exercise(&*m.fs);
     }

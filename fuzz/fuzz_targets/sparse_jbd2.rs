@@ -13,6 +13,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     for all in [false, true] {
-        let _ = daxray::ext4::journal::listing(src.clone(), None, all);
+        let _ = daxray::cli::listing::ext4(src.clone(), None, all);
     }
 });

@@ -10,6 +10,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = report.details.to_string();
     }
     for all in [false, true] {
-        let _ = daxray::xlog::listing(src.clone(), &Default::default(), all);
+        let _ = daxray::cli::listing::xfs(src.clone(), &Default::default(), all);
     }
 });

@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let region = if data.first().is_some_and(|b| b & 1 == 0) { Some(*log) } else { None };
     let src: Arc<dyn BlockSource> =
         Arc::new(Patched::new(base.clone(), data.get(1..).unwrap_or(&[]), region));
-    let _ = daxray::xlog::listing(src.clone(), &Default::default(), true);
+    let _ = daxray::cli::listing::xfs(src.clone(), &Default::default(), true);
     if let Ok(m) = open_source(src, FsKind::Xfs, &OpenOptions::default()) {
         exercise(&*m.fs);
     }

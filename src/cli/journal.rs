@@ -1,6 +1,6 @@
 //! `daxray journal IMAGE [--all]`: the jbd2 journal's or the XFS log's transactions.
 
-use super::{Global, output};
+use super::{Global, jbd2_text, listing, output, xlog_text};
 use crate::fs::FsKind;
 use crate::open::{Access, OpenOptions, open_image};
 use std::io::Write;
@@ -47,7 +47,7 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
             a.all,
             a.verify_data,
         )?;
-        stream(|w| if g.json { l.write_json(w) } else { l.write_text(w) })?;
+        stream(|w| if g.json { listing::write_json(w, &l) } else { jbd2_text::write(w, &l) })?;
         if !g.json {
             output::print_findings(l.findings());
         }
@@ -60,7 +60,7 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         // Written while the log is read: no transaction is kept once printed.
         let out = std::io::stdout().lock();
         let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
-        let findings = match crate::xlog::write_text_streamed(
+        let findings = match xlog_text::write_streamed(
             img.fs_bytes.clone(),
             &g.open_options().log_options(),
             a.all,
@@ -79,11 +79,8 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         return Ok(output::exit_code(&findings));
     }
     let l = crate::xlog::list_log(img.fs_bytes.clone(), &g.open_options().log_options(), a.all)?;
-    stream(|w| if g.json { l.write_json(w) } else { l.write_text(w) })?;
+    stream(|w| listing::write_json(w, &l))?;
     let findings = l.findings();
-    if !g.json {
-        output::print_findings(&findings);
-    }
     // The process ends here: freeing every record, transaction and region is wasted work.
     std::mem::forget(l);
     Ok(output::exit_code(&findings))

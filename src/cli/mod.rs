@@ -9,7 +9,9 @@ pub mod bench;
 pub mod cat;
 pub mod check;
 pub mod info;
+pub mod jbd2_text;
 pub mod journal;
+pub mod listing;
 pub mod ls;
 pub mod man;
 pub mod manifest;
@@ -19,6 +21,7 @@ pub mod probe;
 pub mod replay;
 pub mod stat;
 pub mod vm;
+pub mod xlog_text;
 
 /// ext4 and XFS on fsdax persistent memory: inspect images, replay journals and logs in memory,
 /// check crash images, and test the MAP_SYNC guarantee on a real kernel.

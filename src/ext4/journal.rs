@@ -315,31 +315,12 @@ pub fn recover_view(
     Ok((r.view, r.report))
 }
 
-/// List the transactions (for `daxray journal`); `all` includes checkpointed ones. Every
-/// checksum is verified, the tag checksum of every logged block included.
-pub fn listing(
-    fs: Arc<dyn BlockSource>,
-    external: Option<&Path>,
-    all: bool,
-) -> Result<crate::report::Listing> {
-    listing_with(fs, external, all, true)
-}
-
-/// List the transactions; `all` includes checkpointed ones. Superblock, descriptor, revoke and
-/// commit checksums are always verified; the tag checksums of the logged blocks (csum v2/v3),
-/// which need every logged block read, only when `verify_data` (otherwise their `csum_ok` is
-/// None, and recovery's replay pass is only counted). Recovery is never applied: a listing
-/// needs only the kernel's scan and revoke passes and the replay pass's bookkeeping.
-pub fn listing_with(
-    fs: Arc<dyn BlockSource>,
-    external: Option<&Path>,
-    all: bool,
-    verify_data: bool,
-) -> Result<crate::report::Listing> {
-    Ok(list_journal(fs, external, all, verify_data)?.into_listing())
-}
-
-/// The listing of [`listing_with`], structured (see [`JournalListing`]).
+/// List the transactions of the journal (for `daxray journal`); `all` includes checkpointed
+/// ones. Superblock, descriptor, revoke and commit checksums are always verified; the tag
+/// checksums of the logged blocks (csum v2/v3), which need every logged block read, only when
+/// `verify_data` (otherwise their `csum_ok` is None, and recovery's replay pass is only
+/// counted). Recovery is never applied, but for a replay of valid fast commits, which the
+/// report says the effect of.
 pub fn list_journal(
     fs: Arc<dyn BlockSource>,
     external: Option<&Path>,

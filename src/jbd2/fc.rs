@@ -36,8 +36,6 @@ pub trait FastCommitArea: Clone + serde::Serialize {
     /// A fast commit of the expected transaction whose end fails its checksum: a fast-commit
     /// write in flight. The journal block of that end.
     fn torn_end(&self) -> Option<u64>;
-    /// The listing's text lines for the area.
-    fn write_text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()>;
 }
 
 /// Whether the kernel replays the area after the jbd2 passes: the scan did not fail and it

@@ -1,6 +1,6 @@
 //! `daxray journal`'s listing of a located jbd2 journal: its transactions, the fast-commit area
-//! (as the file system's format reads it) and what recovery would do, as data that writes
-//! itself out as text or JSON.
+//! (as the file system's format reads it) and what recovery would do, as data: it serializes
+//! as the JSON document; rendering it as text is the caller's.
 
 use super::fc::{FastCommitArea, FastCommitFormat};
 use super::journal::Journal;
@@ -57,15 +57,24 @@ impl<A: FastCommitArea> JournalListing<A> {
         json!(self.doc())
     }
 
-    /// Write the JSON document, pretty-printed, to `w`.
-    pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut *w, &self.doc())?;
-        w.write_all(b"\n")
+    /// The journal listed.
+    pub fn journal(&self) -> &Journal {
+        &self.j
     }
 
-    /// Write the text form to `w`.
-    pub fn write_text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-        render_text(w, &self.j, &self.txs, self.fc.as_ref(), self.rec.as_ref())
+    /// The transactions listed, in journal order.
+    pub fn transactions(&self) -> &[list::Transaction] {
+        &self.txs
+    }
+
+    /// The fast-commit area, when the journal has one.
+    pub fn fast_commit(&self) -> Option<&A> {
+        self.fc.as_ref()
+    }
+
+    /// What recovery would do (None for a journal device: no file system, no recovery).
+    pub fn recovery(&self) -> Option<&RecoveryReport> {
+        self.rec.as_ref()
     }
 
     /// Problems found (bad checksums, refusals...).
@@ -87,17 +96,12 @@ impl<A: FastCommitArea> JournalListing<A> {
         }
         self.rec = Some(r);
     }
+}
 
-    /// The listing as JSON and text at once.
-    pub fn into_listing(self) -> crate::report::Listing {
-        let mut text = Vec::new();
-        // Writing into a Vec cannot fail.
-        let _ = self.write_text(&mut text);
-        crate::report::Listing {
-            json: self.json_value(),
-            text: String::from_utf8_lossy(&text).into_owned(),
-            findings: self.findings,
-        }
+impl<A: FastCommitArea> serde::Serialize for JournalListing<A> {
+    /// The JSON document (`{"kind":"jbd2",...}`).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.doc().serialize(s)
     }
 }
 
@@ -171,129 +175,4 @@ pub fn list<F: FastCommitFormat>(
         .is_some_and(|o| o.replay_ran() && fc.as_ref().is_some_and(super::fc::replays));
     let rec = rec.map(|r| r.report);
     JournalListing { j, txs, fc, rec, findings, fc_replays }
-}
-
-/// Append `v` in decimal, as `{}` prints it (itoa: no formatter machinery per number).
-fn push_dec(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-}
-
-/// Append `v` in hexadecimal with a 0x prefix, as `{:#x}` prints it.
-fn push_hex(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 16];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b"0123456789abcdef"[(v & 15) as usize];
-        v >>= 4;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(b"0x");
-    out.extend_from_slice(&buf[i..]);
-}
-
-/// How a listing shows a checksum: ok, BAD, or - when it was not verified.
-pub fn ok_str(v: Option<bool>) -> &'static str {
-    match v {
-        Some(true) => "ok",
-        Some(false) => "BAD",
-        None => "-",
-    }
-}
-
-fn render_text<A: FastCommitArea>(
-    w: &mut dyn std::io::Write,
-    j: &Journal,
-    txs: &[list::Transaction],
-    fc: Option<&A>,
-    rec: Option<&RecoveryReport>,
-) -> std::io::Result<()> {
-    let sb = &j.sb;
-    writeln!(w, "Journal: {} (jbd2 superblock v{})", j.location, sb.version)?;
-    writeln!(
-        w,
-        "  block size {}, s_maxlen {}, s_first {}, log blocks {}..{}, fast-commit blocks {}",
-        sb.block_size,
-        sb.maxlen,
-        sb.first,
-        j.first,
-        j.last,
-        sb.fc_blocks()
-    )?;
-    writeln!(
-        w,
-        "  features: {}",
-        if sb.features.is_empty() { "(none)".into() } else { sb.features.join(" ") }
-    )?;
-    writeln!(w, "  superblock checksum: {}", ok_str(sb.checksum_ok))?;
-    writeln!(
-        w,
-        "Journal starts at block {}, transaction {}{}",
-        sb.start,
-        sb.sequence,
-        if sb.start == 0 { " (clean)" } else { "" }
-    )?;
-    for r in &j.refusal {
-        writeln!(w, "  REFUSED by the kernel: {r}")?;
-    }
-    let mut line: Vec<u8> = Vec::new();
-    for t in txs {
-        writeln!(
-            w,
-            "Transaction {} ({}{}{}): journal blocks {}..{}{}",
-            t.sequence,
-            if t.committed { "committed" } else { "NOT committed" },
-            if t.live { "" } else { ", checkpointed" },
-            match t.replayed {
-                Some(true) => ", replayed",
-                Some(false) if t.live => ", not replayed",
-                _ => "",
-            },
-            t.first_block,
-            t.last_block,
-            t.commit_time
-                .map(|c| format!(", commit time {c}.{:09}", t.commit_nsec.unwrap_or(0)))
-                .unwrap_or_default()
-        )?;
-        // Tens of thousands of these lines: formatted by hand into one buffer, reused for every
-        // transaction (a fresh large buffer each time would fault in new pages each time).
-        line.clear();
-        for b in &t.blocks {
-            line.extend_from_slice(b"  FS block ");
-            push_dec(&mut line, b.fs_block);
-            line.extend_from_slice(b" logged at journal block ");
-            push_dec(&mut line, b.journal_block);
-            line.extend_from_slice(b" (flags ");
-            push_hex(&mut line, u64::from(b.flags));
-            line.extend_from_slice(b") csum ");
-            line.extend_from_slice(ok_str(b.csum_ok).as_bytes());
-            line.push(b'\n');
-        }
-        for r in &t.revokes {
-            line.extend_from_slice(b"  Revoke FS block ");
-            push_dec(&mut line, *r);
-            line.push(b'\n');
-        }
-        w.write_all(&line)?;
-        let c = &t.checksums;
-        if sb.csum_v2v3() || sb.csum_v1() {
-            writeln!(
-                w,
-                "  checksums: descriptors [{}] revokes [{}] commit {} crc32 {}",
-                c.descriptors.iter().map(|b| ok_str(Some(*b))).collect::<Vec<_>>().join(" "),
-                c.revokes.iter().map(|b| ok_str(Some(*b))).collect::<Vec<_>>().join(" "),
-                ok_str(c.commit),
-                ok_str(c.crc32)
-            )?;
-        }
-    }
-    if let Some(fc) = fc {
-        fc.write_text(w)?;
-    }
-    if let Some(r) = rec {
-        writeln!(w, "Recovery: needed {}, applied {}: {}", r.needed, r.applied, r.details)?;
-    }
-    Ok(())
 }

@@ -7,7 +7,8 @@
 //! - [`journal`]: a located journal and its block reads.
 //! - [`recover`]: the kernel's three recovery passes, into memory; [`head`]: a write in flight
 //!   at the head.
-//! - [`list`], [`listing`]: transaction listing for `daxray journal`.
+//! - [`list`], [`listing`]: the transactions listed for `daxray journal`, as data (`cli/jbd2_text.rs`
+//!   renders them).
 
 pub mod block;
 mod copycheck;

@@ -545,128 +545,94 @@ pub fn item_type_name(it: &Item, n: Native, src: &dyn BlockSource) -> Option<&'s
     Some(type_name(n.u16(&it.regions.first()?.head(src, 2), 0).unwrap_or(0)))
 }
 
-/// Append `v` in decimal (itoa: no formatter machinery per number).
-pub fn push_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+/// The fields of a buffer or inode item that a listing line shows, decoded from the first
+/// bytes of its regions only, as numbers: no string or JSON tree is built.
+pub enum ItemSummary {
+    /// A buffer item (`xfs_buf_log_format`, and the magic of the logged buffer).
+    Buf {
+        /// Buffer type (`blf_flags >> XFS_BLFT_SHIFT`).
+        blf_type: u16,
+        /// Disk address (512-byte units).
+        blkno: u64,
+        /// `XFS_BLF_CANCEL`.
+        cancel: bool,
+        /// 128-byte chunks logged (bits set in the dirty map).
+        dirty_chunks: u32,
+        /// `blf_flags`.
+        flags: u16,
+        /// `XFS_BLF_INODE_BUF`.
+        inode_buf: bool,
+        /// Length (512-byte units).
+        len: u16,
+        /// The first 4 bytes of the logged buffer, big-endian.
+        magic: Option<u32>,
+    },
+    /// An inode item (`xfs_inode_log_format`, and the logged inode core).
+    Inode {
+        /// Attribute fork bytes logged.
+        asize: u16,
+        /// Cluster buffer daddr.
+        blkno: u64,
+        /// Offset of the inode in the buffer.
+        boffset: u32,
+        /// Data fork bytes logged.
+        dsize: u16,
+        /// `ilf_fields`.
+        fields: u32,
+        /// `di_format` of the logged core.
+        format: Option<u8>,
+        /// Inode number.
+        ino: u64,
+        /// Cluster buffer length.
+        len: u32,
+        /// `di_mode` of the logged core.
+        mode: Option<u16>,
+        /// `di_nextents` of the logged core.
+        nextents: Option<u32>,
+        /// `di_size` of the logged core.
+        size: Option<u64>,
+    },
 }
 
-/// Append `v` in base `1 << shift` (lowercase digits), at least `width` digits.
-fn push_radix(out: &mut Vec<u8>, mut v: u64, shift: u32, width: usize) {
-    let mut b = [b'0'; 64];
-    let mut i = b.len();
-    let mask = (1u64 << shift) - 1;
-    while v != 0 || b.len() - i < width.max(1) {
-        i -= 1;
-        b[i] = b"0123456789abcdef"[(v & mask) as usize];
-        v >>= shift;
-    }
-    out.extend_from_slice(&b[i..]);
-}
-
-/// Append `0x…` (`{:#x}`), unquoted.
-pub fn push_hex(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(b"0x");
-    push_radix(out, v, 4, 1);
-}
-
-/// Append `"0x…"` (`{:#x}`), quoted.
-fn push_hex_str(out: &mut Vec<u8>, v: u64, width: usize) {
-    out.extend_from_slice(b"\"0x");
-    push_radix(out, v, 4, width);
-    out.push(b'"');
-}
-
-/// Append a JSON field `"name":` (after a comma unless first).
-fn key(out: &mut Vec<u8>, name: &str, first: bool) {
-    if !first {
-        out.push(b',');
-    }
-    out.push(b'"');
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":");
-}
-
-/// Append an optional number, `null` when absent.
-fn push_opt(out: &mut Vec<u8>, v: Option<u64>) {
-    match v {
-        Some(v) => push_u64(out, v),
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
-/// Append the fields of a buffer or inode item as compact JSON with sorted keys, byte for byte
-/// what serializing [`common_fields`] gives, without building it. False (nothing appended) for
-/// other items.
-pub fn write_common_fields(out: &mut Vec<u8>, it: &Item, n: Native, src: &dyn BlockSource) -> bool {
-    let Some(r0) = it.regions.first() else { return false };
-    let r0 = r0.head(src, 20 + 4 * 16);
+/// The [`ItemSummary`] of a buffer or inode item; None for other items, or when region 0 does
+/// not parse.
+pub fn summary(it: &Item, n: Native, src: &dyn BlockSource) -> Option<ItemSummary> {
+    let r0 = it.regions.first()?.head(src, 20 + 4 * 16);
     let r0 = &r0[..];
     match n.u16(r0, 0).unwrap_or(0) {
         LI_BUF => {
-            let (Some(flags), Some(len), Some(blkno), Some(map_size)) =
-                (n.u16(r0, 4), n.u16(r0, 6), n.u64(r0, 8), n.u32(r0, 16))
-            else {
-                return false;
-            };
+            let (flags, len, blkno, map_size) = (n.u16(r0, 4)?, n.u16(r0, 6)?, n.u64(r0, 8)?, n.u32(r0, 16)?);
             let words = (map_size as usize).min(r0.len().saturating_sub(20) / 4).min(16);
-            let dirty: u32 = (0..words).filter_map(|i| n.u32(r0, 20 + 4 * i)).map(u32::count_ones).sum();
-            let magic = it.regions.get(1).and_then(|d| d.head(src, 4).get(..4).map(BigEndian::read_u32));
-            key(out, "blf_type", true);
-            push_u64(out, u64::from(flags >> 11));
-            key(out, "blkno", false);
-            push_u64(out, blkno);
-            key(out, "cancel", false);
-            out.extend_from_slice(if flags & BLF_CANCEL != 0 { b"true" } else { b"false" });
-            key(out, "dirty_chunks", false);
-            push_u64(out, u64::from(dirty));
-            key(out, "flags", false);
-            push_hex_str(out, u64::from(flags), 1);
-            key(out, "inode_buf", false);
-            out.extend_from_slice(if flags & BLF_INODE_BUF != 0 { b"true" } else { b"false" });
-            key(out, "len", false);
-            push_u64(out, u64::from(len));
-            key(out, "magic", false);
-            match magic {
-                Some(m) => push_hex_str(out, u64::from(m), 8),
-                None => out.extend_from_slice(b"null"),
-            }
-            true
+            let dirty_chunks = (0..words).filter_map(|i| n.u32(r0, 20 + 4 * i)).map(u32::count_ones).sum();
+            Some(ItemSummary::Buf {
+                blf_type: flags >> 11,
+                blkno,
+                cancel: flags & BLF_CANCEL != 0,
+                dirty_chunks,
+                flags,
+                inode_buf: flags & BLF_INODE_BUF != 0,
+                len,
+                magic: it.regions.get(1).and_then(|d| d.head(src, 4).get(..4).map(BigEndian::read_u32)),
+            })
         }
         LI_INODE => {
-            let Some(f) = InodeFormat::parse(r0, n) else { return false };
+            let f = InodeFormat::parse(r0, n)?;
             let core = it.regions.get(1).map(|c| c.head(src, 80));
             let core = core.as_deref();
-            key(out, "asize", true);
-            push_u64(out, u64::from(f.asize));
-            key(out, "blkno", false);
-            push_u64(out, f.blkno);
-            key(out, "boffset", false);
-            push_u64(out, u64::from(f.boffset));
-            key(out, "dsize", false);
-            push_u64(out, u64::from(f.dsize));
-            key(out, "fields", false);
-            push_hex_str(out, u64::from(f.fields), 1);
-            key(out, "format", false);
-            push_opt(out, core.and_then(|c| c.get(5)).map(|v| u64::from(*v)));
-            key(out, "ino", false);
-            push_u64(out, f.ino);
-            key(out, "len", false);
-            push_u64(out, u64::from(f.len));
-            key(out, "mode", false);
-            match core.and_then(|c| n.u16(c, 2)) {
-                Some(m) => {
-                    out.push(b'"');
-                    push_radix(out, u64::from(m), 3, 1);
-                    out.push(b'"');
-                }
-                None => out.extend_from_slice(b"null"),
-            }
-            key(out, "nextents", false);
-            push_opt(out, core.and_then(|c| n.u32(c, 76)).map(u64::from));
-            key(out, "size", false);
-            push_opt(out, core.and_then(|c| n.u64(c, 56)));
-            true
+            Some(ItemSummary::Inode {
+                asize: f.asize,
+                blkno: f.blkno,
+                boffset: f.boffset,
+                dsize: f.dsize,
+                fields: f.fields,
+                format: core.and_then(|c| c.get(5)).copied(),
+                ino: f.ino,
+                len: f.len,
+                mode: core.and_then(|c| n.u16(c, 2)),
+                nextents: core.and_then(|c| n.u32(c, 76)),
+                size: core.and_then(|c| n.u64(c, 56)),
+            })
         }
-        _ => false,
+        _ => None,
     }
 }

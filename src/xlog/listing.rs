@@ -1,9 +1,11 @@
-//! The listing of an XFS log for `daxray journal`: [`LogListing`] written as text (like
-//! `xfs_logprint -t`) or as JSON, streamed one transaction at a time; [`write_text_streamed`],
-//! the same text written while the log is read. The analysis it lists is [`super::analyse`]'s.
+//! The listing of an XFS log for `daxray journal`, as data: [`LogListing`] (the analysis of
+//! [`super::analyse`], serialized as JSON one transaction at a time) and [`stream_log`], the
+//! committed transactions handed to a [`LogSink`] while the log is read. Rendering them as text
+//! is the caller's.
 
-use super::format::{self, lsn_cmp, lsn_str};
+use super::format::{lsn_cmp, lsn_str};
 use super::record::Record;
+use super::search::Bounds;
 use super::trans::{self, Parsed, Trans};
 use super::{
     Analysis, LogOptions, analyse, items, keep_intents, open_log, record_findings, search, unfinished_intents,
@@ -204,60 +206,9 @@ impl LogListing {
         v
     }
 
-    /// Write the JSON document, pretty-printed, to `w`.
-    pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut *w, &self.doc())?;
-        w.write_all(b"\n")
-    }
-
-    /// Write the text form (like `xfs_logprint -t`) to `w`.
-    pub fn write_text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-        let a = &self.a;
-        writeln!(w, "xfs log: {} at byte {}, {} bytes", a.device, a.base, a.bytes)?;
-        let Some(b) = &a.bounds else {
-            return w.write_all(b"state: empty (all zeroes)\n");
-        };
-        let state = if b.clean { "clean" } else { "dirty" };
-        writeln!(
-            w,
-            "head: block {} cycle {}   tail: block {} cycle {}   state: {state}",
-            b.head_blk, b.head_cycle, b.tail_blk, b.tail_cycle
-        )?;
-        if let Some((o, n)) = b.torn {
-            writeln!(w, "torn head: records from block {n} fail their check (head was {o})")?;
-        }
-        if let Some(why) = &a.refused {
-            writeln!(w, "REFUSED: the kernel's log recovery fails, the mount fails: {why}")?;
-        }
-        if let Some(d) = &a.dropped {
-            let recs: Vec<String> =
-                d.records.iter().map(|r| format!("{} (lsn {})", r.block, r.lsn)).collect();
-            writeln!(
-                w,
-                "DROPPED BY THE KERNEL: its {}-byte log sector reads put the head at block {}; an exact reading finds {}: record(s) {}, {} committed transaction(s), inode(s) {:?} are lost (--exact-log-head keeps them)",
-                d.sector_bytes,
-                d.kernel_head,
-                d.exact_head,
-                recs.join(", "),
-                d.transactions.len(),
-                d.inodes
-            )?;
-        }
-        let bad = a.records.iter().filter(|r| !r.crc_ok).count();
-        writeln!(w, "records: {} (crc ok {}, bad {bad})", a.records.len(), a.records.len() - bad)?;
-        let src = &*a.log;
-        let mut line = Vec::with_capacity(256);
-        for t in &a.parsed.committed {
-            // What the items' lines print, loaded first, all at once.
-            for it in &t.items {
-                if let [r0, r1, ..] = &it.regions[..] {
-                    r0.prefetch(src, 84);
-                    r1.prefetch(src, 80);
-                }
-            }
-            write_trans_text(w, t, src, &mut line)?;
-        }
-        write_text_tail(w, &a.parsed, src)
+    /// The analysis listed: bounds, records, transactions, what the kernel refuses or drops.
+    pub fn analysis(&self) -> &Analysis {
+        &self.a
     }
 
     /// Problems found (bad record CRCs, torn head, reassembly errors...).
@@ -266,165 +217,128 @@ impl LogListing {
     }
 }
 
-/// The text of one committed transaction (a rule, its line, a line per item).
-fn write_trans_text(
-    w: &mut dyn std::io::Write,
-    t: &Trans,
-    src: &dyn BlockSource,
-    line: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    // The rule and "TRANS: tid:{:#x}  lsn:{}  commit:{}  #items:{}", written by hand.
-    line.clear();
-    line.extend_from_slice(&[b'='; 76]);
-    line.extend_from_slice(b"\nTRANS: tid:");
-    items::push_hex(line, u64::from(t.tid));
-    line.extend_from_slice(b"  lsn:");
-    push_lsn(line, t.lsn);
-    line.extend_from_slice(b"  commit:");
-    push_lsn(line, t.commit_lsn);
-    line.extend_from_slice(b"  #items:");
-    items::push_u64(line, t.items.iter().filter(|i| !i.regions.is_empty()).count() as u64);
-    line.push(b'\n');
-    w.write_all(line)?;
-    for (k, it) in t.items.iter().filter(|i| !i.regions.is_empty()).enumerate() {
-        // The fields describe() adds to type, type code, regions and bytes.
-        let ty = items::item_type_name(it, t.native, src).unwrap_or("?");
-        line.clear();
-        line.extend_from_slice(b"  item ");
-        items::push_u64(line, k as u64);
-        line.extend_from_slice(b": ");
-        line.extend_from_slice(ty.as_bytes());
-        line.extend_from_slice(b" {");
-        if items::write_common_fields(line, it, t.native, src) {
-            line.extend_from_slice(b"}\n");
-            w.write_all(line)?;
-            continue;
-        }
-        match items::describe_fields(it, t.native, src) {
-            Some(Value::Object(o)) => writeln!(w, "  item {k}: {ty} {}", Value::Object(o))?,
-            _ => writeln!(w, "  item {k}: {ty} {{}}")?,
-        }
-    }
-    Ok(())
+/// The listing of the log of the file system in `fs`; `all` includes checkpointed transactions.
+pub fn list_log(fs: Arc<dyn BlockSource>, opts: &LogOptions, all: bool) -> Result<LogListing> {
+    Ok(LogListing { a: analyse(&fs, opts, all)?, all })
 }
 
-/// Append an LSN as [`lsn_str`] writes it (`cycle:block`).
-fn push_lsn(out: &mut Vec<u8>, lsn: u64) {
-    items::push_u64(out, u64::from(format::lsn_cycle(lsn)));
-    out.push(b':');
-    items::push_u64(out, u64::from(format::lsn_block(lsn)));
+impl serde::Serialize for LogListing {
+    /// The JSON document (`{"kind":"xfs-log",...}`), its transactions serialized one by one.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.doc().serialize(s)
+    }
 }
 
-/// The end of the text listing: uncommitted transactions and the count of unfinished intents.
-fn write_text_tail(w: &mut dyn std::io::Write, p: &Parsed, src: &dyn BlockSource) -> std::io::Result<()> {
-    for t in &p.uncommitted {
-        writeln!(w, "UNCOMMITTED: tid:{:#x} lsn:{} #items:{}", t.tid, lsn_str(t.lsn), t.items.len())?;
-    }
-    let intents = unfinished_intents(&p.committed, src);
-    if !intents.is_empty() {
-        writeln!(w, "unfinished intents: {}", intents.len())?;
-    }
-    Ok(())
+/// The facts of a streamed log, known once every record's crc is verified.
+pub struct StreamHeader<'a> {
+    /// "internal" or the external device path.
+    pub device: &'a str,
+    /// Byte offset of the log on its device.
+    pub base: u64,
+    /// Log size in bytes.
+    pub bytes: u64,
+    /// Head, tail and state.
+    pub bounds: &'a Bounds,
+    /// Records between tail and head.
+    pub records: usize,
+    /// Of them, records whose crc fails.
+    pub bad_records: usize,
 }
 
-/// `daxray journal`'s text listing (as [`LogListing::write_text`] writes it, byte for byte),
-/// written while the log is read: each transaction as it commits, while its bytes are in the
-/// cache, and then dropped but for its intents. The record crcs (which the header line counts)
-/// are verified on another thread meanwhile; the text of the transactions reassembled before
-/// they are is held back. Returns the findings (as [`LogListing::findings`]). With `all`, an
-/// all-zero log, or a bad record near enough past the head to move the tail, the listing is
-/// made the two-pass way.
-pub fn write_text_streamed(
+/// What [`stream_log`] hands its consumer while it reads the log.
+pub trait LogSink {
+    /// A committed transaction, as soon as it is reassembled (its regions are in `src`). It may
+    /// come before [`LogSink::header`]: the crcs are verified meanwhile on another thread.
+    fn transaction(&mut self, t: &Trans, src: &dyn BlockSource) -> Result<()>;
+    /// The log's facts, once, as soon as the record crcs are known.
+    fn header(&mut self, h: &StreamHeader<'_>) -> Result<()>;
+    /// Whether the sink would rather wait for the header now than take more transactions first.
+    fn wants_header(&self) -> bool;
+}
+
+/// The end of a streamed log.
+pub struct Streamed {
+    /// What was reassembled: the uncommitted transactions, and the committed ones reduced to
+    /// their intents.
+    pub parsed: Parsed,
+    /// The source the regions of `parsed` are in.
+    pub src: Arc<dyn BlockSource>,
+    /// The findings, as [`LogListing::findings`] gives them.
+    pub findings: Vec<crate::Finding>,
+}
+
+/// Read the log of the file system in `fs` and hand each committed transaction to `sink` as it
+/// is reassembled, while its bytes are in the cache; it is then dropped but for its intents.
+/// None when the log cannot be streamed so and must be listed whole ([`list_log`]): a log of
+/// zeroes, a refusal by the kernel's search, records the kernel drops, or a bad record near
+/// enough past the head to move the tail. Then `sink` got no header, and what it was handed is
+/// to be discarded.
+pub fn stream_log(
     fs: Arc<dyn BlockSource>,
     opts: &LogOptions,
-    all: bool,
-    w: &mut dyn std::io::Write,
-) -> Result<Vec<crate::Finding>> {
-    let io = |e: std::io::Error| Error::io("<stdout>", e);
-    let two_pass = |w: &mut dyn std::io::Write| -> Result<Vec<crate::Finding>> {
-        let l = list_log(fs.clone(), opts, all)?;
-        l.write_text(w).map_err(io)?;
-        Ok(l.findings())
-    };
-    if all {
-        return two_pass(w);
-    }
+    sink: &mut dyn LogSink,
+) -> Result<Option<Streamed>> {
     let (sb, dev, device, base, bytes) = open_log(&fs, opts)?;
-    // A refusal by the kernel's search, or records it drops: the two-pass listing says so.
-    let Ok(Some(b)) = search::find_bounds_deferred(&dev) else { return two_pass(w) };
+    let Ok(Some(b)) = search::find_bounds_deferred(&dev) else { return Ok(None) };
     if !search::dropped_records(&dev, &b).is_empty() {
-        return two_pass(w);
+        return Ok(None);
     }
     let (recs, walk_err) = dev.walk(b.tail_blk, b.head_blk, false);
     let src = &**dev.src();
     let mut reasm = trans::Reassembler::default();
-    let mut line = Vec::with_capacity(256);
-    // The header, once the crcs are known; None: the tail moves, list the two-pass way.
-    let header = |crcs: &std::result::Result<Vec<(u32, bool)>, (u64, Error)>| -> Option<Vec<u8>> {
+    // The header, once the crcs are known; None: the tail moves.
+    let header = |crcs: &std::result::Result<Vec<(u32, bool)>, (u64, Error)>| -> Option<StreamHeader<'_>> {
         let crcs = crcs.as_ref().ok()?;
         let first_bad = recs.iter().zip(crcs).find(|(_, c)| !c.1).map(|(r, _)| r.blk);
-        let first_bad = first_bad.or(walk_err.as_ref().map(|(blk, _)| *blk));
-        if first_bad.is_some() {
+        if first_bad.or(walk_err.as_ref().map(|(blk, _)| *blk)).is_some() {
             return None;
         }
-        let mut h = Vec::new();
-        let bad = crcs.iter().filter(|c| !c.1).count();
-        let state = if b.clean { "clean" } else { "dirty" };
-        use std::io::Write;
-        // Writing into a Vec cannot fail.
-        let _ = writeln!(h, "xfs log: {device} at byte {base}, {bytes} bytes");
-        let _ = writeln!(
-            h,
-            "head: block {} cycle {}   tail: block {} cycle {}   state: {state}",
-            b.head_blk, b.head_cycle, b.tail_blk, b.tail_cycle
-        );
-        if let Some((o, n)) = b.torn {
-            let _ = writeln!(h, "torn head: records from block {n} fail their check (head was {o})");
-        }
-        let _ = writeln!(h, "records: {} (crc ok {}, bad {bad})", recs.len(), recs.len() - bad);
-        Some(h)
+        Some(StreamHeader {
+            device: &device,
+            base,
+            bytes,
+            bounds: &b,
+            records: recs.len(),
+            bad_records: crcs.iter().filter(|c| !c.1).count(),
+        })
+    };
+    let join = |job: std::thread::ScopedJoinHandle<'_, _>| {
+        job.join().unwrap_or_else(|_| Err((0, Error::Usage("crc thread failed".into()))))
     };
     let streamed = std::thread::scope(|s| -> Result<Option<Vec<(u32, bool)>>> {
         let mut crc_job = Some(s.spawn(|| dev.crcs(&recs)));
         let mut crcs = None;
-        // Text reassembled before the header could be written.
-        let mut held: Vec<u8> = Vec::new();
         for r in &recs {
             let d = dev.record_data(r)?;
             let n = reasm.committed().len();
             reasm.feed(src, r, &d);
             for t in &reasm.committed()[n..] {
-                let out: &mut dyn std::io::Write = if crcs.is_some() { &mut *w } else { &mut held };
-                write_trans_text(out, t, src, &mut line).map_err(io)?;
+                sink.transaction(t, src)?;
             }
             keep_intents(&mut reasm, n, src);
-            let ready = crc_job.as_ref().is_some_and(|j| j.is_finished()) || held.len() > 4 << 20;
+            let ready = crc_job.as_ref().is_some_and(|j| j.is_finished()) || sink.wants_header();
             if crcs.is_none()
                 && ready
                 && let Some(job) = crc_job.take()
             {
-                let c = job.join().unwrap_or_else(|_| Err((0, Error::Usage("crc thread failed".into()))));
+                let c = join(job);
                 let Some(h) = header(&c) else { return Ok(None) };
-                w.write_all(&h).map_err(io)?;
-                w.write_all(&held).map_err(io)?;
-                held = Vec::new();
+                sink.header(&h)?;
                 crcs = c.ok();
             }
         }
         if crcs.is_none()
             && let Some(job) = crc_job.take()
         {
-            let c = job.join().unwrap_or_else(|_| Err((0, Error::Usage("crc thread failed".into()))));
+            let c = join(job);
             let Some(h) = header(&c) else { return Ok(None) };
-            w.write_all(&h).map_err(io)?;
-            w.write_all(&held).map_err(io)?;
+            sink.header(&h)?;
             crcs = c.ok();
         }
         Ok(crcs)
     })?;
-    let Some(crcs) = streamed else { return two_pass(w) };
+    let Some(crcs) = streamed else { return Ok(None) };
     let parsed = reasm.finish();
-    write_text_tail(w, &parsed, src).map_err(io)?;
     // The findings, in the order the analysis records them.
     let findings = Findings::new();
     if let Some((orig, bad)) = b.torn {
@@ -444,23 +358,5 @@ pub fn write_text_streamed(
     for (blk, e) in &parsed.errors {
         findings.error("xfs log transaction", Some(*blk), Some(base + blk * 512), e.clone());
     }
-    Ok(findings.snapshot())
-}
-
-/// The listing of [`listing`], structured (see [`LogListing`]).
-pub fn list_log(fs: Arc<dyn BlockSource>, opts: &LogOptions, all: bool) -> Result<LogListing> {
-    Ok(LogListing { a: analyse(&fs, opts, all)?, all })
-}
-
-/// List the transactions (for `daxray journal`); `all` includes checkpointed ones.
-pub fn listing(fs: Arc<dyn BlockSource>, opts: &LogOptions, all: bool) -> Result<crate::report::Listing> {
-    let l = list_log(fs, opts, all)?;
-    let mut text = Vec::new();
-    // Writing into a Vec cannot fail.
-    let _ = l.write_text(&mut text);
-    Ok(crate::report::Listing {
-        json: l.json_value(),
-        text: String::from_utf8_lossy(&text).into_owned(),
-        findings: l.findings(),
-    })
+    Ok(Some(Streamed { parsed, src: dev.src().clone(), findings: findings.snapshot() }))
 }

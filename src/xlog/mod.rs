@@ -7,7 +7,8 @@
 //! walk over record headers with their crcs), [`record`] (records and their data, cycle words
 //! restored), [`search`] (head and tail as the kernel finds them), [`trans`] (transaction
 //! reassembly), [`items`] (item decoders), [`recover`] (the replay passes into an overlay),
-//! `listing` (the text and JSON listing).
+//! `listing` (the listing as data, and the log streamed to a consumer; `cli/xlog_text.rs` renders
+//! it as text).
 //!
 //! `daxray journal --json` on XFS prints one object: `kind` ("xfs-log"), `device`,
 //! `log_start_byte`, `log_bytes`, `log_blocks`, `head` and `tail` (`block`, `cycle`, `lsn`),
@@ -32,7 +33,7 @@ pub mod recover;
 pub mod search;
 pub mod trans;
 
-pub use listing::{LogListing, list_log, listing, write_text_streamed};
+pub use listing::{LogListing, LogSink, StreamHeader, Streamed, list_log, stream_log};
 
 use crate::error::{Error, Findings, Result};
 use crate::image::{BlockSource, MmapSource};
@@ -450,7 +451,7 @@ fn oldest_record(dev: &LogDev, b: &Bounds) -> Result<Option<u64>> {
 }
 
 /// Intents (EFI, RUI, CUI, BUI, ATTRI, XMI...) logged without their done item, in log order.
-fn unfinished_intents(committed: &[Trans], src: &dyn BlockSource) -> Vec<Value> {
+pub fn unfinished_intents(committed: &[Trans], src: &dyn BlockSource) -> Vec<Value> {
     let mut open: Vec<(&'static str, u64, Value)> = vec![];
     for t in committed {
         for it in &t.items {

@@ -329,7 +329,7 @@ pub fn fast_commit_ops(root: &Path, seed: u64) -> FcOps {
 /// Whether the live log of the journal in `img` wraps around the end of the journal.
 pub fn live_log_wraps(img: &Path) -> bool {
     let Ok(i) = daxray::open::open_image(img, &Default::default()) else { return false };
-    let Ok(l) = daxray::ext4::journal::listing(i.fs_bytes.clone(), None, false) else { return false };
+    let Ok(l) = daxray::cli::listing::ext4(i.fs_bytes.clone(), None, false) else { return false };
     let live: Vec<&serde_json::Value> = l.json["transactions"]
         .as_array()
         .map(|a| a.iter().filter(|t| t["live"] == true).collect())
