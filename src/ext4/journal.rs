@@ -5,26 +5,20 @@
 
 use super::Ext4;
 use super::fastcommit::{FastCommitArea, FcFormat};
+use super::superblock::{
+    COMPAT_FAST_COMMIT, COMPAT_HAS_JOURNAL, EXT4_MAGIC, INCOMPAT_64BIT, INCOMPAT_JOURNAL_DEV,
+    INCOMPAT_RECOVER, RO_COMPAT_METADATA_CSUM, RawSuperblock, SB_OFFSET, SB_SIZE,
+};
 use crate::error::{Error, Result, Severity};
 use crate::fs::FileSystem;
 use crate::image::{BlockSource, FileView, MmapSource};
 use crate::jbd2::{self, RecoveryRun, csum, finding, journal::Journal, listing::JournalListing, recover};
 use crate::report::RecoveryReport;
-use byteorder::{ByteOrder, LE};
 use serde_json::json;
+use std::mem::offset_of;
 use std::path::Path;
 use std::sync::Arc;
-
-/// ext4 compat feature: has a journal.
-const EXT4_COMPAT_HAS_JOURNAL: u32 = 0x4;
-/// ext4 compat feature: fast commits.
-const EXT4_COMPAT_FAST_COMMIT: u32 = 0x400;
-/// ext4 ro_compat feature: metadata checksums.
-const EXT4_RO_COMPAT_METADATA_CSUM: u32 = 0x400;
-/// ext4 incompat feature: needs recovery.
-const EXT4_INCOMPAT_RECOVER: u32 = 0x4;
-/// ext4 incompat feature: this is a journal device.
-const EXT4_INCOMPAT_JOURNAL_DEV: u32 = 0x8;
+use zerocopy::FromBytes;
 
 /// The ext4 superblock fields journal handling needs.
 #[derive(Debug, Clone)]
@@ -51,44 +45,50 @@ pub struct FsJournalInfo {
     pub uuid: [u8; 16],
     /// s_inode_size (128 for revision 0).
     pub inode_size: u16,
+    /// With metadata_csum: the superblock's stored checksum and the one computed.
+    pub checksum: Option<(u32, u32)>,
 }
 
-/// Read the ext4 superblock fields about the journal from byte 1024 of `src`.
+/// Read the ext4 superblock fields about the journal from byte 1024 of `src`. Only the magic
+/// and the block size are checked: the journal of a superblock [`Superblock::read`](super::superblock::Superblock::read) refuses
+/// (a journal device, an unknown feature) is still listed.
 pub fn fs_journal_info(src: &dyn BlockSource) -> Result<FsJournalInfo> {
-    let sb = src.read_at(1024, 1024)?;
-    if LE::read_u16(&sb[56..]) != 0xEF53 {
-        return Err(Error::corrupt("ext4 superblock", 0, 1024, "no ext4 magic 0xEF53 at byte 1080"));
+    let bytes = src.read_at(SB_OFFSET, SB_SIZE)?;
+    let sb = RawSuperblock::ref_from_bytes(&bytes)
+        .map_err(|_| Error::corrupt("ext4 superblock", 0, SB_OFFSET, "short superblock"))?;
+    if sb.s_magic.get() != EXT4_MAGIC {
+        return Err(Error::corrupt("ext4 superblock", 0, SB_OFFSET, "no ext4 magic 0xEF53 at byte 1080"));
     }
-    let log = LE::read_u32(&sb[24..]);
+    let log = sb.s_log_block_size.get();
     if log > 6 {
         return Err(Error::corrupt(
             "ext4 superblock",
             0,
-            1024 + 24,
+            SB_OFFSET + offset_of!(RawSuperblock, s_log_block_size) as u64,
             format!("s_log_block_size {log} gives a block size over 64 KiB"),
         ));
     }
-    let compat = LE::read_u32(&sb[92..]);
-    let incompat = LE::read_u32(&sb[96..]);
-    let mut uuid = [0u8; 16];
-    uuid.copy_from_slice(&sb[104..120]);
-    let mut journal_uuid = [0u8; 16];
-    journal_uuid.copy_from_slice(&sb[208..224]);
-    let lo = u64::from(LE::read_u32(&sb[4..]));
-    // s_blocks_count_hi only counts with the 64bit feature (incompat 0x80).
-    let hi = if incompat & 0x80 != 0 { u64::from(LE::read_u32(&sb[0x150..])) } else { 0 };
+    let compat = sb.s_feature_compat.get();
+    let incompat = sb.s_feature_incompat.get();
+    let lo = u64::from(sb.s_blocks_count_lo.get());
+    // s_blocks_count_hi only counts with the 64bit feature.
+    let hi = if incompat & INCOMPAT_64BIT != 0 { u64::from(sb.s_blocks_count_hi.get()) } else { 0 };
+    let csum_at = offset_of!(RawSuperblock, s_checksum);
+    let checksum = (sb.s_feature_ro_compat.get() & RO_COMPAT_METADATA_CSUM != 0)
+        .then(|| (sb.s_checksum.get(), csum::raw(!0, &bytes[..csum_at])));
     Ok(FsJournalInfo {
         block_size: 1024 << log,
         blocks_count: lo | (hi << 32),
-        has_journal: compat & EXT4_COMPAT_HAS_JOURNAL != 0,
-        needs_recovery: incompat & EXT4_INCOMPAT_RECOVER != 0,
-        journal_dev: incompat & EXT4_INCOMPAT_JOURNAL_DEV != 0,
-        fast_commit: compat & EXT4_COMPAT_FAST_COMMIT != 0,
-        journal_inum: LE::read_u32(&sb[224..]),
-        journal_devnum: LE::read_u32(&sb[228..]),
-        journal_uuid,
-        uuid,
-        inode_size: if LE::read_u32(&sb[76..]) == 0 { 128 } else { LE::read_u16(&sb[88..]) },
+        has_journal: compat & COMPAT_HAS_JOURNAL != 0,
+        needs_recovery: incompat & INCOMPAT_RECOVER != 0,
+        journal_dev: incompat & INCOMPAT_JOURNAL_DEV != 0,
+        fast_commit: compat & COMPAT_FAST_COMMIT != 0,
+        journal_inum: sb.s_journal_inum.get(),
+        journal_devnum: sb.s_journal_dev.get(),
+        journal_uuid: sb.s_journal_uuid,
+        uuid: sb.s_uuid,
+        inode_size: if sb.s_rev_level.get() == 0 { 128 } else { sb.s_inode_size.get() },
+        checksum,
     })
 }
 
@@ -145,16 +145,12 @@ fn open_device(dev: Arc<dyn BlockSource>, name: &str, fs: Option<&FsJournalInfo>
     // read from `sb_block`, so give Journal a window that starts there and shift back.
     let shifted: Arc<dyn BlockSource> = Arc::new(Shifted { inner: dev.clone(), sb_at: start });
     let mut j = Journal::open(shifted, bs, dinfo.blocks_count, format!("external device {name}"))?;
-    let esb = dev.read_at(1024, 1024)?;
-    let ro_compat = LE::read_u32(&esb[100..]);
-    if ro_compat & EXT4_RO_COMPAT_METADATA_CSUM != 0 {
-        let stored = LE::read_u32(&esb[0x3FC..]);
-        let calc = csum::raw(!0, &esb[..0x3FC]);
-        if stored != calc {
-            j.refusal.push(format!(
-                "external journal has corrupt superblock: ext4 superblock checksum {stored:#010x}, computed {calc:#010x}"
-            ));
-        }
+    if let Some((stored, calc)) = dinfo.checksum
+        && stored != calc
+    {
+        j.refusal.push(format!(
+            "external journal has corrupt superblock: ext4 superblock checksum {stored:#010x}, computed {calc:#010x}"
+        ));
     }
     if let Some(fs) = fs {
         if dinfo.uuid != fs.journal_uuid {

@@ -231,6 +231,8 @@ pub const COMPAT_HAS_JOURNAL: u32 = 0x4;
 pub const COMPAT_DIR_INDEX: u32 = 0x20;
 /// compat: sparse_super2.
 pub const COMPAT_SPARSE_SUPER2: u32 = 0x200;
+/// compat: fast_commit.
+pub const COMPAT_FAST_COMMIT: u32 = 0x400;
 /// ro_compat: sparse_super.
 pub const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
 /// ro_compat: huge_file.
