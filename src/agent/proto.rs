@@ -216,6 +216,12 @@ impl Job {
             misbehave: None,
         }
     }
+
+    /// The fault size the job's stores aim for: `pmd-sparse` always asks for PMD faults (and so
+    /// formats for them), whatever `fault_size` says.
+    pub fn fault(&self) -> FaultSize {
+        if self.scenario == "pmd-sparse" { FaultSize::Pmd } else { self.fault_size }
+    }
 }
 
 /// One store that became visible through the mapping (and was flushed from the CPU caches).
@@ -233,6 +239,34 @@ pub struct Store {
     pub len: u64,
     /// Lower-case hex sha256 of the stored bytes.
     pub sha256: String,
+}
+
+/// One extent of a mapped file as `FS_IOC_FIEMAP` reports it after the scenario.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct FileExtent {
+    /// Absolute path of the file inside the file system (e.g. `/f0`).
+    pub file: String,
+    /// Byte offset in the file.
+    pub logical: u64,
+    /// Byte offset on the block device (from the start of the file system).
+    pub physical: u64,
+    /// Length in bytes.
+    pub length: u64,
+    /// `FIEMAP_EXTENT_*` flags.
+    pub flags: u32,
+}
+
+/// What a PMD fault needs besides the mapping: where the blocks are. `dax_iomap_direct_access`
+/// (fs/dax.c) refuses a 2 MiB pfn range that is not 2 MiB aligned, so a PMD fault needs the
+/// extent's physical address (`data_phys + physical`) 2 MiB aligned.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PmdLayout {
+    /// Guest physical address of the file system's first byte (the pfn device's `resource`).
+    pub data_phys: u64,
+    /// Start address of each file's mapping, in the order of the files.
+    pub map_addrs: Vec<u64>,
+    /// The files' extents.
+    pub extents: Vec<FileExtent>,
 }
 
 /// Per-run counts of the kernel's `fs_dax` trace events.
@@ -330,6 +364,9 @@ pub enum GuestMsg {
         stores: u64,
         /// Kernel trace counts.
         trace: TraceCounts,
+        /// With PMD faults: where the mapped files' blocks are (None otherwise).
+        #[serde(default)]
+        pmd: Option<PmdLayout>,
     },
     /// The guest failed; it powers off after sending this.
     Error {

@@ -10,7 +10,7 @@
 //! host round trip per store, and send the times as [`GuestMsg::LatencyRun`] messages.
 
 use super::Link;
-use super::proto::{FaultSize, GuestMsg, HostMsg, Job, LatencyConfig, Store};
+use super::proto::{FaultSize, FileExtent, GuestMsg, HostMsg, Job, LatencyConfig, PmdLayout, Store};
 use crate::error::{Error, Result};
 use crate::sys::{self, RawMap};
 use sha2::{Digest, Sha256};
@@ -126,7 +126,12 @@ fn open_target(dir: &Path, name: &str, len: u64, sync: bool, prep: Prep, pmd_hin
     file.sync_all().map_err(|e| io(&path, e))?;
     let flags = if sync { sys::MAP_SHARED_VALIDATE | sys::MAP_SYNC } else { libc::MAP_SHARED };
     let ulen = usize::try_from(len).map_err(|_| Error::Usage("file too large".into()))?;
-    let map = sys::map_shared_rw(&file, ulen, flags).map_err(|e| {
+    let mapped = if pmd_hint {
+        sys::map_shared_rw_aligned(&file, ulen, flags, FaultSize::Pmd.bytes() as usize)
+    } else {
+        sys::map_shared_rw(&file, ulen, flags)
+    };
+    let map = mapped.map_err(|e| {
         Error::External(format!(
             "mmap {} with {}: {e}",
             path.display(),
@@ -320,7 +325,7 @@ pub fn layout(job: &Job) -> Result<Layout> {
     if job.scenario.starts_with("latency-") {
         return Err(Error::Usage(format!("scenario {:?} makes no stores", job.scenario)));
     }
-    let fault = if job.scenario == "pmd-sparse" { FaultSize::Pmd } else { job.fault_size };
+    let fault = job.fault();
     if fault == FaultSize::Pmd && job.namespace_align < (2 << 20) {
         return Err(Error::Usage("PMD faults need a namespace align of 2 MiB".into()));
     }
@@ -337,8 +342,44 @@ pub fn files(job: &Job) -> Result<Vec<String>> {
     Ok((0..l.nfiles).map(|i| format!("/f{i}")).collect())
 }
 
-/// Run the job's scenario in `dir`; returns the number of stores made.
-pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
+/// What a scenario run made.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Number of stores made.
+    pub stores: u64,
+    /// With PMD faults: the mappings' addresses and the files' extents after the stores
+    /// (`data_phys` left 0 for the caller, who knows the namespace).
+    pub pmd: Option<PmdLayout>,
+}
+
+/// The extents of `file` (named `name` in the report), from `FS_IOC_FIEMAP`.
+fn extents_of(name: &str, file: &File) -> Result<Vec<FileExtent>> {
+    const FIEMAP_EXTENT_LAST: u32 = 0x1;
+    /// A bound on the calls (each returns up to 256 extents).
+    const MAX_CALLS: usize = 64;
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    for _ in 0..MAX_CALLS {
+        let batch = sys::fiemap(file, start, u64::MAX - start, 0).map_err(|e| io(Path::new(name), e))?;
+        let Some(last) = batch.last() else { return Ok(out) };
+        let done = last.fe_flags & FIEMAP_EXTENT_LAST != 0;
+        start = last.fe_logical.saturating_add(last.fe_length);
+        out.extend(batch.iter().map(|e| FileExtent {
+            file: name.to_string(),
+            logical: e.fe_logical,
+            physical: e.fe_physical,
+            length: e.fe_length,
+            flags: e.fe_flags,
+        }));
+        if done {
+            return Ok(out);
+        }
+    }
+    Err(Error::External(format!("{name}: more than {MAX_CALLS} FIEMAP calls")))
+}
+
+/// Run the job's scenario in `dir`.
+pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<Outcome> {
     if !is_known(&job.scenario) {
         let names: Vec<&str> = SCENARIOS.iter().map(|(n, _)| *n).collect();
         return Err(Error::Usage(format!(
@@ -351,7 +392,7 @@ pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
         return Err(Error::Usage("pages must be at least 1".into()));
     }
     if job.scenario.starts_with("latency-") {
-        return latency(job, dir, link);
+        return Ok(Outcome { stores: latency(job, dir, link)?, pmd: None });
     }
     let Layout { fault, stride, nfiles, file_len, store_len } = layout(job)?;
     let len = usize::try_from(store_len).map_err(|_| Error::Usage("store too large".into()))?;
@@ -396,7 +437,17 @@ pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
             t.file.sync_all().map_err(|e| io(Path::new(&t.name), e))?;
         }
     }
-    Ok(seq)
+    let pmd = if fault == FaultSize::Pmd {
+        let mut l = PmdLayout::default();
+        for t in &targets {
+            l.map_addrs.push(t.map.addr() as u64);
+            l.extents.extend(extents_of(&t.name, &t.file)?);
+        }
+        Some(l)
+    } else {
+        None
+    };
+    Ok(Outcome { stores: seq, pmd })
 }
 
 /// The fault-latency bench: the configurations a `latency-*` scenario names.

@@ -610,7 +610,7 @@ fn drive(
                     vm.send(&HostMsg::Go)?;
                 }
             }
-            GuestMsg::Done { stores, trace } => {
+            GuestMsg::Done { stores, trace, pmd } => {
                 apply_trace(&mut ctx.report, &trace);
                 if stores != ctx.report.faults {
                     return Err(Error::External(format!(

@@ -171,8 +171,8 @@ mod tests {
             trace: TraceCounts::default(),
         };
         assert!(g.check(&lat).is_err(), "LatencyRun in a store scenario");
-        g.check(&GuestMsg::Done { stores: 5, trace: TraceCounts::default() }).unwrap();
-        assert!(g.check(&GuestMsg::Done { stores: 5, trace: TraceCounts::default() }).is_err());
+        g.check(&GuestMsg::Done { stores: 5, trace: TraceCounts::default(), pmd: None }).unwrap();
+        assert!(g.check(&GuestMsg::Done { stores: 5, trace: TraceCounts::default(), pmd: None }).is_err());
         assert_eq!(g.stores(), 5);
     }
 
