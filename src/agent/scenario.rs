@@ -269,7 +269,9 @@ impl Drop for Background {
     }
 }
 
-/// Make one store, flush it, report it and wait for `Go`. Returns false on `Abort`.
+/// Make one store of `len` bytes, flush it, report the `claim` bytes from its start as they
+/// read back through the mapping, and wait for `Go`. Returns false on `Abort`.
+#[allow(clippy::too_many_arguments)]
 fn store(
     link: &mut dyn Link,
     job: &Job,
@@ -277,6 +279,7 @@ fn store(
     seq: u64,
     offset: u64,
     len: usize,
+    claim: usize,
     msync: bool,
 ) -> Result<bool> {
     let off = usize::try_from(offset).map_err(|_| Error::Usage("offset too large".into()))?;
@@ -287,14 +290,14 @@ fn store(
     if msync {
         t.map.msync(off, len).map_err(|e| io(mp, e))?;
     }
-    let back = t.map.load(off, len).map_err(|e| io(mp, e))?;
+    let back = t.map.load(off, claim).map_err(|e| io(mp, e))?;
     let sha256 = hex::encode(Sha256::digest(&back));
     link.send(&GuestMsg::Store(Store {
         seq,
         file: t.name.clone(),
         ino: t.ino,
         offset,
-        len: len as u64,
+        len: claim as u64,
         sha256,
     }))?;
     match link.recv()? {
@@ -318,6 +321,10 @@ pub struct Layout {
     pub file_len: u64,
     /// Bytes written by one store.
     pub store_len: u64,
+    /// Bytes each `Store` claims from the store's offset: the store itself, or with PMD faults
+    /// the whole 2 MiB extent the fault mapped (the store, then the zeros the file system wrote
+    /// when it allocated the extent), so that a crash state is checked for the whole mapping.
+    pub claim_len: u64,
 }
 
 /// The layout of a store scenario's files (not the `latency-*` benches, which report no stores).
@@ -333,7 +340,8 @@ pub fn layout(job: &Job) -> Result<Layout> {
     let nfiles: u64 = if job.scenario == "multi-file" { 3 } else { 1 };
     let per_file = u64::from(job.pages).div_ceil(nfiles);
     let file_len = per_file.checked_mul(stride).ok_or_else(|| Error::Usage("too many pages".into()))?;
-    Ok(Layout { fault, stride, nfiles, file_len, store_len: 4096 })
+    let claim_len = if fault == FaultSize::Pmd { stride } else { 4096 };
+    Ok(Layout { fault, stride, nfiles, file_len, store_len: 4096, claim_len })
 }
 
 /// The absolute names (`/f0`, ...) of the files a store scenario maps.
@@ -394,8 +402,9 @@ pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<Outcome> {
     if job.scenario.starts_with("latency-") {
         return Ok(Outcome { stores: latency(job, dir, link)?, pmd: None });
     }
-    let Layout { fault, stride, nfiles, file_len, store_len } = layout(job)?;
+    let Layout { fault, stride, nfiles, file_len, store_len, claim_len } = layout(job)?;
     let len = usize::try_from(store_len).map_err(|_| Error::Usage("store too large".into()))?;
+    let claim = usize::try_from(claim_len).map_err(|_| Error::Usage("claim too large".into()))?;
     let pages = u64::from(job.pages);
     let msync = job.scenario == "msync-after";
     let prep = match job.scenario.as_str() {
@@ -423,7 +432,7 @@ pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<Outcome> {
             return Err(Error::Usage("file index out of range".into()));
         };
         let offset = (p / nfiles) * stride;
-        let go_on = store(link, job, t, seq, offset, len, msync)?;
+        let go_on = store(link, job, t, seq, offset, len, claim, msync)?;
         seq += 1;
         if !go_on {
             break;

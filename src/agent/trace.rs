@@ -108,6 +108,7 @@ pub fn count(text: &str) -> TraceCounts {
                 c.pmd_faults += 1;
             }
             c.needdsync += u64::from(needd);
+            c.pmd_needdsync += u64::from(needd);
         } else if line.contains(" dax_insert_pfn_mkwrite:") {
             c.insert_pfn_mkwrite += 1;
         }

@@ -63,7 +63,7 @@ impl Guard {
             )));
         }
         let end = s.offset.checked_add(s.len);
-        if s.len == 0 || s.len > l.store_len || end.is_none_or(|e| e > l.file_len) {
+        if s.len == 0 || s.len > l.claim_len || end.is_none_or(|e| e > l.file_len) {
             return Err(bad(format!(
                 "Store of {} bytes at offset {} outside the {}-byte file {}",
                 s.len, s.offset, l.file_len, s.file
