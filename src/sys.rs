@@ -66,6 +66,67 @@ pub fn map_shared_rw(file: &File, len: usize, flags: i32) -> std::io::Result<Raw
     Ok(RawMap { ptr: p.cast(), len })
 }
 
+/// Like [`map_shared_rw`], at an address that is a multiple of `align` (a power of two, at
+/// least the page size): a PMD fault maps 2 MiB at once only where the virtual address and the
+/// file offset agree modulo 2 MiB (`dax_fault_check_fallback` in fs/dax.c). An anonymous
+/// `PROT_NONE` reservation of `len + align` bytes is made first, the file is mapped with
+/// `MAP_FIXED` at the first aligned address inside it, and the rest of the reservation is
+/// unmapped.
+pub fn map_shared_rw_aligned(file: &File, len: usize, flags: i32, align: usize) -> std::io::Result<RawMap> {
+    if len == 0 || !align.is_power_of_two() || align < 4096 {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let span = len.checked_add(align).ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
+    // SAFETY: a fresh anonymous, inaccessible reservation at a kernel-chosen address (no
+    // MAP_FIXED), so no existing memory is replaced; checked for MAP_FAILED before use.
+    let r = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            span,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if r == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    let base = r as usize;
+    let start = (base + align - 1) & !(align - 1);
+    // SAFETY: `start..start + len` lies inside the reservation just made (start - base < align),
+    // which this function owns and nothing else refers to, so MAP_FIXED replaces only it; the
+    // fd is valid for the call.
+    let p = unsafe {
+        libc::mmap(
+            start as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags | libc::MAP_FIXED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        let e = std::io::Error::last_os_error();
+        // SAFETY: the whole reservation is still ours and unused.
+        unsafe { libc::munmap(r, span) };
+        return Err(e);
+    }
+    let head = start - base;
+    let tail = span - head - len;
+    if head > 0 {
+        // SAFETY: `base..start` is the part of our reservation before the file mapping.
+        unsafe { libc::munmap(r, head) };
+    }
+    if tail > 0 {
+        // SAFETY: `start + len..base + span` is the part of our reservation after the file
+        // mapping.
+        unsafe { libc::munmap((start + len) as *mut libc::c_void, tail) };
+    }
+    Ok(RawMap { ptr: p.cast(), len })
+}
+
 impl RawMap {
     /// Start address of the mapping (to find it in `/proc/self/smaps`).
     pub fn addr(&self) -> usize {

@@ -75,7 +75,7 @@ fn run(assets: &daxray::vm::Assets, job: Job) -> Run {
                 stores.push(s);
                 vm.send(&HostMsg::Go).expect("go");
             }
-            GuestMsg::Done { stores, trace } => break (trace, stores),
+            GuestMsg::Done { stores, trace, .. } => break (trace, stores),
             other => panic!("unexpected {other:?}"),
         }
     };

@@ -116,10 +116,30 @@ pub(crate) fn run_cmd(prog: &str, args: &[&str]) -> Result<()> {
     crate::oracle::run(prog, args, GUEST_CMD_TIMEOUT).map(|_| ())
 }
 
+/// The mkfs options that make 2 MiB aligned extents for PMD faults (`dax_iomap_direct_access`
+/// in fs/dax.c refuses a PMD whose pfn is not 2 MiB aligned, and the fault falls back to PTEs).
+///
+/// ext4: a 2 MiB RAID stripe (`-E stride=512,stripe_width=512`): mballoc honours the stripe
+/// (`sbi->s_stripe`) for the 2 MiB allocation `ext4_iomap_alloc` makes on a PMD write fault on a
+/// hole, which then starts 2 MiB aligned (checked with FIEMAP in the guest).
+///
+/// XFS: a 2 MiB stripe unit (`-d su=2m,sw=1`), which `xfs_bmap_btalloc` uses to align the first
+/// allocation of a file at offset 0; the file's 2 MiB extent size hint keeps the later ones in
+/// 2 MiB units. Two AGs (`agcount=2`) leave room in an AG for the 64 MiB log mkfs.xfs then
+/// wants ("Log size must be at least 64MB" with four AGs of a 502 MiB device), and a 4 KiB log
+/// stripe unit (`-l su=4096`) replaces the 2 MiB one mkfs.xfs would refuse and shrink.
+pub fn pmd_mkfs_options(fs: proto::FsChoice) -> (&'static [&'static str], Option<&'static str>) {
+    match fs {
+        proto::FsChoice::Xfs => (&["-d", "su=2m,sw=1,agcount=2"], Some("su=4096")),
+        _ => (&["-E", "stride=512,stripe_width=512"], None),
+    }
+}
+
 /// Format the namespace and mount it with `-o dax` at [`MOUNT_POINT`].
 fn make_fs(job: &Job, dev: &str) -> Result<()> {
     use proto::{FaultSize, FsChoice};
-    let pmd = job.fault_size == FaultSize::Pmd;
+    let pmd = job.fault() == FaultSize::Pmd;
+    let (pmd_opts, pmd_log) = pmd_mkfs_options(job.fs);
     let journal = job.journal_mib.map(|m| m.to_string());
     match job.fs {
         FsChoice::Ext4 | FsChoice::Ext4NoJournal | FsChoice::Ext4FastCommit => {
@@ -134,7 +154,7 @@ fn make_fs(job: &Job, dev: &str) -> Result<()> {
                 a.extend(["-J", size.as_str()]);
             }
             if pmd {
-                a.extend(["-E", "stride=512,stripe_width=512"]);
+                a.extend(pmd_opts);
             }
             a.push(dev);
             run_cmd("/sbin/mkfs.ext4", &a)?;
@@ -142,16 +162,20 @@ fn make_fs(job: &Job, dev: &str) -> Result<()> {
         FsChoice::Xfs => {
             let mut a = vec!["-f", "-q", "-m", "reflink=0"];
             if pmd {
-                a.extend(["-d", "su=2m,sw=1"]);
+                a.extend(pmd_opts);
             }
-            let size = journal.as_ref().map(|m| format!("size={m}m"));
-            if let Some(size) = &size {
-                a.extend(["-l", size.as_str()]);
+            let mut log: Vec<String> = journal.iter().map(|m| format!("size={m}m")).collect();
+            if pmd {
+                log.extend(pmd_log.map(str::to_string));
+            }
+            let log = log.join(",");
+            if !log.is_empty() {
+                a.extend(["-l", log.as_str()]);
             }
             a.push(dev);
             let mut cmd = std::process::Command::new("/sbin/mkfs.xfs");
             cmd.args(&a);
-            if size.is_some() {
+            if journal.is_some() {
                 // mkfs.xfs refuses logs under 64 MiB unless it runs under fstests, which these
                 // variables announce (xfsprogs' mkfs/xfs_mkfs.c, validate_supported).
                 cmd.envs([("TEST_DIR", "1"), ("TEST_DEV", "1"), ("QA_CHECK_FS", "1")]);
@@ -187,7 +211,7 @@ pub fn run_guest(link: &mut dyn Link) -> Result<()> {
             )));
         }
         HostMsg::Abort => {
-            link.send(&GuestMsg::Done { stores: 0, trace: Default::default() })?;
+            link.send(&GuestMsg::Done { stores: 0, trace: Default::default(), pmd: None })?;
             return Ok(());
         }
         other => return Err(Error::Usage(format!("expected the job from the host, got {other:?}"))),
@@ -202,13 +226,32 @@ pub fn run_guest(link: &mut dyn Link) -> Result<()> {
     if let (Err(e), false) = (&tracer, bench) {
         log(&format!("tracing unavailable: {e}"));
     }
-    let stores = scenario::run(&job, Path::new(MOUNT_POINT), link)?;
+    let out = scenario::run(&job, Path::new(MOUNT_POINT), link)?;
     let counts = match tracer {
         Ok(t) => t.finish()?,
         Err(_) => Default::default(),
     };
+    let stores = out.stores;
+    let pmd = out.pmd.map(|mut l| {
+        l.data_phys = ns.data_phys;
+        for (i, a) in l.map_addrs.iter().enumerate() {
+            log(&format!("pmd: mapping {i} at {a:#x}"));
+        }
+        for e in &l.extents {
+            log(&format!(
+                "pmd: {} extent logical {:#x} physical {:#x} (guest physical {:#x}) length {:#x} flags {:#x}",
+                e.file,
+                e.logical,
+                e.physical,
+                l.data_phys + e.physical,
+                e.length,
+                e.flags
+            ));
+        }
+        l
+    });
     log(&format!("done: {stores} stores, trace {counts:?}"));
-    link.send(&GuestMsg::Done { stores, trace: counts })?;
+    link.send(&GuestMsg::Done { stores, trace: counts, pmd })?;
     Ok(())
 }
 

@@ -20,6 +20,9 @@ pub struct FsdaxNamespace {
     pub dataoff: u64,
     /// The pfn device in sysfs, e.g. `pfn0.0`.
     pub pfn: String,
+    /// Guest physical address of the block device's first byte (the pfn device's `resource`):
+    /// file system byte `b` is at physical address `data_phys + b`.
+    pub data_phys: u64,
 }
 
 fn write_attr(path: &Path, value: &str) -> Result<()> {
@@ -101,5 +104,5 @@ pub fn make_fsdax(align: u64) -> Result<FsdaxNamespace> {
     let dataoff = data.checked_sub(start).ok_or_else(|| {
         Error::External(format!("{pfn} resource {data:#x} is below the namespace's {start:#x}"))
     })?;
-    Ok(FsdaxNamespace { device, dataoff, pfn })
+    Ok(FsdaxNamespace { device, dataoff, pfn, data_phys: data })
 }

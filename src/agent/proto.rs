@@ -216,6 +216,12 @@ impl Job {
             misbehave: None,
         }
     }
+
+    /// The fault size the job's stores aim for: `pmd-sparse` always asks for PMD faults (and so
+    /// formats for them), whatever `fault_size` says.
+    pub fn fault(&self) -> FaultSize {
+        if self.scenario == "pmd-sparse" { FaultSize::Pmd } else { self.fault_size }
+    }
 }
 
 /// One store that became visible through the mapping (and was flushed from the CPU caches).
@@ -235,6 +241,102 @@ pub struct Store {
     pub sha256: String,
 }
 
+/// One extent of a mapped file as `FS_IOC_FIEMAP` reports it after the scenario.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct FileExtent {
+    /// Absolute path of the file inside the file system (e.g. `/f0`).
+    pub file: String,
+    /// Byte offset in the file.
+    pub logical: u64,
+    /// Byte offset on the block device (from the start of the file system).
+    pub physical: u64,
+    /// Length in bytes.
+    pub length: u64,
+    /// `FIEMAP_EXTENT_*` flags.
+    pub flags: u32,
+}
+
+/// What a PMD fault needs besides the mapping: where the blocks are. `dax_iomap_direct_access`
+/// (fs/dax.c) refuses a 2 MiB pfn range that is not 2 MiB aligned, so a PMD fault needs the
+/// extent's physical address (`data_phys + physical`) 2 MiB aligned.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PmdLayout {
+    /// Guest physical address of the file system's first byte (the pfn device's `resource`).
+    pub data_phys: u64,
+    /// Start address of each file's mapping, in the order of the files.
+    pub map_addrs: Vec<u64>,
+    /// The files' extents.
+    pub extents: Vec<FileExtent>,
+}
+
+impl PmdLayout {
+    /// Why the kernel would refuse a PMD fault at the 2 MiB extents of the files (`/f0`, ... of
+    /// `file_len` bytes each): for each extent start, the first of the conditions of
+    /// `dax_iomap_pmd_fault` (fs/dax.c, Linux 6.1) that this layout shows failing, in the
+    /// kernel's order. Empty when none does (a fallback then came from a condition the layout
+    /// cannot show: an existing PTE table, the page cache entry, the VMA).
+    pub fn refusals(&self, file_len: u64) -> Vec<String> {
+        const PMD: u64 = 2 << 20;
+        let mut out = Vec::new();
+        for (i, &addr) in self.map_addrs.iter().enumerate() {
+            let name = format!("/f{i}");
+            let mut off = 0u64;
+            while off < file_len {
+                if let Some(r) = self.refusal(&name, addr, off, file_len) {
+                    out.push(r);
+                }
+                off = off.saturating_add(PMD);
+            }
+        }
+        out
+    }
+
+    fn refusal(&self, name: &str, addr: u64, off: u64, file_len: u64) -> Option<String> {
+        const PMD: u64 = 2 << 20;
+        let at = format!("{name} offset {off:#x}");
+        if !addr.wrapping_add(off).is_multiple_of(PMD) {
+            return Some(format!(
+                "{at}: dax_fault_check_fallback: the address {:#x} and the file offset differ \
+                 modulo 2 MiB (PMD colour)",
+                addr.wrapping_add(off)
+            ));
+        }
+        if off.checked_add(PMD).is_none_or(|e| e > file_len) {
+            return Some(format!(
+                "{at}: dax_fault_check_fallback: the PMD would extend beyond the file size {file_len}"
+            ));
+        }
+        let ext = self
+            .extents
+            .iter()
+            .find(|e| e.file == name && e.logical <= off && off < e.logical.saturating_add(e.length));
+        let Some(e) = ext else {
+            return Some(format!(
+                "{at}: no block is mapped there after the store (the fault allocated none)"
+            ));
+        };
+        let in_ext = off - e.logical;
+        if e.length - in_ext < PMD {
+            return Some(format!(
+                "{at}: dax_iomap_pmd_fault: the extent maps {} bytes from here, under 2 MiB \
+                 (iomap_length < PMD_SIZE)",
+                e.length - in_ext
+            ));
+        }
+        let phys = self.data_phys.wrapping_add(e.physical).wrapping_add(in_ext);
+        if !phys.is_multiple_of(PMD) {
+            return Some(format!(
+                "{at}: dax_iomap_direct_access: the blocks start at physical address {phys:#x} \
+                 (file system byte {:#x}, namespace data at {:#x}), not 2 MiB aligned, so the pfn \
+                 is not either",
+                e.physical + in_ext,
+                self.data_phys
+            ));
+        }
+        None
+    }
+}
+
 /// Per-run counts of the kernel's `fs_dax` trace events.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct TraceCounts {
@@ -244,6 +346,9 @@ pub struct TraceCounts {
     pub pmd_faults: u64,
     /// Fault-done events (PTE or PMD) whose result includes `NEEDDSYNC`.
     pub needdsync: u64,
+    /// `dax_pmd_fault_done` events whose result includes `NEEDDSYNC` (of `needdsync`).
+    #[serde(default)]
+    pub pmd_needdsync: u64,
     /// `dax_insert_pfn_mkwrite` events (a synchronous fault finished after the fsync).
     pub insert_pfn_mkwrite: u64,
     /// `dax_pmd_fault_done` events that fell back to PTEs.
@@ -330,6 +435,9 @@ pub enum GuestMsg {
         stores: u64,
         /// Kernel trace counts.
         trace: TraceCounts,
+        /// With PMD faults: where the mapped files' blocks are (None otherwise).
+        #[serde(default)]
+        pmd: Option<PmdLayout>,
     },
     /// The guest failed; it powers off after sending this.
     Error {
@@ -427,6 +535,31 @@ impl LineFramer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn layout(addr: u64, physical: u64, length: u64) -> PmdLayout {
+        // The namespace data start and extent shapes the guest reported on ext4 (fs_dax
+        // fixtures: fixtures/trace/README.md).
+        PmdLayout {
+            data_phys: 0x1_0060_0000,
+            map_addrs: vec![addr],
+            extents: vec![FileExtent { file: "/f0".into(), logical: 0, physical, length, flags: 1 }],
+        }
+    }
+
+    #[test]
+    fn pmd_refusals_name_the_failing_condition() {
+        let mb2 = 2u64 << 20;
+        assert!(layout(0x7f44_1040_0000, 0x100_0000, 3 * mb2).refusals(3 * mb2).is_empty());
+        let r = layout(0x7f44_1040_0000, 0xfc_b000, 3 * mb2).refusals(3 * mb2);
+        assert_eq!(r.len(), 3, "{r:?}");
+        assert!(r[0].contains("dax_iomap_direct_access") && r[0].contains("0x1015cb000"), "{r:?}");
+        let r = layout(0x7f44_1040_1000, 0x100_0000, 3 * mb2).refusals(3 * mb2);
+        assert!(r.iter().all(|x| x.contains("PMD colour")), "{r:?}");
+        let r = layout(0x7f44_1040_0000, 0x100_0000, mb2 + 4096).refusals(3 * mb2);
+        assert!(r.len() == 2 && r[0].contains("iomap_length") && r[1].contains("no block"), "{r:?}");
+        let r = layout(0x7f44_1040_0000, 0x100_0000, mb2).refusals(mb2 + 4096);
+        assert!(r.len() == 1 && r[0].contains("beyond the file size"), "{r:?}");
+    }
 
     #[test]
     fn names_round_trip() {

@@ -10,7 +10,7 @@
 //! host round trip per store, and send the times as [`GuestMsg::LatencyRun`] messages.
 
 use super::Link;
-use super::proto::{FaultSize, GuestMsg, HostMsg, Job, LatencyConfig, Store};
+use super::proto::{FaultSize, FileExtent, GuestMsg, HostMsg, Job, LatencyConfig, PmdLayout, Store};
 use crate::error::{Error, Result};
 use crate::sys::{self, RawMap};
 use sha2::{Digest, Sha256};
@@ -126,7 +126,12 @@ fn open_target(dir: &Path, name: &str, len: u64, sync: bool, prep: Prep, pmd_hin
     file.sync_all().map_err(|e| io(&path, e))?;
     let flags = if sync { sys::MAP_SHARED_VALIDATE | sys::MAP_SYNC } else { libc::MAP_SHARED };
     let ulen = usize::try_from(len).map_err(|_| Error::Usage("file too large".into()))?;
-    let map = sys::map_shared_rw(&file, ulen, flags).map_err(|e| {
+    let mapped = if pmd_hint {
+        sys::map_shared_rw_aligned(&file, ulen, flags, FaultSize::Pmd.bytes() as usize)
+    } else {
+        sys::map_shared_rw(&file, ulen, flags)
+    };
+    let map = mapped.map_err(|e| {
         Error::External(format!(
             "mmap {} with {}: {e}",
             path.display(),
@@ -264,7 +269,9 @@ impl Drop for Background {
     }
 }
 
-/// Make one store, flush it, report it and wait for `Go`. Returns false on `Abort`.
+/// Make one store of `len` bytes, flush it, report the `claim` bytes from its start as they
+/// read back through the mapping, and wait for `Go`. Returns false on `Abort`.
+#[allow(clippy::too_many_arguments)]
 fn store(
     link: &mut dyn Link,
     job: &Job,
@@ -272,6 +279,7 @@ fn store(
     seq: u64,
     offset: u64,
     len: usize,
+    claim: usize,
     msync: bool,
 ) -> Result<bool> {
     let off = usize::try_from(offset).map_err(|_| Error::Usage("offset too large".into()))?;
@@ -282,14 +290,14 @@ fn store(
     if msync {
         t.map.msync(off, len).map_err(|e| io(mp, e))?;
     }
-    let back = t.map.load(off, len).map_err(|e| io(mp, e))?;
+    let back = t.map.load(off, claim).map_err(|e| io(mp, e))?;
     let sha256 = hex::encode(Sha256::digest(&back));
     link.send(&GuestMsg::Store(Store {
         seq,
         file: t.name.clone(),
         ino: t.ino,
         offset,
-        len: len as u64,
+        len: claim as u64,
         sha256,
     }))?;
     match link.recv()? {
@@ -313,6 +321,10 @@ pub struct Layout {
     pub file_len: u64,
     /// Bytes written by one store.
     pub store_len: u64,
+    /// Bytes each `Store` claims from the store's offset: the store itself, or with PMD faults
+    /// the whole 2 MiB extent the fault mapped (the store, then the zeros the file system wrote
+    /// when it allocated the extent), so that a crash state is checked for the whole mapping.
+    pub claim_len: u64,
 }
 
 /// The layout of a store scenario's files (not the `latency-*` benches, which report no stores).
@@ -320,7 +332,7 @@ pub fn layout(job: &Job) -> Result<Layout> {
     if job.scenario.starts_with("latency-") {
         return Err(Error::Usage(format!("scenario {:?} makes no stores", job.scenario)));
     }
-    let fault = if job.scenario == "pmd-sparse" { FaultSize::Pmd } else { job.fault_size };
+    let fault = job.fault();
     if fault == FaultSize::Pmd && job.namespace_align < (2 << 20) {
         return Err(Error::Usage("PMD faults need a namespace align of 2 MiB".into()));
     }
@@ -328,7 +340,8 @@ pub fn layout(job: &Job) -> Result<Layout> {
     let nfiles: u64 = if job.scenario == "multi-file" { 3 } else { 1 };
     let per_file = u64::from(job.pages).div_ceil(nfiles);
     let file_len = per_file.checked_mul(stride).ok_or_else(|| Error::Usage("too many pages".into()))?;
-    Ok(Layout { fault, stride, nfiles, file_len, store_len: 4096 })
+    let claim_len = if fault == FaultSize::Pmd { stride } else { 4096 };
+    Ok(Layout { fault, stride, nfiles, file_len, store_len: 4096, claim_len })
 }
 
 /// The absolute names (`/f0`, ...) of the files a store scenario maps.
@@ -337,8 +350,44 @@ pub fn files(job: &Job) -> Result<Vec<String>> {
     Ok((0..l.nfiles).map(|i| format!("/f{i}")).collect())
 }
 
-/// Run the job's scenario in `dir`; returns the number of stores made.
-pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
+/// What a scenario run made.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Number of stores made.
+    pub stores: u64,
+    /// With PMD faults: the mappings' addresses and the files' extents after the stores
+    /// (`data_phys` left 0 for the caller, who knows the namespace).
+    pub pmd: Option<PmdLayout>,
+}
+
+/// The extents of `file` (named `name` in the report), from `FS_IOC_FIEMAP`.
+fn extents_of(name: &str, file: &File) -> Result<Vec<FileExtent>> {
+    const FIEMAP_EXTENT_LAST: u32 = 0x1;
+    /// A bound on the calls (each returns up to 256 extents).
+    const MAX_CALLS: usize = 64;
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    for _ in 0..MAX_CALLS {
+        let batch = sys::fiemap(file, start, u64::MAX - start, 0).map_err(|e| io(Path::new(name), e))?;
+        let Some(last) = batch.last() else { return Ok(out) };
+        let done = last.fe_flags & FIEMAP_EXTENT_LAST != 0;
+        start = last.fe_logical.saturating_add(last.fe_length);
+        out.extend(batch.iter().map(|e| FileExtent {
+            file: name.to_string(),
+            logical: e.fe_logical,
+            physical: e.fe_physical,
+            length: e.fe_length,
+            flags: e.fe_flags,
+        }));
+        if done {
+            return Ok(out);
+        }
+    }
+    Err(Error::External(format!("{name}: more than {MAX_CALLS} FIEMAP calls")))
+}
+
+/// Run the job's scenario in `dir`.
+pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<Outcome> {
     if !is_known(&job.scenario) {
         let names: Vec<&str> = SCENARIOS.iter().map(|(n, _)| *n).collect();
         return Err(Error::Usage(format!(
@@ -351,10 +400,11 @@ pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
         return Err(Error::Usage("pages must be at least 1".into()));
     }
     if job.scenario.starts_with("latency-") {
-        return latency(job, dir, link);
+        return Ok(Outcome { stores: latency(job, dir, link)?, pmd: None });
     }
-    let Layout { fault, stride, nfiles, file_len, store_len } = layout(job)?;
+    let Layout { fault, stride, nfiles, file_len, store_len, claim_len } = layout(job)?;
     let len = usize::try_from(store_len).map_err(|_| Error::Usage("store too large".into()))?;
+    let claim = usize::try_from(claim_len).map_err(|_| Error::Usage("claim too large".into()))?;
     let pages = u64::from(job.pages);
     let msync = job.scenario == "msync-after";
     let prep = match job.scenario.as_str() {
@@ -382,7 +432,7 @@ pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
             return Err(Error::Usage("file index out of range".into()));
         };
         let offset = (p / nfiles) * stride;
-        let go_on = store(link, job, t, seq, offset, len, msync)?;
+        let go_on = store(link, job, t, seq, offset, len, claim, msync)?;
         seq += 1;
         if !go_on {
             break;
@@ -396,7 +446,17 @@ pub fn run(job: &Job, dir: &Path, link: &mut dyn Link) -> Result<u64> {
             t.file.sync_all().map_err(|e| io(Path::new(&t.name), e))?;
         }
     }
-    Ok(seq)
+    let pmd = if fault == FaultSize::Pmd {
+        let mut l = PmdLayout::default();
+        for t in &targets {
+            l.map_addrs.push(t.map.addr() as u64);
+            l.extents.extend(extents_of(&t.name, &t.file)?);
+        }
+        Some(l)
+    } else {
+        None
+    };
+    Ok(Outcome { stores: seq, pmd })
 }
 
 /// The fault-latency bench: the configurations a `latency-*` scenario names.

@@ -6,7 +6,22 @@ use super::proto::TraceCounts;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
+/// The events counted; a run fails without them.
 const EVENTS: &[&str] = &["dax_pte_fault_done", "dax_pmd_fault_done", "dax_insert_pfn_mkwrite"];
+
+/// Events enabled as evidence of the PMD path when the kernel has them (`include/trace/events/fs_dax.h`):
+/// the fault's start, hole loads at PMD size and their fallback, and the PMD insert
+/// (`dax_pmd_insert_mapping` exists only in kernels before 5.19).
+const PMD_EVIDENCE: &[&str] = &[
+    "dax_pmd_fault",
+    "dax_pmd_load_hole",
+    "dax_pmd_load_hole_fallback",
+    "dax_pmd_insert_mapping",
+    "dax_insert_pfn_mkwrite_no_entry",
+];
+
+/// Raw lines of each event printed on the console.
+const LINES_PER_EVENT: usize = 8;
 
 /// An enabled trace session.
 pub struct Tracer {
@@ -35,6 +50,18 @@ impl Tracer {
         for e in EVENTS {
             w(&root.join("events/fs_dax").join(e).join("enable"), "1")?;
         }
+        let mut missing = Vec::new();
+        for e in PMD_EVIDENCE {
+            let en = root.join("events/fs_dax").join(e).join("enable");
+            if en.exists() {
+                w(&en, "1")?;
+            } else {
+                missing.push(*e);
+            }
+        }
+        if !missing.is_empty() {
+            eprintln!("daxray-agent: trace: this kernel has no {}", missing.join(", "));
+        }
         w(&root.join("tracing_on"), "1")?;
         Ok(Tracer { root })
     }
@@ -45,9 +72,9 @@ impl Tracer {
         let p = self.root.join("trace");
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
         // A few raw event lines on the console, as evidence for whoever reads the log.
-        for e in EVENTS {
+        for e in EVENTS.iter().chain(PMD_EVIDENCE) {
             let pat = format!(" {e}:");
-            for line in text.lines().filter(|l| l.contains(&pat)).take(2) {
+            for line in text.lines().filter(|l| l.contains(&pat)).take(LINES_PER_EVENT) {
                 eprintln!("daxray-agent: trace: {}", line.trim());
             }
         }
@@ -81,6 +108,7 @@ pub fn count(text: &str) -> TraceCounts {
                 c.pmd_faults += 1;
             }
             c.needdsync += u64::from(needd);
+            c.pmd_needdsync += u64::from(needd);
         } else if line.contains(" dax_insert_pfn_mkwrite:") {
             c.insert_pfn_mkwrite += 1;
         }

@@ -98,6 +98,9 @@ pub struct Row {
     pub pte_faults: u64,
     /// PMD fault-done events that did not fall back (sum over repeats).
     pub pmd_faults: u64,
+    /// PMD fault-done events that fell back to PTEs (sum over repeats): with `--fault-size pmd`,
+    /// those stores were timed as PTE faults.
+    pub pmd_fallbacks: u64,
     /// `dax_insert_pfn_mkwrite` events (sum over repeats).
     pub insert_pfn_mkwrite: u64,
     /// Samples (pages × repeats).
@@ -248,6 +251,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
                 e.1.extend(ns);
                 e.2.pte_faults += t.pte_faults;
                 e.2.pmd_faults += t.pmd_faults;
+                e.2.pmd_fallbacks += t.pmd_fallbacks;
                 e.2.needdsync += t.needdsync;
                 e.2.insert_pfn_mkwrite += t.insert_pfn_mkwrite;
                 e.2.lost_events |= t.lost_events;
@@ -281,6 +285,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
             needdsync_faults: t.needdsync,
             pte_faults: t.pte_faults,
             pmd_faults: t.pmd_faults,
+            pmd_fallbacks: t.pmd_fallbacks,
             insert_pfn_mkwrite: t.insert_pfn_mkwrite,
             samples: samples.len() as u64,
             repeats: opts.repeat,
@@ -343,7 +348,7 @@ pub fn render_text(r: &Report) -> String {
     ));
     s.push_str(&format!("Note: {FRAMING}\n\n"));
     s.push_str(&format!(
-        "{:<16} {:<52} {:>9} {:>9} {:>9} {:>9} | {:>14} | {:>9} {:>5} {:>5}\n",
+        "{:<16} {:<52} {:>9} {:>9} {:>9} {:>9} | {:>14} | {:>9} {:>5} {:>5} {:>8}\n",
         "fs",
         "configuration",
         "min µs",
@@ -353,7 +358,8 @@ pub fn render_text(r: &Report) -> String {
         "series min/avg/max",
         "NEEDDSYNC",
         "PTE",
-        "PMD"
+        "PMD",
+        "fallback"
     ));
     for row in &r.rows {
         let ser = row
@@ -361,7 +367,7 @@ pub fn render_text(r: &Report) -> String {
             .map(|x| format!("{}/{}/{}", x.min_us, x.avg_us, x.max_us))
             .unwrap_or_else(|| "-".into());
         s.push_str(&format!(
-            "{:<16} {:<52} {:>9.1} {:>9.1} {:>9.1} {:>9.1} | {:>18} | {:>9} {:>5} {:>5}\n",
+            "{:<16} {:<52} {:>9.1} {:>9.1} {:>9.1} {:>9.1} | {:>18} | {:>9} {:>5} {:>5} {:>8}\n",
             row.fs.name(),
             row.configuration,
             row.min_us,
@@ -371,7 +377,14 @@ pub fn render_text(r: &Report) -> String {
             ser,
             row.needdsync_faults,
             row.pte_faults,
-            row.pmd_faults
+            row.pmd_faults,
+            row.pmd_fallbacks
+        ));
+    }
+    let fell_back: u64 = r.rows.iter().map(|x| x.pmd_fallbacks).sum();
+    if r.fault_size == FaultSize::Pmd && fell_back > 0 {
+        s.push_str(&format!(
+            "\n{fell_back} PMD faults fell back to PTEs (dax_pmd_fault_done FALLBACK): those stores were PTE faults\n"
         ));
     }
     s.push_str("\nMAP_SYNC / no MAP_SYNC (average, and median, latency):\n");

@@ -7,7 +7,7 @@
 //! "random_states","violations","lost_claims","lost_by_recovery_states","lost_by_recovery_claims",
 //! "claims_checked","in_flight_states","mount_refused_states","whole_checked","files_compared",
 //! "needdsync_faults","pte_faults",
-//! "pmd_faults","insert_pfn_mkwrite","oracle_checked","oracle_agree","oracle_disagree",
+//! "pmd_faults","pmd_needdsync_faults","pmd_fallbacks","pmd_refused"?:[why],"insert_pfn_mkwrite","oracle_checked","oracle_agree","oracle_disagree",
 //! "check_ms_per_state","oracle_ms_per_state","oracle_to_check_ratio","map_sync_works","dataoff",
 //! "kept":[dirs],"console_log"?,"seconds","error"?}],"probe":{...},"keep_dir","seconds",
 //! "silent_controls":[...],"exit_code"}`.
@@ -275,6 +275,15 @@ pub fn render(r: &CampaignReport) -> String {
                 _ => String::new(),
             }
         ));
+        if x.error.is_none() && x.scenario == "pmd-sparse" {
+            s.push_str(&format!(
+                "  PMD faults {} (NEEDDSYNC {}), fallbacks to PTE {}\n",
+                x.pmd_faults, x.pmd_needdsync_faults, x.pmd_fallbacks
+            ));
+        }
+        for why in &x.pmd_refused {
+            s.push_str(&format!("  no PMD fault: {why}\n"));
+        }
     }
     let runs = r.runs.len();
     let sync_v: u64 = r.runs.iter().filter(|x| x.sync).map(|x| x.violations).sum();

@@ -70,7 +70,9 @@ pub enum VmCommand {
     /// Output (JSON Lines): `{"Ready":{"kernel","fs","dataoff"}}`, `{"Probe":{...as daxray probe --json}}`,
     /// then `{"Store":{"seq","file","ino","offset","len","sha256"}}` per store (or
     /// `{"LatencyRun":{"config":{...},"ns":[...],"trace":{...}}}` for latency scenarios), then
-    /// `{"Done":{"stores":N,"trace":{"pte_faults","pmd_faults","needdsync","insert_pfn_mkwrite","pmd_fallbacks","lost_events"}}}`.
+    /// `{"Done":{"stores":N,"trace":{"pte_faults","pmd_faults","needdsync","pmd_needdsync","insert_pfn_mkwrite","pmd_fallbacks","lost_events"},"pmd":null|{"data_phys","map_addrs":[...],"extents":[{"file","logical","physical","length","flags"}]}}}`.
+    /// When PMD faults fell back to PTEs, the kernel condition that refused them is printed on
+    /// stderr ("no PMD fault: ...").
     Run(RunArgs),
 }
 
@@ -191,7 +193,14 @@ fn run_once(a: &RunArgs) -> Result<i32> {
         output::write_stdout(format!("{s}\n").as_bytes())?;
         match m {
             GuestMsg::Store(_) => vm.send(&HostMsg::Go)?,
-            GuestMsg::Done { .. } => break,
+            GuestMsg::Done { stores, trace, pmd } => {
+                if job.fault() == FaultSize::Pmd && (trace.pmd_fallbacks > 0 || trace.pmd_faults < stores) {
+                    for why in crate::replay::pmd_refused(&job, &trace, pmd.as_ref()) {
+                        eprintln!("daxray: no PMD fault: {why}");
+                    }
+                }
+                break;
+            }
             GuestMsg::Error { message } => {
                 return Err(Error::External(format!("the guest failed: {message}")));
             }

@@ -179,8 +179,17 @@ pub struct RunReport {
     pub needdsync_faults: u64,
     /// Kernel trace: PTE faults.
     pub pte_faults: u64,
-    /// Kernel trace: PMD faults.
+    /// Kernel trace: PMD faults (`dax_pmd_fault_done` whose result is not `FALLBACK`).
     pub pmd_faults: u64,
+    /// Kernel trace: PMD faults whose result includes `NEEDDSYNC` (of `needdsync_faults`).
+    pub pmd_needdsync_faults: u64,
+    /// Kernel trace: PMD faults that fell back to PTEs (`dax_pmd_fault_done` ... `FALLBACK`).
+    pub pmd_fallbacks: u64,
+    /// A PMD scenario whose stores did not all take PMD faults: why, per 2 MiB extent, from the
+    /// kernel's conditions (`PmdLayout::refusals`); the stores were then PTE faults, not PMD
+    /// ones. Empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pmd_refused: Vec<String>,
     /// Kernel trace: `dax_insert_pfn_mkwrite` events.
     pub insert_pfn_mkwrite: u64,
     /// States also checked by the kernel's recovery.
@@ -610,8 +619,12 @@ fn drive(
                     vm.send(&HostMsg::Go)?;
                 }
             }
-            GuestMsg::Done { stores, trace } => {
+            GuestMsg::Done { stores, trace, pmd } => {
                 apply_trace(&mut ctx.report, &trace);
+                if ctx.job.fault() == FaultSize::Pmd && (trace.pmd_fallbacks > 0 || trace.pmd_faults < stores)
+                {
+                    ctx.report.pmd_refused = pmd_refused(&ctx.job, &trace, pmd.as_ref());
+                }
                 if stores != ctx.report.faults {
                     return Err(Error::External(format!(
                         "the guest says it made {stores} stores, the host saw {}",
@@ -637,10 +650,45 @@ fn drive(
     Ok(())
 }
 
+/// Why a PMD scenario's stores fell back to PTE faults: the kernel conditions the guest's
+/// layout shows failing, or, when it shows none, the trace counts and the conditions it cannot
+/// see.
+pub fn pmd_refused(
+    job: &Job,
+    trace: &TraceCounts,
+    pmd: Option<&crate::agent::proto::PmdLayout>,
+) -> Vec<String> {
+    let head = format!(
+        "{} of {} PMD faults fell back to PTEs (dax_pmd_fault_done FALLBACK)",
+        trace.pmd_fallbacks,
+        trace.pmd_fallbacks + trace.pmd_faults
+    );
+    let file_len = crate::agent::scenario::layout(job).map(|l| l.file_len).unwrap_or(0);
+    let mut v = vec![head];
+    match pmd {
+        None => v.push("the guest reported no mapping layout".into()),
+        Some(l) => {
+            let r = l.refusals(file_len);
+            if r.is_empty() {
+                v.push(
+                    "the layout meets the colour, file size, extent length and pfn alignment \
+                     conditions: the fallback came from one it cannot show (an existing PTE \
+                     table, a PTE entry in the page cache, the VMA bounds)"
+                        .into(),
+                );
+            }
+            v.extend(r);
+        }
+    }
+    v
+}
+
 fn apply_trace(r: &mut RunReport, t: &TraceCounts) {
     r.needdsync_faults = t.needdsync;
     r.pte_faults = t.pte_faults;
     r.pmd_faults = t.pmd_faults;
+    r.pmd_needdsync_faults = t.pmd_needdsync;
+    r.pmd_fallbacks = t.pmd_fallbacks;
     r.insert_pfn_mkwrite = t.insert_pfn_mkwrite;
 }
 

@@ -63,7 +63,7 @@ impl Guard {
             )));
         }
         let end = s.offset.checked_add(s.len);
-        if s.len == 0 || s.len > l.store_len || end.is_none_or(|e| e > l.file_len) {
+        if s.len == 0 || s.len > l.claim_len || end.is_none_or(|e| e > l.file_len) {
             return Err(bad(format!(
                 "Store of {} bytes at offset {} outside the {}-byte file {}",
                 s.len, s.offset, l.file_len, s.file
@@ -171,8 +171,8 @@ mod tests {
             trace: TraceCounts::default(),
         };
         assert!(g.check(&lat).is_err(), "LatencyRun in a store scenario");
-        g.check(&GuestMsg::Done { stores: 5, trace: TraceCounts::default() }).unwrap();
-        assert!(g.check(&GuestMsg::Done { stores: 5, trace: TraceCounts::default() }).is_err());
+        g.check(&GuestMsg::Done { stores: 5, trace: TraceCounts::default(), pmd: None }).unwrap();
+        assert!(g.check(&GuestMsg::Done { stores: 5, trace: TraceCounts::default(), pmd: None }).is_err());
         assert_eq!(g.stores(), 5);
     }
 
