@@ -33,30 +33,31 @@ use super::Ext4;
 use super::fastcommit::{
     FcTag, TAG_ADD_RANGE, TAG_CREAT, TAG_DEL_RANGE, TAG_INODE, TAG_LINK, TAG_UNLINK, tag_name,
 };
-use super::inode::{EXTENTS_FL, INLINE_DATA_FL, Inode};
+use super::inode::{EXTENTS_FL, INLINE_DATA_FL, Inode, RawInode};
 use crate::fs::{DirEntry, Extent, FileSystem, FileType};
 use byteorder::{ByteOrder, LE};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::mem::offset_of;
 
 /// Extent tree magic (`EXT4_EXT_MAGIC`).
 const EXT_MAGIC: u16 = 0xF30A;
 /// Offset of `i_block` in the raw inode.
-const I_BLOCK: usize = 40;
+const I_BLOCK: usize = offset_of!(RawInode, i_block);
 /// Offset of `i_generation`, where the second copied span starts.
-const I_GENERATION: usize = 100;
+const I_GENERATION: usize = offset_of!(RawInode, i_generation);
 /// Offset of `i_links_count`.
-const I_LINKS: usize = 26;
+const I_LINKS: usize = offset_of!(RawInode, i_links_count);
 /// Offset of `i_flags`.
-const I_FLAGS: usize = 32;
+const I_FLAGS: usize = offset_of!(RawInode, i_flags);
 /// Offset of `i_size_lo`.
-const I_SIZE_LO: usize = 4;
+const I_SIZE_LO: usize = offset_of!(RawInode, i_size_lo);
 /// Offset of `i_size_high`.
-const I_SIZE_HI: usize = 108;
+const I_SIZE_HI: usize = offset_of!(RawInode, i_size_high);
 /// Offset of `i_blocks_lo`.
-const I_BLOCKS_LO: usize = 28;
+const I_BLOCKS_LO: usize = offset_of!(RawInode, i_blocks_lo);
 /// Offset of `l_i_blocks_high`.
-const I_BLOCKS_HI: usize = 116;
+const I_BLOCKS_HI: usize = offset_of!(RawInode, l_i_blocks_high);
 /// `EXT_MAX_BLOCKS`: logical blocks at or past it are refused by `ext4_map_blocks`.
 const EXT_MAX_BLOCKS: u64 = 0xFFFF_FFFF;
 /// Cap on extents one inode's patched map may hold (each tag adds at most two).

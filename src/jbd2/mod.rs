@@ -5,7 +5,8 @@
 //!
 //! - [`superblock`], [`block`]: the on-disk structures.
 //! - [`journal`]: a located journal and its block reads.
-//! - [`recover`]: the kernel's three recovery passes, into memory; [`head`]: a write in flight
+//! - [`recover`]: the kernel's three recovery passes, into memory (`winners`: the last copy of
+//!   each block, which replay writes); [`head`]: a write in flight
 //!   at the head.
 //! - [`list`], [`listing`]: the transactions listed for `daxray journal`, as data (`cli/jbd2_text.rs`
 //!   renders them).
@@ -22,6 +23,7 @@ pub mod listing;
 pub mod recover;
 pub mod superblock;
 pub mod tid;
+mod winners;
 
 use crate::error::{Error, Finding, Result, Severity};
 use crate::image::{BlockSource, Overlay};

@@ -8,6 +8,8 @@ use super::csum;
 use super::journal::Journal;
 use super::superblock::{BT_COMMIT, BT_DESCRIPTOR, BT_REVOKE, INCOMPAT_ASYNC_COMMIT, JBD2_MAGIC};
 use super::tid::{is_revoked, tid_geq, tid_gt};
+pub use super::winners::Write;
+use super::winners::{count_distinct, last_writers};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,19 +49,6 @@ impl KernelError {
             KernelError::Io => "EIO",
         }
     }
-}
-
-/// One block written by replay (the last writer of each fs block wins). The bytes are not
-/// copied: they are journal block `journal_block`, with the jbd2 magic restored in the first
-/// four bytes when `escaped`.
-#[derive(Debug, Clone)]
-pub struct Write {
-    /// Transaction that logged it.
-    pub sequence: u32,
-    /// Journal block it was read from.
-    pub journal_block: u64,
-    /// The copy's first four bytes were the jbd2 magic, zeroed in the log (FLAG_ESCAPE).
-    pub escaped: bool,
 }
 
 /// How [`recover_with`] treats the logged data blocks.
@@ -217,299 +206,84 @@ impl<'a> Recovery<'a> {
         is_revoked(&self.revoked, blk, seq)
     }
 
-    /// One pass; Err when the kernel's pass returns an error.
+    /// One pass (`do_one_pass`); Err when the kernel's pass returns an error.
     fn pass(&mut self, pass: Pass) -> Result<(), KernelError> {
         let j = self.j;
         let sb = &j.sb;
-        let mut next_commit = sb.sequence;
-        let mut next_log_block = u64::from(sb.start);
-        let mut head_block = next_log_block;
+        let mut c = Cursor {
+            next_commit: sb.sequence,
+            next_log_block: u64::from(sb.start),
+            head_block: u64::from(sb.start),
+            crc32_sum: !0,
+            need_check_commit_time: false,
+            last_trans_commit_time: 0,
+            success: None,
+            block_error: false,
+            consumed: 0,
+        };
         if pass == Pass::Scan {
-            self.out.start_transaction = next_commit;
+            self.out.start_transaction = c.next_commit;
         }
-        let mut crc32_sum: u32 = !0;
-        let mut need_check_commit_time = false;
-        let mut last_trans_commit_time = 0u64;
-        let mut success: Option<KernelError> = None;
-        let mut block_error = false;
         // Bound: a log is at most one lap; anything longer loops over itself.
         let budget = j.lap().saturating_add(2);
-        let mut consumed = 0u64;
 
         let step = loop {
-            if pass != Pass::Scan && tid_geq(next_commit, self.out.end_transaction) {
+            if pass != Pass::Scan && tid_geq(c.next_commit, self.out.end_transaction) {
                 break Step::Done;
             }
-            if consumed > budget {
+            if c.consumed > budget {
                 self.problem(
                     pass,
-                    next_log_block,
-                    next_commit,
+                    c.next_log_block,
+                    c.next_commit,
                     "log runs longer than one lap of the journal; stopping".into(),
                 );
                 break Step::Done;
             }
-            let this_block = next_log_block;
+            let this_block = c.next_log_block;
             let Some(bh) = j.read(this_block) else {
-                self.problem(pass, this_block, next_commit, "journal block outside the journal".into());
+                self.problem(pass, this_block, c.next_commit, "journal block outside the journal".into());
                 break Step::Failed(KernelError::Corrupted);
             };
-            consumed += 1;
-            next_log_block = j.wrap(next_log_block + 1);
+            c.consumed += 1;
+            c.next_log_block = j.wrap(c.next_log_block + 1);
             let Some(h) = block::header(&bh) else { break Step::Done };
-            if h.magic != JBD2_MAGIC || h.sequence != next_commit {
+            if h.magic != JBD2_MAGIC || h.sequence != c.next_commit {
                 break Step::Done;
             }
-            match h.blocktype {
-                BT_DESCRIPTOR => {
-                    if sb.csum_v2v3() && !block::tail_csum_ok(&bh, sb) {
-                        if pass != Pass::Scan {
-                            self.problem(pass, this_block, next_commit, "descriptor block checksum".into());
-                            break Step::Failed(KernelError::BadCrc);
-                        }
-                        need_check_commit_time = true;
-                        self.problem(
-                            pass,
-                            this_block,
-                            next_commit,
-                            "descriptor block checksum does not match".into(),
-                        );
-                    }
-                    if pass != Pass::Replay {
-                        let ntags = block::descriptor_tag_count(&bh, sb);
-                        if pass == Pass::Scan {
-                            self.tags_scanned = self.tags_scanned.saturating_add(ntags as u64);
-                        }
-                        if pass == Pass::Scan
-                            && sb.csum_v1()
-                            && !need_check_commit_time
-                            && self.out.end_transaction == 0
-                        {
-                            crc32_sum = csum::crc32_be(crc32_sum, &bh);
-                            let mut io_failed = false;
-                            for _ in 0..ntags {
-                                let io = next_log_block;
-                                next_log_block = j.wrap(next_log_block + 1);
-                                consumed += 1;
-                                match j.read(io) {
-                                    Some(obh) => crc32_sum = csum::crc32_be(crc32_sum, &obh),
-                                    None => {
-                                        io_failed = true;
-                                        break;
-                                    }
-                                }
-                            }
-                            if io_failed {
-                                break Step::Done;
-                            }
-                            continue;
-                        }
-                        next_log_block = j.wrap(next_log_block + ntags as u64);
-                        consumed += ntags as u64;
-                        continue;
-                    }
-                    for tag in block::tags(&bh, sb) {
-                        let io = next_log_block;
-                        next_log_block = j.wrap(next_log_block + 1);
-                        consumed += 1;
-                        // Skip: the block is not read, only checked to be inside the journal.
-                        let obh = match self.data {
-                            DataCheck::Verify | DataCheck::Background => j.read(io),
-                            DataCheck::Skip => {
-                                (io < j.total_len).then_some(std::borrow::Cow::Borrowed(&[][..]))
-                            }
-                        };
-                        let Some(obh) = obh else {
-                            success = Some(KernelError::Corrupted);
-                            self.problem(pass, io, next_commit, "logged block outside the journal".into());
-                            continue;
-                        };
-                        if self.test_revoke(tag.fs_block, next_commit) {
-                            self.out.nr_revoke_hits += 1;
-                            continue;
-                        }
-                        let csum_ok = match self.data {
-                            DataCheck::Skip => true,
-                            DataCheck::Verify | DataCheck::Background if self.speculate => {
-                                self.assumed.push((io, h.sequence, tag.checksum));
-                                true
-                            }
-                            DataCheck::Verify | DataCheck::Background => {
-                                let pre = usize::try_from(io).ok().and_then(|i| self.pre.get(i));
-                                let ok = match pre {
-                                    Some(&(s, c, r)) if r != 0 && s == h.sequence && c == tag.checksum => {
-                                        r == 1
-                                    }
-                                    _ => block::tag_csum_ok(&obh, tag.checksum, h.sequence, sb),
-                                };
-                                self.out.tag_checks.set(io, ok);
-                                ok
-                            }
-                        };
-                        if !csum_ok {
-                            success = Some(KernelError::BadCrc);
-                            block_error = true;
-                            self.problem(
-                                pass,
-                                io,
-                                next_commit,
-                                format!(
-                                    "logged copy of fs block {} fails its tag checksum; not replayed",
-                                    tag.fs_block
-                                ),
-                            );
-                            continue;
-                        }
-                        self.out.nr_replays += 1;
-                        if self.data == DataCheck::Skip {
-                            // Only counted: which copy wins does not matter to a listing.
-                            self.skipped.push(tag.fs_block);
-                            continue;
-                        }
-                        let escaped = tag.flags & FLAG_ESCAPE != 0;
-                        self.pending.push((
-                            tag.fs_block,
-                            Write { sequence: next_commit, journal_block: io, escaped },
-                        ));
-                    }
-                    continue;
-                }
-                BT_COMMIT => {
-                    let Some(c) = block::commit(&bh) else { break Step::Done };
-                    let commit_time = c.commit_sec;
-                    if need_check_commit_time {
-                        if commit_time >= last_trans_commit_time {
-                            self.problem(
-                                pass,
-                                this_block,
-                                next_commit,
-                                format!("invalid checksum found in transaction {next_commit}"),
-                            );
-                            break Step::Failed(KernelError::BadCrc);
-                        }
-                        self.problem(
-                            pass,
-                            this_block,
-                            next_commit,
-                            format!("checksum mismatch in transaction {next_commit} ignored: commit time goes back, stale data"),
-                        );
-                        break Step::Done;
-                    }
-                    let mut chksum_error = false;
-                    if pass == Pass::Scan && sb.csum_v1() {
-                        if self.out.end_transaction != 0 {
-                            self.out.failed_commit = Some(self.out.end_transaction);
-                            break Step::Done;
-                        }
-                        let matches = crc32_sum == c.chksum0
-                            && c.chksum_type == block::CHKSUM_CRC32
-                            && c.chksum_size == block::CHKSUM_CRC32_SIZE;
-                        let unused = c.chksum_type == 0 && c.chksum_size == 0 && c.chksum0 == 0;
-                        if !(matches || unused) {
-                            chksum_error = true;
-                        } else {
-                            crc32_sum = !0;
-                        }
-                    }
-                    // jbd2_commit_block_csum_verify, then jbd2_commit_block_csum_verify_partial:
-                    // a commit block whose header is intact but whose later sectors were not
-                    // written (a torn write) still commits its transaction.
-                    if !chksum_error && pass == Pass::Scan && !block::commit_csum_ok(&bh, sb) {
-                        if block::commit_csum_partial_ok(&bh, sb) {
-                            self.notice(
-                                pass,
-                                this_block,
-                                next_commit,
-                                format!("incomplete commit block in transaction {next_commit}: only its header matches the checksum; the kernel accepts it"),
-                            );
-                        } else {
-                            chksum_error = true;
-                        }
-                    }
-                    if chksum_error {
-                        if commit_time < last_trans_commit_time {
-                            self.problem(
-                                pass,
-                                this_block,
-                                next_commit,
-                                format!("commit checksum mismatch in transaction {next_commit} ignored: commit time goes back, stale data"),
-                            );
-                            break Step::Done;
-                        }
-                        self.problem(
-                            pass,
-                            this_block,
-                            next_commit,
-                            format!("commit block checksum of transaction {next_commit} does not match; recovery ends before it"),
-                        );
-                        self.out.end_transaction = next_commit;
-                        self.out.head_block = head_block;
-                        if !sb.has_incompat(INCOMPAT_ASYNC_COMMIT) {
-                            self.out.failed_commit = Some(next_commit);
-                            break Step::Done;
-                        }
-                    }
-                    if pass == Pass::Scan {
-                        last_trans_commit_time = commit_time;
-                        head_block = next_log_block;
-                    }
-                    next_commit = next_commit.wrapping_add(1);
-                    continue;
-                }
-                BT_REVOKE => {
-                    if pass == Pass::Scan && !block::tail_csum_ok(&bh, sb) {
-                        need_check_commit_time = true;
-                        self.problem(
-                            pass,
-                            this_block,
-                            next_commit,
-                            "revoke block checksum does not match".into(),
-                        );
-                    }
-                    if pass != Pass::Revoke {
-                        continue;
-                    }
-                    let Some(r) = block::revoke(&bh, sb) else { break Step::Done };
-                    if !r.r_count_ok {
-                        self.problem(
-                            pass,
-                            this_block,
-                            next_commit,
-                            format!("revoke block r_count {} exceeds the block", r.r_count),
-                        );
-                        break Step::Failed(KernelError::Invalid);
-                    }
-                    for b in r.blocks {
-                        self.set_revoke(b, next_commit);
-                        self.out.nr_revokes += 1;
-                    }
-                    continue;
-                }
-                _ => break Step::Done,
+            let leave = match h.blocktype {
+                BT_DESCRIPTOR => self.descriptor(pass, &mut c, this_block, &bh),
+                BT_COMMIT => self.commit(pass, &mut c, this_block, &bh),
+                BT_REVOKE => self.revoke_block(pass, &mut c, this_block, &bh),
+                _ => Some(Step::Done),
+            };
+            if let Some(step) = leave {
+                break step;
             }
         };
         if let Step::Failed(e) = step {
             return Err(e);
         }
+        let mut success = c.success;
         if pass == Pass::Scan {
             if self.out.end_transaction == 0 {
-                self.out.end_transaction = next_commit;
+                self.out.end_transaction = c.next_commit;
             }
             if self.out.head_block == 0 {
-                self.out.head_block = next_log_block;
+                self.out.head_block = c.next_log_block;
             }
-        } else if self.out.end_transaction != next_commit {
+        } else if self.out.end_transaction != c.next_commit {
             self.problem(
                 pass,
-                next_log_block,
-                next_commit,
-                format!("pass ended at transaction {next_commit}, expected {}", self.out.end_transaction),
+                c.next_log_block,
+                c.next_commit,
+                format!("pass ended at transaction {}, expected {}", c.next_commit, self.out.end_transaction),
             );
             if success.is_none() {
                 success = Some(KernelError::Io);
             }
         }
-        if block_error && success.is_none() {
+        if c.block_error && success.is_none() {
             success = Some(KernelError::Io);
         }
         match success {
@@ -517,6 +291,241 @@ impl<'a> Recovery<'a> {
             None => Ok(()),
         }
     }
+
+    /// A descriptor block at `this_block`: its tags are stepped over (scan, with the v1
+    /// checksum of the logged blocks summed; revoke) or replayed (replay). None: the pass goes
+    /// on.
+    fn descriptor(&mut self, pass: Pass, c: &mut Cursor, this_block: u64, bh: &[u8]) -> Option<Step> {
+        let j = self.j;
+        let sb = &j.sb;
+        if sb.csum_v2v3() && !block::tail_csum_ok(bh, sb) {
+            if pass != Pass::Scan {
+                self.problem(pass, this_block, c.next_commit, "descriptor block checksum".into());
+                return Some(Step::Failed(KernelError::BadCrc));
+            }
+            c.need_check_commit_time = true;
+            self.problem(pass, this_block, c.next_commit, "descriptor block checksum does not match".into());
+        }
+        if pass == Pass::Replay {
+            self.replay_tags(pass, c, bh);
+            return None;
+        }
+        let ntags = block::descriptor_tag_count(bh, sb);
+        if pass == Pass::Scan {
+            self.tags_scanned = self.tags_scanned.saturating_add(ntags as u64);
+        }
+        if pass == Pass::Scan && sb.csum_v1() && !c.need_check_commit_time && self.out.end_transaction == 0 {
+            c.crc32_sum = csum::crc32_be(c.crc32_sum, bh);
+            for _ in 0..ntags {
+                let io = c.next_log_block;
+                c.next_log_block = j.wrap(c.next_log_block + 1);
+                c.consumed += 1;
+                match j.read(io) {
+                    Some(obh) => c.crc32_sum = csum::crc32_be(c.crc32_sum, &obh),
+                    None => return Some(Step::Done),
+                }
+            }
+            return None;
+        }
+        c.next_log_block = j.wrap(c.next_log_block + ntags as u64);
+        c.consumed += ntags as u64;
+        None
+    }
+
+    /// The replay pass over the tags of descriptor block `bh`: each logged block not revoked
+    /// and whose tag checksum holds is a write.
+    fn replay_tags(&mut self, pass: Pass, c: &mut Cursor, bh: &[u8]) {
+        let j = self.j;
+        let sb = &j.sb;
+        let sequence = c.next_commit;
+        for tag in block::tags(bh, sb) {
+            let io = c.next_log_block;
+            c.next_log_block = j.wrap(c.next_log_block + 1);
+            c.consumed += 1;
+            // Skip: the block is not read, only checked to be inside the journal.
+            let obh = match self.data {
+                DataCheck::Verify | DataCheck::Background => j.read(io),
+                DataCheck::Skip => (io < j.total_len).then_some(std::borrow::Cow::Borrowed(&[][..])),
+            };
+            let Some(obh) = obh else {
+                c.success = Some(KernelError::Corrupted);
+                self.problem(pass, io, sequence, "logged block outside the journal".into());
+                continue;
+            };
+            if self.test_revoke(tag.fs_block, sequence) {
+                self.out.nr_revoke_hits += 1;
+                continue;
+            }
+            let csum_ok = match self.data {
+                DataCheck::Skip => true,
+                DataCheck::Verify | DataCheck::Background if self.speculate => {
+                    self.assumed.push((io, sequence, tag.checksum));
+                    true
+                }
+                DataCheck::Verify | DataCheck::Background => {
+                    let pre = usize::try_from(io).ok().and_then(|i| self.pre.get(i));
+                    let ok = match pre {
+                        Some(&(s, ck, r)) if r != 0 && s == sequence && ck == tag.checksum => r == 1,
+                        _ => block::tag_csum_ok(&obh, tag.checksum, sequence, sb),
+                    };
+                    self.out.tag_checks.set(io, ok);
+                    ok
+                }
+            };
+            if !csum_ok {
+                c.success = Some(KernelError::BadCrc);
+                c.block_error = true;
+                self.problem(
+                    pass,
+                    io,
+                    sequence,
+                    format!("logged copy of fs block {} fails its tag checksum; not replayed", tag.fs_block),
+                );
+                continue;
+            }
+            self.out.nr_replays += 1;
+            if self.data == DataCheck::Skip {
+                // Only counted: which copy wins does not matter to a listing.
+                self.skipped.push(tag.fs_block);
+                continue;
+            }
+            let escaped = tag.flags & FLAG_ESCAPE != 0;
+            self.pending.push((tag.fs_block, Write { sequence, journal_block: io, escaped }));
+        }
+    }
+
+    /// A commit block at `this_block`: the transaction ends, or (a checksum that fails)
+    /// recovery ends before it. None: the pass goes on with the next transaction.
+    fn commit(&mut self, pass: Pass, c: &mut Cursor, this_block: u64, bh: &[u8]) -> Option<Step> {
+        let sb = &self.j.sb;
+        let next_commit = c.next_commit;
+        let Some(cb) = block::commit(bh) else { return Some(Step::Done) };
+        let commit_time = cb.commit_sec;
+        if c.need_check_commit_time {
+            if commit_time >= c.last_trans_commit_time {
+                self.problem(
+                    pass,
+                    this_block,
+                    next_commit,
+                    format!("invalid checksum found in transaction {next_commit}"),
+                );
+                return Some(Step::Failed(KernelError::BadCrc));
+            }
+            self.problem(
+                pass,
+                this_block,
+                next_commit,
+                format!("checksum mismatch in transaction {next_commit} ignored: commit time goes back, stale data"),
+            );
+            return Some(Step::Done);
+        }
+        let mut chksum_error = false;
+        if pass == Pass::Scan && sb.csum_v1() {
+            if self.out.end_transaction != 0 {
+                self.out.failed_commit = Some(self.out.end_transaction);
+                return Some(Step::Done);
+            }
+            let matches = c.crc32_sum == cb.chksum0
+                && cb.chksum_type == block::CHKSUM_CRC32
+                && cb.chksum_size == block::CHKSUM_CRC32_SIZE;
+            let unused = cb.chksum_type == 0 && cb.chksum_size == 0 && cb.chksum0 == 0;
+            if !(matches || unused) {
+                chksum_error = true;
+            } else {
+                c.crc32_sum = !0;
+            }
+        }
+        // jbd2_commit_block_csum_verify, then jbd2_commit_block_csum_verify_partial: a commit
+        // block whose header is intact but whose later sectors were not written (a torn write)
+        // still commits its transaction.
+        if !chksum_error && pass == Pass::Scan && !block::commit_csum_ok(bh, sb) {
+            if block::commit_csum_partial_ok(bh, sb) {
+                self.notice(
+                    pass,
+                    this_block,
+                    next_commit,
+                    format!("incomplete commit block in transaction {next_commit}: only its header matches the checksum; the kernel accepts it"),
+                );
+            } else {
+                chksum_error = true;
+            }
+        }
+        if chksum_error {
+            if commit_time < c.last_trans_commit_time {
+                self.problem(
+                    pass,
+                    this_block,
+                    next_commit,
+                    format!("commit checksum mismatch in transaction {next_commit} ignored: commit time goes back, stale data"),
+                );
+                return Some(Step::Done);
+            }
+            self.problem(
+                pass,
+                this_block,
+                next_commit,
+                format!("commit block checksum of transaction {next_commit} does not match; recovery ends before it"),
+            );
+            self.out.end_transaction = next_commit;
+            self.out.head_block = c.head_block;
+            if !sb.has_incompat(INCOMPAT_ASYNC_COMMIT) {
+                self.out.failed_commit = Some(next_commit);
+                return Some(Step::Done);
+            }
+        }
+        if pass == Pass::Scan {
+            c.last_trans_commit_time = commit_time;
+            c.head_block = c.next_log_block;
+        }
+        c.next_commit = next_commit.wrapping_add(1);
+        None
+    }
+
+    /// A revoke block at `this_block`: its checksum checked (scan), its blocks revoked
+    /// (revoke). None: the pass goes on.
+    fn revoke_block(&mut self, pass: Pass, c: &mut Cursor, this_block: u64, bh: &[u8]) -> Option<Step> {
+        let sb = &self.j.sb;
+        if pass == Pass::Scan && !block::tail_csum_ok(bh, sb) {
+            c.need_check_commit_time = true;
+            self.problem(pass, this_block, c.next_commit, "revoke block checksum does not match".into());
+        }
+        if pass != Pass::Revoke {
+            return None;
+        }
+        let Some(r) = block::revoke(bh, sb) else { return Some(Step::Done) };
+        if !r.r_count_ok {
+            self.problem(
+                pass,
+                this_block,
+                c.next_commit,
+                format!("revoke block r_count {} exceeds the block", r.r_count),
+            );
+            return Some(Step::Failed(KernelError::Invalid));
+        }
+        for b in r.blocks {
+            self.set_revoke(b, c.next_commit);
+            self.out.nr_revokes += 1;
+        }
+        None
+    }
+}
+
+/// Where a pass is in the log and what it has seen so far (the locals of `do_one_pass`).
+struct Cursor {
+    next_commit: u32,
+    next_log_block: u64,
+    /// The block after the last commit the scan accepted.
+    head_block: u64,
+    /// The running csum v1 checksum of the transaction's blocks.
+    crc32_sum: u32,
+    /// A descriptor or revoke block failed its checksum: the commit time decides.
+    need_check_commit_time: bool,
+    last_trans_commit_time: u64,
+    /// The error the pass returns once it ends (`success` in the kernel).
+    success: Option<KernelError>,
+    block_error: bool,
+    /// Journal blocks stepped over, against the one-lap bound.
+    consumed: u64,
 }
 
 /// Run the kernel's recovery over a journal whose `s_start` is non-zero, verifying every
@@ -590,103 +599,6 @@ fn run(j: &Journal, data: DataCheck) -> Outcome {
     r.out
 }
 
-/// How many distinct values `blocks` holds: a bitmap when the largest is small next to the count
-/// (fs block numbers of one file system), else a sort.
-fn count_distinct(mut blocks: Vec<u64>) -> usize {
-    let max = blocks.iter().copied().max().unwrap_or(0);
-    // Bounded: at most 32 bytes of bitmap per value.
-    if max / 8 <= (blocks.len() as u64).saturating_mul(32) {
-        // OK to cast: max / 64 + 1 <= 4 × len, a usize.
-        let mut bits = vec![0u64; (max / 64) as usize + 1];
-        let mut n = 0usize;
-        for b in blocks {
-            let (w, m) = ((b / 64) as usize, 1u64 << (b % 64));
-            if let Some(word) = bits.get_mut(w)
-                && *word & m == 0
-            {
-                *word |= m;
-                n += 1;
-            }
-        }
-        return n;
-    }
-    blocks.sort_unstable();
-    blocks.dedup();
-    blocks.len()
-}
-
-/// The last write of each fs block, sorted by fs block, from writes in pass order.
-///
-/// When the fs block numbers are dense next to the writes (those of one file system), a table
-/// indexed by fs block keeps each block's last write, read back in block order. Otherwise the
-/// writes' indices are sorted by (fs block, index) and the last of each block's run wins.
-fn last_writers(pending: Vec<(u64, Write)>) -> Vec<(u64, Write)> {
-    let max = pending.iter().map(|w| w.0).max().unwrap_or(0);
-    // Bounded: at most 8 slots (32 bytes) per write.
-    let dense = max < (pending.len() as u64).saturating_mul(8) && u32::try_from(pending.len()).is_ok();
-    if dense {
-        // Slot = 1 + index of the block's last write; 0 = not written.
-        // OK to cast: max < 8 × len, a usize.
-        let mut last = vec![0u32; max as usize + 1];
-        for (i, w) in pending.iter().enumerate() {
-            if let Some(slot) = last.get_mut(w.0 as usize) {
-                // OK to cast: len fits in u32 (checked above).
-                *slot = i as u32 + 1;
-            }
-        }
-        // Reserved once (pages never written are never touched): no regrowth copies.
-        let mut out: Vec<(u64, Write)> = Vec::with_capacity(pending.len());
-        for &i in last.iter().filter(|&&i| i != 0) {
-            if let Some(w) = pending.get(i as usize - 1) {
-                out.push(w.clone());
-            }
-        }
-        return out;
-    }
-    let mut order: Vec<(u64, usize)> = pending.iter().enumerate().map(|(i, w)| (w.0, i)).collect();
-    radix_sort_stable(&mut order);
-    let mut out: Vec<(u64, Write)> = Vec::with_capacity(order.len());
-    for run in order.chunk_by(|a, b| a.0 == b.0) {
-        if let Some(&(blk, i)) = run.last()
-            && let Some(w) = pending.get(i)
-        {
-            out.push((blk, w.1.clone()));
-        }
-    }
-    out
-}
-
-/// Sort by the first field, keeping the order of equal keys (LSD radix sort, one byte a pass;
-/// a pass where every key has the same byte is skipped, so fs block numbers below 2^24 take
-/// three passes). Linear, unlike a comparison sort of tens of thousands of writes.
-fn radix_sort_stable(v: &mut Vec<(u64, usize)>) {
-    let mut tmp = vec![(0u64, 0usize); v.len()];
-    for shift in (0..64).step_by(8) {
-        let digit = |k: u64| ((k >> shift) & 0xFF) as usize;
-        let mut counts = [0usize; 256];
-        for e in v.iter() {
-            counts[digit(e.0)] += 1;
-        }
-        if counts.contains(&v.len()) {
-            continue;
-        }
-        let mut next = [0usize; 256];
-        let mut sum = 0usize;
-        for (n, c) in next.iter_mut().zip(counts) {
-            *n = sum;
-            sum += c;
-        }
-        for e in v.iter() {
-            let d = digit(e.0);
-            if let Some(slot) = tmp.get_mut(next[d]) {
-                *slot = *e;
-            }
-            next[d] += 1;
-        }
-        std::mem::swap(v, &mut tmp);
-    }
-}
-
 /// The replay pass with every tag checksum verified, as the kernel's replay pass does; crc32c of
 /// every logged copy is most of recovery's work, so it is spread over the cores and overlapped
 /// with the pass itself:
@@ -744,43 +656,4 @@ fn replay_verified(r: &mut Recovery<'_>) -> Result<(), KernelError> {
     let res = r.pass(Pass::Replay);
     r.out.writes = last_writers(std::mem::take(&mut r.pending));
     res
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Write, last_writers};
-    use std::collections::BTreeMap;
-
-    /// Both ways of finding the last writes (dense table, sort) agree with a map that keeps
-    /// the last write of each block.
-    #[test]
-    fn last_writers_keeps_the_last_write_of_each_block() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        // Dense block numbers (a table), sparse ones (a sort), and block 0 and u64::MAX.
-        for (n, span) in [(5000u64, 2000u64), (3000, 1 << 40), (10, 3)] {
-            let mut pending: Vec<(u64, Write)> = (0..n)
-                .map(|i| {
-                    let blk = next() % span;
-                    (blk, Write { sequence: i as u32, journal_block: next() % 100_000, escaped: i % 7 == 0 })
-                })
-                .collect();
-            pending.push((0, Write { sequence: 1, journal_block: 1, escaped: false }));
-            if span > 1 << 32 {
-                pending.push((u64::MAX, Write { sequence: 2, journal_block: 2, escaped: true }));
-            }
-            let model: BTreeMap<u64, (u32, u64, bool)> =
-                pending.iter().map(|(b, w)| (*b, (w.sequence, w.journal_block, w.escaped))).collect();
-            let got: Vec<(u64, (u32, u64, bool))> = last_writers(pending)
-                .into_iter()
-                .map(|(b, w)| (b, (w.sequence, w.journal_block, w.escaped)))
-                .collect();
-            assert_eq!(got, model.into_iter().collect::<Vec<_>>(), "{n} writes over {span} blocks");
-        }
-    }
 }

@@ -189,7 +189,7 @@ impl LogListing {
     /// The JSON document (`{"kind":"xfs-log",...}`) as a tree.
     ///
     /// The transactions here are built as JSON values item by item ([`items::describe`]),
-    /// independently of the serializer [`LogListing::write_json`] streams them with, so that
+    /// independently of the serializer (its `Serialize` impl) that streams them, so that
     /// the two can be compared.
     pub fn json_value(&self) -> Value {
         let mut v = json!(self.doc());
