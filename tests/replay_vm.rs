@@ -39,7 +39,7 @@ fn replay_map_sync_passes_and_control_loses_stores() {
     if !ready(&["qemu-system-x86_64", "busybox", "losetup", "mount"], true) {
         return;
     }
-    if let Err(e) = daxray::vm::Assets::resolve(None, None, None) {
+    if let Err(e) = daxray::vm::Assets::resolve(None, None, None, None) {
         cannot_run(&format!("replay_vm: no guest kernel ({e}); run `daxray vm setup`"));
         return;
     }

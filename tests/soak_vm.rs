@@ -16,7 +16,7 @@ fn short_soak_agrees_with_the_kernel_on_every_whole_view() {
     if !ready(&["qemu-system-x86_64", "busybox", "losetup", "mount"], true) {
         return;
     }
-    if let Err(e) = daxray::vm::Assets::resolve(None, None, None) {
+    if let Err(e) = daxray::vm::Assets::resolve(None, None, None, None) {
         cannot_run(&format!("soak_vm: no guest kernel ({e}); run `daxray vm setup`"));
         return;
     }

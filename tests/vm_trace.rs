@@ -57,7 +57,7 @@ fn real_fallbacks_are_explained_by_the_unaligned_pfn() {
     let (stores, trace, l) = done("done-pmd-sparse-ext4-unaligned.json");
     assert_eq!((stores, &trace), (3, &c));
     let job = Job::new(FsChoice::Ext4, true, "pmd-sparse", 3);
-    let why = daxray::replay::pmd_refused(&job, &trace, Some(&l));
+    let why = daxray::replay::run::pmd_refused(&job, &trace, Some(&l));
     assert!(why[0].starts_with("3 of 3 PMD faults fell back"), "{why:?}");
     assert_eq!(why.len(), 4, "{why:?}");
     assert!(

@@ -4,9 +4,11 @@
 //! It opens its private channel (`/dev/ttyS1`, raw) before saying anything, reads the job from
 //! the kernel command line, makes the fsdax namespace ([`namespace`]), formats and mounts the
 //! file system with `-o dax`, sends `Ready` and a [`probe`] report, confirms the job sent by the
-//! host, enables the kernel's `fs_dax` trace events ([`trace`]), runs the [`scenario`], sends
-//! `Done` with the trace counts, syncs and powers off. On any error it sends `Error` and powers
-//! off: the guest never hangs waiting for nobody.
+//! host, enables the kernel's `fs_dax` trace events ([`trace`]), runs the [`scenario`] and sends
+//! `Done` with the trace counts. It then unmounts and waits: the host sends the next job of the
+//! same boot (formatted anew on the same namespace) or asks for power-off. On any error it sends
+//! `Error` and powers off: the guest never hangs waiting for nobody (a host that is gone closes
+//! the channel).
 
 pub mod misbehave;
 pub mod namespace;
@@ -130,12 +132,14 @@ pub(crate) fn run_cmd(prog: &str, args: &[&str]) -> Result<()> {
 /// stripe unit (`-l su=4096`) replaces the 2 MiB one mkfs.xfs would refuse and shrink.
 pub fn pmd_mkfs_options(fs: proto::FsChoice) -> (&'static [&'static str], Option<&'static str>) {
     match fs {
-        proto::FsChoice::Xfs => (&["-d", "su=2m,sw=1,agcount=2"], Some("su=4096")),
+        proto::FsChoice::Xfs | proto::FsChoice::XfsReflink => {
+            (&["-d", "su=2m,sw=1,agcount=2"], Some("su=4096"))
+        }
         _ => (&["-E", "stride=512,stripe_width=512"], None),
     }
 }
 
-/// Format the namespace and mount it with `-o dax` at [`MOUNT_POINT`].
+/// Format the namespace for `job`.
 fn make_fs(job: &Job, dev: &str) -> Result<()> {
     use proto::{FaultSize, FsChoice};
     let pmd = job.fault() == FaultSize::Pmd;
@@ -157,10 +161,13 @@ fn make_fs(job: &Job, dev: &str) -> Result<()> {
                 a.extend(pmd_opts);
             }
             a.push(dev);
+            let t = std::time::Instant::now();
             run_cmd("/sbin/mkfs.ext4", &a)?;
+            log(&format!("mkfs.ext4 in {} ms", t.elapsed().as_millis()));
         }
-        FsChoice::Xfs => {
-            let mut a = vec!["-f", "-q", "-m", "reflink=0"];
+        FsChoice::Xfs | FsChoice::XfsReflink => {
+            let reflink = if job.fs == FsChoice::XfsReflink { "reflink=1" } else { "reflink=0" };
+            let mut a = vec!["-f", "-q", "-m", reflink];
             if pmd {
                 a.extend(pmd_opts);
             }
@@ -187,37 +194,100 @@ fn make_fs(job: &Job, dev: &str) -> Result<()> {
             )?;
         }
     }
+    Ok(())
+}
+
+/// Mount the namespace with `-o dax` at [`MOUNT_POINT`].
+fn mount_fs(job: &Job, dev: &str) -> Result<()> {
     std::fs::create_dir_all(MOUNT_POINT).map_err(|e| Error::io(MOUNT_POINT, e))?;
     run_cmd("/bin/mount", &["-t", job.fs.mount_type(), "-o", "dax", dev, MOUNT_POINT])
 }
 
-/// The whole guest run over `link`, up to `Done` (the caller powers off).
+/// What the guest does after a job's `Done`.
+enum After {
+    /// Wait for the host's next job or power-off.
+    Wait,
+    /// Power off now (a misbehaviour test ended the boot).
+    PowerOff,
+}
+
+/// The whole boot over `link`: the job on the kernel command line, then every job the host sends
+/// with [`HostMsg::Next`] on the same fsdax namespace, until [`HostMsg::PowerOff`] (the caller
+/// powers off).
 pub fn run_guest(link: &mut dyn Link) -> Result<()> {
     let cmdline = std::fs::read_to_string("/proc/cmdline").map_err(|e| Error::io("/proc/cmdline", e))?;
-    let job = job_from_cmdline(&cmdline)?;
-    log(&format!("job {job:?}"));
+    let mut job = job_from_cmdline(&cmdline)?;
     let ns = namespace::make_fsdax(job.namespace_align)?;
     log(&format!("fsdax namespace {} dataoff {}", ns.device, ns.dataoff));
-    make_fs(&job, &ns.device)?;
-    log("file system mounted with -o dax");
+    let mut restored = false;
+    loop {
+        if let After::PowerOff = run_job(&job, &ns, restored, link)? {
+            return Ok(());
+        }
+        let t = std::time::Instant::now();
+        run_cmd("/bin/umount", &[MOUNT_POINT])?;
+        log(&format!("unmounted in {} ms", t.elapsed().as_millis()));
+        link.send(&GuestMsg::Idle)?;
+        match link.recv()? {
+            HostMsg::Next { job: j, restored: r } if j.namespace_align == job.namespace_align => {
+                job = j;
+                restored = r;
+            }
+            HostMsg::Next { job: j, .. } => {
+                return Err(Error::Usage(format!(
+                    "the next job wants a namespace aligned to {} but this boot's is aligned to {}",
+                    j.namespace_align, job.namespace_align
+                )));
+            }
+            HostMsg::PowerOff => return Ok(()),
+            other => return Err(Error::Usage(format!("expected the next job or power-off, got {other:?}"))),
+        }
+    }
+}
+
+/// One job: format (unless the host `restored` the bytes of an earlier mkfs with the same
+/// options) and mount, `Ready`, the probe, the host's confirmation, the scenario, `Done`.
+fn run_job(job: &Job, ns: &namespace::FsdaxNamespace, restored: bool, link: &mut dyn Link) -> Result<After> {
+    log(&format!("job {job:?}"));
+    let t = std::time::Instant::now();
+    if restored {
+        // The host rewrote the media under an unmounted device: drop whatever of the old bytes
+        // the kernel still caches before the mount reads them.
+        std::fs::write("/proc/sys/vm/drop_caches", "3")
+            .map_err(|e| Error::io("/proc/sys/vm/drop_caches", e))?;
+    } else {
+        make_fs(job, &ns.device)?;
+        link.send(&GuestMsg::Formatted { dataoff: ns.dataoff })?;
+        match link.recv()? {
+            HostMsg::Go => {}
+            other => return Err(Error::Usage(format!("expected Go after Formatted, got {other:?}"))),
+        }
+    }
+    mount_fs(job, &ns.device)?;
+    log(&format!(
+        "file system {} and mounted with -o dax in {} ms",
+        if restored { "restored by the host" } else { "made" },
+        t.elapsed().as_millis()
+    ));
     link.send(&GuestMsg::Ready { kernel: probe::kernel_release(), fs: job.fs, dataoff: ns.dataoff })?;
+    let t = std::time::Instant::now();
     let report = probe::probe(Path::new(MOUNT_POINT))?;
+    log(&format!("probe in {} ms", t.elapsed().as_millis()));
     link.send(&GuestMsg::Probe(report))?;
     match link.recv()? {
-        HostMsg::Job(j) if j == job => {}
+        HostMsg::Job(j) if &j == job => {}
         HostMsg::Job(j) => {
-            return Err(Error::Usage(format!(
-                "the host's job {j:?} differs from the command line's {job:?}"
-            )));
+            return Err(Error::Usage(format!("the host's job {j:?} differs from the announced {job:?}")));
         }
         HostMsg::Abort => {
             link.send(&GuestMsg::Done { stores: 0, trace: Default::default(), pmd: None })?;
-            return Ok(());
+            return Ok(After::Wait);
         }
         other => return Err(Error::Usage(format!("expected the job from the host, got {other:?}"))),
     }
     if let Some(m) = job.misbehave {
-        return misbehave::act(m, link);
+        misbehave::act(m, link)?;
+        return Ok(After::PowerOff);
     }
     let bench = job.scenario.starts_with("latency-");
     // Bench jobs trace each configuration themselves.
@@ -226,7 +296,7 @@ pub fn run_guest(link: &mut dyn Link) -> Result<()> {
     if let (Err(e), false) = (&tracer, bench) {
         log(&format!("tracing unavailable: {e}"));
     }
-    let out = scenario::run(&job, Path::new(MOUNT_POINT), link)?;
+    let out = scenario::run(job, Path::new(MOUNT_POINT), link)?;
     let counts = match tracer {
         Ok(t) => t.finish()?,
         Err(_) => Default::default(),
@@ -252,7 +322,7 @@ pub fn run_guest(link: &mut dyn Link) -> Result<()> {
     });
     log(&format!("done: {stores} stores, trace {counts:?}"));
     link.send(&GuestMsg::Done { stores, trace: counts, pmd })?;
-    Ok(())
+    Ok(After::Wait)
 }
 
 /// `daxray agent`: must be PID 1 in the guest; never returns (powers the machine off).

@@ -10,8 +10,16 @@
 //!    starts the scenario.
 //! 4. For every store: guest → [`GuestMsg::Store`], then it waits for [`HostMsg::Go`]
 //!    ([`HostMsg::Abort`] ends the run early). Bench jobs send [`GuestMsg::LatencyRun`] instead.
-//! 5. Guest → [`GuestMsg::Done`] with the kernel's `fs_dax` trace counts, then it syncs and
-//!    powers off. On any failure the guest sends [`GuestMsg::Error`] and powers off.
+//! 5. Guest → [`GuestMsg::Done`] with the kernel's `fs_dax` trace counts. It unmounts and says
+//!    [`GuestMsg::Idle`]; the host answers [`HostMsg::Next`] (another job in the same boot, from
+//!    step 2 on the same namespace) or [`HostMsg::PowerOff`]. On any failure the guest sends
+//!    [`GuestMsg::Error`] and powers off.
+//!
+//! Before step 2, each time the guest has run mkfs it says [`GuestMsg::Formatted`] and waits for
+//! [`HostMsg::Go`] before it mounts: the host may then keep the freshly made file system's bytes
+//! and, for a later job with the same mkfs options, put them back on the media itself (while the
+//! guest has nothing mounted) and say so in [`HostMsg::Next`]; the guest then mounts without
+//! running mkfs again.
 //!
 //! Every line is one JSON value; a line longer than [`MAX_LINE`] or one that does not parse is
 //! an error on both sides, never acted on.
@@ -36,6 +44,10 @@ pub enum FsChoice {
     /// XFS (`-m reflink=0`).
     #[serde(rename = "xfs")]
     Xfs,
+    /// XFS with reflink (`-m reflink=1`, mkfs.xfs's default): shared extents and copy-on-write
+    /// under fsdax, which kernels from 6.0 on mount with `-o dax` (`xfs_setup_dax_always`).
+    #[serde(rename = "xfs-reflink")]
+    XfsReflink,
 }
 
 impl FsChoice {
@@ -46,6 +58,7 @@ impl FsChoice {
             FsChoice::Ext4NoJournal => "ext4-nojournal",
             FsChoice::Ext4FastCommit => "ext4-fc",
             FsChoice::Xfs => "xfs",
+            FsChoice::XfsReflink => "xfs-reflink",
         }
     }
 
@@ -56,18 +69,29 @@ impl FsChoice {
             "ext4-nojournal" => Some(FsChoice::Ext4NoJournal),
             "ext4-fc" => Some(FsChoice::Ext4FastCommit),
             "xfs" => Some(FsChoice::Xfs),
+            "xfs-reflink" => Some(FsChoice::XfsReflink),
             _ => None,
         }
     }
 
     /// Every file system the guest can format, in the order campaigns run them.
-    pub const ALL: [FsChoice; 4] =
-        [FsChoice::Ext4, FsChoice::Ext4NoJournal, FsChoice::Ext4FastCommit, FsChoice::Xfs];
+    pub const ALL: [FsChoice; 5] = [
+        FsChoice::Ext4,
+        FsChoice::Ext4NoJournal,
+        FsChoice::Ext4FastCommit,
+        FsChoice::Xfs,
+        FsChoice::XfsReflink,
+    ];
+
+    /// XFS, with or without reflink.
+    pub fn is_xfs(self) -> bool {
+        matches!(self, FsChoice::Xfs | FsChoice::XfsReflink)
+    }
 
     /// The file-system type `mount -t` takes.
     pub fn mount_type(self) -> &'static str {
         match self {
-            FsChoice::Xfs => "xfs",
+            FsChoice::Xfs | FsChoice::XfsReflink => "xfs",
             FsChoice::Ext4 | FsChoice::Ext4NoJournal | FsChoice::Ext4FastCommit => "ext4",
         }
     }
@@ -79,14 +103,14 @@ impl FsChoice {
         match self {
             FsChoice::Ext4 | FsChoice::Ext4FastCommit => Some(4),
             FsChoice::Ext4NoJournal => None,
-            FsChoice::Xfs => Some(7),
+            FsChoice::Xfs | FsChoice::XfsReflink => Some(7),
         }
     }
 
     /// The namespace (image) size this file system needs: XFS wants at least 300 MiB.
     pub fn default_image_size(self) -> u64 {
         match self {
-            FsChoice::Xfs => 512 << 20,
+            FsChoice::Xfs | FsChoice::XfsReflink => 512 << 20,
             _ => 256 << 20,
         }
     }
@@ -215,6 +239,13 @@ impl Job {
             journal_mib: None,
             misbehave: None,
         }
+    }
+
+    /// What decides the bytes mkfs makes for this job: the file system, formatting for PMD
+    /// faults or not, and the journal size. Jobs with the same key can share one mkfs.
+    pub fn format_key(&self) -> String {
+        let pmd = if self.fault() == FaultSize::Pmd { "pmd" } else { "pte" };
+        format!("{}-{pmd}-journal-{:?}", self.fs.name(), self.journal_mib)
     }
 
     /// The fault size the job's stores aim for: `pmd-sparse` always asks for PMD faults (and so
@@ -429,7 +460,15 @@ pub enum GuestMsg {
         /// `fs_dax` trace counts during the timed loop.
         trace: TraceCounts,
     },
-    /// The scenario finished; the guest now syncs and powers off.
+    /// mkfs finished (nothing is mounted); the guest waits for [`HostMsg::Go`] before it mounts.
+    Formatted {
+        /// Where the file system starts in the image (bytes; from the fsdax namespace).
+        dataoff: u64,
+    },
+    /// After `Done`: the file system is unmounted; the guest waits for [`HostMsg::Next`] or
+    /// [`HostMsg::PowerOff`].
+    Idle,
+    /// The scenario finished.
     Done {
         /// Number of stores made.
         stores: u64,
@@ -453,8 +492,19 @@ pub enum HostMsg {
     Job(Job),
     /// Go on after a [`GuestMsg::Store`].
     Go,
-    /// Stop the scenario, report Done and power off.
+    /// Stop the scenario and report Done.
     Abort,
+    /// After `Idle`: make this job in the same boot (the fsdax namespace is kept, so the job's
+    /// `namespace_align` must be the boot's), from `Ready` on.
+    Next {
+        /// The job.
+        job: Job,
+        /// The host has put back the bytes mkfs made for a job with the same mkfs options
+        /// ([`Job::format_key`]) in this boot: mount them without running mkfs.
+        restored: bool,
+    },
+    /// After `Done`: unmount, sync and power off.
+    PowerOff,
 }
 
 /// Encode one message as a JSON line (with the trailing newline).

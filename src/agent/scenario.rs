@@ -303,7 +303,10 @@ fn store(
     match link.recv()? {
         HostMsg::Go => Ok(true),
         HostMsg::Abort => Ok(false),
-        HostMsg::Job(_) => Err(Error::Usage("the host sent a second job".into())),
+        HostMsg::Job(_) | HostMsg::Next { .. } => Err(Error::Usage("the host sent a second job".into())),
+        HostMsg::PowerOff => {
+            Err(Error::Usage("the host asked for power-off in the middle of a scenario".into()))
+        }
     }
 }
 

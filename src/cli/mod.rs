@@ -19,6 +19,7 @@ pub mod map;
 pub mod output;
 pub mod probe;
 pub mod replay;
+pub mod replay_table;
 pub mod stat;
 pub mod vm;
 pub mod xlog_text;

@@ -22,16 +22,17 @@
 
 use super::{Global, output};
 use crate::agent::proto::FsChoice;
-use crate::replay::{self, CampaignOptions, CampaignReport};
+use crate::replay::{self, CampaignOptions, CampaignReport, RunReport};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Arguments of `replay`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// File system (repeat for several): ext4, ext4-nojournal, ext4-fc (fast commits), xfs.
-    /// Default: ext4, ext4-nojournal and xfs (with --soak: all four).
-    #[arg(long = "fs", value_name = "FS", value_parser = ["ext4", "ext4-nojournal", "ext4-fc", "xfs"])]
+    /// File system (repeat for several): ext4, ext4-nojournal, ext4-fc (fast commits), xfs,
+    /// xfs-reflink (reflink and copy-on-write under fsdax; kernels from 6.0 on).
+    /// Default: ext4, ext4-nojournal and xfs (with --soak: ext4, ext4-nojournal, ext4-fc, xfs).
+    #[arg(long = "fs", value_name = "FS", value_parser = ["ext4", "ext4-nojournal", "ext4-fc", "xfs", "xfs-reflink"])]
     pub fs: Vec<String>,
     /// Only MAP_SYNC runs (default: both MAP_SYNC and the control).
     #[arg(long, conflicts_with = "no_sync")]
@@ -81,6 +82,21 @@ pub struct Args {
     /// Seed for the workloads and the random stops.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The kernel matrix: a Debian kernel series to run the whole campaign on (repeat for
+    /// several, e.g. --kernel-series 6.1 --kernel-series 6.12; each is fetched into the cache
+    /// if needed). The report lists every run per kernel and compares the kernels. Default: the
+    /// release's linux-image-amd64.
+    #[arg(long, value_name = "SERIES", conflicts_with = "kernel")]
+    pub kernel_series: Vec<String>,
+    /// Run only a part of the campaign: shard I of N (1-based), every N-th run from the I-th,
+    /// so that N machines with the same options and seed cover the campaign once between them.
+    /// Merge their --json reports with --merge.
+    #[arg(long, value_name = "I/N", conflicts_with_all = ["recheck", "merge"])]
+    pub shard: Option<replay::Shard>,
+    /// Merge the --json reports of a sharded campaign's shards into one report and its verdict
+    /// table (nothing is run). The exit code is the merged campaign's.
+    #[arg(long, value_name = "REPORT.json", num_args = 1.., conflicts_with_all = ["recheck", "soak"])]
+    pub merge: Vec<PathBuf>,
     /// A kernel image (bzImage) to test instead of the cached Debian kernel.
     #[arg(long, value_name = "FILE", requires = "modules")]
     pub kernel: Option<PathBuf>,
@@ -101,9 +117,16 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     if let Some(dir) = &a.recheck {
         return recheck(dir, a.pack_fixtures.as_deref(), g);
     }
+    if !a.merge.is_empty() {
+        return merge(&a.merge, g);
+    }
     let soak = a.soak.is_some();
     let fs: Vec<FsChoice> = if a.fs.is_empty() {
-        if soak { FsChoice::ALL.to_vec() } else { replay::DEFAULT_FS.to_vec() }
+        if soak {
+            FsChoice::ALL.iter().copied().filter(|f| *f != FsChoice::XfsReflink).collect()
+        } else {
+            replay::DEFAULT_FS.to_vec()
+        }
     } else {
         a.fs.iter().filter_map(|s| FsChoice::parse(s)).collect()
     };
@@ -125,7 +148,18 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     if a.soak == Some(0) {
         return Err(crate::Error::Usage("--soak needs at least 1 second".into()));
     }
-    let assets = crate::vm::Assets::resolve(a.cache.as_deref(), a.kernel.as_deref(), a.modules.as_deref())?;
+    let series: Vec<Option<&str>> = if a.kernel_series.is_empty() {
+        vec![None]
+    } else {
+        a.kernel_series.iter().map(|s| Some(s.as_str())).collect()
+    };
+    let kernels = series
+        .iter()
+        .map(|s| {
+            crate::vm::Assets::resolve(a.cache.as_deref(), *s, a.kernel.as_deref(), a.modules.as_deref())
+        })
+        .collect::<crate::Result<Vec<_>>>()?;
+    let assets = kernels[0].clone();
     let keep = match &a.keep {
         Some(k) => k.clone(),
         None => tempfile::Builder::new()
@@ -140,6 +174,8 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         .tempdir()
         .map_err(|e| crate::Error::io(std::env::temp_dir(), e))?;
     let mut opts = CampaignOptions::new(assets, keep, work.path().to_path_buf());
+    opts.kernels = kernels;
+    opts.shard = a.shard;
     opts.fs = fs;
     opts.sync = sync;
     opts.scenarios = scenarios;
@@ -164,47 +200,9 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     }
     // One guest at a time on this machine (two TCG guests slow each other down by half).
     let _lock = crate::vm::exclusive_lock()?;
-    let total = replay::run_count(&opts);
-    let bar = if std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(total as u64);
-        if let Ok(st) =
-            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} runs  {msg}")
-        {
-            b.set_style(st.progress_chars("=> "));
-        }
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let quiet = g.json || !bar.is_hidden();
-    let mut current = String::new();
-    let report = replay::run_campaign(
-        &opts,
-        &mut |i, name| {
-            current = name.to_string();
-            bar.set_message(format!("{name}: booting"));
-            if !quiet {
-                eprintln!("daxray replay: run {}/{total}: {name}", i + 1);
-            }
-        },
-        &mut |r| {
-            bar.set_message(format!(
-                "{} {} {}: {} states, {} violations",
-                r.fs,
-                r.mode(),
-                r.scenario,
-                r.states_checked,
-                r.violations
-            ))
-        },
-        &mut |r| {
-            bar.inc(1);
-            if let Some(e) = &r.error {
-                bar.suspend(|| eprintln!("daxray replay: {} {} {} failed: {e}", r.fs, r.mode(), r.scenario));
-            }
-        },
-    );
-    bar.finish_and_clear();
+    let mut bar = Bar::new(&opts, g.json);
+    let report = replay::run_campaign(&opts, &mut bar);
+    bar.finish();
     // A default keep folder that ended up empty is removed (remove_dir fails when it is not).
     let mut report = report;
     if a.keep.is_none() && std::fs::remove_dir(&opts.keep).is_ok() {
@@ -215,148 +213,107 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         let n = replay::fixtures::pack_from_report(&report, dir)?;
         eprintln!("daxray replay: packed {n} fixture(s) into {}", dir.display());
     }
+    print_report(&report, g)
+}
+
+/// Print a campaign's report (JSON or the verdict table) and return its exit code.
+fn print_report(report: &CampaignReport, g: &Global) -> crate::Result<i32> {
     let code = report.exit_code();
     if g.json {
         let mut v =
-            serde_json::to_value(&report).map_err(|e| crate::Error::External(format!("JSON: {e}")))?;
+            serde_json::to_value(report).map_err(|e| crate::Error::External(format!("JSON: {e}")))?;
         v["silent_controls"] = serde_json::json!(
             report.silent_controls().iter().map(|r| format!("{} {}", r.fs, r.scenario)).collect::<Vec<_>>()
         );
         v["exit_code"] = code.into();
         output::print_json(&v)?;
     } else {
-        output::write_stdout(render(&report).as_bytes())?;
+        output::write_stdout(super::replay_table::render(report).as_bytes())?;
     }
     Ok(code)
 }
 
-/// The verdict table and the summary.
-pub fn render(r: &CampaignReport) -> String {
-    let mut s = format!(
-        "{:<15} {:<8} {:<20} {:>6} {:>6} {:>6} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>7}\n",
-        "fs",
-        "mode",
-        "scenario",
-        "faults",
-        "states",
-        "random",
-        "in-flight",
-        "violation",
-        "NEEDDSYNC",
-        "oracle",
-        "check ms",
-        "oracle ms",
-        "time s"
-    );
-    for x in &r.runs {
-        s.push_str(&format!(
-            "{:<15} {:<8} {:<20} {:>6} {:>6} {:>6} {:>9} {:>9} {:>8} {:>9} {:>9.1} {:>9.1} {:>7.1}{}\n",
-            x.fs,
-            x.mode(),
-            x.scenario,
-            x.faults,
-            x.states_checked,
-            x.random_states,
-            x.in_flight_states,
-            x.violations,
-            x.needdsync_faults,
-            format!("{}/{}", x.oracle_agree, x.oracle_checked),
-            x.check_ms_per_state,
-            x.oracle_ms_per_state,
-            x.seconds,
-            match (&x.error, x.fails(), &x.first_check_error) {
-                (Some(e), _, _) => format!("  ERROR: {}", e.lines().next().unwrap_or("")),
-                (None, true, _) => "  FAIL".to_string(),
-                (None, false, Some(e)) => format!(
-                    "  {} state(s) daxray could not check: {}",
-                    x.check_errors,
-                    e.lines().next().unwrap_or("")
-                ),
-                _ => String::new(),
+/// One progress bar for the whole campaign, in states, with states/s and the time left (on a
+/// terminal); else a line per run on stderr (unless the output is JSON).
+struct Bar {
+    bar: indicatif::ProgressBar,
+    quiet: bool,
+    total_runs: usize,
+    /// States checked by the runs already done.
+    done_states: u64,
+    /// States expected of each run not yet done (for the bar's length).
+    expected: Vec<u64>,
+    current: String,
+}
+
+impl Bar {
+    fn new(opts: &CampaignOptions, json: bool) -> Bar {
+        let mut specs = replay::plan(opts);
+        specs.sort_by_key(|r| r.index);
+        let expected: Vec<u64> = specs.iter().map(|r| replay::expected_states(opts, &r.scenario)).collect();
+        let total: u64 = expected.iter().sum();
+        let bar = if std::io::stderr().is_terminal() {
+            let b = indicatif::ProgressBar::new(total);
+            if let Ok(st) = indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} states {per_sec} ETA {eta}  {msg}",
+            ) {
+                b.set_style(st.progress_chars("=> "));
             }
-        ));
-        if x.error.is_none() && x.scenario == "pmd-sparse" {
-            s.push_str(&format!(
-                "  PMD faults {} (NEEDDSYNC {}), fallbacks to PTE {}\n",
-                x.pmd_faults, x.pmd_needdsync_faults, x.pmd_fallbacks
-            ));
+            b
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let quiet = json || !bar.is_hidden();
+        Bar { bar, quiet, total_runs: specs.len(), done_states: 0, expected, current: String::new() }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl replay::Progress for Bar {
+    fn run_start(&mut self, i: usize, name: &str) {
+        self.current = name.to_string();
+        self.bar.set_message(format!("run {}/{}: {name}: starting", i + 1, self.total_runs));
+        if !self.quiet {
+            eprintln!("daxray replay: run {}/{}: {name}", i + 1, self.total_runs);
         }
-        for why in &x.pmd_refused {
-            s.push_str(&format!("  no PMD fault: {why}\n"));
+    }
+
+    fn state(&mut self, r: &RunReport) {
+        self.bar.set_position(self.done_states + r.states_checked);
+        self.bar.set_message(format!(
+            "{}: {} states, {} violations",
+            self.current, r.states_checked, r.violations
+        ));
+    }
+
+    fn run_done(&mut self, r: &RunReport) {
+        // The bar's length follows what the runs really checked (a failed run checks fewer).
+        let expected = self.expected.get(r.run).copied().unwrap_or(0);
+        self.done_states += r.states_checked;
+        let len = self.bar.length().unwrap_or(0);
+        self.bar.set_length((len + r.states_checked).saturating_sub(expected));
+        self.bar.set_position(self.done_states);
+        if let Some(e) = &r.error {
+            self.bar.suspend(|| eprintln!("daxray replay: {} {} {} failed: {e}", r.fs, r.mode(), r.scenario));
         }
     }
-    let runs = r.runs.len();
-    let sync_v: u64 = r.runs.iter().filter(|x| x.sync).map(|x| x.violations).sum();
-    let ctl_v: u64 = r.runs.iter().filter(|x| !x.sync).map(|x| x.violations).sum();
-    let states: u64 = r.runs.iter().map(|x| x.states_checked).sum();
-    let oc: u64 = r.runs.iter().map(|x| x.oracle_checked).sum();
-    let oa: u64 = r.runs.iter().map(|x| x.oracle_agree).sum();
-    let od: u64 = r.runs.iter().map(|x| x.oracle_disagree).sum();
-    let check_ms: f64 = r.runs.iter().map(|x| x.check_ms_per_state * x.states_checked as f64).sum::<f64>()
-        / states.max(1) as f64;
-    let oracle_ms: f64 = r.runs.iter().map(|x| x.oracle_ms_per_state * x.oracle_checked as f64).sum::<f64>()
-        / oc.max(1) as f64;
-    let errors = r.runs.iter().filter(|x| x.error.is_some()).count();
-    let whole: u64 = r.runs.iter().map(|x| x.whole_checked).sum();
-    let files: u64 = r.runs.iter().map(|x| x.files_compared).sum();
-    let in_flight: u64 = r.runs.iter().map(|x| x.in_flight_states).sum();
-    let by_recovery: u64 = r.runs.iter().map(|x| x.lost_by_recovery_states).sum();
-    let refused: u64 = r.runs.iter().map(|x| x.mount_refused_states).sum();
-    s.push_str(&format!(
-        "\n{runs} runs, {states} states checked in {:.0} s: MAP_SYNC violations {sync_v}, control violations {ctl_v}; \
-         kernel oracle agreed on {oa}/{oc} states ({od} disagreements); in-place check {check_ms:.1} ms/state vs kernel oracle {oracle_ms:.1} ms/state ({:.0}x){}\n",
-        r.seconds,
-        if check_ms > 0.0 { oracle_ms / check_ms } else { 0.0 },
-        if errors > 0 { format!("; {errors} run(s) did not finish") } else { String::new() }
-    ));
-    let mut parts =
-        vec![format!("a journal or log write was in flight at the head in {in_flight} of {states} states")];
-    if whole > 0 {
-        parts.push(format!(
-            "whole recovered view compared with the kernel's on {whole} states ({files} files)"
-        ));
+}
+
+/// `replay --merge A.json B.json ...`: the shards' reports as one.
+fn merge(files: &[PathBuf], g: &Global) -> crate::Result<i32> {
+    let mut parts = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| crate::Error::io(f, e))?;
+        let r: CampaignReport = serde_json::from_str(&text).map_err(|e| {
+            crate::Error::Usage(format!("{}: not a daxray replay --json report: {e}", f.display()))
+        })?;
+        parts.push(r);
     }
-    if by_recovery > 0 {
-        parts.push(format!("lost only by the kernel's recovery (torn log sector): {by_recovery} states"));
-    }
-    if refused > 0 {
-        parts.push(format!("the kernel refuses to mount: {refused} states"));
-    }
-    s.push_str(&(parts.join("; ") + "\n"));
-    for x in r.runs.iter().filter(|x| x.mount_refused_states > 0) {
-        s.push_str(&format!(
-            "WARNING: {} {} {}: the kernel refuses to mount {} crash state(s): its journal or log recovery fails (kept, with the kernel's log)\n",
-            x.fs,
-            x.mode(),
-            x.scenario,
-            x.mount_refused_states
-        ));
-    }
-    for c in r.silent_controls() {
-        s.push_str(&format!(
-            "WARNING: the control run {} {} showed NO violation: the checker could not see a lost mapping there\n",
-            c.fs, c.scenario
-        ));
-    }
-    if let Some(p) = &r.probe {
-        let failed: Vec<&str> = p.checks.iter().filter(|c| !c.1).map(|c| c.0.as_str()).collect();
-        s.push_str(&format!(
-            "probe ({}): MAP_SYNC works: {}; {} of {} expectations of the MAP_SYNC series held{}\n",
-            p.kernel,
-            p.map_sync_works,
-            p.checks.len() - failed.len(),
-            p.checks.len(),
-            if failed.is_empty() { String::new() } else { format!(" (not: {})", failed.join("; ")) }
-        ));
-    }
-    let kept: usize = r.runs.iter().map(|x| x.kept.len()).sum();
-    if kept > 0 {
-        s.push_str(&format!(
-            "{kept} state(s) kept under {} (re-check one with daxray replay --recheck DIR, or daxray check DIR/image.img --claims DIR/claims.jsonl)\n",
-            r.keep_dir
-        ));
-    }
-    s
+    let merged = replay::report::merge(parts).map_err(crate::Error::Usage)?;
+    print_report(&merged, g)
 }
 
 /// `replay --recheck DIR`: a kept state checked again, in place and by the kernel.

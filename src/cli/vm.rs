@@ -15,6 +15,10 @@ pub struct VmArgs {
     /// ~/.cache/daxray).
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
+    /// The Debian kernel series to boot (e.g. 6.1 or 6.12; default: the release's
+    /// linux-image-amd64), fetched into the cache if needed.
+    #[arg(long, value_name = "SERIES", conflicts_with = "kernel")]
+    pub kernel_series: Option<String>,
     /// Boot this kernel image (bzImage) instead of Debian's (needs --modules).
     #[arg(long, value_name = "FILE", requires = "modules")]
     pub kernel: Option<PathBuf>,
@@ -32,7 +36,12 @@ pub struct VmArgs {
 impl VmArgs {
     /// The kernel assets these options name.
     pub fn assets(&self) -> Result<Assets> {
-        Assets::resolve(self.cache.as_deref(), self.kernel.as_deref(), self.modules.as_deref())
+        Assets::resolve(
+            self.cache.as_deref(),
+            self.kernel_series.as_deref(),
+            self.kernel.as_deref(),
+            self.modules.as_deref(),
+        )
     }
 
     /// A VM configuration in `work_dir` for file system `fs`.
@@ -55,7 +64,11 @@ pub enum VmCommand {
     /// is installed into the host's /boot. Says exactly what to install when qemu-system-x86_64,
     /// a static busybox, mkfs.ext4 or mkfs.xfs is missing.
     ///
-    /// JSON output: `{"kernel":"PATH","modules":"DIR","version":"6.1.0-N-amd64","qemu":"PATH","busybox":"PATH"}`.
+    /// With --kernel-series (repeatable) it fetches those series instead (e.g. 6.1 and 6.12: the
+    /// series' meta-package linux-image-<series>-amd64 names the package).
+    ///
+    /// JSON output: `{"kernel":"PATH","modules":"DIR","version":"6.1.0-N-amd64","qemu":"PATH","busybox":"PATH","kernels":[{"kernel","modules","version"}...]}`
+    /// (the first kernel's fields, then every kernel fetched).
     Setup(SetupArgs),
     /// Boot the guest once, run one scenario (answering Go to every store) and print every
     /// message from the guest as a JSON line.
@@ -82,6 +95,11 @@ pub struct SetupArgs {
     /// Cache folder (default: $XDG_CACHE_HOME/daxray or ~/.cache/daxray).
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
+    /// Debian kernel series to fetch (repeat for several, e.g. --kernel-series 6.1
+    /// --kernel-series 6.12, for `replay`'s kernel matrix). Default: the release's
+    /// linux-image-amd64.
+    #[arg(long, value_name = "SERIES")]
+    pub kernel_series: Vec<String>,
 }
 
 /// Arguments of `vm run`.
@@ -127,23 +145,34 @@ pub struct RunArgs {
 pub fn run(c: &VmCommand, g: &Global) -> Result<i32> {
     match c {
         VmCommand::Setup(a) => {
-            let assets = crate::vm::setup(a.cache.as_deref())?;
-            if g.json {
-                output::print_json(&serde_json::json!({
-                    "kernel": assets.kernel, "modules": assets.modules, "version": assets.version,
-                    "qemu": crate::vm::assets::which("qemu-system-x86_64"),
-                    "busybox": crate::vm::assets::which("busybox"),
-                }))?;
+            let series: Vec<Option<&str>> = if a.kernel_series.is_empty() {
+                vec![None]
             } else {
-                output::write_stdout(
-                    format!(
-                        "kernel  {}\nmodules {}\nversion {}\nqemu-system-x86_64 and a static busybox: found\n",
-                        assets.kernel.display(),
-                        assets.modules.display(),
-                        assets.version
-                    )
-                    .as_bytes(),
-                )?;
+                a.kernel_series.iter().map(|s| Some(s.as_str())).collect()
+            };
+            let all = series
+                .iter()
+                .map(|s| crate::vm::setup(a.cache.as_deref(), *s))
+                .collect::<Result<Vec<_>>>()?;
+            if g.json {
+                let one = |x: &Assets| serde_json::json!({"kernel": x.kernel, "modules": x.modules, "version": x.version});
+                let mut v = one(&all[0]);
+                v["qemu"] = serde_json::json!(crate::vm::assets::which("qemu-system-x86_64"));
+                v["busybox"] = serde_json::json!(crate::vm::assets::which("busybox"));
+                v["kernels"] = all.iter().map(one).collect();
+                output::print_json(&v)?;
+            } else {
+                let mut s = String::new();
+                for x in &all {
+                    s.push_str(&format!(
+                        "kernel  {}\nmodules {}\nversion {}\n",
+                        x.kernel.display(),
+                        x.modules.display(),
+                        x.version
+                    ));
+                }
+                s.push_str("qemu-system-x86_64 and a static busybox: found\n");
+                output::write_stdout(s.as_bytes())?;
             }
             Ok(0)
         }
@@ -195,7 +224,7 @@ fn run_once(a: &RunArgs) -> Result<i32> {
             GuestMsg::Store(_) => vm.send(&HostMsg::Go)?,
             GuestMsg::Done { stores, trace, pmd } => {
                 if job.fault() == FaultSize::Pmd && (trace.pmd_fallbacks > 0 || trace.pmd_faults < stores) {
-                    for why in crate::replay::pmd_refused(&job, &trace, pmd.as_ref()) {
+                    for why in crate::replay::run::pmd_refused(&job, &trace, pmd.as_ref()) {
                         eprintln!("daxray: no PMD fault: {why}");
                     }
                 }

@@ -35,40 +35,66 @@ fn copy_ranges(src: &Path, dst: &Path, skip_zero_blocks: bool) -> Result<()> {
         .open(dst)
         .map_err(|e| Error::io(dst, e))?;
     d.set_len(len).map_err(|e| Error::io(dst, e))?;
+    let write = |at: u64, b: &[u8]| d.write_all_at(b, at).map_err(|e| Error::io(dst, e));
+    if skip_zero_blocks {
+        for_each_nonzero_block(src, &s, 0, write)
+    } else {
+        for_each_data_chunk(src, &s, 0, write)
+    }
+}
+
+/// Call `f(offset, bytes)` for the data ranges of `file` (`lseek(SEEK_DATA/SEEK_HOLE)`) from
+/// byte `from` on, at most [`CHUNK`] bytes a call. `path` names the file in errors.
+fn for_each_data_chunk(
+    path: &Path,
+    file: &std::fs::File,
+    from: u64,
+    mut f: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<()> {
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut buf = vec![0u8; CHUNK];
-    let mut off = 0u64;
+    let mut off = from;
     while off < len {
-        let Some(data) = sys::seek_data(&s, off).map_err(|e| Error::io(src, e))? else { break };
+        let Some(data) = sys::seek_data(file, off).map_err(|e| Error::io(path, e))? else { break };
         if data >= len {
             break;
         }
-        let hole = sys::seek_hole(&s, data).map_err(|e| Error::io(src, e))?.unwrap_or(len).min(len);
+        let hole = sys::seek_hole(file, data).map_err(|e| Error::io(path, e))?.unwrap_or(len).min(len);
         if hole <= data {
             // Cannot happen per lseek's contract; never loop for ever on it.
-            return Err(Error::External(format!("{}: SEEK_HOLE {hole} <= SEEK_DATA {data}", src.display())));
+            return Err(Error::External(format!("{}: SEEK_HOLE {hole} <= SEEK_DATA {data}", path.display())));
         }
-        // With zero skipping, whole blocks: start at the block holding `data`.
-        let mut pos = if skip_zero_blocks { data - data % ZERO_BLOCK as u64 } else { data };
+        // Whole blocks: start at the block holding `data` (not before `from`).
+        let mut pos = (data - data % ZERO_BLOCK as u64).max(from);
         while pos < hole {
             let n = ((hole - pos) as usize).min(CHUNK);
-            let got = s.read_at(&mut buf[..n], pos).map_err(|e| Error::io(src, e))?;
+            let got = file.read_at(&mut buf[..n], pos).map_err(|e| Error::io(path, e))?;
             if got == 0 {
                 // The file shrank under us: what remains reads as the hole it now is.
                 break;
             }
-            if skip_zero_blocks {
-                for (i, blk) in buf[..got].chunks(ZERO_BLOCK).enumerate() {
-                    if blk.iter().any(|&x| x != 0) {
-                        let at = pos + (i * ZERO_BLOCK) as u64;
-                        d.write_all_at(blk, at).map_err(|e| Error::io(dst, e))?;
-                    }
-                }
-            } else {
-                d.write_all_at(&buf[..got], pos).map_err(|e| Error::io(dst, e))?;
-            }
+            f(pos, &buf[..got])?;
             pos += got as u64;
         }
         off = hole.max(pos);
     }
     Ok(())
+}
+
+/// Call `f(offset, block)` for every 4 KiB block of `file` from byte `from` (a multiple of 4 KiB)
+/// on that holds data and is not all zeros, in order. `path` names the file in errors.
+pub fn for_each_nonzero_block(
+    path: &Path,
+    file: &std::fs::File,
+    from: u64,
+    mut f: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<()> {
+    for_each_data_chunk(path, file, from, |pos, chunk| {
+        for (i, blk) in chunk.chunks(ZERO_BLOCK).enumerate() {
+            if blk.iter().any(|&x| x != 0) {
+                f(pos + (i * ZERO_BLOCK) as u64, blk)?;
+            }
+        }
+        Ok(())
+    })
 }

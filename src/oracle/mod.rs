@@ -24,11 +24,11 @@ mod workload;
 
 /// The vm layer refuses an image in use through here.
 pub use crate::image::refuse_in_use;
-pub use copy::{copy_compact, copy_sparse};
+pub use copy::{copy_compact, copy_sparse, for_each_nonzero_block};
 pub use crash::{crash_copy, recovered_manifest};
 pub use kmanifest::{compare_manifests, kernel_manifest, kernel_manifest_with_errors};
 pub use mount::{Mount, Refused};
-pub use verdicts::{KernelVerdicts, kernel_check, kernel_log};
+pub use verdicts::{KernelVerdicts, kernel_check, kernel_check_copy, kernel_log};
 pub use workload::{WorkloadSpec, WorkloadStats, run_workload};
 
 use crate::error::{Error, Result};

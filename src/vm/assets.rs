@@ -102,33 +102,57 @@ pub fn is_static(path: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// Fetch (if needed) and unpack Debian's `linux-image-amd64` kernel into the cache folder, and
-/// check the host tools. Returns the kernel, its modules folder and its release.
-pub fn setup(cache: Option<&Path>) -> Result<Assets> {
+/// The kernel package `apt-cache depends META` names (`linux-image-<release>-amd64`).
+fn depends_of(meta: &str) -> Result<String> {
+    let deps = run(Command::new("apt-cache").args(["depends", meta]), &format!("apt-cache depends {meta}"))?;
+    deps.lines()
+        .filter_map(|l| l.trim().strip_prefix("Depends:"))
+        .map(str::trim)
+        .find(|p| p.starts_with("linux-image-") && p.ends_with("-amd64"))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::External(format!("apt-cache depends {meta} names no linux-image-*-amd64 package:\n{deps}"))
+        })
+}
+
+/// The Debian kernel package of a series (`6.1`, `6.12`): the one the series' meta-package
+/// `linux-image-<series>-amd64` depends on, else the release's default kernel
+/// (`linux-image-amd64`) when it is of that series. None: the release's default kernel.
+pub fn package_for(series: Option<&str>) -> Result<String> {
+    let hint = "is this a Debian system with apt? else pass --kernel and --modules";
+    let Some(s) = series else {
+        return depends_of("linux-image-amd64").map_err(|e| Error::External(format!("{e} ({hint})")));
+    };
+    let well_formed = !s.is_empty()
+        && s.split('.').count() == 2
+        && s.split('.').all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
+    if !well_formed {
+        return Err(Error::Usage(format!("kernel series {s:?}: give MAJOR.MINOR, e.g. 6.1 or 6.12")));
+    }
+    if let Ok(p) = depends_of(&format!("linux-image-{s}-amd64")) {
+        return Ok(p);
+    }
+    let default = depends_of("linux-image-amd64").map_err(|e| Error::External(format!("{e} ({hint})")))?;
+    if default.starts_with(&format!("linux-image-{s}.")) {
+        return Ok(default);
+    }
+    Err(Error::NotFound(format!(
+        "a Debian kernel of series {s}: neither linux-image-{s}-amd64 nor the default {default} \
+         (`apt-cache search linux-image-{s}` lists what this machine's package index offers)"
+    )))
+}
+
+/// Fetch (if needed) and unpack the Debian kernel of `series` (default: the release's
+/// `linux-image-amd64`) into the cache folder, and check the host tools. Returns the kernel,
+/// its modules folder and its release.
+pub fn setup(cache: Option<&Path>, series: Option<&str>) -> Result<Assets> {
     check_host_tools()?;
     let cache = match cache {
         Some(c) => c.to_path_buf(),
         None => default_cache()?,
     };
     std::fs::create_dir_all(&cache).map_err(|e| Error::io(&cache, e))?;
-    let deps = run(
-        Command::new("apt-cache").args(["depends", "linux-image-amd64"]),
-        "apt-cache depends linux-image-amd64",
-    )
-    .map_err(|e| {
-        Error::External(format!("{e} (is this a Debian system with apt? else pass --kernel and --modules)"))
-    })?;
-    let pkg = deps
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Depends:"))
-        .map(str::trim)
-        .find(|p| p.starts_with("linux-image-") && p.ends_with("-amd64"))
-        .ok_or_else(|| {
-            Error::External(format!(
-                "apt-cache depends linux-image-amd64 names no linux-image-*-amd64 package:\n{deps}"
-            ))
-        })?
-        .to_string();
+    let pkg = package_for(series)?;
     let version = pkg.trim_start_matches("linux-image-").to_string();
     let root = cache.join(&pkg);
     let assets = assets_in(&root, &version);
@@ -189,12 +213,17 @@ impl Assets {
         Ok(Assets { kernel: kernel.to_path_buf(), modules: modules.to_path_buf(), version })
     }
 
-    /// The cached assets, or the ones named by overrides. `kernel` and `modules` must be given
-    /// together.
-    pub fn resolve(cache: Option<&Path>, kernel: Option<&Path>, modules: Option<&Path>) -> Result<Assets> {
+    /// The cached assets (of the release's default kernel, or of `series`), or the ones named
+    /// by overrides. `kernel` and `modules` must be given together.
+    pub fn resolve(
+        cache: Option<&Path>,
+        series: Option<&str>,
+        kernel: Option<&Path>,
+        modules: Option<&Path>,
+    ) -> Result<Assets> {
         match (kernel, modules) {
             (Some(k), Some(m)) => Assets::from_paths(k, m),
-            (None, None) => setup(cache),
+            (None, None) => setup(cache, series),
             _ => Err(Error::Usage("--kernel and --modules go together".into())),
         }
     }

@@ -15,6 +15,8 @@ pub struct Guard {
     stores: u64,
     latency_runs: u64,
     done: bool,
+    formatted: bool,
+    idle: bool,
     files: Vec<String>,
     layout: Option<scenario::Layout>,
 }
@@ -35,6 +37,8 @@ impl Guard {
             stores: 0,
             latency_runs: 0,
             done: false,
+            formatted: false,
+            idle: false,
             files,
             layout,
         }
@@ -96,9 +100,18 @@ impl Guard {
     /// Accept `m` as the next message of the boot, or say how it breaks the protocol.
     pub fn check(&mut self, m: &GuestMsg) -> Result<()> {
         if self.done {
+            if matches!(m, GuestMsg::Idle) && !self.idle {
+                self.idle = true;
+                return Ok(());
+            }
             return Err(bad(format!("a message after Done: {}", kind(m))));
         }
         match m {
+            GuestMsg::Formatted { .. } if self.ready || self.formatted => {
+                return Err(bad("Formatted twice or after Ready".into()));
+            }
+            GuestMsg::Formatted { .. } => self.formatted = true,
+            GuestMsg::Idle => return Err(bad("Idle before Done".into())),
             GuestMsg::Ready { .. } if self.ready => return Err(bad("Ready twice".into())),
             GuestMsg::Ready { .. } => self.ready = true,
             _ if !self.ready => return Err(bad(format!("{} before Ready", kind(m)))),
@@ -126,6 +139,8 @@ pub fn kind(m: &GuestMsg) -> &'static str {
         GuestMsg::Store(_) => "Store",
         GuestMsg::LatencyRun { .. } => "LatencyRun",
         GuestMsg::Done { .. } => "Done",
+        GuestMsg::Formatted { .. } => "Formatted",
+        GuestMsg::Idle => "Idle",
         GuestMsg::Error { .. } => "Error",
     }
 }

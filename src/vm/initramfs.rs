@@ -194,7 +194,8 @@ pub fn module_depends(ko: &[u8]) -> Vec<String> {
     Vec::new()
 }
 
-/// Find `<name>.ko` under `dir` (recursively, bounded depth); `-` and `_` are the same in names.
+/// Find `<name>.ko` (or `<name>.ko.xz`, as Debian ships from 6.x kernels on) under `dir`
+/// (recursively, bounded depth); `-` and `_` are the same in names.
 fn find_module(dir: &Path, name: &str) -> Option<PathBuf> {
     fn walk(dir: &Path, want: &str, depth: u32) -> Option<PathBuf> {
         if depth > 12 {
@@ -207,7 +208,7 @@ fn find_module(dir: &Path, name: &str) -> Option<PathBuf> {
             if ft.is_dir() {
                 subdirs.push(p);
             } else if let Some(n) = p.file_name().and_then(|n| n.to_str())
-                && let Some(stem) = n.strip_suffix(".ko")
+                && let Some(stem) = n.strip_suffix(".ko").or_else(|| n.strip_suffix(".ko.xz"))
                 && stem.replace('-', "_") == want
             {
                 return Some(p);
@@ -217,6 +218,44 @@ fn find_module(dir: &Path, name: &str) -> Option<PathBuf> {
         subdirs.iter().find_map(|d| walk(d, want, depth + 1))
     }
     walk(dir, &name.replace('-', "_"), 0)
+}
+
+/// The largest module accepted, uncompressed (bounds a hostile `.ko.xz`).
+const MAX_MODULE: u64 = 64 << 20;
+
+/// A module's ELF bytes: `.ko` as it is, `.ko.xz` decompressed (busybox `insmod` hands the
+/// bytes to `init_module(2)`, which takes only an uncompressed ELF).
+fn read_module(p: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+    if p.extension().is_none_or(|e| e != "xz") {
+        return Ok(raw);
+    }
+    let mut out = Vec::new();
+    let mut w = std::io::Write::by_ref(&mut out);
+    let mut limited = LimitWriter { inner: &mut w, left: MAX_MODULE };
+    lzma_rs::xz_decompress(&mut std::io::BufReader::new(&raw[..]), &mut limited)
+        .map_err(|e| Error::External(format!("{}: not a valid xz file: {e:?}", p.display())))?;
+    Ok(out)
+}
+
+/// A writer that refuses to take more than `left` bytes.
+struct LimitWriter<'a, W: Write> {
+    inner: &'a mut W,
+    left: u64,
+}
+
+impl<W: Write> Write for LimitWriter<'_, W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if b.len() as u64 > self.left {
+            return Err(std::io::Error::other(format!("a module larger than {MAX_MODULE} bytes")));
+        }
+        self.left -= b.len() as u64;
+        self.inner.write(b)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The modules in load order: every needed module after its dependencies.
@@ -232,12 +271,11 @@ pub fn module_order(modules_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
         }
         let p = find_module(modules_dir, &m).ok_or_else(|| {
             Error::NotFound(format!(
-                "kernel module {m}.ko under {} (compressed modules are not supported; the kernel must build \
-                 it as a module or in)",
+                "kernel module {m}.ko or {m}.ko.xz under {} (the kernel must build it as a module or in)",
                 modules_dir.display()
             ))
         })?;
-        let data = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        let data = read_module(&p)?;
         let deps = module_depends(&data);
         todo.extend(deps.iter().cloned());
         found.insert(m, (data, deps));

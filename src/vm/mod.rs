@@ -9,6 +9,7 @@
 pub mod assets;
 pub mod guard;
 pub mod initramfs;
+pub mod media;
 pub mod qmp;
 
 pub use assets::{Assets, setup};
@@ -159,6 +160,10 @@ pub struct Vm {
     qemu_log: PathBuf,
     ready: ReadyInfo,
     event_timeout: Duration,
+    boot_timeout: Duration,
+    /// The bytes of each file system made in this boot, by [`Job::format_key`] (None: too big
+    /// to keep).
+    formats: std::collections::HashMap<String, Option<media::Snapshot>>,
     run_deadline: Instant,
     run_timeout: Duration,
     watchdog: Watchdog,
@@ -193,7 +198,7 @@ impl Vm {
         let qemu = assets::which("qemu-system-x86_64").ok_or_else(|| {
             Error::External("qemu-system-x86_64 is missing (apt-get install qemu-system-x86)".into())
         })?;
-        if job.fs == FsChoice::Xfs && cfg.image_size < (400 << 20) {
+        if job.fs.is_xfs() && cfg.image_size < (400 << 20) {
             return Err(Error::Usage(format!(
                 "XFS needs a file system of at least 300 MiB: use an image of 512 MiB, not {} bytes",
                 cfg.image_size
@@ -314,6 +319,8 @@ impl Vm {
             qemu_log,
             ready: ReadyInfo { kernel: String::new(), fs: job.fs, dataoff: 0 },
             event_timeout: cfg.event_timeout,
+            boot_timeout: cfg.boot_timeout,
+            formats: Default::default(),
             run_deadline,
             run_timeout: cfg.run_timeout,
             watchdog,
@@ -321,25 +328,89 @@ impl Vm {
             sockets_path,
             _lock: lock,
         };
-        match vm.recv(cfg.boot_timeout)? {
+        vm.await_ready(job, cfg.boot_timeout)?;
+        Ok(vm)
+    }
+
+    /// Wait for the guest's `Ready` for `job` (keeping the bytes of a file system it has just
+    /// made, see [`media`]), then confirm the job.
+    fn await_ready(&mut self, job: &Job, timeout: Duration) -> Result<()> {
+        let mut m = self.recv(timeout)?;
+        if let GuestMsg::Formatted { dataoff } = m {
+            self.keep_format(job, dataoff)?;
+            self.send(&HostMsg::Go)?;
+            m = self.recv(timeout)?;
+        }
+        match m {
             GuestMsg::Ready { kernel, fs, dataoff } => {
                 if fs != job.fs {
                     let what =
                         format!("the guest made {} but the job asked for {}", fs.name(), job.fs.name());
-                    return Err(vm.abort(&what));
+                    return Err(self.abort(&what));
                 }
-                vm.ready = ReadyInfo { kernel, fs, dataoff };
+                self.ready = ReadyInfo { kernel, fs, dataoff };
             }
             GuestMsg::Error { message } => {
-                return Err(vm.abort(&format!("the guest failed before it was ready: {message}")));
+                return Err(self.abort(&format!("the guest failed before it was ready: {message}")));
             }
             other => {
                 let what = format!("expected Ready from the guest, got {}", guard::kind(&other));
-                return Err(vm.abort(&what));
+                return Err(self.abort(&what));
             }
         }
-        vm.send(&HostMsg::Job(job.clone()))?;
-        Ok(vm)
+        self.send(&HostMsg::Job(job.clone()))
+    }
+
+    /// Keep the bytes of the file system the guest just made for `job` (once per mkfs key).
+    fn keep_format(&mut self, job: &Job, dataoff: u64) -> Result<()> {
+        let key = job.format_key();
+        if self.formats.contains_key(&key) {
+            return Ok(());
+        }
+        let len = std::fs::metadata(&self.image).map(|m| m.len()).unwrap_or(0);
+        if dataoff == 0 || dataoff >= len {
+            let what =
+                format!("the guest said its file system starts at byte {dataoff} of a {len}-byte image");
+            return Err(self.abort(&what));
+        }
+        let snap = match media::Snapshot::capture(&self.image, dataoff) {
+            Ok(s) => s,
+            Err(e) => return Err(self.abort(&format!("keeping the new file system's bytes: {e}"))),
+        };
+        self.formats.insert(key, snap);
+        Ok(())
+    }
+
+    /// After the guest's `Done`: run `job` next in the same boot. When the guest is idle (its
+    /// file system unmounted), the host puts back the bytes mkfs made for a job with the same
+    /// mkfs options, if it kept them ([`media`]), else the guest runs mkfs. The guest's `Probe`
+    /// is then the first message [`Vm::recv`] returns, as after [`Vm::boot`].
+    pub fn next_job(&mut self, job: &Job) -> Result<()> {
+        match self.recv(self.event_timeout)? {
+            GuestMsg::Idle => {}
+            GuestMsg::Error { message } => {
+                return Err(self.abort(&format!("the guest failed after its run: {message}")));
+            }
+            other => {
+                let what = format!("expected Idle from the guest, got {}", guard::kind(&other));
+                return Err(self.abort(&what));
+            }
+        }
+        let mut restored = false;
+        if let Some(Some(snap)) = self.formats.get(&job.format_key()) {
+            if let Err(e) = snap.restore(&self.image) {
+                return Err(self.abort(&format!("putting back the file system's bytes: {e}")));
+            }
+            restored = true;
+        }
+        self.send(&HostMsg::Next { job: job.clone(), restored })?;
+        self.guard = guard::Guard::new(job);
+        self.await_ready(job, self.boot_timeout)
+    }
+
+    /// Bytes the guest's console log holds so far (to cut one job's part out of a boot's log).
+    pub fn console_len(&self) -> u64 {
+        std::fs::metadata(&self.console_log).map(|m| m.len()).unwrap_or(0)
     }
 
     /// What the guest said when it was ready (kernel release, file system, dataoff).
@@ -576,8 +647,13 @@ impl Vm {
         }
     }
 
-    /// Wait for the guest to power off (QEMU exits), else kill QEMU and say so.
+    /// Ask the guest to power off (after its `Done`, or after an `Error`, when it powers off by
+    /// itself) and wait for QEMU to exit, else kill QEMU and say so.
     pub fn finish(mut self, timeout: Duration) -> Result<()> {
+        // A guest that already powers off has closed nothing yet but reads no more: the message
+        // is then lost, which is fine.
+        let _ = proto::encode(&HostMsg::PowerOff)
+            .and_then(|b| self.agent.write_all(&b).map_err(|e| Error::External(e.to_string())));
         let st = self.wait_exit(timeout);
         if st.starts_with("exited") {
             self.check_console()?;

@@ -41,7 +41,7 @@ pub fn vm_assets(test: &str) -> Option<daxray::vm::Assets> {
         return None;
     }
     assert!(daxray::sys::is_root(), "{test} needs root (the VM tests run as root in CI)");
-    match daxray::vm::setup(None) {
+    match daxray::vm::setup(None, None) {
         Ok(a) => Some(a),
         Err(e) => panic!(
             "{test} needs the guest kernel and tools: {e}\n(install: apt-get install qemu-system-x86 \
