@@ -22,6 +22,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+/// Whether the control (plain `MAP_SHARED`) of a scenario can lose a store at all: not when the
+/// stores need no block-mapping change (`prealloc-written`: the blocks were written and fsynced
+/// before the mapping) or the scenario makes each store durable itself (`msync-after`: msync
+/// after every store). Their control runs show no violation by design.
+pub fn control_can_lose(scenario: &str) -> bool {
+    !matches!(scenario, "prealloc-written" | "msync-after")
+}
+
 /// Scenario names with one line each.
 pub const SCENARIOS: &[(&str, &str)] = &[
     ("seq-sparse", "first stores to the pages of a sparse file, in order"),

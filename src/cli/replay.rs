@@ -220,8 +220,7 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
 fn print_report(report: &CampaignReport, g: &Global) -> crate::Result<i32> {
     let code = report.exit_code();
     if g.json {
-        let mut v =
-            serde_json::to_value(report).map_err(|e| crate::Error::External(format!("JSON: {e}")))?;
+        let mut v = serde_json::to_value(report).map_err(|e| crate::Error::External(format!("JSON: {e}")))?;
         v["silent_controls"] = serde_json::json!(
             report.silent_controls().iter().map(|r| format!("{} {}", r.fs, r.scenario)).collect::<Vec<_>>()
         );

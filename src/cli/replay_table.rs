@@ -113,10 +113,37 @@ pub fn render(r: &CampaignReport) -> String {
             x.mount_refused_states
         ));
     }
+    for x in r.runs.iter().filter(|x| x.sync && x.error.is_none() && x.violations > 0) {
+        s.push_str(&format!(
+            "MAP_SYNC VIOLATION: {} {} {}{}: {} of {} states lost a visible store ({} NEEDDSYNC faults); the kernel's own recovery agreed on {}/{} (kept under {})\n",
+            x.fs,
+            x.mode(),
+            x.scenario,
+            if r.kernels.len() > 1 { format!(" on {}", x.kernel) } else { String::new() },
+            x.violations,
+            x.states_checked,
+            x.needdsync_faults,
+            x.oracle_agree,
+            x.oracle_checked,
+            r.keep_dir
+        ));
+    }
     for c in r.silent_controls() {
         s.push_str(&format!(
             "WARNING: the control run {} {} showed NO violation: the checker could not see a lost mapping there\n",
             c.fs, c.scenario
+        ));
+    }
+    let by_design: Vec<String> = r
+        .runs
+        .iter()
+        .filter(|x| !x.sync && x.error.is_none() && !crate::agent::scenario::control_can_lose(&x.scenario))
+        .map(|x| format!("{} {}", x.fs, x.scenario))
+        .collect();
+    if !by_design.is_empty() {
+        s.push_str(&format!(
+            "controls that cannot lose a store by design (blocks written before the mapping, or msync after each store): {}\n",
+            by_design.join(", ")
         ));
     }
     let probes: Vec<_> =

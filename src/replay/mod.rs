@@ -258,3 +258,28 @@ pub fn run_campaign(opts: &CampaignOptions, progress: &mut dyn Progress) -> Camp
 pub fn run_count(opts: &CampaignOptions) -> usize {
     plan(opts).len()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_campaign_once() {
+        assert!(
+            "0/2".parse::<Shard>().is_err()
+                && "3/2".parse::<Shard>().is_err()
+                && "1".parse::<Shard>().is_err()
+        );
+        let assets = Assets { kernel: "k".into(), modules: "m".into(), version: "v".into() };
+        let mut opts = CampaignOptions::new(assets, "keep".into(), "work".into());
+        let all: Vec<usize> = plan(&opts).iter().map(|r| r.index).collect();
+        assert_eq!(all.len(), 3 * 2 * DEFAULT_SCENARIOS.len());
+        let mut seen = Vec::new();
+        for i in 1..=3 {
+            opts.shard = Some(format!("{i}/3").parse().unwrap());
+            seen.extend(plan(&opts).iter().map(|r| r.index));
+        }
+        seen.sort();
+        assert_eq!(seen, all);
+    }
+}

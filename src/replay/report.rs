@@ -271,8 +271,55 @@ impl CampaignReport {
         }
     }
 
-    /// Control runs that showed no violation (the checker could not see a lost mapping there).
+    /// Control runs that showed no violation (the checker could not see a lost mapping there),
+    /// of the scenarios whose control can lose a store ([`crate::agent::scenario::control_can_lose`]).
     pub fn silent_controls(&self) -> Vec<&RunReport> {
-        self.runs.iter().filter(|r| !r.sync && r.error.is_none() && r.violations == 0).collect()
+        self.runs
+            .iter()
+            .filter(|r| {
+                !r.sync
+                    && r.error.is_none()
+                    && r.violations == 0
+                    && crate::agent::scenario::control_can_lose(&r.scenario)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(runs: &[usize], sh: &str) -> CampaignReport {
+        CampaignReport {
+            runs: runs
+                .iter()
+                .map(|&run| RunReport { run, fs: "ext4".into(), ..RunReport::default() })
+                .collect(),
+            shard: Some(sh.into()),
+            seed: 3,
+            kernels: vec!["k".into()],
+            seconds: 1.0,
+            ..CampaignReport::default()
+        }
+    }
+
+    #[test]
+    fn merge_orders_runs_and_refuses_what_is_not_one_campaign() {
+        let m = merge(vec![shard(&[1, 3], "2/2"), shard(&[0, 2], "1/2")]).unwrap();
+        assert_eq!(m.runs.iter().map(|r| r.run).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        assert_eq!(m.shard.as_deref(), Some("1+2 of 2"));
+        assert_eq!(m.seconds, 2.0);
+        assert!(merge(vec![shard(&[0], "1/2"), shard(&[0], "2/2")]).unwrap_err().contains("in two reports"));
+        assert!(merge(vec![shard(&[0], "1/2"), shard(&[1], "1/2")]).unwrap_err().contains("twice"));
+        assert!(merge(vec![shard(&[0], "1/2"), shard(&[1], "2/3")]).unwrap_err().contains("count"));
+        let mut other = shard(&[1], "2/2");
+        other.seed = 4;
+        assert!(merge(vec![shard(&[0], "1/2"), other]).unwrap_err().contains("seed"));
+        let mut whole = shard(&[0], "1/1");
+        whole.shard = None;
+        assert!(merge(vec![whole.clone(), shard(&[1], "2/2")]).unwrap_err().contains("not a shard"));
+        assert_eq!(merge(vec![whole]).unwrap().runs.len(), 1);
+        assert!(merge(vec![]).is_err());
     }
 }
