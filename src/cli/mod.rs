@@ -8,6 +8,7 @@ pub mod agent;
 pub mod bench;
 pub mod cat;
 pub mod check;
+pub mod icheck;
 pub mod info;
 pub mod jbd2_text;
 pub mod journal;
@@ -16,6 +17,7 @@ pub mod ls;
 pub mod man;
 pub mod manifest;
 pub mod map;
+pub mod ncheck;
 pub mod output;
 pub mod probe;
 pub mod replay;
@@ -177,6 +179,25 @@ pub enum Command {
     /// JSON output: `{"image":PLACEMENT,"recovery":RECOVERY,"verdicts":[{"claim":{...},"verdict":"durable|lost-hole|lost-unwritten|lost-uncommitted|lost-beyond-eof|data-differs|missing-file|unreadable","evidence":{...}}],"summary":{"claims":N,"durable":N,"lost":N,"by_verdict":{...}},"findings":[FINDING...]}`
     /// (PLACEMENT and RECOVERY as in daxray-info(1)).
     Check(check::Args),
+    /// Which inode owns each block, like `debugfs -c -R 'icheck BLOCK...'`.
+    ///
+    /// Scans every inode in use (ext4: inode tables, as debugfs does; XFS: the inobt of each AG)
+    /// and lists the owner of each block: data, extent-tree, indirect or bmbt, and xattr blocks.
+    /// Blocks: ext4 file-system blocks; XFS linear blocks (agno * agblocks + agbno, the
+    /// `physical` column of `map`, not the packed fsbno). Text output: `Block<TAB>Inode number`,
+    /// then one line a block, `<block not found>` when no inode owns it.
+    ///
+    /// JSON output: `{"blocks":[{"block":N,"ino":N|null}],"findings":[FINDING...]}`.
+    Icheck(icheck::Args),
+    /// The paths naming each inode, like `debugfs -c -R 'ncheck INO...'`.
+    ///
+    /// Walks the tree from the root; every directory entry naming an inode gives a path (hard
+    /// links several; the root, named only by "." and "..", none). Text output:
+    /// `Inode<TAB>Pathname`, then one line a path (debugfs writes the root's entries as `//name`;
+    /// daxray as `/name`).
+    ///
+    /// JSON output: `{"inodes":[{"ino":N,"paths":["/a/b",...]}],"findings":[FINDING...]}`.
+    Ncheck(ncheck::Args),
     /// Run a MAP_SYNC fault-replay campaign on a real kernel under QEMU.
     Replay(replay::Args),
     /// Report the MAP_SYNC flag semantics of the running kernel on a path.
@@ -219,6 +240,8 @@ pub fn main() -> i32 {
         Command::Manifest(a) => manifest::run(a, g),
         Command::Journal(a) => journal::run(a, g),
         Command::Check(a) => check::run(a, g),
+        Command::Icheck(a) => icheck::run(a, g),
+        Command::Ncheck(a) => ncheck::run(a, g),
         Command::Replay(a) => replay::run(a, g),
         Command::Probe(a) => probe::run(a, g),
         Command::Vm(c) => vm::run(c, g),

@@ -11,6 +11,7 @@ pub mod fastcommit;
 pub mod fcreplay;
 pub mod group;
 pub mod htree;
+pub mod icheck;
 pub mod indirect;
 pub mod inline;
 pub mod inode;
@@ -594,6 +595,9 @@ impl FileSystem for Ext4 {
     }
     fn findings(&self) -> Vec<Finding> {
         self.findings.snapshot()
+    }
+    fn icheck(&self, blocks: &[u64]) -> Result<Vec<Option<u64>>> {
+        Ext4::icheck(self, blocks)
     }
     /// `ext4_lookup` then `__ext4_iget` (EXT4_IGET_NORMAL): a bad inode number, an inode without
     /// links ("deleted inode referenced", EFSCORRUPTED), or one whose checksum fails ("iget:

@@ -9,6 +9,8 @@ pub mod blockhdr;
 pub mod bmap;
 pub mod crc;
 pub mod dir;
+pub mod icheck;
+pub mod inobt;
 pub mod inode;
 pub mod sb;
 pub mod symlink;
@@ -202,5 +204,8 @@ impl FileSystem for Xfs {
     }
     fn findings(&self) -> Vec<Finding> {
         self.findings.snapshot()
+    }
+    fn icheck(&self, blocks: &[u64]) -> Result<Vec<Option<u64>>> {
+        Xfs::icheck(self, blocks)
     }
 }
