@@ -4,10 +4,13 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod ag;
 pub mod agent;
+pub mod bd;
 pub mod bench;
 pub mod cat;
 pub mod check;
+pub mod groups;
 pub mod icheck;
 pub mod info;
 pub mod jbd2_text;
@@ -198,6 +201,38 @@ pub enum Command {
     ///
     /// JSON output: `{"inodes":[{"ino":N,"paths":["/a/b",...]}],"findings":[FINDING...]}`.
     Ncheck(ncheck::Args),
+    /// Hexdump blocks as the view holds them, in the layout of `debugfs bd`.
+    ///
+    /// The recovered view by default (the journal or log replayed in memory), the media as it is
+    /// with --raw. Text output, as `debugfs -c -R 'bd BLOCK'` prints it: the byte offset from
+    /// the first block in octal, 16 bytes in hex in groups of two, the printable characters, a
+    /// `*` line for lines equal to the one before, and an empty line at the end. ext4 blocks
+    /// are file-system blocks; XFS blocks are linear (agno * agblocks + agbno), or packed fsbnos
+    /// with --fsbno (xfs_db's `fsb`).
+    ///
+    /// JSON output: `{"block":N,"count":N,"block_size":N,"offset":BYTES,"hex":"...","findings":[FINDING...]}`
+    /// (block linear; offset in bytes from the start of the file system; hex holds every byte).
+    Bd(bd::Args),
+    /// ext4 group descriptors field by field (the facts `dumpe2fs` prints per group).
+    ///
+    /// Each descriptor as the view holds it (recovered unless --raw): the blocks its group
+    /// covers, where the descriptor lives, every field of `struct ext4_group_desc` (low and high
+    /// halves joined; the checksums of bitmaps hold 16 bits with 32-byte descriptors) and
+    /// whether `bg_checksum` is correct (metadata_csum or gdt_csum).
+    ///
+    /// JSON output: `{"groups":[{"group":N,"first_block":N,"last_block":N,"desc_block":N,"desc_offset":BYTES,"block_bitmap":N,"inode_bitmap":N,"inode_table":N,"inode_table_last":N,"free_blocks_count":N,"free_inodes_count":N,"used_dirs_count":N,"flags":N,"flag_names":["INODE_UNINIT|BLOCK_UNINIT|ITABLE_ZEROED"...],"exclude_bitmap":N,"block_bitmap_csum":N,"inode_bitmap_csum":N,"itable_unused":N,"checksum":N,"checksum_ok":BOOL|null}],"findings":[FINDING...]}`.
+    Groups(groups::Args),
+    /// An XFS AG's headers (AGF, AGI, AGFL) field by field, as `xfs_db -r -c 'agf N' -c print`
+    /// (and `agi`, `agfl`) names and prints them.
+    ///
+    /// The headers as the view holds them (recovered unless --raw). Text output: for each
+    /// header a line `agf|agi|agfl N (daddr D):` then `field = value` lines in xfs_db's notation
+    /// (`null` for an unset pointer, `crc = 0x... (correct|bad)`, the AGFL's `bno[0-N]` as
+    /// `index:block` pairs, fields of features the file system lacks left out as xfs_db does).
+    ///
+    /// JSON output: `{"headers":[{"header":"agf|agi|agfl","agno":N,"daddr":N,"fields":{"magicnum":"0x58414746",...}}],"findings":[FINDING...]}`
+    /// (values as the text shows them).
+    Ag(ag::Args),
     /// Run a MAP_SYNC fault-replay campaign on a real kernel under QEMU.
     Replay(replay::Args),
     /// Report the MAP_SYNC flag semantics of the running kernel on a path.
@@ -240,6 +275,9 @@ pub fn main() -> i32 {
         Command::Manifest(a) => manifest::run(a, g),
         Command::Journal(a) => journal::run(a, g),
         Command::Check(a) => check::run(a, g),
+        Command::Bd(a) => bd::run(a, g),
+        Command::Groups(a) => groups::run(a, g),
+        Command::Ag(a) => ag::run(a, g),
         Command::Icheck(a) => icheck::run(a, g),
         Command::Ncheck(a) => ncheck::run(a, g),
         Command::Replay(a) => replay::run(a, g),

@@ -10,6 +10,7 @@ pub mod extent;
 pub mod fastcommit;
 pub mod fcreplay;
 pub mod group;
+pub mod groupview;
 pub mod htree;
 pub mod icheck;
 pub mod indirect;

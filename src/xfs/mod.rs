@@ -5,6 +5,7 @@
 //! not as packed fsbnos.
 
 pub mod ag;
+pub mod agview;
 pub mod blockhdr;
 pub mod bmap;
 pub mod crc;

@@ -198,3 +198,83 @@ pub fn ready(tools: &[&str]) -> bool {
         Err(why) => panic!("{why}"),
     }
 }
+
+/// The committed fixture `fixtures/<rel>` (gzip) unpacked into `dir` as `name`.
+pub fn unpack_fixture(rel: &str, dir: &Path, name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel);
+    let f =
+        std::fs::File::open(&src).unwrap_or_else(|e| panic!("{}: {e} (a committed fixture)", src.display()));
+    let dst = dir.join(name);
+    let mut out = std::fs::File::create(&dst).expect("create unpacked fixture");
+    std::io::copy(&mut flate2::read::GzDecoder::new(f), &mut out).expect("gunzip fixture");
+    dst
+}
+
+/// The `len` bytes of a hexdump in `debugfs bd` layout (octal offsets, `*` for repeated lines,
+/// which at the end repeat up to `len`).
+pub fn parse_bd(text: &str, len: usize) -> Vec<u8> {
+    let mut out: Vec<u8> = vec![];
+    let mut last: Vec<u8> = vec![];
+    let mut folded = false;
+    for line in text.lines() {
+        if line == "*" {
+            folded = true;
+            continue;
+        }
+        let Some((off, rest)) = line.split_once("  ") else { continue };
+        let Ok(off) = usize::from_str_radix(off, 8) else { continue };
+        if folded {
+            while out.len() < off {
+                out.extend_from_slice(&last);
+            }
+            folded = false;
+        }
+        let hex: String = rest.chars().take(40).filter(|c| !c.is_whitespace()).collect();
+        let bytes = hex::decode(&hex).unwrap_or_else(|e| panic!("bd line {line:?}: {e}"));
+        assert_eq!(out.len(), off, "bd line {line:?} at the wrong offset");
+        out.extend_from_slice(&bytes);
+        last = bytes;
+    }
+    while folded && out.len() < len && !last.is_empty() {
+        out.extend_from_slice(&last);
+    }
+    assert_eq!(out.len(), len, "the dump holds {} bytes, not {len}", out.len());
+    out
+}
+
+/// Where two byte strings first differ (None: equal), for messages that do not print them.
+pub fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    (a != b).then(|| a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len())))
+}
+
+/// [`daxray`], which must exit 0 or 1 (1: the image has findings); its stdout.
+pub fn daxray_out(args: &[&str]) -> String {
+    let (code, out, err) = daxray(args);
+    assert!(code == 0 || code == 1, "daxray {args:?} exited {code}: {err}");
+    out
+}
+
+/// The bytes of `xfs_db`'s `type data` print (`000: 58465342 00001000 ...`).
+pub fn parse_xfs_data(text: &str) -> Vec<u8> {
+    let mut out = vec![];
+    for line in text.lines() {
+        let Some((off, words)) = line.split_once(": ") else { continue };
+        let off = usize::from_str_radix(off.trim(), 16).unwrap_or_else(|_| panic!("xfs_db line {line:?}"));
+        assert_eq!(out.len(), off, "xfs_db line {line:?} at the wrong offset");
+        let hex: String = words.split_whitespace().collect();
+        out.extend(hex::decode(&hex).unwrap_or_else(|e| panic!("xfs_db line {line:?}: {e}")));
+    }
+    out
+}
+
+/// Blocks of `block_size` bytes in which files `a` and `b` (same length) differ.
+pub fn differing_blocks(a: &Path, b: &Path, block_size: usize) -> Vec<u64> {
+    let (x, y) = (std::fs::read(a).expect("read image"), std::fs::read(b).expect("read image"));
+    assert_eq!(x.len(), y.len(), "images of different sizes");
+    x.chunks(block_size)
+        .zip(y.chunks(block_size))
+        .enumerate()
+        .filter(|(_, (p, q))| p != q)
+        .map(|(i, _)| i as u64)
+        .collect()
+}
