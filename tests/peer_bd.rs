@@ -18,7 +18,7 @@ fn debugfs_blocks(img: &Path, what: &str) -> Vec<u64> {
 
 #[test]
 fn ext4_bd_prints_what_debugfs_prints() {
-    if !ready(&["mkfs.ext4", "debugfs", "mount", "losetup"]) {
+    if !ready(&["setfattr", "mkfs.ext4", "debugfs", "mount", "losetup"]) {
         return;
     }
     let tmp = tempfile::tempdir().expect("temporary folder");
@@ -77,7 +77,7 @@ fn ext4_bd_shows_the_journal_replayed() {
 
 #[test]
 fn xfs_bd_holds_the_bytes_xfs_db_shows() {
-    if !ready(&["mkfs.xfs", "xfs_db", "mount", "losetup"]) {
+    if !ready(&["setfattr", "mkfs.xfs", "xfs_db", "mount", "losetup"]) {
         return;
     }
     let tmp = tempfile::tempdir().expect("temporary folder");
@@ -193,7 +193,7 @@ fn dumpe2fs_groups(img: &Path) -> BTreeMap<u64, BTreeMap<&'static str, String>> 
 
 #[test]
 fn ext4_groups_agree_with_dumpe2fs() {
-    if !ready(&["mkfs.ext4", "dumpe2fs", "mount", "losetup"]) {
+    if !ready(&["setfattr", "mkfs.ext4", "dumpe2fs", "mount", "losetup"]) {
         return;
     }
     let tmp = tempfile::tempdir().expect("temporary folder");
@@ -205,7 +205,7 @@ fn ext4_groups_agree_with_dumpe2fs() {
         300 << 20,
         &["mkfs.ext4", "-q", "-b", "1024", "-O", "^metadata_csum,uninit_bg"],
         "ext4",
-        populate,
+        populate_files,
     );
     for img in [&csum_img, &old_img] {
         let theirs = dumpe2fs_groups(img);
@@ -254,7 +254,7 @@ fn ag_sections(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
 
 #[test]
 fn xfs_ag_headers_agree_with_xfs_db() {
-    if !ready(&["mkfs.xfs", "xfs_db", "mount", "losetup"]) {
+    if !ready(&["setfattr", "mkfs.xfs", "xfs_db", "mount", "losetup"]) {
         return;
     }
     let tmp = tempfile::tempdir().expect("temporary folder");

@@ -38,7 +38,7 @@ fn parse_ncheck(text: &str) -> BTreeSet<(u64, String)> {
 
 #[test]
 fn ext4_icheck_and_ncheck_equal_debugfs() {
-    if !ready(&["mkfs.ext4", "debugfs", "mount", "losetup"]) {
+    if !ready(&["setfattr", "mkfs.ext4", "debugfs", "mount", "losetup"]) {
         return;
     }
     let tmp = tempfile::tempdir().expect("temporary folder");
@@ -67,6 +67,17 @@ fn ext4_icheck_and_ncheck_equal_debugfs() {
     for l in &lists {
         blocks.extend(l.split_whitespace().filter_map(|t| t.parse::<u64>().ok()));
     }
+    // The xattr blocks (`File ACL:` in debugfs stat) too.
+    let mut acl_blocks = 0;
+    for st in debugfs(&img, &inos.iter().map(|i| format!("stat <{i}>")).collect::<Vec<_>>()) {
+        let acl =
+            st.split("File ACL: ").nth(1).and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok());
+        if let Some(b) = acl.filter(|b| *b != 0) {
+            blocks.insert(b);
+            acl_blocks += 1;
+        }
+    }
+    assert!(acl_blocks >= 2, "only {acl_blocks} files with an xattr block");
     blocks.extend([0, 1, 2, 3, 9, 10, (EXT4_SIZE / 4096) - 1]);
     assert!(blocks.len() > 1000, "only {} blocks", blocks.len());
     let blocks: Vec<String> = blocks.iter().map(u64::to_string).collect();
@@ -91,7 +102,7 @@ fn ext4_icheck_and_ncheck_equal_debugfs() {
 
 #[test]
 fn xfs_icheck_and_ncheck_equal_xfs_db_and_the_kernel() {
-    if !ready(&["mkfs.xfs", "xfs_db", "mount", "losetup"]) {
+    if !ready(&["setfattr", "mkfs.xfs", "xfs_db", "mount", "losetup"]) {
         return;
     }
     let tmp = tempfile::tempdir().expect("temporary folder");

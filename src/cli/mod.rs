@@ -10,6 +10,7 @@ pub mod bd;
 pub mod bench;
 pub mod cat;
 pub mod check;
+pub mod getfattr;
 pub mod groups;
 pub mod icheck;
 pub mod info;
@@ -233,6 +234,21 @@ pub enum Command {
     /// JSON output: `{"headers":[{"header":"agf|agi|agfl","agno":N,"daddr":N,"fields":{"magicnum":"0x58414746",...}}],"findings":[FINDING...]}`
     /// (values as the text shows them).
     Ag(ag::Args),
+    /// A file's extended attributes, as `getfattr -d -m - --absolute-names PATH` prints them.
+    ///
+    /// ext4: the attributes in the inode (after its extra fields) and in its xattr block (whose
+    /// checksum is verified under metadata_csum), values in ea_inodes too. XFS: the attr fork in
+    /// short form, leaf or node (dabtree) form, with remote values. Names carry their namespace
+    /// prefix (user., trusted., security., system.); POSIX ACLs are shown in the form
+    /// getxattr(2) returns. A symbolic link at PATH is followed unless -h. Text output, as
+    /// getfattr's: `# file: PATH`, then `name=value` lines sorted by name, then an empty line;
+    /// nothing for a file without attributes. Values: text in double quotes (NUL, newline and
+    /// carriage return as \ooo; backslash and quote escaped) when at most one byte in eight is
+    /// not printable, else base64 (`0s...`); -e hex gives `0x...`.
+    ///
+    /// JSON output: `{"path":"...","ino":N,"xattrs":[{"name":"user.a","value":"HEX"}],"findings":[FINDING...]}`
+    /// (values in hex, in the order they are stored).
+    Getfattr(getfattr::Args),
     /// Run a MAP_SYNC fault-replay campaign on a real kernel under QEMU.
     Replay(replay::Args),
     /// Report the MAP_SYNC flag semantics of the running kernel on a path.
@@ -276,6 +292,7 @@ pub fn main() -> i32 {
         Command::Journal(a) => journal::run(a, g),
         Command::Check(a) => check::run(a, g),
         Command::Bd(a) => bd::run(a, g),
+        Command::Getfattr(a) => getfattr::run(a, g),
         Command::Groups(a) => groups::run(a, g),
         Command::Ag(a) => ag::run(a, g),
         Command::Icheck(a) => icheck::run(a, g),

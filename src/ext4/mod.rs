@@ -19,6 +19,7 @@ pub mod inode;
 pub mod journal;
 pub mod orphan;
 pub mod superblock;
+pub mod xattr;
 
 use crate::error::{Error, Finding, Findings, Result};
 use crate::fs::{DirEntry, Extent, FileSystem, FileType, FsKind, Stat, read_by_extents};
@@ -599,6 +600,9 @@ impl FileSystem for Ext4 {
     }
     fn icheck(&self, blocks: &[u64]) -> Result<Vec<Option<u64>>> {
         Ext4::icheck(self, blocks)
+    }
+    fn xattrs(&self, ino: u64) -> Result<Vec<crate::fs::Xattr>> {
+        Ext4::xattrs(self, ino)
     }
     /// `ext4_lookup` then `__ext4_iget` (EXT4_IGET_NORMAL): a bad inode number, an inode without
     /// links ("deleted inode referenced", EFSCORRUPTED), or one whose checksum fails ("iget:

@@ -3,33 +3,12 @@
 
 use super::Xfs;
 use super::ag::{AGF_CRC_OFF, AGFL_CRC_OFF, AGFL_MAGIC, AGI_CRC_OFF, DiskAgf, DiskAgi};
+use super::blockhdr::DiskAgfl;
 use super::crc;
 use super::sb::fmt_uuid;
 use crate::error::{Error, Result};
-use core::mem::offset_of;
-use zerocopy::byteorder::{BE, U32, U64};
-use zerocopy::{FromBytes, Immutable, KnownLayout};
-
-/// The v5 AGFL header (`struct xfs_agfl`); the free list's block numbers follow it. On v4 file
-/// systems the sector holds only the block numbers.
-#[derive(FromBytes, KnownLayout, Immutable, Debug, Clone)]
-#[repr(C, packed)]
-pub struct DiskAgfl {
-    /// "XAFL".
-    pub magicnum: U32<BE>,
-    /// AG number.
-    pub seqno: U32<BE>,
-    /// uuid.
-    pub uuid: [u8; 16],
-    /// LSN of the last write.
-    pub lsn: U64<BE>,
-    /// crc32c (little-endian).
-    pub crc: [u8; 4],
-}
-const _: () = assert!(size_of::<DiskAgfl>() == 36);
-const _: () = assert!(offset_of!(DiskAgfl, uuid) == 8);
-const _: () = assert!(offset_of!(DiskAgfl, lsn) == 24);
-const _: () = assert!(offset_of!(DiskAgfl, crc) == AGFL_CRC_OFF);
+use zerocopy::FromBytes;
+use zerocopy::byteorder::{BE, U32};
 
 /// One AG header as `(field, value)` pairs in xfs_db's order and notation.
 #[derive(Debug, Clone, serde::Serialize)]

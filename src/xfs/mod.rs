@@ -6,6 +6,7 @@
 
 pub mod ag;
 pub mod agview;
+pub mod attr;
 pub mod blockhdr;
 pub mod bmap;
 pub mod crc;
@@ -208,5 +209,8 @@ impl FileSystem for Xfs {
     }
     fn icheck(&self, blocks: &[u64]) -> Result<Vec<Option<u64>>> {
         Xfs::icheck(self, blocks)
+    }
+    fn xattrs(&self, ino: u64) -> Result<Vec<crate::fs::Xattr>> {
+        Xfs::xattrs(self, ino)
     }
 }

@@ -19,7 +19,13 @@ pub const XFS_SIZE: u64 = 320 << 20;
 /// Fill `root` (a mounted file system) with files of several kinds: regular files of a few
 /// sizes, a sparse file, a file of many one-block extents (its extent tree or bmbt needs blocks
 /// of its own), nested directories, hard links, a fast and a slow symlink.
-pub fn populate(root: &Path) {
+pub fn populate(root: &Path, fstype: &str) {
+    populate_files(root);
+    add_xattrs(root, fstype);
+}
+
+/// The files of [`populate`], without extended attributes.
+pub fn populate_files(root: &Path) {
     let w = |p: &str, data: &[u8]| std::fs::write(root.join(p), data).unwrap_or_else(|e| panic!("{p}: {e}"));
     std::fs::create_dir_all(root.join("d/sub/deeper")).expect("mkdir");
     w("empty", b"");
@@ -42,6 +48,43 @@ pub fn populate(root: &Path) {
     std::fs::hard_link(root.join("small"), root.join("d/sub/small-link")).expect("hard link");
     std::os::unix::fs::symlink("d/a", root.join("fast-link")).expect("symlink");
     std::os::unix::fs::symlink("x".repeat(200), root.join("slow-link")).expect("symlink");
+}
+
+/// `setfattr -n NAME -v VALUE PATH`.
+pub fn setfattr(path: &Path, name: &str, value: &str) {
+    let st = Command::new("setfattr")
+        .args(["-n", name, "-v", value])
+        .arg(path)
+        .status()
+        .expect("run setfattr (attr)");
+    assert!(st.success(), "setfattr -n {name} on {}", path.display());
+}
+
+/// Extended attributes through the kernel: a few small ones (in the inode; XFS short form), of
+/// every namespace, text and binary; dozens (ext4: past the inode into the xattr block; XFS: a
+/// leaf block); a value of 3000 bytes (ext4: in the block; XFS: a remote value); hundreds
+/// (XFS: a dabtree of leaves under a node).
+pub fn add_xattrs(root: &Path, fstype: &str) {
+    let small = root.join("small");
+    setfattr(&small, "user.a", "hello");
+    setfattr(&small, "user.bin", "0x0001ff7f80");
+    setfattr(&small, "trusted.t", "two\nlines \"quoted\" back\\slash");
+    setfattr(&small, "security.s", "label");
+    setfattr(&root.join("d"), "user.dir", "1");
+    for k in 0..30 {
+        setfattr(&root.join("big"), &format!("user.k{k:02}"), &format!("{k:02}{}", "v".repeat(98)));
+    }
+    setfattr(&root.join("d/a"), "user.large", &format!("0x{}", "ab".repeat(3000)));
+    setfattr(&root.join("d/a"), "user.after", "short");
+    // An ext4 inode's attributes must fit in its one xattr block.
+    let many = if fstype == "xfs" { 400 } else { 20 };
+    for k in 0..many {
+        setfattr(
+            &root.join("frag"),
+            &format!("user.many.{k:04}"),
+            &format!("value-{k}-{}", "z".repeat(k % 40)),
+        );
+    }
 }
 
 /// Every path under `root` (a mount point) with its inode number, as the kernel lists them.
@@ -85,7 +128,7 @@ pub fn made_image<T>(
 /// The standard ext4 test image ([`populate`]d, 4 KiB blocks) and the kernel's (path, inode) list.
 pub fn ext4_image(dir: &Path) -> (PathBuf, Vec<(String, u64)>) {
     made_image(dir, "ext4.img", EXT4_SIZE, &["mkfs.ext4", "-q", "-b", "4096"], "ext4", |root| {
-        populate(root);
+        populate(root, "ext4");
         kernel_inodes(root)
     })
 }
@@ -100,7 +143,7 @@ pub fn xfs_image(dir: &Path) -> (PathBuf, Vec<(String, u64)>) {
         &["mkfs.xfs", "-q", "-f", "-m", "reflink=0", "-d", "agcount=4"],
         "xfs",
         |root| {
-            populate(root);
+            populate(root, "xfs");
             kernel_inodes(root)
         },
     )
