@@ -87,8 +87,8 @@ fn xfs_getfattr_equals_getfattr_on_the_mount() {
     assert!(aformat("/big").starts_with("2 "), "/big: extents (a leaf), not {}", aformat("/big"));
     let frag_root =
         xfs_db(&img, &[&format!("inode {}", ino("/frag")), "ablock 0", "print hdr.info.hdr.magic"]);
-    assert!(frag_root.contains("0x3ebe"), "/frag: a node-form attr fork, not {frag_root}");
-    let da = xfs_db(&img, &[&format!("inode {}", ino("/d/a")), "ablock 0", "print"]);
-    assert!(da.contains("valueblk"), "/d/a: a remote value, not {da}");
+    assert!(frag_root.contains("0x3ebe"), "/frag: not a node-form attr fork");
+    let leaf = xfs_db(&img, &[&format!("inode {}", ino("/d/sub/deeper/leaf")), "ablock 0", "print"]);
+    assert!(leaf.contains("valueblk"), "/d/sub/deeper/leaf: no remote value in its leaf");
     compare(&img, "xfs", &kernel, &[("/small", "user.bin=0sAAH/f4A="), ("/d/a", "user.large=0sq6ur")]);
 }

@@ -76,6 +76,10 @@ pub fn add_xattrs(root: &Path, fstype: &str) {
     }
     setfattr(&root.join("d/a"), "user.large", &format!("0x{}", "ab".repeat(3000)));
     setfattr(&root.join("d/a"), "user.after", "short");
+    if fstype == "xfs" {
+        // Past what a leaf keeps locally: a remote value, in blocks of its own.
+        setfattr(&root.join("d/sub/deeper/leaf"), "user.huge", &format!("0x{}", "cd".repeat(20_000)));
+    }
     // An ext4 inode's attributes must fit in its one xattr block.
     let many = if fstype == "xfs" { 400 } else { 20 };
     for k in 0..many {
