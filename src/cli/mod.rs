@@ -10,6 +10,7 @@ pub mod bd;
 pub mod bench;
 pub mod cat;
 pub mod check;
+pub mod claim;
 pub mod getfattr;
 pub mod groups;
 pub mod icheck;
@@ -249,6 +250,14 @@ pub enum Command {
     /// JSON output: `{"path":"...","ino":N,"xattrs":[{"name":"user.a","value":"HEX"}],"findings":[FINDING...]}`
     /// (values in hex, in the order they are stored).
     Getfattr(getfattr::Args),
+    /// The claims line for bytes of a file, as `daxray check --claims` reads it.
+    ///
+    /// Hashes (sha256) the LEN bytes at OFFSET of the file at PATH as the view holds them
+    /// (recovered unless --raw; holes and unwritten extents read as zeros) and prints one line
+    /// `{"path":"...","ino":N,"offset":N,"len":N,"sha256":"..."}`. The range must lie within the
+    /// file's size. Output is always that JSON line (--json changes nothing); findings go to
+    /// standard error.
+    Claim(claim::Args),
     /// Run a MAP_SYNC fault-replay campaign on a real kernel under QEMU.
     Replay(replay::Args),
     /// Report the MAP_SYNC flag semantics of the running kernel on a path.
@@ -292,6 +301,7 @@ pub fn main() -> i32 {
         Command::Journal(a) => journal::run(a, g),
         Command::Check(a) => check::run(a, g),
         Command::Bd(a) => bd::run(a, g),
+        Command::Claim(a) => claim::run(a, g),
         Command::Getfattr(a) => getfattr::run(a, g),
         Command::Groups(a) => groups::run(a, g),
         Command::Ag(a) => ag::run(a, g),
