@@ -135,9 +135,13 @@ pub enum Command {
     /// Show a file's extent map (logical, physical, length in file-system blocks).
     ///
     /// physical counts file-system blocks from the start of the file system (for XFS:
-    /// agno * agblocks + agbno, not the packed fsbno). Unwritten extents read as zeros.
+    /// agno * agblocks + agbno, not the packed fsbno). Unwritten extents read as zeros. On XFS
+    /// the table also gives each extent in the peers' units: `fsbno` (agno << agblklog | agbno,
+    /// the bmbt's startblock, as `xfs_db -c 'inode N' -c bmap` prints it), `agno/agbno`, and
+    /// `daddr` (the 512-byte sector of its first block).
     ///
-    /// JSON output: `{"ino":N,"block_size":N,"extents":[{"logical":N,"physical":N,"length":N,"unwritten":BOOL}],"findings":[FINDING...]}`.
+    /// JSON output: `{"ino":N,"block_size":N,"extents":[{"logical":N,"physical":N,"length":N,"unwritten":BOOL}],"findings":[FINDING...]}`;
+    /// on XFS each extent also has `"fsbno":N,"agno":N,"agbno":N,"daddr":N`.
     Map(map::Args),
     /// Write a file's contents to standard output.
     ///
