@@ -39,14 +39,16 @@ impl BlockOwners {
     }
 }
 
+/// Inode -> the paths naming it.
+pub type PathsOf = BTreeMap<u64, Vec<String>>;
+/// Paths whose directory could not be read, with why.
+pub type WalkErrors = Vec<(String, crate::Error)>;
+
 /// The paths naming each inode of `inos` (hard links give several), found by walking the tree
 /// from the root as `debugfs ncheck` lists directory entries: every entry but "." and "..", so
 /// the root itself has none. Paths come in walk order; errors met on the way (directories that
 /// cannot be read) are returned beside them.
-pub fn paths_of(
-    fs: &dyn crate::fs::FileSystem,
-    inos: &[u64],
-) -> crate::Result<(BTreeMap<u64, Vec<String>>, Vec<(String, crate::Error)>)> {
+pub fn paths_of(fs: &dyn crate::fs::FileSystem, inos: &[u64]) -> crate::Result<(PathsOf, WalkErrors)> {
     let mut out: BTreeMap<u64, Vec<String>> = inos.iter().map(|i| (*i, Vec::new())).collect();
     let mut errors = Vec::new();
     for e in crate::fs::walk(fs, "/", &mut errors)? {

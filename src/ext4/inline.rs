@@ -1,32 +1,8 @@
 //! In-inode extended attributes, as far as inline data needs them: the `system.data` value
 //! holds the part of an inline file or directory that does not fit in i_block.
 
-use zerocopy::byteorder::{LE, U16, U32};
-use zerocopy::{FromBytes, Immutable, KnownLayout};
-
-/// Magic at the start of the in-inode xattr area.
-pub const XATTR_MAGIC: u32 = 0xEA02_0000;
 /// Name index of the `system.` namespace.
 const INDEX_SYSTEM: u8 = 7;
-
-/// `struct ext4_xattr_entry` (the name follows, padded to 4 bytes).
-#[derive(FromBytes, KnownLayout, Immutable, Debug, Clone)]
-#[repr(C)]
-pub struct XattrEntry {
-    /// Name length.
-    pub e_name_len: u8,
-    /// Namespace index.
-    pub e_name_index: u8,
-    /// Value offset from the first entry.
-    pub e_value_offs: U16<LE>,
-    /// Value inode (ea_inode), else 0.
-    pub e_value_inum: U32<LE>,
-    /// Value size.
-    pub e_value_size: U32<LE>,
-    /// Hash.
-    pub e_hash: U32<LE>,
-}
-const _: () = assert!(size_of::<XattrEntry>() == 16);
 
 /// One in-inode extended attribute.
 #[derive(Debug, Clone)]

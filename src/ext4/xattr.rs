@@ -6,12 +6,33 @@
 
 use super::Ext4;
 use super::csum::crc32c_raw;
-use super::inline::{XATTR_MAGIC, XattrEntry};
 use crate::error::{Error, Result};
 use crate::fs::Xattr;
 use core::mem::offset_of;
-use zerocopy::byteorder::{LE, U32};
+use zerocopy::byteorder::{LE, U16, U32};
 use zerocopy::{FromBytes, Immutable, KnownLayout};
+
+/// Magic at the start of the in-inode xattr area.
+pub const XATTR_MAGIC: u32 = 0xEA02_0000;
+
+/// `struct ext4_xattr_entry` (the name follows, padded to 4 bytes).
+#[derive(FromBytes, KnownLayout, Immutable, Debug, Clone)]
+#[repr(C)]
+pub struct XattrEntry {
+    /// Name length.
+    pub e_name_len: u8,
+    /// Namespace index.
+    pub e_name_index: u8,
+    /// Value offset from the first entry.
+    pub e_value_offs: U16<LE>,
+    /// Value inode (ea_inode), else 0.
+    pub e_value_inum: U32<LE>,
+    /// Value size.
+    pub e_value_size: U32<LE>,
+    /// Hash.
+    pub e_hash: U32<LE>,
+}
+const _: () = assert!(size_of::<XattrEntry>() == 16);
 
 /// `struct ext4_xattr_header`: the head of an external xattr block.
 #[derive(FromBytes, KnownLayout, Immutable, Debug, Clone)]
@@ -32,7 +53,6 @@ pub struct XattrHeader {
 }
 const _: () = assert!(size_of::<XattrHeader>() == 32);
 const _: () = assert!(offset_of!(XattrHeader, h_checksum) == CSUM_AT);
-const _: () = assert!(size_of::<XattrEntry>() == 16);
 const _: () = assert!(offset_of!(XattrEntry, e_value_offs) == 2);
 const _: () = assert!(offset_of!(XattrEntry, e_value_inum) == 4);
 const _: () = assert!(offset_of!(XattrEntry, e_value_size) == 8);
