@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::fs::Xattr;
 use core::mem::offset_of;
 use std::collections::HashSet;
-use zerocopy::byteorder::{BE, U16, U32, U64};
+use zerocopy::byteorder::{BE, U16, U32};
 use zerocopy::{FromBytes, Immutable, KnownLayout};
 
 /// `XFS_ATTR_LEAF_MAGIC` (v4 leaf).
@@ -143,27 +143,9 @@ pub struct DiskAttrNameRemote {
 const _: () = assert!(size_of::<DiskAttrNameRemote>() == 9);
 const _: () = assert!(offset_of!(DiskAttrNameRemote, namelen) == 8);
 
-/// `struct xfs_attr3_rmt_hdr`: the head of each v5 remote value block.
-#[derive(FromBytes, KnownLayout, Immutable, Debug, Clone, Copy)]
-#[repr(C)]
-pub struct DiskAttr3RmtHdr {
-    /// "XARM".
-    pub magic: U32<BE>,
-    /// Byte offset of this block's part of the value.
-    pub offset: U32<BE>,
-    /// Bytes of the value in this block.
-    pub bytes: U32<BE>,
-    /// crc32c (little-endian).
-    pub crc: [u8; 4],
-    /// uuid.
-    pub uuid: [u8; 16],
-    /// Owning inode.
-    pub owner: U64<BE>,
-    /// Disk address of this block.
-    pub blkno: U64<BE>,
-    /// LSN of the last write.
-    pub lsn: U64<BE>,
-}
+/// `struct xfs_attr3_rmt_hdr`: the head of each v5 remote value block, laid out as the remote
+/// symlink block's header (magic, offset, bytes, crc, uuid, owner, blkno, lsn).
+pub type DiskAttr3RmtHdr = super::symlink::DiskSymlinkHdr;
 const _: () = assert!(size_of::<DiskAttr3RmtHdr>() == 56);
 const _: () = assert!(offset_of!(DiskAttr3RmtHdr, crc) == 12);
 
