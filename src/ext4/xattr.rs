@@ -288,3 +288,45 @@ impl Ext4 {
         Ok(v)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Random areas and ACLs behind a valid magic never panic; every refusal is an error value.
+    #[test]
+    fn hostile_areas_do_not_panic() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for round in 0..20_000 {
+            let mut b = vec![0u8; 64 + round % 200];
+            for v in b.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *v = (x >> 24) as u8;
+            }
+            b[..4].copy_from_slice(&XATTR_MAGIC.to_le_bytes());
+            let _ = parse_ibody(&b);
+            let _ = parse_entries(&b[32..], &b);
+            b[..4].copy_from_slice(&1u32.to_le_bytes());
+            let _ = acl_to_xattr(&b);
+            let _ = crate::xfs::attr::acl_to_xattr(&b);
+        }
+    }
+
+    /// An ACL in ext4's form (owner, named user, group, mask, other) becomes the 8-byte-entry
+    /// form with the named user's id kept and the others' ids unset.
+    #[test]
+    fn acl_in_xattr_form() {
+        let mut v = 1u32.to_le_bytes().to_vec();
+        v.extend([1, 0, 6, 0]);
+        v.extend([2, 0, 4, 0, 0xe8, 3, 0, 0]);
+        v.extend([4, 0, 4, 0, 0x10, 0, 4, 0, 0x20, 0, 0, 0]);
+        let out = acl_to_xattr(&v).unwrap();
+        assert_eq!(out.len(), 4 + 5 * 8);
+        assert_eq!(&out[..4], &2u32.to_le_bytes());
+        assert_eq!(&out[4..12], &[1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(&out[12..20], &[2, 0, 4, 0, 0xe8, 3, 0, 0]);
+        assert!(acl_to_xattr(&v[..9]).is_err());
+    }
+}
