@@ -168,6 +168,22 @@ pub struct DirEntry {
     pub file_type: Option<FileType>,
 }
 
+/// One extended attribute, as `getxattr(2)` shows it: the full name with its namespace prefix
+/// (`user.`, `trusted.`, `security.`, `system.`) and the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Xattr {
+    /// Full name, prefix included.
+    #[serde(serialize_with = "ser_name")]
+    pub name: Vec<u8>,
+    /// The value's bytes (POSIX ACLs in the `posix_acl_xattr` form the kernel hands out).
+    #[serde(serialize_with = "ser_hex")]
+    pub value: Vec<u8>,
+}
+
+fn ser_hex<S: serde::Serializer>(v: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(v))
+}
+
 fn ser_name<S: serde::Serializer>(name: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(&String::from_utf8_lossy(name))
 }
@@ -213,6 +229,19 @@ pub trait FileSystem: Send + Sync {
     }
     /// Everything found wrong so far (checksums, skipped pointers).
     fn findings(&self) -> Vec<Finding>;
+    /// For each block (in the units of [`FileSystem::map`]'s `physical`), the inode that owns
+    /// it, as `debugfs icheck` answers: data, extent-tree or bmbt blocks, xattr blocks. `None`
+    /// for a block no inode owns. The default says the model cannot answer.
+    fn icheck(&self, blocks: &[u64]) -> Result<Vec<Option<u64>>> {
+        let _ = blocks;
+        Err(Error::Unsupported(format!("icheck on {}", self.kind())))
+    }
+    /// The extended attributes of inode `ino`, in the order they are stored. The default says
+    /// the model cannot read them.
+    fn xattrs(&self, ino: u64) -> Result<Vec<Xattr>> {
+        let _ = ino;
+        Err(Error::Unsupported(format!("extended attributes on {}", self.kind())))
+    }
     /// Whether the kernel's lookup of a directory entry naming `ino` gives the inode, or fails
     /// (a deleted inode, an inode whose checksum fails): a path whose lookup fails cannot be
     /// opened after the mount. The default accepts every inode.

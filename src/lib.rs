@@ -22,6 +22,7 @@ pub mod jbd2;
 pub mod manifest;
 pub mod open;
 pub mod oracle;
+pub mod owners;
 pub mod replay;
 pub mod report;
 pub mod sys;

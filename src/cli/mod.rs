@@ -4,10 +4,16 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod ag;
 pub mod agent;
+pub mod bd;
 pub mod bench;
 pub mod cat;
 pub mod check;
+pub mod claim;
+pub mod getfattr;
+pub mod groups;
+pub mod icheck;
 pub mod info;
 pub mod jbd2_text;
 pub mod journal;
@@ -16,6 +22,7 @@ pub mod ls;
 pub mod man;
 pub mod manifest;
 pub mod map;
+pub mod ncheck;
 pub mod output;
 pub mod probe;
 pub mod replay;
@@ -129,9 +136,13 @@ pub enum Command {
     /// Show a file's extent map (logical, physical, length in file-system blocks).
     ///
     /// physical counts file-system blocks from the start of the file system (for XFS:
-    /// agno * agblocks + agbno, not the packed fsbno). Unwritten extents read as zeros.
+    /// agno * agblocks + agbno, not the packed fsbno). Unwritten extents read as zeros. On XFS
+    /// the table also gives each extent in the peers' units: `fsbno` (agno << agblklog | agbno,
+    /// the bmbt's startblock, as `xfs_db -c 'inode N' -c bmap` prints it), `agno/agbno`, and
+    /// `daddr` (the 512-byte sector of its first block).
     ///
-    /// JSON output: `{"ino":N,"block_size":N,"extents":[{"logical":N,"physical":N,"length":N,"unwritten":BOOL}],"findings":[FINDING...]}`.
+    /// JSON output: `{"ino":N,"block_size":N,"extents":[{"logical":N,"physical":N,"length":N,"unwritten":BOOL}],"findings":[FINDING...]}`;
+    /// on XFS each extent also has `"fsbno":N,"agno":N,"agbno":N,"daddr":N`.
     Map(map::Args),
     /// Write a file's contents to standard output.
     ///
@@ -178,6 +189,80 @@ pub enum Command {
     /// JSON output: `{"image":PLACEMENT,"recovery":RECOVERY,"verdicts":[{"claim":{...},"verdict":"durable|lost-hole|lost-unwritten|lost-uncommitted|lost-beyond-eof|data-differs|missing-file|unreadable","evidence":{...}}],"summary":{"claims":N,"durable":N,"lost":N,"by_verdict":{...}},"findings":[FINDING...]}`
     /// (PLACEMENT and RECOVERY as in daxray-info(1)).
     Check(check::Args),
+    /// Which inode owns each block, like `debugfs -c -R 'icheck BLOCK...'`.
+    ///
+    /// Scans every inode in use (ext4: inode tables, as debugfs does; XFS: the inobt of each AG)
+    /// and lists the owner of each block: data, extent-tree, indirect or bmbt, and xattr blocks.
+    /// Blocks: ext4 file-system blocks; XFS linear blocks (agno * agblocks + agbno, the
+    /// `physical` column of `map`, not the packed fsbno). Text output: `Block<TAB>Inode number`,
+    /// then one line a block, `<block not found>` when no inode owns it.
+    ///
+    /// JSON output: `{"blocks":[{"block":N,"ino":N|null}],"findings":[FINDING...]}`.
+    Icheck(icheck::Args),
+    /// The paths naming each inode, like `debugfs -c -R 'ncheck INO...'`.
+    ///
+    /// Walks the tree from the root; every directory entry naming an inode gives a path (hard
+    /// links several; the root, named only by "." and "..", none). Text output:
+    /// `Inode<TAB>Pathname`, then one line a path (debugfs writes the root's entries as `//name`;
+    /// daxray as `/name`).
+    ///
+    /// JSON output: `{"inodes":[{"ino":N,"paths":["/a/b",...]}],"findings":[FINDING...]}`.
+    Ncheck(ncheck::Args),
+    /// Hexdump blocks as the view holds them, in the layout of `debugfs bd`.
+    ///
+    /// The recovered view by default (the journal or log replayed in memory), the media as it is
+    /// with --raw. Text output, as `debugfs -c -R 'bd BLOCK'` prints it: the byte offset from
+    /// the first block in octal, 16 bytes in hex in groups of two, the printable characters, a
+    /// `*` line for lines equal to the one before, and an empty line at the end. ext4 blocks
+    /// are file-system blocks; XFS blocks are linear (agno * agblocks + agbno), or packed fsbnos
+    /// with --fsbno (xfs_db's `fsb`).
+    ///
+    /// JSON output: `{"block":N,"count":N,"block_size":N,"offset":BYTES,"hex":"...","findings":[FINDING...]}`
+    /// (block linear; offset in bytes from the start of the file system; hex holds every byte).
+    Bd(bd::Args),
+    /// ext4 group descriptors field by field (the facts `dumpe2fs` prints per group).
+    ///
+    /// Each descriptor as the view holds it (recovered unless --raw): the blocks its group
+    /// covers, where the descriptor lives, every field of `struct ext4_group_desc` (low and high
+    /// halves joined; the checksums of bitmaps hold 16 bits with 32-byte descriptors) and
+    /// whether `bg_checksum` is correct (metadata_csum or gdt_csum).
+    ///
+    /// JSON output: `{"groups":[{"group":N,"first_block":N,"last_block":N,"desc_block":N,"desc_offset":BYTES,"block_bitmap":N,"inode_bitmap":N,"inode_table":N,"inode_table_last":N,"free_blocks_count":N,"free_inodes_count":N,"used_dirs_count":N,"flags":N,"flag_names":["INODE_UNINIT|BLOCK_UNINIT|ITABLE_ZEROED"...],"exclude_bitmap":N,"block_bitmap_csum":N,"inode_bitmap_csum":N,"itable_unused":N,"checksum":N,"checksum_ok":BOOL|null}],"findings":[FINDING...]}`.
+    Groups(groups::Args),
+    /// An XFS AG's headers (AGF, AGI, AGFL) field by field, as `xfs_db -r -c 'agf N' -c print`
+    /// (and `agi`, `agfl`) names and prints them.
+    ///
+    /// The headers as the view holds them (recovered unless --raw). Text output: for each
+    /// header a line `agf|agi|agfl N (daddr D):` then `field = value` lines in xfs_db's notation
+    /// (`null` for an unset pointer, `crc = 0x... (correct|bad)`, the AGFL's `bno[0-N]` as
+    /// `index:block` pairs, fields of features the file system lacks left out as xfs_db does).
+    ///
+    /// JSON output: `{"headers":[{"header":"agf|agi|agfl","agno":N,"daddr":N,"fields":{"magicnum":"0x58414746",...}}],"findings":[FINDING...]}`
+    /// (values as the text shows them).
+    Ag(ag::Args),
+    /// A file's extended attributes, as `getfattr -d -m - --absolute-names PATH` prints them.
+    ///
+    /// ext4: the attributes in the inode (after its extra fields) and in its xattr block (whose
+    /// checksum is verified under metadata_csum), values in ea_inodes too. XFS: the attr fork in
+    /// short form, leaf or node (dabtree) form, with remote values. Names carry their namespace
+    /// prefix (user., trusted., security., system.); POSIX ACLs are shown in the form
+    /// getxattr(2) returns. A symbolic link at PATH is followed unless -h. Text output, as
+    /// getfattr's: `# file: PATH`, then `name=value` lines sorted by name, then an empty line;
+    /// nothing for a file without attributes. Values: text in double quotes (NUL, newline and
+    /// carriage return as \ooo; backslash and quote escaped) when at most one byte in eight is
+    /// not printable, else base64 (`0s...`); -e hex gives `0x...`.
+    ///
+    /// JSON output: `{"path":"...","ino":N,"xattrs":[{"name":"user.a","value":"HEX"}],"findings":[FINDING...]}`
+    /// (values in hex, in the order they are stored).
+    Getfattr(getfattr::Args),
+    /// The claims line for bytes of a file, as `daxray check --claims` reads it.
+    ///
+    /// Hashes (sha256) the LEN bytes at OFFSET of the file at PATH as the view holds them
+    /// (recovered unless --raw; holes and unwritten extents read as zeros) and prints one line
+    /// `{"path":"...","ino":N,"offset":N,"len":N,"sha256":"..."}`. The range must lie within the
+    /// file's size. Output is always that JSON line (--json changes nothing); findings go to
+    /// standard error.
+    Claim(claim::Args),
     /// Run a MAP_SYNC fault-replay campaign on a real kernel under QEMU.
     Replay(replay::Args),
     /// Report the MAP_SYNC flag semantics of the running kernel on a path.
@@ -220,6 +305,13 @@ pub fn main() -> i32 {
         Command::Manifest(a) => manifest::run(a, g),
         Command::Journal(a) => journal::run(a, g),
         Command::Check(a) => check::run(a, g),
+        Command::Bd(a) => bd::run(a, g),
+        Command::Claim(a) => claim::run(a, g),
+        Command::Getfattr(a) => getfattr::run(a, g),
+        Command::Groups(a) => groups::run(a, g),
+        Command::Ag(a) => ag::run(a, g),
+        Command::Icheck(a) => icheck::run(a, g),
+        Command::Ncheck(a) => ncheck::run(a, g),
         Command::Replay(a) => replay::run(a, g),
         Command::Probe(a) => probe::run(a, g),
         Command::Vm(c) => vm::run(c, g),

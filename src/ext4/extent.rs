@@ -94,11 +94,23 @@ impl Walker<'_> {
     /// by logical block. A damaged child node is skipped with a finding; a damaged root is an
     /// error.
     pub fn walk(&self, root: &[u8], inode_block: u64, inode_offset: u64) -> Result<Vec<Extent>> {
+        self.walk_with_nodes(root, inode_block, inode_offset).map(|(e, _)| e)
+    }
+
+    /// [`Walker::walk`], and the blocks of the tree's nodes below the root (index and leaf
+    /// blocks), in the order they were read.
+    pub fn walk_with_nodes(
+        &self,
+        root: &[u8],
+        inode_block: u64,
+        inode_offset: u64,
+    ) -> Result<(Vec<Extent>, Vec<u64>)> {
         let mut out = Vec::new();
         let mut visited = HashSet::new();
+        let mut nodes = Vec::new();
         let at =
             NodeAt { block: inode_block, offset: inode_offset + 0x28, want_depth: None, want_start: None };
-        self.node(root, at, &mut out, &mut visited)?;
+        self.node(root, at, &mut out, &mut visited, &mut nodes)?;
         out.sort_by_key(|e| e.logical);
         // Overlapping extents would make reads ambiguous: report, keep the first.
         let mut clean: Vec<Extent> = Vec::with_capacity(out.len());
@@ -119,7 +131,7 @@ impl Walker<'_> {
             }
             clean.push(e);
         }
-        Ok(clean)
+        Ok((clean, nodes))
     }
 
     fn node(
@@ -128,6 +140,7 @@ impl Walker<'_> {
         at: NodeAt,
         out: &mut Vec<Extent>,
         visited: &mut HashSet<u64>,
+        nodes: &mut Vec<u64>,
     ) -> Result<()> {
         let is_root = at.want_depth.is_none();
         let bad = |detail: String| Error::corrupt("ext4 extent header", at.block, at.offset, detail);
@@ -275,7 +288,8 @@ impl Walker<'_> {
                         continue;
                     }
                 };
-                if let Err(e) = self.node(&data, child_at, out, visited) {
+                nodes.push(child);
+                if let Err(e) = self.node(&data, child_at, out, visited, nodes) {
                     self.findings.error(
                         "ext4 extent block",
                         Some(child),

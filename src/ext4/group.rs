@@ -92,7 +92,8 @@ pub struct GroupDesc {
 }
 
 impl GroupDesc {
-    fn from_raw(r: &RawGroupDesc, wide: bool) -> Self {
+    /// Decode a raw descriptor (`wide`: the 64-byte form, whose high halves count).
+    pub fn from_raw(r: &RawGroupDesc, wide: bool) -> Self {
         let hi32 = |v: &U32<LE>| if wide { u64::from(v.get()) << 32 } else { 0 };
         let hi16 = |v: &U16<LE>| if wide { u32::from(v.get()) << 16 } else { 0 };
         Self {
@@ -186,8 +187,8 @@ pub fn read_all(src: &dyn BlockSource, sb: &Superblock, findings: &Findings) -> 
     Ok(out)
 }
 
-/// The checksum a descriptor should carry (metadata_csum: low 16 bits of crc32c; gdt_csum: crc16).
-fn expected_checksum(sb: &Superblock, g: u64, desc: &[u8], metadata_csum: bool) -> u16 {
+/// The checksum group `g`'s descriptor bytes `desc` should carry (metadata_csum: low 16 bits of crc32c; gdt_csum: crc16).
+pub fn expected_checksum(sb: &Superblock, g: u64, desc: &[u8], metadata_csum: bool) -> u16 {
     let group = (g as u32).to_le_bytes();
     let head = desc.get(..BG_CHECKSUM_AT).unwrap_or(desc);
     let tail = desc.get(BG_CHECKSUM_AT + 2..).unwrap_or(&[]);

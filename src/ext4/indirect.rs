@@ -26,6 +26,11 @@ impl Mapper<'_> {
     /// The mapped blocks of i_block (60 bytes: 15 little-endian pointers), as extents of
     /// consecutive blocks, sorted by logical block.
     pub fn map(&self, i_block: &[u8]) -> Result<Vec<Extent>> {
+        self.map_with_meta(i_block).map(|(e, _)| e)
+    }
+
+    /// [`Mapper::map`], and the indirect blocks read on the way (single, double and triple).
+    pub fn map_with_meta(&self, i_block: &[u8]) -> Result<(Vec<Extent>, Vec<u64>)> {
         let ptr = |i: usize| {
             i_block.get(i * 4..i * 4 + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0)
         };
@@ -45,7 +50,9 @@ impl Mapper<'_> {
             base = base.saturating_add(span);
             span = span.saturating_mul(per);
         }
-        Ok(out)
+        let mut meta: Vec<u64> = visited.into_iter().collect();
+        meta.sort_unstable();
+        Ok((out, meta))
     }
 
     fn push(&self, out: &mut Vec<Extent>, logical: u64, phys: u64) {

@@ -10,13 +10,16 @@ pub mod extent;
 pub mod fastcommit;
 pub mod fcreplay;
 pub mod group;
+pub mod groupview;
 pub mod htree;
+pub mod icheck;
 pub mod indirect;
 pub mod inline;
 pub mod inode;
 pub mod journal;
 pub mod orphan;
 pub mod superblock;
+pub mod xattr;
 
 use crate::error::{Error, Finding, Findings, Result};
 use crate::fs::{DirEntry, Extent, FileSystem, FileType, FsKind, Stat, read_by_extents};
@@ -594,6 +597,12 @@ impl FileSystem for Ext4 {
     }
     fn findings(&self) -> Vec<Finding> {
         self.findings.snapshot()
+    }
+    fn icheck(&self, blocks: &[u64]) -> Result<Vec<Option<u64>>> {
+        Ext4::icheck(self, blocks)
+    }
+    fn xattrs(&self, ino: u64) -> Result<Vec<crate::fs::Xattr>> {
+        Ext4::xattrs(self, ino)
     }
     /// `ext4_lookup` then `__ext4_iget` (EXT4_IGET_NORMAL): a bad inode number, an inode without
     /// links ("deleted inode referenced", EFSCORRUPTED), or one whose checksum fails ("iget:

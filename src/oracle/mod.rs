@@ -47,7 +47,8 @@ fn package_for(tool: &str) -> &'static str {
         "cpio" => "cpio",
         "modinfo" | "insmod" => "kmod",
         "losetup" | "mount" | "umount" => "mount",
-        "sha256sum" => "coreutils",
+        "sha256sum" | "dd" => "coreutils",
+        "getfattr" | "setfattr" => "attr",
         _ => "the package that provides it",
     }
 }

@@ -5,10 +5,14 @@
 //! not as packed fsbnos.
 
 pub mod ag;
+pub mod agview;
+pub mod attr;
 pub mod blockhdr;
 pub mod bmap;
 pub mod crc;
 pub mod dir;
+pub mod icheck;
+pub mod inobt;
 pub mod inode;
 pub mod sb;
 pub mod symlink;
@@ -202,5 +206,11 @@ impl FileSystem for Xfs {
     }
     fn findings(&self) -> Vec<Finding> {
         self.findings.snapshot()
+    }
+    fn icheck(&self, blocks: &[u64]) -> Result<Vec<Option<u64>>> {
+        Xfs::icheck(self, blocks)
+    }
+    fn xattrs(&self, ino: u64) -> Result<Vec<crate::fs::Xattr>> {
+        Xfs::xattrs(self, ino)
     }
 }
