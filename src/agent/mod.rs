@@ -219,7 +219,8 @@ pub fn run_guest(link: &mut dyn Link) -> Result<()> {
     let mut job = job_from_cmdline(&cmdline)?;
     let ns = namespace::make_fsdax(job.namespace_align)?;
     log(&format!("fsdax namespace {} dataoff {}", ns.device, ns.dataoff));
-    let mut restored = false;
+    // The host put back a file system kept from an earlier boot (see `crate::vm::media`).
+    let mut restored = cmdline.split_whitespace().any(|w| w == "daxray.restored=1");
     loop {
         if let After::PowerOff = run_job(&job, &ns, restored, link)? {
             return Ok(());

@@ -9,9 +9,14 @@
 //! then byte for byte what mkfs left.
 
 use crate::error::{Error, Result};
+use byteorder::{LittleEndian, ReadBytesExt, WriteBytesExt};
 use std::fs::File;
+use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+
+/// The magic at the start of a kept snapshot's (gzip) stream.
+const MAGIC: &[u8; 8] = b"DXFORMAT";
 
 const BLOCK: usize = 4096;
 
@@ -59,6 +64,72 @@ impl Snapshot {
         Ok(Some(Snapshot { start, end, extents }))
     }
 
+    /// Where the file system starts in the image.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// Keep the snapshot in `path` (gzip: the magic, start, end, then `offset, length, bytes`
+    /// records and a zero length), written to a temporary name and renamed into place.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        let io = |e| Error::io(&tmp, e);
+        let f = File::create(&tmp).map_err(io)?;
+        let mut gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(f), flate2::Compression::fast());
+        gz.write_all(MAGIC).map_err(io)?;
+        gz.write_u64::<LittleEndian>(self.start).map_err(io)?;
+        gz.write_u64::<LittleEndian>(self.end).map_err(io)?;
+        for (off, v) in &self.extents {
+            gz.write_u64::<LittleEndian>(*off).map_err(io)?;
+            gz.write_u64::<LittleEndian>(v.len() as u64).map_err(io)?;
+            gz.write_all(v).map_err(io)?;
+        }
+        gz.write_u64::<LittleEndian>(0).map_err(io)?;
+        gz.write_u64::<LittleEndian>(0).map_err(io)?;
+        gz.finish().and_then(|mut w| w.flush()).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
+
+    /// A snapshot kept by [`Snapshot::save`]; a file that is not one, or holds more than
+    /// [`MAX_SNAPSHOT`] bytes or extents outside its range, is an error.
+    pub fn load(path: &Path) -> Result<Snapshot> {
+        let f = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut gz = flate2::read::GzDecoder::new(std::io::BufReader::new(f));
+        let bad =
+            |d: String| Error::corrupt("kept file system snapshot", 0, 0, format!("{}: {d}", path.display()));
+        let io = |e: std::io::Error| bad(e.to_string());
+        let mut magic = [0u8; 8];
+        gz.read_exact(&mut magic).map_err(io)?;
+        if &magic != MAGIC {
+            return Err(bad("no DXFORMAT magic".into()));
+        }
+        let start = gz.read_u64::<LittleEndian>().map_err(io)?;
+        let end = gz.read_u64::<LittleEndian>().map_err(io)?;
+        if start > end {
+            return Err(bad(format!("start {start} past end {end}")));
+        }
+        let (mut extents, mut kept, mut last) = (Vec::new(), 0u64, start);
+        loop {
+            let off = gz.read_u64::<LittleEndian>().map_err(io)?;
+            let len = gz.read_u64::<LittleEndian>().map_err(io)?;
+            if len == 0 {
+                break;
+            }
+            kept = kept.saturating_add(len);
+            let past = off.checked_add(len).is_none_or(|e| e > end);
+            if kept > MAX_SNAPSHOT || off < last || past {
+                return Err(bad(format!(
+                    "an extent of {len} bytes at {off} out of order, out of range or over the limit"
+                )));
+            }
+            let mut v = vec![0u8; len as usize];
+            gz.read_exact(&mut v).map_err(io)?;
+            last = off + len;
+            extents.push((off, v));
+        }
+        Ok(Snapshot { start, end, extents })
+    }
+
     /// Bytes kept.
     pub fn bytes(&self) -> u64 {
         self.extents.iter().map(|(_, v)| v.len() as u64).sum()
@@ -103,6 +174,9 @@ mod tests {
         assert_eq!(s.bytes(), 3 * 4096);
         f.write_all_at(&[9u8; 4096], 30 * 4096).unwrap();
         f.write_all_at(&[9u8; 4096], 8 * 4096).unwrap();
+        let kept = d.path().join("kept");
+        s.save(&kept).unwrap();
+        let s = Snapshot::load(&kept).unwrap();
         s.restore(&p).unwrap();
         let all = std::fs::read(&p).unwrap();
         assert_eq!(&all[..4096], &[1u8; 4096][..]);
@@ -110,5 +184,7 @@ mod tests {
         assert_eq!(&all[20 * 4096 + 5..20 * 4096 + 15], &[3u8; 10][..]);
         assert!(all[30 * 4096..31 * 4096].iter().all(|&b| b == 0));
         assert_eq!(all.iter().filter(|&&b| b != 0).count(), 4096 + 8192 + 10);
+        std::fs::write(&kept, b"not gzip").unwrap();
+        assert!(Snapshot::load(&kept).is_err());
     }
 }

@@ -60,6 +60,10 @@ pub struct VmConfig {
     pub console_limit: u64,
     /// After a flood, only the last this many bytes of the console log are kept.
     pub console_keep: u64,
+    /// Where the bytes of freshly made file systems are kept across boots (see [`media`]), by
+    /// initramfs (so by mkfs binary), kernel, image size, namespace alignment and mkfs options;
+    /// None: only within one boot.
+    pub format_cache: Option<PathBuf>,
 }
 
 impl VmConfig {
@@ -80,6 +84,7 @@ impl VmConfig {
             run_timeout: Duration::from_secs(12 * 3600),
             console_limit: CONSOLE_LIMIT,
             console_keep: CONSOLE_KEEP,
+            format_cache: assets::default_cache().ok().map(|c| c.join("formats")),
         }
     }
 }
@@ -164,6 +169,10 @@ pub struct Vm {
     /// The bytes of each file system made in this boot, by [`Job::format_key`] (None: too big
     /// to keep).
     formats: std::collections::HashMap<String, Option<media::Snapshot>>,
+    /// Where kept file systems go across boots, and the start of their file names there.
+    format_cache: Option<(PathBuf, String)>,
+    /// mkfs runs in the guest, and file systems the host put back instead, in this boot.
+    counts: (u64, u64),
     run_deadline: Instant,
     run_timeout: Duration,
     watchdog: Watchdog,
@@ -173,12 +182,24 @@ pub struct Vm {
 }
 
 /// The kernel command line for a job.
-fn cmdline(job: &Job) -> Result<String> {
+/// `restored`: the host put back a kept file system for the job (`daxray.restored=1`: the guest
+/// mounts it without mkfs).
+fn cmdline(job: &Job, restored: bool) -> Result<String> {
     let json = serde_json::to_vec(job).map_err(|e| Error::External(format!("encoding the job: {e}")))?;
     Ok(format!(
-        "console=ttyS0,115200 panic=-1 loglevel=5 mitigations=off tsc=reliable no_timer_check rdinit=/init daxray.job={}",
-        hex::encode(json)
+        "console=ttyS0,115200 panic=-1 loglevel=5 mitigations=off tsc=reliable no_timer_check rdinit=/init daxray.job={}{}",
+        hex::encode(json),
+        if restored { " daxray.restored=1" } else { "" }
     ))
+}
+
+/// The file a kept file system for `job` lives in under the format cache `dir`.
+fn cached_format_path(dir: &Path, base: &str, job: &Job) -> PathBuf {
+    let name: String = format!("{base}-{}", job.format_key())
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .collect();
+    dir.join(format!("{name}.dxformat"))
 }
 
 /// The last `n` bytes of a log file, as text.
@@ -218,6 +239,22 @@ impl Vm {
         prepare_image(&cfg.image, cfg.image_size)?;
         let cache = assets::default_cache().unwrap_or_else(|_| cfg.work_dir.clone()).join("initramfs");
         let initrd = initramfs::build(&cfg.assets, &cache)?;
+        let format_cache = cfg.format_cache.as_ref().map(|d| {
+            let stem = initrd.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let base = format!("{stem}-{}-{}-{}", cfg.assets.version, cfg.image_size, job.namespace_align);
+            (d.clone(), base)
+        });
+        // A file system kept from an earlier boot with the same initramfs, kernel and geometry:
+        // put it on the media now and let the guest mount it without mkfs.
+        let mut formats = std::collections::HashMap::new();
+        let restored_first = format_cache
+            .as_ref()
+            .map(|(d, b)| cached_format_path(d, b, job))
+            .and_then(|p| media::Snapshot::load(&p).ok())
+            .filter(|snap| snap.restore(&cfg.image).is_ok());
+        if let Some(snap) = &restored_first {
+            formats.insert(job.format_key(), Some(snap.clone()));
+        }
 
         let sockets = tempfile::Builder::new()
             .prefix("daxray-vm-")
@@ -249,7 +286,7 @@ impl Vm {
             .arg("-initrd")
             .arg(&initrd)
             .arg("-append")
-            .arg(cmdline(job)?)
+            .arg(cmdline(job, restored_first.is_some())?)
             .args(["-nodefaults", "-display", "none", "-no-reboot"])
             .arg("-serial")
             .arg(format!("file:{}", cfg.console_log.display()))
@@ -320,7 +357,9 @@ impl Vm {
             ready: ReadyInfo { kernel: String::new(), fs: job.fs, dataoff: 0 },
             event_timeout: cfg.event_timeout,
             boot_timeout: cfg.boot_timeout,
-            formats: Default::default(),
+            formats,
+            format_cache,
+            counts: (0, u64::from(restored_first.is_some())),
             run_deadline,
             run_timeout: cfg.run_timeout,
             watchdog,
@@ -337,6 +376,7 @@ impl Vm {
     fn await_ready(&mut self, job: &Job, timeout: Duration) -> Result<()> {
         let mut m = self.recv(timeout)?;
         if let GuestMsg::Formatted { dataoff } = m {
+            self.counts.0 += 1;
             self.keep_format(job, dataoff)?;
             self.send(&HostMsg::Go)?;
             m = self.recv(timeout)?;
@@ -346,6 +386,13 @@ impl Vm {
                 if fs != job.fs {
                     let what =
                         format!("the guest made {} but the job asked for {}", fs.name(), job.fs.name());
+                    return Err(self.abort(&what));
+                }
+                let kept = self.formats.get(&job.format_key()).and_then(|s| s.as_ref().map(|s| s.start()));
+                if let Some(start) = kept.filter(|&st| st != dataoff) {
+                    let what = format!(
+                        "the guest's file system starts at byte {dataoff}, the kept one at {start}: the namespace differs"
+                    );
                     return Err(self.abort(&what));
                 }
                 self.ready = ReadyInfo { kernel, fs, dataoff };
@@ -377,6 +424,12 @@ impl Vm {
             Ok(s) => s,
             Err(e) => return Err(self.abort(&format!("keeping the new file system's bytes: {e}"))),
         };
+        // Kept across boots too; a cache that cannot be written only costs the next boot a mkfs.
+        if let (Some(s), Some((dir, base))) = (&snap, &self.format_cache)
+            && std::fs::create_dir_all(dir).is_ok()
+        {
+            let _ = s.save(&cached_format_path(dir, base, job));
+        }
         self.formats.insert(key, snap);
         Ok(())
     }
@@ -396,16 +449,30 @@ impl Vm {
                 return Err(self.abort(&what));
             }
         }
+        let key = job.format_key();
+        if !self.formats.contains_key(&key)
+            && let Some((dir, base)) = &self.format_cache
+            && let Ok(snap) = media::Snapshot::load(&cached_format_path(dir, base, job))
+        {
+            self.formats.insert(key.clone(), Some(snap));
+        }
         let mut restored = false;
-        if let Some(Some(snap)) = self.formats.get(&job.format_key()) {
+        if let Some(Some(snap)) = self.formats.get(&key) {
             if let Err(e) = snap.restore(&self.image) {
                 return Err(self.abort(&format!("putting back the file system's bytes: {e}")));
             }
             restored = true;
+            self.counts.1 += 1;
         }
         self.send(&HostMsg::Next { job: job.clone(), restored })?;
         self.guard = guard::Guard::new(job);
         self.await_ready(job, self.boot_timeout)
+    }
+
+    /// In this boot: how many times the guest ran mkfs, and how many file systems the host put
+    /// back instead (kept from an earlier mkfs with the same options, in this boot or before).
+    pub fn format_counts(&self) -> (u64, u64) {
+        self.counts
     }
 
     /// Bytes the guest's console log holds so far (to cut one job's part out of a boot's log).
