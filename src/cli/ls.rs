@@ -44,16 +44,22 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     let mut rows = Vec::new();
     for (name, ino, ft) in &entries {
         let st = if a.long || g.json { fsys.stat(*ino).ok() } else { None };
+        // A symbolic link's target, as `ls -l` shows it after `->`.
+        let target = (*ft == FileType::Symlink && (a.long || g.json))
+            .then(|| fsys.read_link(*ino).ok())
+            .flatten()
+            .map(|t| String::from_utf8_lossy(&t).into_owned());
         if g.json {
             rows.push(serde_json::json!({
                 "name": name, "ino": ino, "type": ft,
                 "mode": st.as_ref().map(|s| format!("{:o}", s.mode & 0o7777)),
                 "size": st.as_ref().map(|s| s.size),
                 "nlink": st.as_ref().map(|s| s.nlink),
+                "target": target,
             }));
         } else if let (true, Some(s)) = (a.long, &st) {
             out += &format!(
-                "{}{:04o} {:>3} {:>5} {:>5} {:>12} {:>8} {}\n",
+                "{}{:04o} {:>3} {:>5} {:>5} {:>12} {:>8} {}{}\n",
                 ft.letter(),
                 s.mode & 0o7777,
                 s.nlink,
@@ -61,7 +67,8 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
                 s.gid,
                 s.size,
                 ino,
-                name
+                name,
+                target.map(|t| format!(" -> {t}")).unwrap_or_default()
             );
         } else {
             out += &format!("{:>8} {} {}\n", ino, ft.letter(), name);

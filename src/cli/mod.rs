@@ -114,13 +114,13 @@ pub enum Command {
     /// Text output: inode, type letter (as ls -l shows it) and name, one entry a line; with -R
     /// the full path of every entry under PATH; with -l also mode, links, owner, group and size.
     ///
-    /// JSON output: `{"path":"/","entries":[{"name":"...","ino":N,"type":"file|dir|symlink|char|block|fifo|socket|unknown","mode":"644"|null,"size":N|null,"nlink":N|null}],"findings":[FINDING...]}`
-    /// (mode in octal without the type bits; null when the inode cannot be read). With -R,
-    /// "name" is the full path.
+    /// JSON output: `{"path":"/","entries":[{"name":"...","ino":N,"type":"file|dir|symlink|char|block|fifo|socket|unknown","mode":"644"|null,"size":N|null,"nlink":N|null,"target":"..."|null}],"findings":[FINDING...]}`
+    /// (mode in octal without the type bits; null when the inode cannot be read; target: a
+    /// symbolic link's target, else null). With -R, "name" is the full path.
     Ls(ls::Args),
     /// Show an inode.
     ///
-    /// JSON output: `{"ino":N,"file_type":"file|dir|symlink|...","mode":N,"nlink":N,"uid":N,"gid":N,"size":N,"blocks_512":N,"atime":{"sec":N,"nsec":N},"mtime":{...},"ctime":{...},"crtime":{...}|null,"generation":N,"flags":N,"rdev":N|null,"extra":{...},"findings":[FINDING...]}`.
+    /// JSON output: `{"ino":N,"file_type":"file|dir|symlink|...","mode":N,"nlink":N,"uid":N,"gid":N,"size":N,"blocks_512":N,"atime":{"sec":N,"nsec":N},"mtime":{...},"ctime":{...},"crtime":{...}|null,"generation":N,"flags":N,"rdev":N|null,"extra":{...},"target":"..."|null,"findings":[FINDING...]}`.
     /// mode is the full mode including the type bits, as a decimal number. "extra" holds the
     /// fields specific to the file system, named as `debugfs stat` (ext4) or
     /// `xfs_db -c "inode N" -c print` (XFS) names them.
@@ -134,8 +134,10 @@ pub enum Command {
     Map(map::Args),
     /// Write a file's contents to standard output.
     ///
-    /// Holes and unwritten extents read as zeros; the output is exactly the file's size. There
-    /// is no JSON form: findings go to standard error.
+    /// Holes and unwritten extents read as zeros; the output is exactly the file's size. A
+    /// symbolic link (fast or slow) prints its target, without a newline, as readlink(2) gives
+    /// it. A directory is refused (exit status 2: use `ls`). There is no JSON form: --json is
+    /// refused, and findings go to standard error.
     Cat(cat::Args),
     /// One JSON line per regular file: path, inode, size, extents and (with --hash) sha256.
     ///

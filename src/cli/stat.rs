@@ -25,6 +25,11 @@ impl FileArg {
         let ino = resolve(&*o.fs, self.path.as_deref(), self.ino)?;
         Ok((o, ino))
     }
+
+    /// How errors name the file: its PATH, or "inode N".
+    pub fn name(&self, ino: u64) -> String {
+        self.path.clone().unwrap_or_else(|| format!("inode {ino}"))
+    }
 }
 
 /// Arguments of `stat`.
@@ -48,9 +53,14 @@ pub fn resolve(fsys: &dyn FileSystem, path: Option<&str>, ino: Option<u64>) -> c
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     let (o, ino) = a.file.open(g)?;
     let st = o.fs.stat(ino)?;
+    let target = match st.file_type {
+        fs::FileType::Symlink => Some(String::from_utf8_lossy(&o.fs.read_link(ino)?).into_owned()),
+        _ => None,
+    };
     let findings = o.findings();
     if g.json {
         let mut v = serde_json::to_value(&st).map_err(|e| crate::Error::External(e.to_string()))?;
+        v["target"] = serde_json::json!(target);
         v["findings"] = serde_json::to_value(&findings).unwrap_or_default();
         output::print_json(&v)?;
     } else {
@@ -67,6 +77,9 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
             st.flags,
             st.generation
         );
+        if let Some(t) = &target {
+            s += &format!("target: {t}\n");
+        }
         for (name, t) in [
             ("atime", Some(st.atime)),
             ("mtime", Some(st.mtime)),
