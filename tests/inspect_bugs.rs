@@ -169,3 +169,137 @@ fn cat_refuses_a_directory_and_json() {
         assert_eq!((r.code, r.out.as_str()), (0, "hello, pmem\n"), "{fs}");
     }
 }
+
+/// The `recovery:` line of `daxray info` text.
+fn recovery_line(info: &str) -> &str {
+    info.lines().find(|l| l.starts_with("recovery:")).unwrap_or_else(|| panic!("no recovery line:\n{info}"))
+}
+
+/// A copy of `img` cut to its first `bytes` bytes.
+fn truncated_copy(img: &Path, bytes: u64, name: &str) -> PathBuf {
+    let out = img.with_file_name(name);
+    std::fs::copy(img, &out).expect("copy image");
+    std::fs::OpenOptions::new().write(true).open(&out).expect("open copy").set_len(bytes).expect("truncate");
+    out
+}
+
+/// The number after `key` in a dumpe2fs / xfs_db line such as "Journal start:   419" or
+/// "logstart = 8198".
+fn field(text: &str, key: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(key))
+        .and_then(|v| v.trim_start_matches([' ', ':', '=']).split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in:\n{text}"))
+}
+
+#[test]
+fn raw_info_says_recovery_is_needed_but_not_applied() {
+    if !ready(&["dumpe2fs", "xfs_logprint"], false) {
+        return;
+    }
+    for (fs, name) in
+        [("ext4", "kernel-dirty"), ("ext4", "kernel"), ("xfs", "kernel-dirty"), ("xfs", "kernel")]
+    {
+        let (_t, img) = common::unpack_fixture(fs, name);
+        // The peers' word on whether the journal or log holds work to replay.
+        let dirty = if fs == "ext4" {
+            let h = tool("dumpe2fs", &["-h", s(&img)]);
+            field(&h, "Journal start") != 0 && h.contains("needs_recovery")
+        } else {
+            let t = tool("xfs_logprint", &["-t", s(&img)]);
+            assert!(t.contains("state: <DIRTY>") || t.contains("state: <CLEAN>"), "{t}");
+            t.contains("state: <DIRTY>")
+        };
+        assert_eq!(dirty, name == "kernel-dirty", "{fs} {name}: the peer's state");
+        let r = dx(&["--raw", "info", s(&img)]);
+        let want = if dirty { "(needed; not applied because of --raw)" } else { "(not needed)" };
+        assert!(recovery_line(&r.out).ends_with(want), "{fs} {name} --raw: {}", recovery_line(&r.out));
+        let r = dx(&["--raw", "--json", "info", s(&img)]);
+        let v: serde_json::Value = serde_json::from_str(&r.out).expect("info JSON");
+        assert_eq!(
+            (v["recovery"]["needed"].as_bool(), v["recovery"]["applied"].as_bool()),
+            (Some(dirty), Some(false))
+        );
+        let r = dx(&["info", s(&img)]);
+        let want = if dirty { "(needed; applied in memory)" } else { "(not needed)" };
+        assert!(recovery_line(&r.out).ends_with(want), "{fs} {name}: {}", recovery_line(&r.out));
+    }
+}
+
+#[test]
+fn truncated_images_say_recovery_is_impossible_and_show_the_superblock() {
+    if !ready(&["debugfs", "dumpe2fs", "xfs_db", "mount", "losetup"], true) {
+        return;
+    }
+    // ext4: cut inside the journal, and before the journal inode's table block.
+    let (_t, img) = common::unpack_fixture("ext4", "kernel-dirty");
+    let h = tool("dumpe2fs", &["-h", s(&img)]);
+    let bs = field(&h, "Block size");
+    let uuid = h.lines().find_map(|l| l.strip_prefix("Filesystem UUID:")).expect("uuid").trim().to_string();
+    let ex = tool("debugfs", &["-c", "-R", "ex <8>", s(&img)]);
+    // "Level Entries Logical Physical Length Flags": the journal's last extent.
+    let last: Vec<u64> = ex
+        .lines()
+        .filter(|l| l.trim_start().starts_with("0/"))
+        .last()
+        .map(|l| l.split_whitespace().filter_map(|w| w.parse().ok()).collect())
+        .expect("journal extents");
+    let (lstart, pstart) = (last[last.len() - 5], last[last.len() - 3]);
+    let cut = (pstart + 10) * bs;
+    let short = truncated_copy(&img, cut, "short.img");
+    let r = dx(&["info", s(&short)]);
+    let line = recovery_line(&r.out);
+    let want = format!("journal block {} at block {}", lstart + (cut / bs - pstart), cut / bs);
+    assert!(
+        line.contains("(needed; impossible: the journal lies past the end of the image")
+            && line.contains(&want),
+        "ext4: {line}\n(want {want})"
+    );
+    assert!(r.out.contains(&uuid), "ext4: no superblock facts:\n{}", r.out);
+    assert_eq!(r.code, 1, "ext4: {}", r.err);
+    // The kernel does not mount it either.
+    assert!(
+        Mount::attempt(&short, 0, "ext4", "ro").expect("mount attempt").is_err(),
+        "the kernel mounted a truncated ext4"
+    );
+    let tiny = truncated_copy(&img, 16 * bs, "tiny.img");
+    let r = dx(&["info", s(&tiny)]);
+    assert!(
+        recovery_line(&r.out)
+            .contains("impossible: the journal lies past the end of the image (its inode 8 at byte"),
+        "{}",
+        r.out
+    );
+
+    // XFS: cut inside the log.
+    let (_t, img) = common::unpack_fixture("xfs", "kernel-dirty");
+    let db = tool("xfs_db", &["-r", "-c", "sb 0", "-c", "print logstart logblocks blocksize uuid", s(&img)]);
+    let (logstart, logblocks, bs) =
+        (field(&db, "logstart"), field(&db, "logblocks"), field(&db, "blocksize"));
+    let uuid = db.lines().find_map(|l| l.strip_prefix("uuid = ")).expect("uuid").trim().to_string();
+    let cut = (logstart + logblocks / 2) * bs;
+    let short = truncated_copy(&img, cut, "short-xfs.img");
+    for raw in [false, true] {
+        let mut args = vec!["info", s(&short)];
+        if raw {
+            args.insert(0, "--raw");
+        }
+        let r = dx(&args);
+        assert_eq!(r.code, 1, "xfs {args:?}: {}", r.err);
+        assert!(r.out.contains(&uuid), "xfs {args:?}: no superblock facts:\n{}", r.out);
+        if !raw {
+            let line = recovery_line(&r.out);
+            let want = format!(
+                "impossible: the log lies past the end of the image (log at blocks {logstart}-{}",
+                logstart + logblocks - 1
+            );
+            assert!(line.contains(&want), "xfs: {line}\n(want {want})");
+            assert!(r.err.contains("recovery is impossible"), "{}", r.err);
+        }
+    }
+    assert!(
+        Mount::attempt(&short, 0, "xfs", "ro,nouuid").expect("mount attempt").is_err(),
+        "the kernel mounted a truncated XFS"
+    );
+}

@@ -37,18 +37,7 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
             None => s += &format!("namespace:    none ({})\n", at.found_by),
         }
         s += &format!("file system:  {} at byte {}\n", p.fs, at.fs_offset);
-        s += &format!(
-            "recovery:     {}{}\n",
-            o.recovery.kind,
-            match (o.recovery.needed, o.recovery.applied) {
-                (true, true) => " (needed; applied in memory)",
-                (true, false) if o.recovery.details.get("refused").is_some() => {
-                    " (needed; NOT applied: the kernel refuses it, the mount fails)"
-                }
-                (true, false) => " (needed; NOT applied: --raw)",
-                (false, _) => " (not needed)",
-            }
-        );
+        s += &format!("recovery:     {} ({})\n", o.recovery.kind, status(&o.recovery, g.raw));
         if !o.recovery.details.is_null() {
             s += &format!("              {}\n", o.recovery.details);
         }
@@ -65,4 +54,33 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         output::print_findings(&findings);
     }
     Ok(output::exit_code(&findings))
+}
+
+/// Whether recovery is needed and what became of it, in words.
+pub fn status(r: &crate::open::RecoveryReport, raw: bool) -> String {
+    let detail = |k: &str| r.details.get(k).filter(|v| !v.is_null());
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let needed = if r.needed { "needed; " } else { "" };
+    if r.applied {
+        return "needed; applied in memory".into();
+    }
+    if raw {
+        return if r.needed { "needed; not applied because of --raw".into() } else { "not needed".into() };
+    }
+    if let Some(why) = detail("impossible") {
+        return format!("{needed}impossible: {}", text(why));
+    }
+    if !r.needed {
+        return "not needed".into();
+    }
+    if detail("refused").is_some() {
+        return "needed; NOT applied: the kernel refuses it, the mount fails".into();
+    }
+    match detail("error") {
+        Some(e) => format!("needed; NOT applied: {}", text(e)),
+        None => "needed; NOT applied".into(),
+    }
 }
