@@ -303,3 +303,65 @@ fn truncated_images_say_recovery_is_impossible_and_show_the_superblock() {
         "the kernel mounted a truncated XFS"
     );
 }
+
+#[test]
+fn a_directory_fifo_or_character_device_is_refused_by_name() {
+    if !ready(&["mkfifo", "stat"], false) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fifo = tmp.path().join("fifo");
+    tool("mkfifo", &[s(&fifo)]);
+    for (p, what) in [
+        (tmp.path().to_path_buf(), "a directory"),
+        (fifo, "a FIFO"),
+        (PathBuf::from("/dev/null"), "a character device"),
+    ] {
+        // stat(1)'s word on what the path is.
+        let kind = tool("stat", &["-c", "%F", s(&p)]);
+        assert!(["directory", "fifo", "character special file"].contains(&kind.trim()), "{kind}");
+        for args in [vec!["info", s(&p)], vec!["ls", s(&p)], vec!["check", s(&p), "--claims", "/dev/null"]] {
+            let r = dx(&args);
+            assert_eq!(r.code, 2, "{args:?}: {}", r.err);
+            assert!(r.err.contains(&format!("{}: is {what}", p.display())), "{args:?}: {}", r.err);
+        }
+    }
+}
+
+#[test]
+fn offsets_take_hex_and_units_and_past_the_end_is_a_usage_error() {
+    if !ready(&["mkfs.ext4", "dumpe2fs"], false) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let inner = mkfs("ext4", tmp.path());
+    let uuid = tool("dumpe2fs", &["-h", s(&inner)])
+        .lines()
+        .find_map(|l| l.strip_prefix("Filesystem UUID:").map(|u| u.trim().to_string()))
+        .expect("uuid");
+    // The file system 6 MiB into a larger file.
+    let img = tmp.path().join("offset.img");
+    let mut bytes = vec![0u8; 6 << 20];
+    bytes.extend(std::fs::read(&inner).expect("read image"));
+    std::fs::write(&img, &bytes).expect("write image");
+    for off in ["6291456", "0x600000", "6M", "6MiB", "6144K", "6144kib"] {
+        let r = dx(&["--offset", off, "info", s(&img)]);
+        assert_eq!(r.code, 0, "--offset {off}: {}", r.err);
+        assert!(r.out.contains("at byte 6291456") && r.out.contains(&uuid), "--offset {off}:\n{}", r.out);
+    }
+    let len = bytes.len().to_string();
+    for off in ["999999999999", len.as_str(), "1T"] {
+        let r = dx(&["--offset", off, "info", s(&img)]);
+        assert_eq!(r.code, 2, "--offset {off}: {}", r.err);
+        assert!(
+            r.err.contains("is at or past the end of") && r.err.contains(&format!("({len} bytes)")),
+            "{}",
+            r.err
+        );
+    }
+    for bad in ["4KB", "six", "0x"] {
+        assert_eq!(dx(&["--offset", bad, "info", s(&img)]).code, 2, "--offset {bad}");
+    }
+    // A wrong offset inside the image is not a file system: also exit 2.
+    assert_eq!(dx(&["--offset", "4K", "info", s(&img)]).code, 2);
+}

@@ -57,8 +57,10 @@ pub struct Global {
     #[arg(long, global = true)]
     pub raw: bool,
     /// Byte offset of the file system in the image (default: found from an fsdax namespace
-    /// header at byte 4096, else 0).
-    #[arg(long, global = true, value_name = "BYTES")]
+    /// header at byte 4096, else 0): decimal or 0x hexadecimal, optionally with a unit K, M, G
+    /// or T (also KiB, MiB, GiB, TiB; powers of 1024): 4096, 0x1000, 4K and 4KiB are the same.
+    /// An offset at or past the end of the image is a usage error (exit status 2).
+    #[arg(long, global = true, value_name = "BYTES", value_parser = output::parse_size)]
     pub offset: Option<u64>,
     /// An external ext4 journal device or image.
     #[arg(long, global = true, value_name = "FILE")]

@@ -41,3 +41,62 @@ pub fn print_error(e: &Error, json: bool) {
         eprintln!("daxray: {e}");
     }
 }
+
+/// Parse a byte count as the command line gives it: decimal or `0x` hexadecimal, optionally
+/// followed by a binary unit: `K`, `M`, `G`, `T` (or `KiB`, `MiB`, `GiB`, `TiB`; any case),
+/// each 1024 times the one before (`4K` = 4096, `6M` = 6291456).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => {
+            let end = hex.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(hex.len());
+            let n = u64::from_str_radix(&hex[..end], 16).map_err(|e| format!("{text:?}: {e}"))?;
+            (n, &hex[end..])
+        }
+        None => {
+            let end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+            let n = t[..end].parse::<u64>().map_err(|e| format!("{text:?}: {e}"))?;
+            (n, &t[end..])
+        }
+    };
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        "t" | "tib" => 40,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (a number, 0x hex, or with K, M, G, T, KiB, MiB, GiB, TiB: powers of 1024)"
+            ));
+        }
+    };
+    digits.checked_mul(1u64 << shift).ok_or_else(|| format!("{text:?} does not fit in 64 bits"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_hex_and_units() {
+        for (t, want) in [
+            ("4096", 4096),
+            ("0x1000", 4096),
+            ("0X1000", 4096),
+            ("4K", 4096),
+            ("4k", 4096),
+            ("6M", 6 << 20),
+            ("6MiB", 6 << 20),
+            ("1G", 1 << 30),
+            ("1t", 1 << 40),
+            ("2KiB", 2048),
+            ("0x10M", 16 << 20),
+        ] {
+            assert_eq!(parse_size(t), Ok(want), "{t}");
+        }
+        for bad in ["", "x", "4KB", "4 Q", "-1", "0x", "99999999999999999999", "17179869184G"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+}
