@@ -320,7 +320,13 @@ fn a_directory_fifo_or_character_device_is_refused_by_name() {
         // stat(1)'s word on what the path is.
         let kind = tool("stat", &["-c", "%F", s(&p)]);
         assert!(["directory", "fifo", "character special file"].contains(&kind.trim()), "{kind}");
-        for args in [vec!["info", s(&p)], vec!["ls", s(&p)], vec!["check", s(&p), "--claims", "/dev/null"]] {
+        let claims = tmp.path().join("claims.jsonl");
+        std::fs::write(
+            &claims,
+            format!("{{\"path\":\"/f\",\"offset\":0,\"len\":1,\"sha256\":\"{}\"}}\n", "0".repeat(64)),
+        )
+        .expect("write claims");
+        for args in [vec!["info", s(&p)], vec!["ls", s(&p)], vec!["check", s(&p), "--claims", s(&claims)]] {
             let r = dx(&args);
             assert_eq!(r.code, 2, "{args:?}: {}", r.err);
             assert!(r.err.contains(&format!("{}: is {what}", p.display())), "{args:?}: {}", r.err);
@@ -364,4 +370,95 @@ fn offsets_take_hex_and_units_and_past_the_end_is_a_usage_error() {
     }
     // A wrong offset inside the image is not a file system: also exit 2.
     assert_eq!(dx(&["--offset", "4K", "info", s(&img)]).code, 2);
+}
+
+fn sha256(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+fn claim(path: &str, offset: u64, len: u64, sha: &str) -> String {
+    format!("{{\"path\":\"{path}\",\"offset\":{offset},\"len\":{len},\"sha256\":\"{sha}\"}}\n")
+}
+
+#[test]
+fn check_verdicts_past_eof_bad_lines_empty_files_and_block_ranges() {
+    if !ready(&["mkfs.ext4", "mkfs.xfs", "xfs_io", "readlink", "mount", "losetup"], true) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for fs in ["ext4", "xfs"] {
+        let img = mkfs(fs, tmp.path());
+        // The kernel writes the file and says where its blocks are (FIEMAP, 512-byte units)
+        // and what it reads back.
+        let (data, size, first_block) = mounted(&img, fs, |root| {
+            let f = root.join("data.bin");
+            let bytes: Vec<u8> = (0..65536u32).map(|i| (i * 7 % 251) as u8).collect();
+            std::fs::write(&f, &bytes).expect("write");
+            // Space past the end of the file, allocated but not in its size.
+            tool("xfs_io", &["-c", "falloc -k 1m 64k", "-c", "fsync", s(&f)]);
+            let map = tool("xfs_io", &["-r", "-c", "fiemap", s(&f)]);
+            let first = map
+                .lines()
+                .find(|l| l.trim_start().starts_with("0: [0.."))
+                .and_then(|l| l.split(':').nth(2))
+                .and_then(|r| r.trim().split("..").next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no first extent in:\n{map}"));
+            let size: u64 = tool("stat", &["-c", "%s", s(&f)]).trim().parse().expect("size");
+            (std::fs::read(&f).expect("read back"), size, first / 8)
+        });
+        assert_eq!(size, 65536);
+        let claims = tmp.path().join(format!("{fs}.jsonl"));
+        let zeros = sha256(&[0u8; 4096]);
+        let text = [
+            claim("/data.bin", 16384, 32768, &sha256(&data[16384..49152])),
+            "{\"path\":\"/data.bin\",\"offset\":\n".into(),
+            claim("/data.bin", size + 8192, 4096, &zeros),
+            claim("/data.bin", 1 << 20, 4096, &zeros),
+            claim("/data.bin", 0, 4096, &zeros),
+        ]
+        .concat();
+        std::fs::write(&claims, text).expect("write claims");
+        let r = dx(&["check", s(&img), "--claims", s(&claims)]);
+        assert_eq!(r.code, 1, "{fs}: {}\n{}", r.out, r.err);
+        let verdicts: Vec<&str> =
+            r.out.lines().skip(1).take(4).map(|l| l.split_whitespace().nth(4).unwrap_or("")).collect();
+        assert_eq!(
+            verdicts,
+            ["durable", "lost-beyond-eof", "lost-beyond-eof", "data-differs"],
+            "{fs}:\n{}",
+            r.out
+        );
+        let want =
+            format!("(file blocks 4-11) map to written blocks {}-{}", first_block + 4, first_block + 11);
+        assert!(r.out.contains(&want), "{fs}: want {want}:\n{}", r.out);
+        assert!(r.out.contains("(file block 0) map to written block "), "{fs}:\n{}", r.out);
+        assert!(!r.out.contains("..="), "{fs}: Rust range syntax:\n{}", r.out);
+        assert!(
+            r.err.contains("claims file: ") && r.err.contains(": line 2: not a claim"),
+            "{fs}: {}",
+            r.err
+        );
+        let r = dx(&["--json", "check", s(&img), "--claims", s(&claims)]);
+        let v: serde_json::Value = serde_json::from_str(&r.out).expect("check JSON");
+        assert_eq!(v["summary"]["claims"], 4);
+        assert!(
+            v["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["message"].as_str().unwrap().contains("line 2"))
+        );
+        // Nothing to check is a usage error.
+        for (name, text) in
+            [("empty.jsonl", ""), ("comments.jsonl", "# nothing\n\n"), ("bad.jsonl", "nope\n")]
+        {
+            let p = tmp.path().join(name);
+            std::fs::write(&p, text).expect("write");
+            let r = dx(&["check", s(&img), "--claims", s(&p)]);
+            assert_eq!(r.code, 2, "{fs} {name}: {}", r.out);
+            assert!(r.err.contains("nothing to check"), "{fs} {name}: {}", r.err);
+        }
+    }
 }

@@ -173,12 +173,24 @@ pub enum Command {
     ///
     /// Opens the image (finding the fsdax window), recovers the journal or log in memory
     /// (unless --raw), and gives each claim a verdict with evidence. Exit status 1 when any claim
-    /// is lost.
+    /// is lost or a line of the claims file is not a claim (an error finding naming the line;
+    /// the other lines are checked); 2 when the claims file holds no claim at all.
     ///
     /// Claims file: JSON Lines, one `{"path":"/f","offset":N,"len":N,"sha256":"..."}` a line,
-    /// optionally with "ino" and "seq".
+    /// optionally with "ino" and "seq"; blank lines and lines starting with # are skipped.
     ///
-    /// JSON output: `{"image":PLACEMENT,"recovery":RECOVERY,"verdicts":[{"claim":{...},"verdict":"durable|lost-hole|lost-unwritten|lost-uncommitted|lost-beyond-eof|data-differs|missing-file|unreadable","evidence":{...}}],"summary":{"claims":N,"durable":N,"lost":N,"by_verdict":{...}},"findings":[FINDING...]}`
+    /// Verdicts: durable (every block of the range maps to a written extent inside the file
+    /// size and the bytes hash to the claim); lost-beyond-eof (the file size does not cover the
+    /// range, whatever its blocks map to); lost-hole (part of the range maps to no extent);
+    /// lost-unwritten (part of it maps to an unwritten extent, which reads as zeros);
+    /// lost-uncommitted (a hole, unwritten or past the end of the file, while the claimed bytes
+    /// sit in a block recovery does not map there: the mapping was in memory or in an
+    /// uncommitted transaction); data-differs (mapped and written, other bytes);
+    /// lost-by-recovery (lost only because the kernel's log search drops a complete record at a
+    /// torn log sector; durable with --exact-log-head); missing-file (no such path, or not a
+    /// regular file); unreadable (a damaged structure stopped the check; see the evidence).
+    ///
+    /// JSON output: `{"image":PLACEMENT,"recovery":RECOVERY,"verdicts":[{"claim":{...},"verdict":"durable|lost-hole|lost-unwritten|lost-uncommitted|lost-beyond-eof|data-differs|lost-by-recovery|missing-file|unreadable","evidence":{...}}],"summary":{"claims":N,"durable":N,"lost":N,"by_verdict":{...}},"findings":[FINDING...]}`
     /// (PLACEMENT and RECOVERY as in daxray-info(1)).
     Check(check::Args),
     /// Run a MAP_SYNC fault-replay campaign on a real kernel under QEMU.
