@@ -462,3 +462,105 @@ fn check_verdicts_past_eof_bad_lines_empty_files_and_block_ranges() {
         }
     }
 }
+
+/// What the kernel's path walk gives for `path` under `root`: the inode `lstat` finds, or the
+/// error's words.
+fn kernel_lstat(root: &Path, path: &str) -> Result<u64, String> {
+    let full = format!("{}{path}", root.display());
+    match std::fs::symlink_metadata(&full) {
+        Ok(m) => Ok(std::os::unix::fs::MetadataExt::ino(&m)),
+        Err(e) => Err(match e.raw_os_error() {
+            Some(libc::ENOTDIR) => "is not a directory".into(),
+            Some(libc::ENOENT) => "not found".into(),
+            Some(libc::ELOOP) => "too many symbolic links".into(),
+            _ => e.to_string(),
+        }),
+    }
+}
+
+#[test]
+fn paths_walk_dotdot_and_symlinks_as_the_kernel_does_and_ls_lists_a_file() {
+    if !ready(&["mkfs.ext4", "mkfs.xfs", "readlink", "mount", "losetup"], true) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let paths = [
+        "/docs/hello.txt",
+        "/docs/hello.txt/..",
+        "/docs/hello.txt/x",
+        "/docs/hello.txt/",
+        "/docs/hello.txt/.",
+        "/docs/../docs/hello.txt",
+        "/sub/deep/../../fast",
+        "/dlink/../fast",
+        "/dlink/hello.txt",
+        "/dlink/",
+        "/dlink",
+        "/sub/up/../docs",
+        "/abs/",
+        "/loop1/x",
+        "/nope",
+        "/docs/nope/x",
+        "/docs/./hello.txt",
+    ];
+    for fs in ["ext4", "xfs"] {
+        let img = mkfs(fs, tmp.path());
+        let kernel: Vec<Result<u64, String>> = mounted(&img, fs, |root| {
+            populate(root);
+            std::fs::create_dir_all(root.join("sub/deep")).expect("mkdir");
+            let link = |t: &str, l: &str| std::os::unix::fs::symlink(t, root.join(l)).expect("symlink");
+            link("docs", "dlink");
+            link("/docs/hello.txt", "abs");
+            link("loop2", "loop1");
+            link("loop1", "loop2");
+            // A link whose `..` is taken from where it points, not from where it is.
+            link("../sub", "sub/deep/up");
+            link("../sub/deep", "sub/up");
+            paths.iter().map(|p| kernel_lstat(root, p)).collect()
+        });
+        for (p, want) in paths.iter().zip(kernel) {
+            // `stat` resolves like lstat(2).
+            let r = dx(&["--json", "stat", s(&img), p]);
+            match want {
+                Ok(ino) => {
+                    let v: serde_json::Value =
+                        serde_json::from_str(&r.out).unwrap_or_else(|e| panic!("{fs} {p}: {e}: {}", r.err));
+                    assert_eq!(v["ino"].as_u64(), Some(ino), "{fs} stat {p}");
+                }
+                Err(words) => {
+                    let v: serde_json::Value = serde_json::from_str(&r.out).expect("error JSON");
+                    let e = v["error"].as_str().unwrap_or_default();
+                    assert!(
+                        r.code == 2 && e.contains(&words) && e.contains(p),
+                        "{fs} stat {p}: kernel says {words}, daxray: {}",
+                        r.out
+                    );
+                }
+            }
+        }
+        // ls of a file lists that file under the name given, as ls(1) does.
+        let r = dx(&["ls", s(&img), "/docs/hello.txt"]);
+        let ino = dx(&["--json", "stat", s(&img), "/docs/hello.txt"]).out;
+        let ino = serde_json::from_str::<serde_json::Value>(&ino).expect("stat")["ino"].clone();
+        assert_eq!(
+            (r.code, r.out.split_whitespace().collect::<Vec<_>>()),
+            (0, vec![ino.to_string().as_str(), "-", "/docs/hello.txt"]),
+            "{fs}: {}",
+            r.err
+        );
+        let r = dx(&["ls", "-l", s(&img), "/dlink"]);
+        assert!(r.out.trim_end().ends_with("/dlink -> docs"), "{fs}: {}", r.out);
+        let r = dx(&["ls", s(&img), "/dlink"]);
+        assert!(
+            r.out.trim_end().ends_with(" - hello.txt"),
+            "{fs}: ls of a link to a directory lists it: {}",
+            r.out
+        );
+        let r = dx(&["ls", s(&img), "/docs/hello.txt/x"]);
+        assert!(
+            r.code == 2 && r.err.contains("/docs/hello.txt/x: /docs/hello.txt is not a directory"),
+            "{fs}: {}",
+            r.err
+        );
+    }
+}

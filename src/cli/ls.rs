@@ -10,7 +10,8 @@ use std::path::PathBuf;
 pub struct Args {
     /// Image file or block device.
     pub image: PathBuf,
-    /// Directory to list.
+    /// Directory to list (a file lists itself; a symbolic link to a directory is followed,
+    /// except with -l).
     #[arg(default_value = "/")]
     pub path: String,
     /// List subdirectories too.
@@ -26,10 +27,17 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     let o = open(&a.image, &g.open_options())?;
     let fsys = &*o.fs;
     let mut errors = Vec::new();
-    let entries: Vec<(String, u64, FileType)> = if a.recursive {
-        fs::walk(fsys, &a.path, &mut errors)?.into_iter().map(|e| (e.path, e.ino, e.file_type)).collect()
+    // As ls(1): a symbolic link given as PATH is followed, except with -l; PATH naming anything
+    // but a directory lists that one entry, under the name given.
+    let ino = fs::resolve(fsys, &a.path, !a.long)?;
+    let ft = fsys.file_type(ino)?;
+    let entries: Vec<(String, u64, FileType)> = if ft != FileType::Dir {
+        vec![(a.path.clone(), ino, ft)]
+    } else if a.recursive {
+        // A trailing slash makes the walk's own lookup follow a final symbolic link too.
+        let start = if a.long { a.path.clone() } else { format!("{}/", a.path.trim_end_matches('/')) };
+        fs::walk(fsys, &start, &mut errors)?.into_iter().map(|e| (e.path, e.ino, e.file_type)).collect()
     } else {
-        let ino = fs::lookup(fsys, &a.path)?;
         let mut v = Vec::new();
         for e in fsys.read_dir(ino)? {
             let ft = match e.file_type {
