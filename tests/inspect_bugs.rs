@@ -564,3 +564,43 @@ fn paths_walk_dotdot_and_symlinks_as_the_kernel_does_and_ls_lists_a_file() {
         );
     }
 }
+
+#[test]
+fn the_recovery_notice_is_given_once_and_only_for_raw() {
+    if !ready(&["dumpe2fs", "xfs_logprint"], false) {
+        return;
+    }
+    for fs in ["ext4", "xfs"] {
+        let (_t, img) = common::unpack_fixture(fs, "kernel-dirty");
+        // The peers' numbers: where recovery starts and (XFS) where the log ends.
+        let want = if fs == "ext4" {
+            let h = tool("dumpe2fs", &["-h", s(&img)]);
+            let seq = h.lines().find_map(|l| l.strip_prefix("Journal sequence:")).expect("sequence").trim();
+            let seq = u64::from_str_radix(seq.trim_start_matches("0x"), 16).expect("hex sequence");
+            format!("from sequence {seq} at journal block {}", field(&h, "Journal start"))
+        } else {
+            let t = tool("xfs_logprint", &["-t", s(&img)]);
+            let l = t.lines().find(|l| l.contains("log tail:")).expect("log tail line");
+            let w: Vec<&str> = l.split_whitespace().collect();
+            format!("from the tail at block {} to the head at block {}", w[2], w[4])
+        };
+        for cmd in [vec!["ls", s(&img), "/"], vec!["stat", s(&img), "/"], vec!["info", s(&img)]] {
+            let r = dx(&cmd);
+            assert!(
+                !r.err.contains("needs recovery"),
+                "{fs} {cmd:?}: the recovered view is shown, yet: {}",
+                r.err
+            );
+            let mut raw = vec!["--raw"];
+            raw.extend(&cmd);
+            let r = dx(&raw);
+            let notices: Vec<&str> = r.err.lines().filter(|l| l.contains("needs recovery")).collect();
+            assert_eq!(notices.len(), 1, "{fs} {raw:?}: {}", r.err);
+            assert!(
+                notices[0].contains(&want) && notices[0].contains("--raw"),
+                "{fs}: {} (want {want})",
+                notices[0]
+            );
+        }
+    }
+}

@@ -84,14 +84,6 @@ impl Ext4 {
         if sb.raw.s_state.get() & 2 != 0 {
             findings.info("ext4 superblock", Some(0), Some(1024 + 0x3A), "file system state has errors");
         }
-        if sb.needs_recovery() {
-            findings.info(
-                "ext4 superblock",
-                Some(0),
-                Some(1024 + 0x60),
-                "journal needs recovery (needs_recovery set)",
-            );
-        }
         let groups = group::read_all(&*src, &sb, &findings)?;
         group::verify_bitmaps(&*src, &sb, &groups, &findings);
         group::lazy_init_risk(&*src, &sb, &groups, &findings);

@@ -28,6 +28,15 @@ pub fn raw_report(raw: &Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) 
                     // jbd2_journal_recover replays only a journal with s_start set, and ext4
                     // only asks for it when needs_recovery is set (ext4_load_journal).
                     r.needed = info.needs_recovery && j.sb.start != 0;
+                    if r.needed {
+                        r.findings.push(notice(
+                            "jbd2 journal",
+                            format!(
+                                "the journal needs recovery (needs_recovery set; transactions from sequence {} at journal block {}): --raw shows the media without replaying it",
+                                j.sb.sequence, j.sb.start
+                            ),
+                        ));
+                    }
                     r.details = json!({
                         "reason": RAW,
                         "journal": j.location,
@@ -58,6 +67,17 @@ pub fn raw_report(raw: &Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) 
                     // transactions does not.
                     r.needed =
                         a.refused.is_some() || b.is_some_and(|b| !b.clean && !a.parsed.committed.is_empty());
+                    if let (true, Some(b)) = (r.needed, b) {
+                        r.findings.push(notice(
+                            "xfs log",
+                            format!(
+                                "the log needs recovery ({} committed transaction(s) from the tail at block {} to the head at block {}): --raw shows the media without replaying it",
+                                a.parsed.committed.len(),
+                                b.tail_blk,
+                                b.head_blk
+                            ),
+                        ));
+                    }
                     r.details = json!({
                         "reason": RAW,
                         "device": a.device,
@@ -73,6 +93,11 @@ pub fn raw_report(raw: &Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) 
         }
     }
     r
+}
+
+/// An info finding about `structure`.
+fn notice(structure: &str, message: String) -> crate::Finding {
+    crate::Finding::new(Severity::Info, structure, None, None, message)
 }
 
 /// Why the journal or log of the file system in `raw` cannot be replayed because the image ends
