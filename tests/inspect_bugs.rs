@@ -604,3 +604,56 @@ fn the_recovery_notice_is_given_once_and_only_for_raw() {
         }
     }
 }
+
+/// `xfs_db -r -c "sb 0" -c "print icount ifree fdblocks"` of `img`.
+fn xfs_db_counters(img: &Path) -> [u64; 3] {
+    let db = tool("xfs_db", &["-r", "-c", "sb 0", "-c", "print icount ifree fdblocks", s(img)]);
+    ["icount", "ifree", "fdblocks"].map(|k| field(&db, k))
+}
+
+#[test]
+fn xfs_counters_are_the_ones_the_kernel_computes_at_mount() {
+    if !ready(&["xfs_db", "mount", "losetup"], true) {
+        return;
+    }
+    let (_t, img) = common::unpack_fixture("xfs", "kernel-dirty");
+    let on_disk = xfs_db_counters(&img);
+    let r = dx(&["--json", "info", s(&img)]);
+    let v: serde_json::Value = serde_json::from_str(&r.out).expect("info JSON");
+    let f = &v["filesystem"];
+    let ours = ["icount", "ifree", "fdblocks"].map(|k| f[k].as_u64().expect(k));
+    // The superblock's own (lazy) counters, on the media as it is, are xfs_db's.
+    let raw = dx(&["--raw", "--json", "info", s(&img)]);
+    let raw: serde_json::Value = serde_json::from_str(&raw.out).expect("info JSON");
+    let ours_disk =
+        ["icount", "ifree", "fdblocks"].map(|k| raw["filesystem"]["counters_on_disk"][k].as_u64().expect(k));
+    assert_eq!(ours_disk, on_disk, "the on-disk (lazy) counters are xfs_db's");
+    // The kernel: mount a copy (it replays the log and recomputes the counters from the AG
+    // headers), read statfs, unmount cleanly (which writes the counters), read them back.
+    let copy = img.with_file_name("copy.img");
+    std::fs::copy(&img, &copy).expect("copy");
+    let m = Mount::new(&copy, 0, "xfs", "nouuid").expect("mount");
+    let st = nix_statvfs(m.path());
+    m.unmount().expect("unmount");
+    let kernel = xfs_db_counters(&copy);
+    assert_ne!(
+        kernel, on_disk,
+        "the fixture's lazy counters are already up to date: the test proves nothing"
+    );
+    assert_eq!(ours, kernel, "daxray's counters against the kernel's after its mount");
+    assert_eq!(ours[0] - ours[1], st.0 - st.1, "inodes in use against statfs (f_files - f_ffree)");
+    // Each AG's row sums to the counters.
+    let ags = f["ags"].as_array().expect("ags");
+    let sum = |k: &str| ags.iter().map(|a| a[k].as_u64().expect(k)).sum::<u64>();
+    assert_eq!(sum("freeblks") + sum("flcount") + sum("btreeblks"), ours[2]);
+}
+
+/// statvfs(2) of `p`: (f_files, f_ffree).
+fn nix_statvfs(p: &Path) -> (u64, u64) {
+    let c = std::ffi::CString::new(s(p)).expect("path");
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid NUL-terminated path and st a writable statvfs.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    assert_eq!(rc, 0, "statvfs {}", p.display());
+    (st.f_files, st.f_ffree)
+}

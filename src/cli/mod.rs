@@ -104,7 +104,11 @@ pub enum Command {
     /// PLACEMENT is `{"path":"...","image_bytes":N,"fs_offset":N,"found_by":"bare|fsdax namespace|--offset","pmem":null|{"kind":"fsdax|devdax","uuid","parent_uuid","version":"major.minor","dataoff","npfns","mode":"none|ram|pmem","start_pad","end_trunc","align","page_size","checksum"},"fs":"ext4|xfs"}`.
     /// "filesystem" holds the superblock facts of the file system found: "fs", "uuid", "label",
     /// "state", "features", "geometry" (block size, counts, group or AG layout), "journal" or
-    /// "log", free counts, checksum state. RECOVERY is
+    /// "log", free counts, checksum state. On XFS with lazy superblock counters (every v5 file
+    /// system), "icount", "ifree" and "fdblocks" are the counters the kernel's mount computes
+    /// from the AG headers (xfs_initialize_perag_data: the AGIs' inode counts, the AGFs' free,
+    /// free-list and btree blocks), and `"counters_on_disk":{"lazy":true,"icount":N,"ifree":N,"fdblocks":N}`
+    /// the superblock's own, brought up to date only by a clean unmount. RECOVERY is
     /// `{"kind":"jbd2|xfs-log|none","needed":BOOL,"applied":BOOL,"details":{...},"findings":[FINDING...]}`,
     /// where needed is true when the journal or log holds work the kernel would replay at mount;
     /// applied is true when the view includes it (false with --raw). For jbd2 with fast commits,
