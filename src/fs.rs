@@ -132,10 +132,21 @@ pub struct Stat {
     pub generation: u32,
     /// Inode flags as stored.
     pub flags: u64,
-    /// Device number for char/block devices.
+    /// Device number for char/block devices, as stored.
     pub rdev: Option<u64>,
+    /// The device's major and minor numbers, decoded as the kernel decodes `rdev`.
+    pub device: Option<DeviceNumber>,
     /// File-system-specific fields (the ones `debugfs stat` or `xfs_db inode; print` show).
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A device node's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DeviceNumber {
+    /// Major number.
+    pub major: u32,
+    /// Minor number.
+    pub minor: u32,
 }
 
 /// Merge adjacent extents (logically and physically contiguous, same written state), as the

@@ -657,3 +657,78 @@ fn nix_statvfs(p: &Path) -> (u64, u64) {
     assert_eq!(rc, 0, "statvfs {}", p.display());
     (st.f_files, st.f_ffree)
 }
+
+/// The value of the `key:` line of `text`.
+fn line_value<'t>(text: &'t str, key: &str) -> &'t str {
+    text.lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| *k == key).map(|(_, v)| v.trim()))
+        .unwrap_or_else(|| panic!("no {key}: line in:\n{text}"))
+}
+
+#[test]
+fn stat_and_ls_show_times_in_utc_and_device_numbers_as_stat1_does() {
+    if !ready(&["mkfs.ext4", "mkfs.xfs", "stat", "touch", "mknod", "mount", "losetup"], true) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let nodes = ["/old", "/c-small", "/c-big", "/b-dev", "/docs/hello.txt"];
+    for fs in ["ext4", "xfs"] {
+        let img = mkfs(fs, tmp.path());
+        // stat(1) in UTC on the kernel's mount: %x %y %z %w and the device's %t %T (hex).
+        let kernel: Vec<Vec<String>> = mounted(&img, fs, |root| {
+            populate(root);
+            let p = |n: &str| format!("{}{n}", root.display());
+            std::fs::write(p("/old"), b"x").expect("write");
+            tool("touch", &["-d", "1999-12-31 23:59:58.123456789", &p("/old")]);
+            tool("mknod", &[&p("/c-small"), "c", "4", "5"]);
+            // Numbers too big for the old 16-bit encoding (ext4 keeps them in i_block[1]).
+            tool("mknod", &[&p("/c-big"), "c", "300", "70000"]);
+            tool("mknod", &[&p("/b-dev"), "b", "259", "1"]);
+            nodes
+                .iter()
+                .map(|n| {
+                    tool("stat", &["-c", "%x|%y|%z|%w|%t|%T", &p(n)])
+                        .trim()
+                        .split('|')
+                        .map(String::from)
+                        .collect()
+                })
+                .collect()
+        });
+        let ls = dx(&["ls", "-l", s(&img), "/"]);
+        for (n, k) in nodes.iter().zip(&kernel) {
+            let r = dx(&["stat", s(&img), n]);
+            assert_eq!(r.code, 0, "{fs} stat {n}: {}", r.err);
+            for (key, want) in ["atime", "mtime", "ctime", "crtime"].iter().zip(k) {
+                let v = line_value(&r.out, key);
+                assert!(v.ends_with(&format!("({want})")), "{fs} {n} {key}: {v}, stat(1) says {want}");
+            }
+            let dev =
+                (u32::from_str_radix(&k[4], 16).expect("hex"), u32::from_str_radix(&k[5], 16).expect("hex"));
+            let is_dev = n.starts_with("/c-") || n.starts_with("/b-");
+            if is_dev {
+                assert_eq!(line_value(&r.out, "device"), format!("{}, {}", dev.0, dev.1), "{fs} {n}");
+            } else {
+                assert!(!r.out.lines().any(|l| l.starts_with("device:")), "{fs} {n}: {}", r.out);
+            }
+            if let Some(name) = n.strip_prefix('/').filter(|n| !n.contains('/')) {
+                let row = ls
+                    .out
+                    .lines()
+                    .find(|l| l.ends_with(&format!(" {name}")))
+                    .unwrap_or_else(|| panic!("{fs}: no {name} in ls -l:\n{}", ls.out));
+                assert!(
+                    row.contains(&format!(" {} ", &k[1][..19])),
+                    "{fs}: ls -l mtime of {name}: {row} (stat(1): {})",
+                    k[1]
+                );
+                if is_dev {
+                    assert!(
+                        row.contains(&format!(" {}, {} ", dev.0, dev.1)),
+                        "{fs}: ls -l device {name}: {row}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -17,7 +17,8 @@ pub struct Args {
     /// List subdirectories too.
     #[arg(short = 'R', long)]
     pub recursive: bool,
-    /// Long format: type, mode, links, owner, size.
+    /// Long format: type, mode, links, owner, group, size (major, minor for a device),
+    /// modification time (UTC), inode, name (-> target for a symbolic link).
     #[arg(short = 'l', long)]
     pub long: bool,
 }
@@ -63,17 +64,25 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
                 "mode": st.as_ref().map(|s| format!("{:o}", s.mode & 0o7777)),
                 "size": st.as_ref().map(|s| s.size),
                 "nlink": st.as_ref().map(|s| s.nlink),
+                "mtime": st.as_ref().map(|s| s.mtime),
+                "device": st.as_ref().and_then(|s| s.device),
                 "target": target,
             }));
         } else if let (true, Some(s)) = (a.long, &st) {
+            // As ls -l: a device's major and minor numbers in place of its size.
+            let size = match s.device {
+                Some(d) => format!("{}, {}", d.major, d.minor),
+                None => s.size.to_string(),
+            };
             out += &format!(
-                "{}{:04o} {:>3} {:>5} {:>5} {:>12} {:>8} {}{}\n",
+                "{}{:04o} {:>3} {:>5} {:>5} {:>12} {} {:>8} {}{}\n",
                 ft.letter(),
                 s.mode & 0o7777,
                 s.nlink,
                 s.uid,
                 s.gid,
-                s.size,
+                size,
+                output::utc_seconds(s.mtime.sec),
                 ino,
                 name,
                 target.map(|t| format!(" -> {t}")).unwrap_or_default()

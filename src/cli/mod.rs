@@ -118,16 +118,20 @@ pub enum Command {
     /// List a directory.
     ///
     /// Text output: inode, type letter (as ls -l shows it) and name, one entry a line; with -R
-    /// the full path of every entry under PATH; with -l also mode, links, owner, group and size.
+    /// the full path of every entry under PATH; with -l the type letter and mode, links, owner,
+    /// group, size (a device's "major, minor"), modification time (UTC, to the second), inode
+    /// and name, with "-> target" for a symbolic link. PATH naming a file lists that file.
     ///
-    /// JSON output: `{"path":"/","entries":[{"name":"...","ino":N,"type":"file|dir|symlink|char|block|fifo|socket|unknown","mode":"644"|null,"size":N|null,"nlink":N|null,"target":"..."|null}],"findings":[FINDING...]}`
+    /// JSON output: `{"path":"/","entries":[{"name":"...","ino":N,"type":"file|dir|symlink|char|block|fifo|socket|unknown","mode":"644"|null,"size":N|null,"nlink":N|null,"mtime":{"sec":N,"nsec":N}|null,"device":{"major":N,"minor":N}|null,"target":"..."|null}],"findings":[FINDING...]}`
     /// (mode in octal without the type bits; null when the inode cannot be read; target: a
     /// symbolic link's target, else null). With -R, "name" is the full path.
     Ls(ls::Args),
     /// Show an inode.
     ///
-    /// JSON output: `{"ino":N,"file_type":"file|dir|symlink|...","mode":N,"nlink":N,"uid":N,"gid":N,"size":N,"blocks_512":N,"atime":{"sec":N,"nsec":N},"mtime":{...},"ctime":{...},"crtime":{...}|null,"generation":N,"flags":N,"rdev":N|null,"extra":{...},"target":"..."|null,"findings":[FINDING...]}`.
-    /// mode is the full mode including the type bits, as a decimal number. "extra" holds the
+    /// JSON output: `{"ino":N,"file_type":"file|dir|symlink|...","mode":N,"nlink":N,"uid":N,"gid":N,"size":N,"blocks_512":N,"atime":{"sec":N,"nsec":N},"mtime":{...},"ctime":{...},"crtime":{...}|null,"generation":N,"flags":N,"rdev":N|null,"device":{"major":N,"minor":N}|null,"extra":{...},"target":"..."|null,"findings":[FINDING...]}`.
+    /// mode is the full mode including the type bits, as a decimal number; rdev is the device
+    /// number as stored, device its major and minor numbers as the kernel decodes them. Text
+    /// output prints each time as seconds.nanoseconds and in UTC as stat(1) does. "extra" holds the
     /// fields specific to the file system, named as `debugfs stat` (ext4) or
     /// `xfs_db -c "inode N" -c print` (XFS) names them.
     Stat(stat::Args),

@@ -64,21 +64,23 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         v["findings"] = serde_json::to_value(&findings).unwrap_or_default();
         output::print_json(&v)?;
     } else {
-        let mut s = format!(
-            "inode:  {}\ntype:   {:?}\nmode:   {:04o}\nlinks:  {}\nuid:    {}\ngid:    {}\nsize:   {}\nblocks: {} (512-byte)\nflags:  {:#x}\ngeneration: {}\n",
-            st.ino,
-            st.file_type,
-            st.mode & 0o7777,
-            st.nlink,
-            st.uid,
-            st.gid,
-            st.size,
-            st.blocks_512,
-            st.flags,
-            st.generation
-        );
+        let mut rows: Vec<(String, String)> = vec![
+            ("inode".into(), st.ino.to_string()),
+            ("type".into(), format!("{:?}", st.file_type)),
+            ("mode".into(), format!("{:04o}", st.mode & 0o7777)),
+            ("links".into(), st.nlink.to_string()),
+            ("uid".into(), st.uid.to_string()),
+            ("gid".into(), st.gid.to_string()),
+            ("size".into(), st.size.to_string()),
+            ("blocks".into(), format!("{} (512-byte)", st.blocks_512)),
+            ("flags".into(), format!("{:#x}", st.flags)),
+            ("generation".into(), st.generation.to_string()),
+        ];
+        if let Some(d) = st.device {
+            rows.push(("device".into(), format!("{}, {}", d.major, d.minor)));
+        }
         if let Some(t) = &target {
-            s += &format!("target: {t}\n");
+            rows.push(("target".into(), t.clone()));
         }
         for (name, t) in [
             ("atime", Some(st.atime)),
@@ -87,12 +89,13 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
             ("crtime", st.crtime),
         ] {
             if let Some(t) = t {
-                s += &format!("{name}:  {}.{:09}\n", t.sec, t.nsec);
+                rows.push((name.into(), format!("{}.{:09} ({})", t.sec, t.nsec, output::utc(t.sec, t.nsec))));
             }
         }
         for (k, v) in &st.extra {
-            s += &format!("{k}: {v}\n");
+            rows.push((k.clone(), output::value_text(v)));
         }
+        let s = output::aligned(&rows);
         output::write_stdout(s.as_bytes())?;
         output::print_findings(&findings);
     }
