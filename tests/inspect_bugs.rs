@@ -732,3 +732,40 @@ fn stat_and_ls_show_times_in_utc_and_device_numbers_as_stat1_does() {
         }
     }
 }
+
+#[test]
+fn journal_refuses_verify_data_on_xfs_and_raw_changes_nothing() {
+    if !ready(&["xfs_logprint"], false) {
+        return;
+    }
+    for fs in ["ext4", "xfs"] {
+        let (_t, img) = common::unpack_fixture(fs, "kernel-dirty");
+        let r = dx(&["journal", "--verify-data", s(&img)]);
+        if fs == "xfs" {
+            assert_eq!(r.code, 2, "{}", r.err);
+            assert!(r.err.contains("--verify-data is for ext4 journals"), "{}", r.err);
+            // The listing's head and tail are xfs_logprint's.
+            let t = tool("xfs_logprint", &["-t", s(&img)]);
+            let w: Vec<String> = t
+                .lines()
+                .find(|l| l.contains("log tail:"))
+                .expect("tail")
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            let head = dx(&["journal", s(&img)]).out;
+            assert!(
+                head.contains(&format!("head: block {} ", w[4]))
+                    && head.contains(&format!("tail: block {} ", w[2])),
+                "{head}"
+            );
+        } else {
+            assert!(r.code <= 1 && r.out.contains("csum ok"), "{}", r.err);
+        }
+        assert_eq!(
+            dx(&["--raw", "journal", s(&img)]).out,
+            dx(&["journal", s(&img)]).out,
+            "{fs}: --raw changed the listing"
+        );
+    }
+}

@@ -166,7 +166,9 @@ pub enum Command {
     /// checksum of the log's own structures. ext4: superblock, descriptor, revoke and commit
     /// checksums always; the tag checksum of every logged data block (csum v2/v3, which means
     /// reading the whole log) only with --verify-data, else the tag's `csum_ok` is null and the
-    /// recovery details say `"data_checksums_verified":false`. Recovery is not applied.
+    /// recovery details say `"data_checksums_verified":false`. --verify-data is refused on XFS.
+    /// Recovery is not applied: the listing is of the journal or log as it is on the media,
+    /// with or without --raw (which changes nothing here).
     ///
     /// JSON output for ext4: `{"kind":"jbd2",...}` with the journal superblock (start, sequence,
     /// features, checksum type), the transactions found from the start (sequence, blocks,
