@@ -769,3 +769,59 @@ fn journal_refuses_verify_data_on_xfs_and_raw_changes_nothing() {
         );
     }
 }
+
+#[test]
+fn info_text_is_aligned_key_value_lines_with_times_in_utc_on_both_file_systems() {
+    if !ready(&["dumpe2fs", "xfs_db", "date"], false) {
+        return;
+    }
+    let mut layouts = vec![];
+    for fs in ["ext4", "xfs"] {
+        let (_t, img) = common::unpack_fixture(fs, "kernel-dirty");
+        let r = dx(&["info", s(&img)]);
+        assert!(r.code <= 1, "{fs}: {}", r.err);
+        assert!(!r.out.contains("{\"") && !r.out.contains("[{"), "{fs}: a JSON blob in the text:\n{}", r.out);
+        let first = r.out.lines().next().expect("image line");
+        let col = first.len() - first["image:".len()..].trim_start().len();
+        for l in r.out.lines() {
+            let (k, v) = l.split_once(':').unwrap_or_else(|| panic!("{fs}: not a key: value line: {l}"));
+            assert!(!k.trim().is_empty(), "{fs}: {l}");
+            if !v.trim().is_empty() {
+                assert_eq!(l.len() - v.trim_start().len(), col, "{fs}: value out of column: {l}");
+            }
+        }
+        let keys: Vec<String> = r
+            .out
+            .lines()
+            .filter(|l| !l.starts_with(' '))
+            .map(|l| l.split(':').next().unwrap().to_string())
+            .collect();
+        layouts.push(keys[..7].to_vec());
+        if fs == "ext4" {
+            // dumpe2fs's "Filesystem created:" in UTC, as date(1) reads it back.
+            let h = tool("dumpe2fs", &["-h", s(&img)]);
+            let created =
+                h.lines().find_map(|l| l.strip_prefix("Filesystem created:")).expect("created").trim();
+            let want = tool("date", &["-u", "-d", created, "+%Y-%m-%d %H:%M:%S"]);
+            let got = line_value(&r.out, "  mkfs_time");
+            assert!(
+                got.ends_with(&format!("({} +0000)", want.trim())),
+                "mkfs_time {got}, dumpe2fs {created}"
+            );
+        } else {
+            // Under --raw the superblock's own counters are xfs_db's, under their label.
+            let r = dx(&["--raw", "info", s(&img)]);
+            let at = r.out.find("counters on disk (lazy):").expect("the lazy counters, labelled");
+            let below: Vec<&str> = r.out[at..].lines().skip(1).take(3).collect();
+            for (k, v) in ["icount", "ifree", "fdblocks"].iter().zip(xfs_db_counters(&img)) {
+                let row = below
+                    .iter()
+                    .find(|l| l.trim_start().starts_with(&format!("{k}:")))
+                    .unwrap_or_else(|| panic!("{k}: {below:?}"));
+                assert_eq!(row.split_whitespace().last(), Some(v.to_string().as_str()), "{row}");
+            }
+        }
+    }
+    assert_eq!(layouts[0], ["image", "namespace", "file system", "recovery", "fs", "uuid", "label"]);
+    assert_eq!(layouts[0], layouts[1], "ext4 and XFS info begin alike");
+}
