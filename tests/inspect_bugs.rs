@@ -5,103 +5,12 @@
 //! Needs root, util-linux (`mount`, `losetup`), e2fsprogs and xfsprogs.
 
 mod common;
+mod inspect_common;
 
 use common::ready;
 use daxray::oracle::Mount;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// What a daxray run gave: exit code, standard output, standard error.
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
-
-/// Run daxray with `args`.
-fn dx(args: &[&str]) -> Run {
-    let o = Command::new(env!("CARGO_BIN_EXE_daxray"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("run daxray: {e}"));
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&o.stdout).into_owned(),
-        err: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
-
-/// Run a tool and return its standard output; fails the test when it fails.
-fn tool(prog: &str, args: &[&str]) -> String {
-    let o =
-        Command::new(prog).args(args).env("TZ", "UTC").output().unwrap_or_else(|e| panic!("run {prog}: {e}"));
-    assert!(o.status.success(), "{prog} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
-/// A symlink target too long for the inode on both file systems (ext4 keeps targets under 60
-/// bytes in i_block; XFS keeps them in the inode's literal area), so it lives in a block.
-fn slow_target() -> String {
-    format!("{}end", "dir/".repeat(120))
-}
-
-/// A fresh image of `fs` ("ext4" or "xfs") made by mkfs, in its own folder.
-fn mkfs(fs: &str, dir: &Path) -> PathBuf {
-    let img = dir.join(format!("{fs}.img"));
-    let f = std::fs::File::create(&img).expect("create image");
-    f.set_len(64 << 20).expect("size image");
-    drop(f);
-    let mut cmd = if fs == "ext4" {
-        let mut c = Command::new("mkfs.ext4");
-        c.args(["-q", "-b", "4096"]);
-        c
-    } else {
-        // As fstests does: without these mkfs.xfs refuses file systems under 300 MiB.
-        let mut c = Command::new("mkfs.xfs");
-        c.args(["-q", "-f"]).env("TEST_DIR", "1").env("TEST_DEV", "1").env("QA_CHECK_FS", "1");
-        c
-    };
-    let o = cmd.arg(&img).output().expect("run mkfs");
-    assert!(o.status.success(), "mkfs.{fs}: {}", String::from_utf8_lossy(&o.stderr));
-    img
-}
-
-/// Mount `img` as `fs`, let `f` populate it or read it, then unmount cleanly.
-fn mounted<T>(img: &Path, fs: &str, f: impl FnOnce(&Path) -> T) -> T {
-    let m = Mount::new(img, 0, fs, "").expect("loop mount");
-    let out = f(m.path());
-    m.unmount().expect("unmount");
-    out
-}
-
-/// The tree the tests look at: a directory with a file, a fast and a slow symlink.
-fn populate(root: &Path) {
-    std::fs::create_dir(root.join("docs")).expect("mkdir");
-    std::fs::write(root.join("docs/hello.txt"), b"hello, pmem\n").expect("write");
-    std::os::unix::fs::symlink("docs/hello.txt", root.join("fast")).expect("fast symlink");
-    std::os::unix::fs::symlink(slow_target(), root.join("slow")).expect("slow symlink");
-}
-
-/// Images of both file systems made by mkfs and populated by the kernel, with what the kernel
-/// said of the symlinks while mounted (`readlink`).
-fn images(dir: &Path) -> Vec<(&'static str, PathBuf, [String; 2])> {
-    ["ext4", "xfs"]
-        .into_iter()
-        .map(|fs| {
-            let img = mkfs(fs, dir);
-            let links = mounted(&img, fs, |root| {
-                populate(root);
-                ["fast", "slow"].map(|l| tool("readlink", &[s(&root.join(l))]).trim_end().to_string())
-            });
-            (fs, img, links)
-        })
-        .collect()
-}
+use inspect_common::*;
+use std::path::PathBuf;
 
 #[test]
 fn symlinks_show_their_target_in_cat_ls_and_stat() {
@@ -170,29 +79,6 @@ fn cat_refuses_a_directory_and_json() {
     }
 }
 
-/// The `recovery:` line of `daxray info` text.
-fn recovery_line(info: &str) -> &str {
-    info.lines().find(|l| l.starts_with("recovery:")).unwrap_or_else(|| panic!("no recovery line:\n{info}"))
-}
-
-/// A copy of `img` cut to its first `bytes` bytes.
-fn truncated_copy(img: &Path, bytes: u64, name: &str) -> PathBuf {
-    let out = img.with_file_name(name);
-    std::fs::copy(img, &out).expect("copy image");
-    std::fs::OpenOptions::new().write(true).open(&out).expect("open copy").set_len(bytes).expect("truncate");
-    out
-}
-
-/// The number after `key` in a dumpe2fs / xfs_db line such as "Journal start:   419" or
-/// "logstart = 8198".
-fn field(text: &str, key: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(key))
-        .and_then(|v| v.trim_start_matches([' ', ':', '=']).split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in:\n{text}"))
-}
-
 #[test]
 fn raw_info_says_recovery_is_needed_but_not_applied() {
     if !ready(&["dumpe2fs", "xfs_logprint"], false) {
@@ -241,8 +127,7 @@ fn truncated_images_say_recovery_is_impossible_and_show_the_superblock() {
     // "Level Entries Logical Physical Length Flags": the journal's last extent.
     let last: Vec<u64> = ex
         .lines()
-        .filter(|l| l.trim_start().starts_with("0/"))
-        .last()
+        .rfind(|l| l.trim_start().starts_with("0/"))
         .map(|l| l.split_whitespace().filter_map(|w| w.parse().ok()).collect())
         .expect("journal extents");
     let (lstart, pstart) = (last[last.len() - 5], last[last.len() - 3]);
@@ -372,15 +257,6 @@ fn offsets_take_hex_and_units_and_past_the_end_is_a_usage_error() {
     assert_eq!(dx(&["--offset", "4K", "info", s(&img)]).code, 2);
 }
 
-fn sha256(b: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(b))
-}
-
-fn claim(path: &str, offset: u64, len: u64, sha: &str) -> String {
-    format!("{{\"path\":\"{path}\",\"offset\":{offset},\"len\":{len},\"sha256\":\"{sha}\"}}\n")
-}
-
 #[test]
 fn check_verdicts_past_eof_bad_lines_empty_files_and_block_ranges() {
     if !ready(&["mkfs.ext4", "mkfs.xfs", "xfs_io", "readlink", "mount", "losetup"], true) {
@@ -460,21 +336,6 @@ fn check_verdicts_past_eof_bad_lines_empty_files_and_block_ranges() {
             assert_eq!(r.code, 2, "{fs} {name}: {}", r.out);
             assert!(r.err.contains("nothing to check"), "{fs} {name}: {}", r.err);
         }
-    }
-}
-
-/// What the kernel's path walk gives for `path` under `root`: the inode `lstat` finds, or the
-/// error's words.
-fn kernel_lstat(root: &Path, path: &str) -> Result<u64, String> {
-    let full = format!("{}{path}", root.display());
-    match std::fs::symlink_metadata(&full) {
-        Ok(m) => Ok(std::os::unix::fs::MetadataExt::ino(&m)),
-        Err(e) => Err(match e.raw_os_error() {
-            Some(libc::ENOTDIR) => "is not a directory".into(),
-            Some(libc::ENOENT) => "not found".into(),
-            Some(libc::ELOOP) => "too many symbolic links".into(),
-            _ => e.to_string(),
-        }),
     }
 }
 
@@ -605,12 +466,6 @@ fn the_recovery_notice_is_given_once_and_only_for_raw() {
     }
 }
 
-/// `xfs_db -r -c "sb 0" -c "print icount ifree fdblocks"` of `img`.
-fn xfs_db_counters(img: &Path) -> [u64; 3] {
-    let db = tool("xfs_db", &["-r", "-c", "sb 0", "-c", "print icount ifree fdblocks", s(img)]);
-    ["icount", "ifree", "fdblocks"].map(|k| field(&db, k))
-}
-
 #[test]
 fn xfs_counters_are_the_ones_the_kernel_computes_at_mount() {
     if !ready(&["xfs_db", "mount", "losetup"], true) {
@@ -646,23 +501,6 @@ fn xfs_counters_are_the_ones_the_kernel_computes_at_mount() {
     let ags = f["ags"].as_array().expect("ags");
     let sum = |k: &str| ags.iter().map(|a| a[k].as_u64().expect(k)).sum::<u64>();
     assert_eq!(sum("freeblks") + sum("flcount") + sum("btreeblks"), ours[2]);
-}
-
-/// statvfs(2) of `p`: (f_files, f_ffree).
-fn nix_statvfs(p: &Path) -> (u64, u64) {
-    let c = std::ffi::CString::new(s(p)).expect("path");
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c is a valid NUL-terminated path and st a writable statvfs.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    assert_eq!(rc, 0, "statvfs {}", p.display());
-    (st.f_files, st.f_ffree)
-}
-
-/// The value of the `key:` line of `text`.
-fn line_value<'t>(text: &'t str, key: &str) -> &'t str {
-    text.lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| *k == key).map(|(_, v)| v.trim()))
-        .unwrap_or_else(|| panic!("no {key}: line in:\n{text}"))
 }
 
 #[test]

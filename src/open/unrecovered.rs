@@ -142,7 +142,7 @@ pub fn past_end(raw: &Arc<dyn BlockSource>, kind: FsKind) -> Option<String> {
             (to > len).then(|| {
                 format!(
                     "the log lies past the end of the image (log at blocks {start}-{}, bytes {from}-{}; the image ends at byte {len}, block {})",
-                    (start + blocks).saturating_sub(1),
+                    start.saturating_add(blocks).saturating_sub(1),
                     to.saturating_sub(1),
                     len / bs
                 )
