@@ -132,10 +132,21 @@ pub struct Stat {
     pub generation: u32,
     /// Inode flags as stored.
     pub flags: u64,
-    /// Device number for char/block devices.
+    /// Device number for char/block devices, as stored.
     pub rdev: Option<u64>,
+    /// The device's major and minor numbers, decoded as the kernel decodes `rdev`.
+    pub device: Option<DeviceNumber>,
     /// File-system-specific fields (the ones `debugfs stat` or `xfs_db inode; print` show).
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A device node's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DeviceNumber {
+    /// Major number.
+    pub major: u32,
+    /// Minor number.
+    pub minor: u32,
 }
 
 /// Merge adjacent extents (logically and physically contiguous, same written state), as the
@@ -267,11 +278,17 @@ pub trait FileSystem: Send + Sync {
 pub const MAX_SYMLINKS: u32 = 40;
 
 /// Resolve an absolute path to an inode. Intermediate symlinks are followed; the last component
-/// is not (like `lstat`).
+/// is not (like `lstat`), unless the path ends with `/`.
 pub fn lookup(fs: &dyn FileSystem, path: &str) -> Result<u64> {
+    resolve(fs, path, false)
+}
+
+/// [`lookup`], following a symbolic link in the last component too when `follow_last` (like
+/// `stat` rather than `lstat`).
+pub fn resolve(fs: &dyn FileSystem, path: &str, follow_last: bool) -> Result<u64> {
     let find =
         |dir: u64, name: &[u8]| Ok(fs.read_dir(dir)?.into_iter().find(|e| e.name == name).map(|e| e.ino));
-    lookup_inner(fs, &find, fs.root_ino(), path.as_bytes(), &mut 0)
+    lookup_inner(fs, &find, path.as_bytes(), follow_last)
 }
 
 /// Resolves many paths against one file system, reading each directory once: the entries of a
@@ -315,51 +332,96 @@ impl<'a> Resolver<'a> {
             }
             Ok(found)
         };
-        lookup_inner(self.fs, &find, self.fs.root_ino(), path.as_bytes(), &mut 0)
+        lookup_inner(self.fs, &find, path.as_bytes(), false)
     }
 }
 
 /// The entry `name` of directory `dir`: its inode, or None.
 type FindEntry<'f> = dyn Fn(u64, &[u8]) -> Result<Option<u64>> + 'f;
 
-fn lookup_inner(
-    fs: &dyn FileSystem,
-    find: &FindEntry<'_>,
-    start: u64,
-    path: &[u8],
-    links: &mut u32,
-) -> Result<u64> {
-    let mut cur = if path.first() == Some(&b'/') { fs.root_ino() } else { start };
-    let mut stack: Vec<u64> = vec![];
-    let comps: Vec<&[u8]> = path.split(|c| *c == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
-    for (i, comp) in comps.iter().enumerate() {
-        if *comp == b".." {
-            cur = stack.pop().unwrap_or(fs.root_ino());
-            continue;
+/// One path walk: the entry finder, the symbolic links followed so far and the path asked for
+/// (errors name it).
+struct Walk<'a, 'f> {
+    fs: &'a dyn FileSystem,
+    find: &'a FindEntry<'f>,
+    links: u32,
+    whole: String,
+}
+
+fn lookup_inner(fs: &dyn FileSystem, find: &FindEntry<'_>, path: &[u8], follow_last: bool) -> Result<u64> {
+    let mut w = Walk { fs, find, links: 0, whole: String::from_utf8_lossy(path).into_owned() };
+    let mut chain = vec![fs.root_ino()];
+    w.path(&mut chain, path, follow_last, "")?;
+    Ok(chain[chain.len() - 1])
+}
+
+impl Walk<'_, '_> {
+    /// Walk `path` from the last inode of `chain`, the inodes from the root to the current one
+    /// (the kernel's chain of dentries: `..` goes back along it, as `follow_dotdot` goes to
+    /// the parent dentry, and stays at the root). Every component but the last must name a
+    /// directory once symbolic links are followed (`link_path_walk` fails with ENOTDIR), so
+    /// `file/..` and `file/x` fail; a path ending in `/` must name a directory and follows a
+    /// final symbolic link. `shown` prefixes the names in errors (the link being followed).
+    fn path(&mut self, chain: &mut Vec<u64>, path: &[u8], follow_last: bool, shown: &str) -> Result<()> {
+        if path.first() == Some(&b'/') {
+            chain.truncate(1);
         }
-        if fs.file_type(cur)? != FileType::Dir {
-            return Err(Error::NotFound(format!("{}: not a directory", String::from_utf8_lossy(path))));
-        }
-        let Some(next) = find(cur, comp)? else {
-            return Err(Error::NotFound(String::from_utf8_lossy(path).into_owned()));
+        let comps: Vec<&[u8]> = path.split(|c| *c == b'/').filter(|c| !c.is_empty()).collect();
+        let trailing_slash = !comps.is_empty() && path.last() == Some(&b'/');
+        let prefix = |n: usize| {
+            let lead = if path.first() == Some(&b'/') { "/" } else { "" };
+            let parts: Vec<String> =
+                comps[..n].iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+            format!("{shown}{lead}{}", parts.join("/"))
         };
-        let last = i + 1 == comps.len();
-        if !last && fs.file_type(next)? == FileType::Symlink {
-            *links += 1;
-            if *links > MAX_SYMLINKS {
-                return Err(Error::NotFound(format!(
-                    "{}: too many symbolic links",
-                    String::from_utf8_lossy(path)
-                )));
+        for (i, comp) in comps.iter().enumerate() {
+            let cur = chain[chain.len() - 1];
+            if self.fs.file_type(cur)? != FileType::Dir {
+                return Err(self.not_a_directory(&prefix(i)));
             }
-            let target = fs.read_link(next)?;
-            cur = lookup_inner(fs, find, cur, &target, links)?;
-            continue;
+            match *comp {
+                b"." => {}
+                b".." => {
+                    if chain.len() > 1 {
+                        chain.pop();
+                    }
+                }
+                name => {
+                    let Some(next) = (self.find)(cur, name)? else {
+                        let missing = prefix(i + 1);
+                        return Err(Error::NotFound(if missing == self.whole {
+                            missing
+                        } else {
+                            format!("{}: {missing} does not exist", self.whole)
+                        }));
+                    };
+                    let last = i + 1 == comps.len();
+                    if (!last || follow_last || trailing_slash)
+                        && self.fs.file_type(next)? == FileType::Symlink
+                    {
+                        self.links += 1;
+                        if self.links > MAX_SYMLINKS {
+                            return Err(Error::NotFound(format!("{}: too many symbolic links", self.whole)));
+                        }
+                        let target = self.fs.read_link(next)?;
+                        // The target is resolved from the directory holding the link.
+                        let via = format!("{} -> ", prefix(i + 1));
+                        self.path(chain, &target, true, &via)?;
+                    } else {
+                        chain.push(next);
+                    }
+                }
+            }
         }
-        stack.push(cur);
-        cur = next;
+        if trailing_slash && self.fs.file_type(chain[chain.len() - 1])? != FileType::Dir {
+            return Err(self.not_a_directory(&prefix(comps.len())));
+        }
+        Ok(())
     }
-    Ok(cur)
+
+    fn not_a_directory(&self, what: &str) -> Error {
+        Error::NotFound(format!("{}: {what} is not a directory", self.whole))
+    }
 }
 
 /// A node found by [`walk`].

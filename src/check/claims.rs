@@ -48,25 +48,57 @@ impl Claim {
     }
 }
 
-/// Parse claims from JSON Lines text. `name` is used in error messages.
+/// One line of a claims file: None for a blank line or a comment, else the claim or what is
+/// wrong with it.
+fn parse_line(line: &str) -> Option<std::result::Result<Claim, String>> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    Some(serde_json::from_str::<Claim>(line).map_err(|e| format!("not a claim: {e}")).and_then(|mut c| {
+        c.sha256.make_ascii_lowercase();
+        c.validate().map(|()| c)
+    }))
+}
+
+/// Parse claims from JSON Lines text. `name` is used in error messages; the first bad line is
+/// an error.
 pub fn parse_claims(text: &str, name: &str) -> Result<Vec<Claim>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+        match parse_line(line) {
+            None => {}
+            Some(Ok(c)) => out.push(c),
+            Some(Err(e)) => return Err(Error::Usage(format!("{name}: line {}: {e}", i + 1))),
         }
-        let mut c: Claim = serde_json::from_str(line)
-            .map_err(|e| Error::Usage(format!("{name}: line {}: not a claim: {e}", i + 1)))?;
-        c.sha256.make_ascii_lowercase();
-        c.validate().map_err(|e| Error::Usage(format!("{name}: line {}: {e}", i + 1)))?;
-        out.push(c);
     }
     Ok(out)
 }
 
-/// Read a claims file (JSON Lines).
-pub fn read_claims(path: &Path) -> Result<Vec<Claim>> {
+/// The claims of a claims file, with the lines that are not claims.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimsFile {
+    /// The claims, in file order.
+    pub claims: Vec<Claim>,
+    /// Each bad line: its number (from 1) and what is wrong with it.
+    pub bad: Vec<(usize, String)>,
+}
+
+/// Parse claims from JSON Lines text, keeping the good lines when some are bad.
+pub fn parse_claims_lenient(text: &str) -> ClaimsFile {
+    let mut out = ClaimsFile::default();
+    for (i, line) in text.lines().enumerate() {
+        match parse_line(line) {
+            None => {}
+            Some(Ok(c)) => out.claims.push(c),
+            Some(Err(e)) => out.bad.push((i + 1, e)),
+        }
+    }
+    out
+}
+
+/// The text of a claims file, bounded in size.
+fn read_text(path: &Path) -> Result<String> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.len() > MAX_CLAIMS_FILE {
         return Err(Error::Usage(format!(
@@ -75,8 +107,17 @@ pub fn read_claims(path: &Path) -> Result<Vec<Claim>> {
             meta.len()
         )));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse_claims(&text, &path.display().to_string())
+    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+}
+
+/// Read a claims file (JSON Lines); the first bad line is an error.
+pub fn read_claims(path: &Path) -> Result<Vec<Claim>> {
+    parse_claims(&read_text(path)?, &path.display().to_string())
+}
+
+/// Read a claims file (JSON Lines), keeping the good lines when some are bad.
+pub fn read_claims_lenient(path: &Path) -> Result<ClaimsFile> {
+    Ok(parse_claims_lenient(&read_text(path)?))
 }
 
 /// Write claims as JSON Lines.
@@ -123,6 +164,17 @@ mod tests {
             let e = parse_claims(&bad, "t").expect_err(&bad);
             assert!(e.to_string().contains("line 1"), "{e}");
         }
+    }
+
+    #[test]
+    fn lenient_parsing_keeps_the_good_lines() {
+        let text = format!(
+            "{{\"path\":\"/a\",\"offset\":0,\"len\":4,\"sha256\":\"{H}\"}}\nnot json\n\n# c\n{{\"path\":\"/b\",\"offset\":0,\"len\":0,\"sha256\":\"{H}\"}}\n{{\"path\":\"/c\",\"offset\":1,\"len\":1,\"sha256\":\"{H}\"}}\n"
+        );
+        let f = parse_claims_lenient(&text);
+        assert_eq!(f.claims.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["/a", "/c"]);
+        assert_eq!(f.bad.iter().map(|b| b.0).collect::<Vec<_>>(), [2, 5]);
+        assert!(f.bad[1].1.contains("len is 0"), "{:?}", f.bad);
     }
 
     #[test]

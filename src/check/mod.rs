@@ -26,7 +26,9 @@ mod claims;
 mod search;
 mod verdict;
 
-pub use claims::{Claim, parse_claims, read_claims, write_claims};
+pub use claims::{
+    Claim, ClaimsFile, parse_claims, parse_claims_lenient, read_claims, read_claims_lenient, write_claims,
+};
 pub use verdict::{
     Evidence, RecoverySummary, Status, Verdict, check_claims, check_model, mark_lost_by_recovery, summarize,
 };

@@ -30,7 +30,8 @@ pub enum Status {
     /// that recovery does not map there: the mapping existed only in memory or in an
     /// uncommitted journal/log transaction.
     LostUncommitted,
-    /// The range is mapped but the file size does not cover it.
+    /// The file size does not cover the range (mapped or not): reads stop at the end of the
+    /// file, so the bytes are not in it after recovery.
     LostBeyondEof,
     /// The range is mapped and written, but holds other bytes.
     DataDiffers,
@@ -175,7 +176,11 @@ pub fn check_claims(fs: &dyn FileSystem, recovery: &RecoveryReport, claims: &[Cl
     let lost: Vec<usize> = verdicts
         .iter()
         .enumerate()
-        .filter(|(_, v)| matches!(v.verdict, Status::LostHole | Status::LostUnwritten))
+        .filter(|(_, v)| {
+            matches!(v.verdict, Status::LostHole | Status::LostUnwritten)
+                || (v.verdict == Status::LostBeyondEof
+                    && v.evidence.hole_blocks + v.evidence.unwritten_blocks > 0)
+        })
         .map(|(i, _)| i)
         .collect();
     if !lost.is_empty() {
@@ -196,8 +201,9 @@ pub fn check_claims(fs: &dyn FileSystem, recovery: &RecoveryReport, claims: &[Cl
                 v.evidence.data_found_at = blocks;
                 v.evidence.transaction = tx.clone();
                 v.evidence.detail = format!(
-                    "{}; the claimed bytes are on the media at physical block(s) {:?}, which recovery does not map at this offset",
-                    v.evidence.detail, v.evidence.data_found_at
+                    "{}; the claimed bytes are on the media at physical {}, which recovery does not map at this offset",
+                    v.evidence.detail,
+                    blocks_text(&runs(v.evidence.data_found_at.iter().map(|b| (*b, 1))))
                 );
             }
         }
@@ -376,27 +382,41 @@ fn check_one_inner(fs: &dyn FileSystem, paths: &fs::Resolver<'_>, c: &Claim) -> 
     if cursor <= last {
         ev.hole_blocks += last + 1 - cursor;
     }
+    let written = runs(covering.iter().filter(|e| !e.unwritten).map(|e| {
+        let s = e.logical.max(first);
+        let t = e.logical.saturating_add(e.length).min(last + 1);
+        (e.physical.saturating_add(s - e.logical), t.saturating_sub(s))
+    }));
     ev.extents = covering;
-    let range = format!("bytes {}..{} (blocks {first}..={last})", c.offset, end);
-    if ev.hole_blocks > 0 {
-        ev.detail = format!(
-            "{} of {} block(s) of {range} map to no extent (a hole)",
-            ev.hole_blocks,
-            last - first + 1
-        );
-        return (Status::LostHole, ev);
-    }
-    if ev.unwritten_blocks > 0 {
-        ev.detail = format!(
-            "{} of {} block(s) of {range} map to unwritten extents (read as zeros)",
-            ev.unwritten_blocks,
-            last - first + 1
-        );
-        return (Status::LostUnwritten, ev);
-    }
+    let nblocks = last - first + 1;
+    let range = format!("{} bytes at offset {} (file {})", c.len, c.offset, blocks_text(&[(first, nblocks)]));
+    let unmapped = || {
+        let mut parts = vec![];
+        if ev.hole_blocks > 0 {
+            parts.push(format!("{} of {nblocks} block(s) map to no extent (a hole)", ev.hole_blocks));
+        }
+        if ev.unwritten_blocks > 0 {
+            parts.push(format!(
+                "{} of {nblocks} block(s) map to unwritten extents (read as zeros)",
+                ev.unwritten_blocks
+            ));
+        }
+        parts.join(", ")
+    };
+    // The size first: past the end of the file nothing is read, whatever the blocks map to.
     if size < end {
-        ev.detail = format!("{range} is mapped, but the file size {} does not cover it", size);
+        let mapping = match unmapped() {
+            m if m.is_empty() => "its blocks are mapped".to_string(),
+            m => m,
+        };
+        ev.detail =
+            format!("the file size {size} does not cover {range}, which ends at byte {end}; {mapping}");
         return (Status::LostBeyondEof, ev);
+    }
+    if ev.hole_blocks > 0 || ev.unwritten_blocks > 0 {
+        ev.detail = format!("{}: {}", range, unmapped());
+        let status = if ev.hole_blocks > 0 { Status::LostHole } else { Status::LostUnwritten };
+        return (status, ev);
     }
     if c.len > MAX_CLAIM_BYTES {
         ev.detail = format!("claim of {} bytes is larger than the {MAX_CLAIM_BYTES}-byte limit", c.len);
@@ -414,10 +434,36 @@ fn check_one_inner(fs: &dyn FileSystem, paths: &fs::Resolver<'_>, c: &Claim) -> 
     let same = found == c.sha256 && bytes.len() as u64 == c.len;
     ev.found_sha256 = Some(found);
     if same {
-        ev.detail = format!("{range} map to written block(s) {:?} holding the claimed bytes", ev.blocks);
+        ev.detail = format!("{range} map to written {}, holding the claimed bytes", blocks_text(&written));
         (Status::Durable, ev)
     } else {
-        ev.detail = format!("{range} map to written block(s) {:?}, but hold other bytes", ev.blocks);
+        ev.detail = format!("{range} map to written {}, but hold other bytes", blocks_text(&written));
         (Status::DataDiffers, ev)
     }
+}
+
+/// Runs `(start, length)` of blocks merged where one ends where the next starts.
+fn runs(blocks: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = vec![];
+    for (b, n) in blocks.filter(|r| r.1 > 0) {
+        match out.last_mut() {
+            Some(last) if last.0.checked_add(last.1) == Some(b) => last.1 += n,
+            _ => out.push((b, n)),
+        }
+    }
+    out
+}
+
+/// At most this many runs of blocks are named in a sentence.
+const MAX_NAMED_RUNS: usize = 8;
+
+/// Runs of blocks in words: "block 7", "blocks 64-79", "blocks 3-4, 9, 12-15".
+fn blocks_text(runs: &[(u64, u64)]) -> String {
+    let one = |&(b, n): &(u64, u64)| if n == 1 { b.to_string() } else { format!("{b}-{}", b + (n - 1)) };
+    let mut parts: Vec<String> = runs.iter().take(MAX_NAMED_RUNS).map(one).collect();
+    if runs.len() > MAX_NAMED_RUNS {
+        parts.push(format!("... ({} runs in all)", runs.len()));
+    }
+    let plural = runs.len() > 1 || runs.first().is_some_and(|r| r.1 > 1);
+    format!("{} {}", if plural { "blocks" } else { "block" }, parts.join(", "))
 }

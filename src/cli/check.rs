@@ -1,7 +1,9 @@
 //! `daxray check IMAGE --claims FILE`: the offline forensic check of a crash image.
 //!
 //! Opens the image (finding the fsdax window), recovers the journal/log in memory (unless
-//! `--raw`), and gives each claim a verdict with evidence. Exit code 1 when any claim is lost.
+//! `--raw`), and gives each claim a verdict with evidence. Exit code 1 when any claim is lost
+//! or a line of the claims file is not a claim (reported as a finding; the others are checked);
+//! 2 when the claims file holds no claim.
 //!
 //! JSON output (`--json`): `{"image":{placement},"recovery":{kind,needed,applied,...},
 //! "verdicts":[{"claim":{...},"verdict":"durable|lost-hole|lost-unwritten|lost-uncommitted|
@@ -9,7 +11,7 @@
 //! "summary":{"claims":N,"durable":N,"lost":N,"by_verdict":{...}},"findings":[...]}`.
 
 use super::{Global, output};
-use crate::check::{Verdict, check_model, mark_lost_by_recovery, read_claims, summarize};
+use crate::check::{Verdict, check_model, mark_lost_by_recovery, read_claims_lenient, summarize};
 use crate::open::{Model, open_then};
 use std::path::PathBuf;
 
@@ -25,7 +27,32 @@ pub struct Args {
 
 /// Run `check`.
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
-    let claims = read_claims(&a.claims)?;
+    let file = read_claims_lenient(&a.claims)?;
+    let name = a.claims.display();
+    if file.claims.is_empty() {
+        let why = match file.bad.first() {
+            Some((line, e)) => {
+                format!("no line is a claim ({} bad, the first at line {line}: {e})", file.bad.len())
+            }
+            None => "it holds no claim (only blank lines and comments)".into(),
+        };
+        return Err(crate::Error::Usage(format!("{name}: nothing to check: {why}")));
+    }
+    let claims = file.claims;
+    // A bad line is reported and the others are checked.
+    let bad: Vec<crate::Finding> = file
+        .bad
+        .iter()
+        .map(|(line, e)| {
+            crate::Finding::new(
+                crate::error::Severity::Error,
+                "claims file",
+                None,
+                None,
+                format!("{name}: line {line}: {e}; not checked"),
+            )
+        })
+        .collect();
     // The claims are checked while the journal's checksums are still being verified; if one
     // fails, everything runs again with the kernel's outcome (see `open_then`).
     let opts = g.open_options();
@@ -34,7 +61,8 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     mark_lost_by_recovery(&mut verdicts, &o.recovery, o.image.fs_bytes.clone(), o.image.placement.fs, &opts);
     let placement = o.placement().clone();
     let model = Model { view: o.view, recovery: o.recovery, fs: o.fs };
-    let mut findings = model.recovery.findings.clone();
+    let mut findings = bad.clone();
+    findings.extend(model.recovery.findings.iter().cloned());
     findings.extend(model.fs.findings());
     let lost = verdicts.iter().filter(|v| v.verdict.is_lost()).count();
     let by: serde_json::Map<String, serde_json::Value> =
@@ -53,13 +81,13 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         let parts: Vec<String> = by.iter().map(|(k, n)| format!("{n} {k}")).collect();
         output::write_stdout(
             format!(
-                "{} claim(s): {} durable, {} lost ({}); recovery: {}{}\n",
+                "{} claim(s): {} durable, {} lost ({}); recovery: {} ({})\n",
                 verdicts.len(),
                 verdicts.len() - lost,
                 lost,
                 parts.join(", "),
                 model.recovery.kind,
-                if model.recovery.applied { " applied in memory" } else { " not applied" }
+                super::info::status(&model.recovery, g.raw)
             )
             .as_bytes(),
         )?;
@@ -68,7 +96,7 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     // The process ends here: dropping the recovered view (tens of thousands of replaced
     // blocks) is wasted work.
     std::mem::forget(model);
-    Ok(i32::from(lost > 0))
+    Ok(i32::from(lost > 0 || !bad.is_empty()))
 }
 
 /// The text table of verdicts.

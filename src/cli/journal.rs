@@ -14,10 +14,11 @@ pub struct Args {
     /// Also list old, checkpointed transactions still in the journal/log.
     #[arg(long)]
     pub all: bool,
-    /// Also read every logged block and verify its tag checksum (jbd2 csum v2/v3), as the
-    /// kernel's replay pass does. Without it the superblock, descriptor, revoke and commit
-    /// checksums are verified and logged blocks are not read (`csum_ok` is null), like
-    /// `debugfs logdump`, which verifies none.
+    /// ext4 only: also read every logged block and verify its tag checksum (jbd2 csum v2/v3),
+    /// as the kernel's replay pass does. Without it the superblock, descriptor, revoke and
+    /// commit checksums are verified and logged blocks are not read (`csum_ok` is null), like
+    /// `debugfs logdump`, which verifies none. Refused on XFS, whose listing verifies every
+    /// record's crc, data included, always.
     #[arg(long)]
     pub verify_data: bool,
 }
@@ -35,6 +36,12 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     } else {
         img
     };
+    if a.verify_data && img.placement.fs == FsKind::Xfs {
+        return Err(crate::Error::Usage(format!(
+            "{}: --verify-data is for ext4 journals (jbd2 tag checksums); an XFS log listing always verifies each record's crc over its data",
+            a.image.display()
+        )));
+    }
     if let Some(at) = &img.mounted_read_write {
         // On standard error, so that the JSON stream stays one document.
         eprintln!("info: image: mounted read-write at {at}: the view may be inconsistent");

@@ -65,8 +65,10 @@ pub struct Global {
     #[arg(long, global = true)]
     pub raw: bool,
     /// Byte offset of the file system in the image (default: found from an fsdax namespace
-    /// header at byte 4096, else 0).
-    #[arg(long, global = true, value_name = "BYTES")]
+    /// header at byte 4096, else 0): decimal or 0x hexadecimal, optionally with a unit K, M, G
+    /// or T (also KiB, MiB, GiB, TiB; powers of 1024): 4096, 0x1000, 4K and 4KiB are the same.
+    /// An offset at or past the end of the image is a usage error (exit status 2).
+    #[arg(long, global = true, value_name = "BYTES", value_parser = output::parse_size)]
     pub offset: Option<u64>,
     /// An external ext4 journal device or image.
     #[arg(long, global = true, value_name = "FILE")]
@@ -110,7 +112,11 @@ pub enum Command {
     /// PLACEMENT is `{"path":"...","image_bytes":N,"fs_offset":N,"found_by":"bare|fsdax namespace|--offset","pmem":null|{"kind":"fsdax|devdax","uuid","parent_uuid","version":"major.minor","dataoff","npfns","mode":"none|ram|pmem","start_pad","end_trunc","align","page_size","checksum"},"fs":"ext4|xfs"}`.
     /// "filesystem" holds the superblock facts of the file system found: "fs", "uuid", "label",
     /// "state", "features", "geometry" (block size, counts, group or AG layout), "journal" or
-    /// "log", free counts, checksum state. RECOVERY is
+    /// "log", free counts, checksum state. On XFS with lazy superblock counters (every v5 file
+    /// system), "icount", "ifree" and "fdblocks" are the counters the kernel's mount computes
+    /// from the AG headers (xfs_initialize_perag_data: the AGIs' inode counts, the AGFs' free,
+    /// free-list and btree blocks), and `"counters_on_disk":{"lazy":true,"icount":N,"ifree":N,"fdblocks":N}`
+    /// the superblock's own, brought up to date only by a clean unmount. RECOVERY is
     /// `{"kind":"jbd2|xfs-log|none","needed":BOOL,"applied":BOOL,"details":{...},"findings":[FINDING...]}`,
     /// where needed is true when the journal or log holds work the kernel would replay at mount;
     /// applied is true when the view includes it (false with --raw). For jbd2 with fast commits,
@@ -120,16 +126,20 @@ pub enum Command {
     /// List a directory.
     ///
     /// Text output: inode, type letter (as ls -l shows it) and name, one entry a line; with -R
-    /// the full path of every entry under PATH; with -l also mode, links, owner, group and size.
+    /// the full path of every entry under PATH; with -l the type letter and mode, links, owner,
+    /// group, size (a device's "major, minor"), modification time (UTC, to the second), inode
+    /// and name, with "-> target" for a symbolic link. PATH naming a file lists that file.
     ///
-    /// JSON output: `{"path":"/","entries":[{"name":"...","ino":N,"type":"file|dir|symlink|char|block|fifo|socket|unknown","mode":"644"|null,"size":N|null,"nlink":N|null}],"findings":[FINDING...]}`
-    /// (mode in octal without the type bits; null when the inode cannot be read). With -R,
-    /// "name" is the full path.
+    /// JSON output: `{"path":"/","entries":[{"name":"...","ino":N,"type":"file|dir|symlink|char|block|fifo|socket|unknown","mode":"644"|null,"size":N|null,"nlink":N|null,"mtime":{"sec":N,"nsec":N}|null,"device":{"major":N,"minor":N}|null,"target":"..."|null}],"findings":[FINDING...]}`
+    /// (mode in octal without the type bits; null when the inode cannot be read; target: a
+    /// symbolic link's target, else null). With -R, "name" is the full path.
     Ls(ls::Args),
     /// Show an inode.
     ///
-    /// JSON output: `{"ino":N,"file_type":"file|dir|symlink|...","mode":N,"nlink":N,"uid":N,"gid":N,"size":N,"blocks_512":N,"atime":{"sec":N,"nsec":N},"mtime":{...},"ctime":{...},"crtime":{...}|null,"generation":N,"flags":N,"rdev":N|null,"extra":{...},"findings":[FINDING...]}`.
-    /// mode is the full mode including the type bits, as a decimal number. "extra" holds the
+    /// JSON output: `{"ino":N,"file_type":"file|dir|symlink|...","mode":N,"nlink":N,"uid":N,"gid":N,"size":N,"blocks_512":N,"atime":{"sec":N,"nsec":N},"mtime":{...},"ctime":{...},"crtime":{...}|null,"generation":N,"flags":N,"rdev":N|null,"device":{"major":N,"minor":N}|null,"extra":{...},"target":"..."|null,"findings":[FINDING...]}`.
+    /// mode is the full mode including the type bits, as a decimal number; rdev is the device
+    /// number as stored, device its major and minor numbers as the kernel decodes them. Text
+    /// output prints each time as seconds.nanoseconds and in UTC as stat(1) does. "extra" holds the
     /// fields specific to the file system, named as `debugfs stat` (ext4) or
     /// `xfs_db -c "inode N" -c print` (XFS) names them.
     Stat(stat::Args),
@@ -146,8 +156,10 @@ pub enum Command {
     Map(map::Args),
     /// Write a file's contents to standard output.
     ///
-    /// Holes and unwritten extents read as zeros; the output is exactly the file's size. There
-    /// is no JSON form: findings go to standard error.
+    /// Holes and unwritten extents read as zeros; the output is exactly the file's size. A
+    /// symbolic link (fast or slow) prints its target, without a newline, as readlink(2) gives
+    /// it. A directory is refused (exit status 2: use `ls`). There is no JSON form: --json is
+    /// refused, and findings go to standard error.
     Cat(cat::Args),
     /// One JSON line per regular file: path, inode, size, extents and (with --hash) sha256.
     ///
@@ -166,7 +178,9 @@ pub enum Command {
     /// checksum of the log's own structures. ext4: superblock, descriptor, revoke and commit
     /// checksums always; the tag checksum of every logged data block (csum v2/v3, which means
     /// reading the whole log) only with --verify-data, else the tag's `csum_ok` is null and the
-    /// recovery details say `"data_checksums_verified":false`. Recovery is not applied.
+    /// recovery details say `"data_checksums_verified":false`. --verify-data is refused on XFS.
+    /// Recovery is not applied: the listing is of the journal or log as it is on the media,
+    /// with or without --raw (which changes nothing here).
     ///
     /// JSON output for ext4: `{"kind":"jbd2",...}` with the journal superblock (start, sequence,
     /// features, checksum type), the transactions found from the start (sequence, blocks,
@@ -181,12 +195,24 @@ pub enum Command {
     ///
     /// Opens the image (finding the fsdax window), recovers the journal or log in memory
     /// (unless --raw), and gives each claim a verdict with evidence. Exit status 1 when any claim
-    /// is lost.
+    /// is lost or a line of the claims file is not a claim (an error finding naming the line;
+    /// the other lines are checked); 2 when the claims file holds no claim at all.
     ///
     /// Claims file: JSON Lines, one `{"path":"/f","offset":N,"len":N,"sha256":"..."}` a line,
-    /// optionally with "ino" and "seq".
+    /// optionally with "ino" and "seq"; blank lines and lines starting with # are skipped.
     ///
-    /// JSON output: `{"image":PLACEMENT,"recovery":RECOVERY,"verdicts":[{"claim":{...},"verdict":"durable|lost-hole|lost-unwritten|lost-uncommitted|lost-beyond-eof|data-differs|missing-file|unreadable","evidence":{...}}],"summary":{"claims":N,"durable":N,"lost":N,"by_verdict":{...}},"findings":[FINDING...]}`
+    /// Verdicts: durable (every block of the range maps to a written extent inside the file
+    /// size and the bytes hash to the claim); lost-beyond-eof (the file size does not cover the
+    /// range, whatever its blocks map to); lost-hole (part of the range maps to no extent);
+    /// lost-unwritten (part of it maps to an unwritten extent, which reads as zeros);
+    /// lost-uncommitted (a hole, unwritten or past the end of the file, while the claimed bytes
+    /// sit in a block recovery does not map there: the mapping was in memory or in an
+    /// uncommitted transaction); data-differs (mapped and written, other bytes);
+    /// lost-by-recovery (lost only because the kernel's log search drops a complete record at a
+    /// torn log sector; durable with --exact-log-head); missing-file (no such path, or not a
+    /// regular file); unreadable (a damaged structure stopped the check; see the evidence).
+    ///
+    /// JSON output: `{"image":PLACEMENT,"recovery":RECOVERY,"verdicts":[{"claim":{...},"verdict":"durable|lost-hole|lost-unwritten|lost-uncommitted|lost-beyond-eof|data-differs|lost-by-recovery|missing-file|unreadable","evidence":{...}}],"summary":{"claims":N,"durable":N,"lost":N,"by_verdict":{...}},"findings":[FINDING...]}`
     /// (PLACEMENT and RECOVERY as in daxray-info(1)).
     Check(check::Args),
     /// Which inode owns each block, like `debugfs -c -R 'icheck BLOCK...'`.

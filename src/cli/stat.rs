@@ -25,6 +25,11 @@ impl FileArg {
         let ino = resolve(&*o.fs, self.path.as_deref(), self.ino)?;
         Ok((o, ino))
     }
+
+    /// How errors name the file: its PATH, or "inode N".
+    pub fn name(&self, ino: u64) -> String {
+        self.path.clone().unwrap_or_else(|| format!("inode {ino}"))
+    }
 }
 
 /// Arguments of `stat`.
@@ -48,25 +53,35 @@ pub fn resolve(fsys: &dyn FileSystem, path: Option<&str>, ino: Option<u64>) -> c
 pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     let (o, ino) = a.file.open(g)?;
     let st = o.fs.stat(ino)?;
+    let target = match st.file_type {
+        fs::FileType::Symlink => Some(String::from_utf8_lossy(&o.fs.read_link(ino)?).into_owned()),
+        _ => None,
+    };
     let findings = o.findings();
     if g.json {
         let mut v = serde_json::to_value(&st).map_err(|e| crate::Error::External(e.to_string()))?;
+        v["target"] = serde_json::json!(target);
         v["findings"] = serde_json::to_value(&findings).unwrap_or_default();
         output::print_json(&v)?;
     } else {
-        let mut s = format!(
-            "inode:  {}\ntype:   {:?}\nmode:   {:04o}\nlinks:  {}\nuid:    {}\ngid:    {}\nsize:   {}\nblocks: {} (512-byte)\nflags:  {:#x}\ngeneration: {}\n",
-            st.ino,
-            st.file_type,
-            st.mode & 0o7777,
-            st.nlink,
-            st.uid,
-            st.gid,
-            st.size,
-            st.blocks_512,
-            st.flags,
-            st.generation
-        );
+        let mut rows: Vec<(String, String)> = vec![
+            ("inode".into(), st.ino.to_string()),
+            ("type".into(), format!("{:?}", st.file_type)),
+            ("mode".into(), format!("{:04o}", st.mode & 0o7777)),
+            ("links".into(), st.nlink.to_string()),
+            ("uid".into(), st.uid.to_string()),
+            ("gid".into(), st.gid.to_string()),
+            ("size".into(), st.size.to_string()),
+            ("blocks".into(), format!("{} (512-byte)", st.blocks_512)),
+            ("flags".into(), format!("{:#x}", st.flags)),
+            ("generation".into(), st.generation.to_string()),
+        ];
+        if let Some(d) = st.device {
+            rows.push(("device".into(), format!("{}, {}", d.major, d.minor)));
+        }
+        if let Some(t) = &target {
+            rows.push(("target".into(), t.clone()));
+        }
         for (name, t) in [
             ("atime", Some(st.atime)),
             ("mtime", Some(st.mtime)),
@@ -74,12 +89,13 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
             ("crtime", st.crtime),
         ] {
             if let Some(t) = t {
-                s += &format!("{name}:  {}.{:09}\n", t.sec, t.nsec);
+                rows.push((name.into(), format!("{}.{:09} ({})", t.sec, t.nsec, output::utc(t.sec, t.nsec))));
             }
         }
         for (k, v) in &st.extra {
-            s += &format!("{k}: {v}\n");
+            rows.push((k.clone(), output::value_text(v)));
         }
+        let s = output::aligned(&rows);
         output::write_stdout(s.as_bytes())?;
         output::print_findings(&findings);
     }

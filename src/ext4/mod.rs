@@ -87,14 +87,6 @@ impl Ext4 {
         if sb.raw.s_state.get() & 2 != 0 {
             findings.info("ext4 superblock", Some(0), Some(1024 + 0x3A), "file system state has errors");
         }
-        if sb.needs_recovery() {
-            findings.info(
-                "ext4 superblock",
-                Some(0),
-                Some(1024 + 0x60),
-                "journal needs recovery (needs_recovery set)",
-            );
-        }
         let groups = group::read_all(&*src, &sb, &findings)?;
         group::verify_bitmaps(&*src, &sb, &groups, &findings);
         group::lazy_init_risk(&*src, &sb, &groups, &findings);
@@ -500,13 +492,23 @@ impl FileSystem for Ext4 {
         let sb = &self.sb;
         let mode = i.mode();
         let ft = FileType::from_mode(mode);
-        let rdev = if matches!(ft, FileType::Char | FileType::Block) {
+        let (rdev, device) = if matches!(ft, FileType::Char | FileType::Block) {
             let b = &i.raw.i_block;
             let old = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             let new = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
-            Some(u64::from(if old != 0 { old } else { new }))
+            // ext4_iget: old_decode_dev(i_block[0]) when it is set, else
+            // new_decode_dev(i_block[1]).
+            let (major, minor) = if old != 0 {
+                ((old >> 8) & 0xff, old & 0xff)
+            } else {
+                ((new & 0xfff00) >> 8, (new & 0xff) | ((new >> 12) & 0xfff00))
+            };
+            (
+                Some(u64::from(if old != 0 { old } else { new })),
+                Some(crate::fs::DeviceNumber { major, minor }),
+            )
         } else {
-            None
+            (None, None)
         };
         let mut extra = serde_json::Map::new();
         extra.insert("flags_names".into(), json!(i.flag_names()));
@@ -539,6 +541,7 @@ impl FileSystem for Ext4 {
             generation: i.generation(),
             flags: u64::from(i.flags()),
             rdev,
+            device,
             extra,
         })
     }

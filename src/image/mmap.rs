@@ -19,6 +19,7 @@ pub struct MmapSource {
 impl MmapSource {
     /// Open `path` read-only and map it. A zero-length file gives an empty source.
     pub fn open(path: &Path) -> Result<Self> {
+        super::source::refuse_non_image(path)?;
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file_len(&file, path)?;
         if len == 0 {

@@ -21,6 +21,7 @@ pub struct PreadSource {
 impl PreadSource {
     /// Open `path` read-only.
     pub fn open(path: &Path) -> Result<Self> {
+        super::source::refuse_non_image(path)?;
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = super::mmap::file_len(&file, path)?;
         Ok(Self { file, len, path: path.to_path_buf() })

@@ -34,6 +34,28 @@ pub trait BlockSource: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// Refuse `path` unless it is a regular file or a block device (following symbolic links),
+/// before it is opened: a directory cannot be mapped (`mmap` gives ENOMEM), and opening a FIFO
+/// waits for a writer. The error names the path and what it is.
+pub fn refuse_non_image(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.file_type();
+    let what = if t.is_file() || t.is_block_device() {
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else {
+        "not a regular file"
+    };
+    Err(Error::Usage(format!("{}: is {what}, not an image file or block device", path.display())))
+}
+
 /// Check that `offset..offset+len` lies within a source of `total` bytes.
 pub fn check_range(what: &'static str, offset: u64, len: usize, total: u64) -> Result<()> {
     // The error is built only on failure: this check runs on every read.

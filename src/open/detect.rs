@@ -66,7 +66,19 @@ pub fn detect_fs(src: &dyn BlockSource) -> Option<FsKind> {
 /// Open `path` read-only as `opts` says (offset, access), name the file system in its window,
 /// and with [`super::InUse::Warn`] look whether it is mounted read-write.
 pub fn open_image(path: &Path, opts: &OpenOptions) -> Result<Image> {
-    let img = image::open_with(path, opts.offset, opts.access)?;
+    // An --offset at or past the end of the image is a bad argument, not a damaged image.
+    let past_end = |offset: u64, len: u64| {
+        Error::Usage(format!("--offset {offset} is at or past the end of {} ({len} bytes)", path.display()))
+    };
+    let img = match image::open_with(path, opts.offset, opts.access) {
+        Err(Error::OutOfRange { what: "image window", offset, len, .. }) => {
+            return Err(past_end(offset, len));
+        }
+        r => r?,
+    };
+    if let Some(o) = opts.offset.filter(|o| *o >= img.location.image_bytes) {
+        return Err(past_end(o, img.location.image_bytes));
+    }
     let Some(fs) = detect_fs(&*img.fs_bytes) else {
         let window = &img.fs_bytes;
         let mut what = format!(

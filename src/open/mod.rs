@@ -5,9 +5,12 @@
 //! - [`ext4`]: the jbd2 journal located in ext4, its recovery, fast-commit replay and the
 //!   mount's orphan cleanup, then the ext4 model.
 //! - [`xfs`]: the XFS log's recovery, then the XFS model.
+//! - [`unrecovered`]: what recovery would do under `--raw`, and why it cannot be done on an
+//!   image that ends before its journal or log.
 
 pub mod detect;
 pub mod ext4;
+pub mod unrecovered;
 pub mod xfs;
 
 pub use crate::image::Access;
@@ -106,12 +109,15 @@ pub fn open_source(raw: Arc<dyn BlockSource>, kind: FsKind, opts: &OpenOptions) 
             FsKind::Ext4 => Box::new(crate::ext4::Ext4::open(raw.clone())?),
             FsKind::Xfs => Box::new(crate::xfs::Xfs::open(raw.clone())?),
         };
-        return Ok(Model { view: raw, recovery: RecoveryReport::none("--raw: the media as it is"), fs });
+        let recovery = unrecovered::raw_report(&raw, kind, opts);
+        return Ok(Model { view: raw, recovery, fs });
     }
-    match kind {
-        FsKind::Ext4 => ext4::model(raw, opts),
-        FsKind::Xfs => xfs::model(raw, opts),
-    }
+    let mut m = match kind {
+        FsKind::Ext4 => ext4::model(raw.clone(), opts)?,
+        FsKind::Xfs => xfs::model(raw.clone(), opts)?,
+    };
+    unrecovered::explain(&raw, kind, &mut m.recovery);
+    Ok(m)
 }
 
 /// [`open_source`], then `f` over the model; the model and what `f` returned.
@@ -130,7 +136,8 @@ pub fn open_source_then<T>(
         let mut run =
             crate::ext4::journal::recover_full_background(raw.clone(), opts.journal_dev.as_deref())?;
         let pending = run.pending.take();
-        let first = ext4::model_over(raw.clone(), run).map(|m| {
+        let first = ext4::model_over(raw.clone(), run).map(|mut m| {
+            unrecovered::explain(&raw, kind, &mut m.recovery);
             let out = f(&m);
             (m, out)
         });

@@ -135,6 +135,8 @@ pub struct AgSummary {
     pub freeblks: u32,
     /// AGFL entries in use.
     pub flcount: u32,
+    /// Blocks of the free-space btrees (and rmapbt) beyond their roots (AGF).
+    pub btreeblks: u32,
     /// Allocated inodes (AGI).
     pub icount: u32,
     /// Free inodes (AGI).
@@ -155,6 +157,7 @@ pub fn read_ag(src: &dyn BlockSource, sb: &Superblock, agno: u32, findings: &Fin
         length: 0,
         freeblks: 0,
         flcount: 0,
+        btreeblks: 0,
         icount: 0,
         ifree: 0,
         unlinked_buckets_used: 0,
@@ -179,6 +182,7 @@ pub fn read_ag(src: &dyn BlockSource, sb: &Superblock, agno: u32, findings: &Fin
                 s.length = agf.length.get();
                 s.freeblks = agf.freeblks.get();
                 s.flcount = agf.flcount.get();
+                s.btreeblks = agf.btreeblks.get();
                 if sb.has_crc() {
                     check_crc("AGF", &b, AGF_CRC_OFF, off, &mut s, &mut problem);
                     if agf.uuid != uuid {

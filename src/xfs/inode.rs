@@ -417,6 +417,11 @@ impl Inode {
             crtime: (c.version == 3).then(|| self.timestamp(c.crtime.get())),
             generation: c.gen_.get(),
             flags: u64::from(c.flags.get()) | (if c.version == 3 { c.flags2.get() << 16 } else { 0 }),
+            // xfs_to_linux_dev_t: MKDEV(sysv_major(dev) & 0x1ff, sysv_minor(dev)).
+            device: rdev.map(|d| crate::fs::DeviceNumber {
+                major: (d >> 18) as u32 & 0x1ff,
+                minor: d as u32 & 0x3ffff,
+            }),
             rdev,
             extra: x,
         }

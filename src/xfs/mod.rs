@@ -90,6 +90,26 @@ impl Xfs {
         &self.ags
     }
 
+    /// With lazy superblock counters, the counters the kernel's mount computes from the AG
+    /// headers (`xfs_initialize_perag_data`, called by `xfs_check_summary_counts` when the log
+    /// was not clean): icount and ifree summed from the AGIs, fdblocks from the AGFs' free,
+    /// free-list and btree blocks. On disk these counters are only brought up to date when the
+    /// file system is unmounted cleanly. None without lazy counters (the superblock's are kept
+    /// by every transaction) or when an AG could not be read.
+    pub fn summary_counters(&self) -> Option<(u64, u64, u64)> {
+        let f = self.sb.features();
+        let lazy = f.version == 5 || f.names.iter().any(|n| n == "lazysbcount");
+        if !lazy || self.ags.len() != self.sb.agcount() as usize {
+            return None;
+        }
+        let sum = |g: fn(&AgSummary) -> u32| self.ags.iter().map(|a| u64::from(g(a))).sum::<u64>();
+        Some((
+            sum(|a| a.icount),
+            sum(|a| a.ifree),
+            sum(|a| a.freeblks) + sum(|a| a.flcount) + sum(|a| a.btreeblks),
+        ))
+    }
+
     /// Read and check an inode.
     pub fn inode(&self, ino: u64) -> Result<Inode> {
         let off = self
@@ -159,6 +179,21 @@ impl FileSystem for Xfs {
             o.insert("ags".into(), serde_json::to_value(&self.ags).unwrap_or_default());
             let unlinked: u32 = self.ags.iter().map(|a| a.unlinked_buckets_used).sum();
             o.insert("unlinked_buckets_used".into(), serde_json::json!(unlinked));
+            if let Some((icount, ifree, fdblocks)) = self.summary_counters() {
+                let r = self.sb.raw();
+                o.insert(
+                    "counters_on_disk".into(),
+                    serde_json::json!({
+                        "lazy": true,
+                        "icount": r.icount.get(),
+                        "ifree": r.ifree.get(),
+                        "fdblocks": r.fdblocks.get(),
+                    }),
+                );
+                o.insert("icount".into(), serde_json::json!(icount));
+                o.insert("ifree".into(), serde_json::json!(ifree));
+                o.insert("fdblocks".into(), serde_json::json!(fdblocks));
+            }
         }
         v
     }
