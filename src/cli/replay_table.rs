@@ -221,6 +221,7 @@ fn matrix_table(r: &CampaignReport) -> String {
     for k in &r.kernels {
         s.push_str(&format!(" {k:<34}"));
     }
+    s.truncate(s.trim_end().len());
     s.push('\n');
     let mut keys: Vec<(String, bool, String)> = Vec::new();
     for x in &r.runs {
@@ -251,6 +252,7 @@ fn matrix_table(r: &CampaignReport) -> String {
                 None => s.push_str(&format!(" {:<34}", "-")),
             }
         }
+        s.truncate(s.trim_end().len());
         s.push('\n');
         if seen.windows(2).any(|w| w[0] != w[1]) {
             differ.push(format!("{fs} {mode} {sc}"));

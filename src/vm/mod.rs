@@ -9,10 +9,15 @@
 pub mod assets;
 pub mod guard;
 pub mod initramfs;
+pub mod lock;
 pub mod media;
 pub mod qmp;
+pub mod text;
 
 pub use assets::{Assets, setup};
+pub use lock::{VmLock, exclusive_lock};
+use text::{last_lines, sanitize_msg};
+pub use text::{log_tail, sanitize};
 
 use crate::agent::proto::{self, FsChoice, GuestMsg, HostMsg, Job};
 use crate::error::{Error, Result};
@@ -200,16 +205,6 @@ fn cached_format_path(dir: &Path, base: &str, job: &Job) -> PathBuf {
         .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
         .collect();
     dir.join(format!("{name}.dxformat"))
-}
-
-/// The last `n` bytes of a log file, as text.
-pub fn log_tail(path: &Path, n: u64) -> String {
-    let Ok(mut f) = File::open(path) else { return format!("(no log at {})", path.display()) };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(n)));
-    let mut v = Vec::new();
-    let _ = f.take(n).read_to_end(&mut v);
-    String::from_utf8_lossy(&v).into_owned()
 }
 
 impl Vm {
@@ -741,47 +736,6 @@ impl Drop for Vm {
     }
 }
 
-fn last_lines(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    sanitize(&lines[lines.len().saturating_sub(n)..].join("\n"), usize::MAX)
-}
-
-/// Text from the guest made safe to print: control characters other than newline and tab
-/// (terminal escape sequences, carriage returns) are shown escaped, and at most `max` characters
-/// are kept.
-pub fn sanitize(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max));
-    for (i, c) in s.chars().enumerate() {
-        if i >= max {
-            out.push_str("...");
-            break;
-        }
-        if c.is_control() && c != '\n' && c != '\t' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Guest-chosen strings in a message made safe to print ([`sanitize`]).
-fn sanitize_msg(m: GuestMsg) -> GuestMsg {
-    const MAX: usize = 4096;
-    match m {
-        GuestMsg::Ready { kernel, fs, dataoff } => {
-            GuestMsg::Ready { kernel: sanitize(&kernel, 256), fs, dataoff }
-        }
-        GuestMsg::Error { message } => GuestMsg::Error { message: sanitize(&message, MAX) },
-        GuestMsg::Probe(mut p) => {
-            p.path = sanitize(&p.path, 256);
-            p.kernel = sanitize(&p.kernel, 256);
-            GuestMsg::Probe(p)
-        }
-        other => other,
-    }
-}
-
 /// Create the image sparse if absent, size it, and clear an old namespace info block (at byte
 /// 4096) so the guest makes a fresh fsdax namespace with the job's alignment.
 fn prepare_image(image: &Path, size: u64) -> Result<()> {
@@ -797,46 +751,6 @@ fn prepare_image(image: &Path, size: u64) -> Result<()> {
     f.write_all_at(&[0u8; 4096], 4096).map_err(|e| Error::io(image, e))?;
     f.sync_all().map_err(|e| Error::io(image, e))?;
     Ok(())
-}
-
-/// The process-wide state of the VM lock: how many holders, and the locked file.
-static VM_LOCK: std::sync::Mutex<(usize, Option<File>)> = std::sync::Mutex::new((0, None));
-
-/// A hold on the machine-wide VM lock; released when the last hold in this process is dropped.
-pub struct VmLock(());
-
-impl Drop for VmLock {
-    fn drop(&mut self) {
-        let mut g = VM_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        g.0 = g.0.saturating_sub(1);
-        if g.0 == 0 {
-            g.1 = None;
-        }
-    }
-}
-
-/// Guests run one at a time on a machine (two TCG guests on two cores slow each other down by
-/// more than half): [`Vm::boot`] holds this lock for the guest's life, and tests or benches may
-/// hold it around several boots. It is an exclusive `flock` on `$TMPDIR/daxray-vm.lock`, shared
-/// by every daxray process, and re-entrant within one process. Waiting is announced on stderr.
-pub fn exclusive_lock() -> Result<VmLock> {
-    let mut g = VM_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if g.0 == 0 {
-        let p = std::env::temp_dir().join("daxray-vm.lock");
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(|e| Error::io(&p, e))?;
-        if !crate::sys::flock_try_exclusive(&f).map_err(|e| Error::io(&p, e))? {
-            eprintln!("daxray: waiting for another daxray guest to finish (lock {})", p.display());
-            crate::sys::flock_exclusive(&f).map_err(|e| Error::io(&p, e))?;
-        }
-        g.1 = Some(f);
-    }
-    g.0 += 1;
-    Ok(VmLock(()))
 }
 
 #[cfg(test)]
