@@ -92,15 +92,7 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         }
     }
     let mut findings = o.findings();
-    for (p, e) in &errors {
-        findings.push(crate::Finding::new(
-            crate::error::Severity::Error,
-            "directory",
-            None,
-            None,
-            format!("{p}: {e}"),
-        ));
-    }
+    findings.extend(super::ls::walk_findings(&errors));
     if g.json {
         output::print_json(&serde_json::json!({ "path": a.path, "entries": rows, "findings": findings }))?;
     } else {
@@ -108,4 +100,14 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
         output::print_findings(&findings);
     }
     Ok(output::exit_code(&findings))
+}
+
+/// Error findings for the paths a tree walk could not read (`path: why`).
+pub(super) fn walk_findings<E: std::fmt::Display>(errors: &[(String, E)]) -> Vec<crate::Finding> {
+    errors
+        .iter()
+        .map(|(p, e)| {
+            crate::Finding::new(crate::error::Severity::Error, "directory", None, None, format!("{p}: {e}"))
+        })
+        .collect()
 }

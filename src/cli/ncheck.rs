@@ -19,15 +19,7 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     let o = open(&a.image, &g.open_options())?;
     let (paths, errors) = crate::owners::paths_of(&*o.fs, &a.inodes)?;
     let mut findings = o.findings();
-    for (p, e) in &errors {
-        findings.push(crate::Finding::new(
-            crate::error::Severity::Error,
-            "directory",
-            None,
-            None,
-            format!("{p}: {e}"),
-        ));
-    }
+    findings.extend(super::ls::walk_findings(&errors));
     let mut asked = a.inodes.clone();
     asked.dedup();
     if g.json {
