@@ -65,7 +65,7 @@ pub enum VmCommand {
     /// a static busybox, mkfs.ext4 or mkfs.xfs is missing.
     ///
     /// With --kernel-series (repeatable) it fetches those series instead (e.g. 6.1 and 6.12: the
-    /// series' meta-package linux-image-<series>-amd64 names the package).
+    /// series' meta-package linux-image-SERIES-amd64 names the package).
     ///
     /// JSON output: `{"kernel":"PATH","modules":"DIR","version":"6.1.0-N-amd64","qemu":"PATH","busybox":"PATH","kernels":[{"kernel","modules","version"}...]}`
     /// (the first kernel's fields, then every kernel fetched).

@@ -20,7 +20,7 @@ impl Drop for VmLock {
 }
 
 /// Guests run one at a time on a machine (two TCG guests on two cores slow each other down by
-/// more than half): [`Vm::boot`] holds this lock for the guest's life, and tests or benches may
+/// more than half): [`super::Vm::boot`] holds this lock for the guest's life, and tests or benches may
 /// hold it around several boots. It is an exclusive `flock` on `$TMPDIR/daxray-vm.lock`, shared
 /// by every daxray process, and re-entrant within one process. Waiting is announced on stderr.
 pub fn exclusive_lock() -> Result<VmLock> {
