@@ -179,6 +179,22 @@ pub struct DirEntry {
     pub file_type: Option<FileType>,
 }
 
+/// A removed directory entry whose bytes are still in a directory block (debugfs `ls -d`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RemovedDirEntry {
+    /// The name, as the bytes are stored.
+    #[serde(serialize_with = "ser_name")]
+    pub name: Vec<u8>,
+    /// The inode it named (since freed or reused, perhaps).
+    pub ino: u64,
+    /// Its record length as stored.
+    pub rec_len: u64,
+    /// The directory block it is in (fs block), and its byte offset there.
+    pub block: u64,
+    /// Byte offset in that block.
+    pub offset: u64,
+}
+
 /// One extended attribute, as `getxattr(2)` shows it: the full name with its namespace prefix
 /// (`user.`, `trusted.`, `security.`, `system.`) and the value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -246,6 +262,12 @@ pub trait FileSystem: Send + Sync {
     fn icheck(&self, blocks: &[u64]) -> Result<Vec<Option<u64>>> {
         let _ = blocks;
         Err(Error::Unsupported(format!("icheck on {}", self.kind())))
+    }
+    /// The removed entries whose bytes are still in directory `ino`'s blocks, in block order
+    /// (debugfs `ls -d`). The default says the model cannot find them.
+    fn removed_entries(&self, ino: u64) -> Result<Vec<RemovedDirEntry>> {
+        let _ = ino;
+        Err(Error::Unsupported(format!("removed directory entries on {}", self.kind())))
     }
     /// The extended attributes of inode `ino`, in the order they are stored. The default says
     /// the model cannot read them.

@@ -21,6 +21,11 @@ pub struct Args {
     /// modification time (UTC), inode, name (-> target for a symbolic link).
     #[arg(short = 'l', long)]
     pub long: bool,
+    /// Also list the removed entries whose bytes are still in the directory's blocks (ext4;
+    /// as debugfs `ls -d`), each as `<INODE> (REC_LEN) NAME` with its block and offset. The inode
+    /// they name may have been freed or reused since. Not with -R, nor for a file.
+    #[arg(long, conflicts_with = "recursive")]
+    pub deleted: bool,
 }
 
 /// Run `ls`.
@@ -93,8 +98,30 @@ pub fn run(a: &Args, g: &Global) -> crate::Result<i32> {
     }
     let mut findings = o.findings();
     findings.extend(super::ls::walk_findings(&errors));
+    let removed = if a.deleted {
+        if ft != FileType::Dir {
+            return Err(crate::Error::Usage(format!("{}: --deleted lists a directory, not a file", a.path)));
+        }
+        fsys.removed_entries(ino)?
+    } else {
+        Vec::new()
+    };
+    for r in &removed {
+        out += &format!(
+            "<{}> ({}) {}   removed; block {} offset {}\n",
+            r.ino,
+            r.rec_len,
+            String::from_utf8_lossy(&r.name),
+            r.block,
+            r.offset
+        );
+    }
     if g.json {
-        output::print_json(&serde_json::json!({ "path": a.path, "entries": rows, "findings": findings }))?;
+        let mut v = serde_json::json!({ "path": a.path, "entries": rows, "findings": findings });
+        if a.deleted {
+            v["removed"] = serde_json::json!(removed);
+        }
+        output::print_json(&v)?;
     } else {
         output::write_stdout(out.as_bytes())?;
         output::print_findings(&findings);

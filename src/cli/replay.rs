@@ -251,7 +251,16 @@ impl Bar {
         specs.sort_by_key(|r| r.index);
         let expected: Vec<u64> = specs.iter().map(|r| replay::expected_states(opts, &r.scenario)).collect();
         let total: u64 = expected.iter().sum();
-        let bar = if std::io::stderr().is_terminal() {
+        let bar = if std::io::stderr().is_terminal() && opts.run_seconds.is_some() {
+            // A timed run (the soak) has no known number of states: states and states/s only.
+            let b = indicatif::ProgressBar::new_spinner();
+            if let Ok(st) =
+                indicatif::ProgressStyle::with_template("{elapsed_precise} {pos} states {per_sec}  {msg}")
+            {
+                b.set_style(st);
+            }
+            b
+        } else if std::io::stderr().is_terminal() {
             let b = indicatif::ProgressBar::new(total);
             if let Ok(st) = indicatif::ProgressStyle::with_template(
                 "{elapsed_precise} [{bar:30}] {pos}/{len} states {per_sec} ETA {eta}  {msg}",
@@ -292,8 +301,9 @@ impl replay::Progress for Bar {
         // The bar's length follows what the runs really checked (a failed run checks fewer).
         let expected = self.expected.get(r.run).copied().unwrap_or(0);
         self.done_states += r.states_checked;
-        let len = self.bar.length().unwrap_or(0);
-        self.bar.set_length((len + r.states_checked).saturating_sub(expected));
+        if let Some(len) = self.bar.length() {
+            self.bar.set_length((len + r.states_checked).saturating_sub(expected));
+        }
         self.bar.set_position(self.done_states);
         if let Some(e) = &r.error {
             self.bar.suspend(|| eprintln!("daxray replay: {} {} {} failed: {e}", r.fs, r.mode(), r.scenario));

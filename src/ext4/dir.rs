@@ -175,3 +175,104 @@ pub fn is_dx_node(block: &[u8]) -> bool {
     let rec = decode_rec_len(u16::from_le_bytes([h[4], h[5]]), block.len());
     inode == 0 && rec == block.len()
 }
+
+/// An entry that no longer belongs to its directory but whose bytes are still in a block: found
+/// in the slack after a live entry whose `rec_len` covers more than its own name, as
+/// `ext2fs_process_dir_block` finds it with `DIRENT_FLAG_INCLUDE_REMOVED` (debugfs `ls -d`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedEntry {
+    /// Byte offset in the block.
+    pub offset: usize,
+    /// The inode it named (the inode may have been freed or reused since).
+    pub inode: u32,
+    /// Its record length as stored.
+    pub rec_len: usize,
+    /// Its name.
+    pub name: Vec<u8>,
+}
+
+/// Whether a chain of entries starting at `offset` ends exactly at `end`, each with a plausible
+/// record length (`ext2fs_validate_entry`).
+fn chain_ends_at(block: &[u8], filetype: bool, mut offset: usize, end: usize) -> bool {
+    const MIN: usize = 12;
+    while offset < end && offset + MIN <= block.len() {
+        let Ok((_, d)) = header(&block[offset..], filetype, block.len()) else { return false };
+        offset += d.rec_len;
+        if d.rec_len < 8 || d.rec_len % 4 != 0 || d.name_len + 8 > d.rec_len {
+            return false;
+        }
+    }
+    offset == end
+}
+
+/// The removed entries of one directory block, in block order, found as libext2fs's directory
+/// iterator finds them with `DIRENT_FLAG_INCLUDE_REMOVED`: after each entry whose `rec_len` is
+/// not its name's size, the slack is searched in steps of 4 bytes for a position whose chain of
+/// entries ends where the live entry's record ends; entries found that way are removed ones. A
+/// malformed live entry ends the block (the listing reports it).
+pub fn removed_entries(block: &[u8], filetype: bool) -> Vec<RemovedEntry> {
+    let mut out = Vec::new();
+    let (mut offset, mut next_live) = (0usize, 0usize);
+    while offset + 8 < block.len() {
+        let Ok((_, d)) = header(&block[offset..], filetype, block.len()) else { break };
+        if offset + d.rec_len > block.len()
+            || d.rec_len < 8
+            || d.rec_len % 4 != 0
+            || d.name_len + 8 > d.rec_len
+        {
+            break;
+        }
+        // The metadata_csum tail (inode 0, rec_len 12, name_len 0, type 0xde, at the block's end)
+        // is never listed (`ext2fs_process_dir_block` skips it unless asked for checksums).
+        let tail = d.inode == 0
+            && d.rec_len == 12
+            && offset + 12 == block.len()
+            && d.name_len == 0
+            && d.file_type == 0xDE;
+        if offset < next_live && !tail {
+            let name = block[offset + 8..offset + 8 + d.name_len].to_vec();
+            out.push(RemovedEntry { offset, inode: d.inode, rec_len: d.rec_len, name });
+        }
+        if next_live == offset {
+            next_live += d.rec_len;
+        }
+        let size = (d.name_len + 11) & !3;
+        if d.rec_len != size {
+            let end = offset + d.rec_len;
+            offset += size;
+            while offset < end && !chain_ends_at(block, filetype, offset, end) {
+                offset += 4;
+            }
+            continue;
+        }
+        offset += d.rec_len;
+    }
+    out
+}
+
+#[cfg(test)]
+mod removed_tests {
+    use super::*;
+
+    fn entry(b: &mut [u8], at: usize, ino: u32, rec: u16, name: &[u8]) {
+        b[at..at + 4].copy_from_slice(&ino.to_le_bytes());
+        b[at + 4..at + 6].copy_from_slice(&rec.to_le_bytes());
+        b[at + 6] = name.len() as u8;
+        b[at + 7] = 1;
+        b[at + 8..at + 8 + name.len()].copy_from_slice(name);
+    }
+
+    #[test]
+    fn finds_an_entry_hidden_in_the_slack_and_nothing_in_garbage() {
+        // "a" (12 bytes) whose rec_len was grown over the removed "bb" (12 bytes), then "c".
+        let mut b = vec![0u8; 1024];
+        entry(&mut b, 0, 11, 24, b"a");
+        entry(&mut b, 12, 12, 12, b"bb");
+        entry(&mut b, 24, 13, 1000, b"c");
+        let r = removed_entries(&b, true);
+        assert_eq!(r, vec![RemovedEntry { offset: 12, inode: 12, rec_len: 12, name: b"bb".to_vec() }]);
+        let junk: Vec<u8> = (0..1024u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let _ = removed_entries(&junk, true);
+        assert!(removed_entries(&[0u8; 5], true).is_empty());
+    }
+}

@@ -556,6 +556,29 @@ impl FileSystem for Ext4 {
         }
         self.read_dir_inode(&i)
     }
+    fn removed_entries(&self, ino: u64) -> Result<Vec<crate::fs::RemovedDirEntry>> {
+        let i = self.inode(ino)?;
+        if FileType::from_mode(i.mode()) != FileType::Dir {
+            return Err(Error::Usage(format!("inode {ino} is not a directory")));
+        }
+        let mut out = Vec::new();
+        // Inline directories have no slack debugfs searches (it lists only their live entries).
+        if i.has_flag(inode::INLINE_DATA_FL) {
+            return Ok(out);
+        }
+        self.for_each_dir_block(&i, |_, pblk, _, data| {
+            for r in dir::removed_entries(data, self.filetype()) {
+                out.push(crate::fs::RemovedDirEntry {
+                    name: r.name,
+                    ino: u64::from(r.inode),
+                    rec_len: r.rec_len as u64,
+                    block: pblk,
+                    offset: r.offset as u64,
+                });
+            }
+        })?;
+        Ok(out)
+    }
     fn read_link(&self, ino: u64) -> Result<Vec<u8>> {
         let i = self.inode(ino)?;
         if FileType::from_mode(i.mode()) != FileType::Symlink {
