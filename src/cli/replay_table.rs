@@ -177,12 +177,14 @@ pub fn render(r: &CampaignReport) -> String {
 fn timing_line(r: &CampaignReport) -> String {
     let t = &r.timing;
     format!(
-        "time: {} boot(s) {:.1} s, later runs' setup {:.1} s, guest running {:.1} s, frozen {:.1} s \
+        "time: {} boot(s) {:.1} s, later runs' setup {:.1} s ({} mkfs, {} file systems put back), guest running {:.1} s, frozen {:.1} s \
          (in-place checks {:.1} s), random-stop waits {:.1} s, kernel oracle {:.1} s on its own thread \
          (waited for {:.1} s), power-off {:.1} s; {} states in {:.0} s: {:.1} states/s\n",
         t.boots,
         t.boot_s,
         t.setup_s,
+        t.mkfs,
+        t.restored,
         t.guest_s,
         t.paused_s,
         t.check_s,

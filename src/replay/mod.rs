@@ -246,11 +246,6 @@ pub fn run_campaign(opts: &CampaignOptions, progress: &mut dyn Progress) -> Camp
     rep
 }
 
-/// The number of runs a campaign (or its shard) makes.
-pub fn run_count(opts: &CampaignOptions) -> usize {
-    plan(opts).len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

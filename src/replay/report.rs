@@ -168,6 +168,12 @@ pub struct Timing {
     pub gaps_s: f64,
     /// Powering the guests off.
     pub shutdown_s: f64,
+    /// mkfs runs in the guests.
+    #[serde(default)]
+    pub mkfs: u64,
+    /// Runs whose freshly made file system the host put back instead of a mkfs.
+    #[serde(default)]
+    pub restored: u64,
     /// States checked.
     pub states: u64,
     /// States checked per second of the campaign's wall time (boots included).
@@ -192,6 +198,8 @@ impl Timing {
         self.oracle_wait_s += o.oracle_wait_s;
         self.gaps_s += o.gaps_s;
         self.shutdown_s += o.shutdown_s;
+        self.mkfs += o.mkfs;
+        self.restored += o.restored;
     }
 }
 

@@ -95,9 +95,17 @@ fn image_size(opts: &CampaignOptions) -> u64 {
 
 /// Power a guest off after its last run.
 pub fn shut_down(g: Guest, timing: &mut Timing) {
+    count_formats(&g, timing);
     let t = Instant::now();
     let _ = g.vm.finish(Duration::from_secs(120));
     timing.shutdown_s += t.elapsed().as_secs_f64();
+}
+
+/// Add a guest's mkfs runs and restored file systems to the campaign's timing, as it goes.
+fn count_formats(g: &Guest, timing: &mut Timing) {
+    let (made, restored) = g.vm.format_counts();
+    timing.mkfs += made;
+    timing.restored += restored;
 }
 
 /// Make one run on `guest` (booting one first, or a new one when the kernel or the namespace
@@ -135,7 +143,7 @@ pub fn run_one(
         rep.error = Some(e.to_string());
         // The guest may be broken (a failed run usually killed QEMU): the next run boots anew.
         if let Some(g) = guest.take() {
-            drop(g.vm);
+            count_formats(&g, timing);
         }
     }
     if ctx.timed_states > 0 {
